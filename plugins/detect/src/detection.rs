@@ -1,0 +1,85 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! Final detections in frame pixels, and the post-processing that makes them.
+
+use crate::decode::{Candidate, Decoder};
+use crate::labels::label_for;
+use crate::layout::Layout;
+use crate::letterbox::Letterbox;
+use crate::nms::{NmsOptions, nms};
+
+/// One detected object, box in pixels of the frame it was found in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Detection {
+    pub class_id: u32,
+    pub label: String,
+    pub confidence: f32,
+    pub x1: f32,
+    pub y1: f32,
+    pub x2: f32,
+    pub y2: f32,
+}
+
+impl Detection {
+    pub fn width(&self) -> f32 {
+        self.x2 - self.x1
+    }
+    pub fn height(&self) -> f32 {
+        self.y2 - self.y1
+    }
+}
+
+/// Thresholds and filters of post-processing (ultralytics' `conf`, `iou`, `max_det`,
+/// `agnostic_nms`, `classes`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PostprocessOptions {
+    pub conf: f32,
+    pub nms: NmsOptions,
+    /// Keep only these class ids (`None` = all).
+    pub classes: Option<Vec<u32>>,
+}
+
+impl Default for PostprocessOptions {
+    fn default() -> Self {
+        Self { conf: 0.25, nms: NmsOptions::default(), classes: None }
+    }
+}
+
+/// Decode → NMS → back to frame pixels, with scratch kept between frames.
+#[derive(Debug, Default)]
+pub struct Postprocessor {
+    decoder: Decoder,
+    candidates: Vec<Candidate>,
+}
+
+impl Postprocessor {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Detections of one batch item `data` (layout `layout`) letterboxed with `lb`.
+    pub fn run(
+        &mut self,
+        layout: Layout,
+        data: &[f32],
+        lb: &Letterbox,
+        labels: &[String],
+        opts: &PostprocessOptions,
+        out: &mut Vec<Detection>,
+    ) {
+        self.candidates.clear();
+        let classes = opts.classes.as_deref();
+        self.decoder
+            .decode(layout, data, opts.conf, |c| classes.is_none_or(|k| k.contains(&c)), &mut self.candidates);
+        let mut nms_opts = opts.nms;
+        if matches!(layout, Layout::UltralyticsNms { .. }) && !nms_opts.class_agnostic {
+            // The model already ran NMS; only sort and cap.
+            nms_opts.iou = f32::INFINITY;
+        }
+        nms(&mut self.candidates, nms_opts);
+        out.extend(self.candidates.iter().map(|c| {
+            let (x1, y1) = lb.to_frame(c.x1, c.y1);
+            let (x2, y2) = lb.to_frame(c.x2, c.y2);
+            Detection { class_id: c.class_id, label: label_for(labels, c.class_id as usize), confidence: c.score, x1, y1, x2, y2 }
+        }));
+    }
+}

@@ -1,0 +1,89 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! The seed's `HailoDetector(hef, conf, iou).detect(frame)` as a Rust API.
+
+use std::path::Path;
+
+use crate::detection::{Detection, PostprocessOptions, Postprocessor};
+use crate::engine::{Engine, EngineOptions, ModelInfo, open_engine};
+use crate::error::DetectError;
+use crate::letterbox::Letterboxer;
+use crate::pixel::FrameRef;
+
+/// A model plus everything needed to go from a frame to detections.
+///
+/// ```no_run
+/// use hmg_detect::{Detector, FrameRef, PixelFormat};
+/// let mut detector = Detector::open("models/yolov8-coco.onnx")?.conf(0.25).iou(0.45);
+/// let rgb = vec![0u8; 640 * 480 * 3];
+/// let frame = FrameRef::packed(PixelFormat::Rgb, 640, 480, &rgb)?;
+/// for d in detector.detect(&frame)? {
+///     println!("{} {:.2} [{:.0}, {:.0}, {:.0}, {:.0}]", d.label, d.confidence, d.x1, d.y1, d.x2, d.y2);
+/// }
+/// # Ok::<(), hmg_detect::DetectError>(())
+/// ```
+pub struct Detector {
+    engine: Box<dyn Engine>,
+    letterboxer: Letterboxer,
+    post: Postprocessor,
+    options: PostprocessOptions,
+    labels: Vec<String>,
+}
+
+impl Detector {
+    /// Opens a model with default engine options.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, DetectError> {
+        Self::open_with(path.as_ref(), &EngineOptions::default())
+    }
+
+    pub fn open_with(path: &Path, options: &EngineOptions) -> Result<Self, DetectError> {
+        let engine = open_engine(path, options)?;
+        let labels = engine.info().labels.clone();
+        Ok(Self {
+            engine,
+            letterboxer: Letterboxer::new(),
+            post: Postprocessor::new(),
+            options: PostprocessOptions::default(),
+            labels,
+        })
+    }
+
+    /// Confidence threshold (detections must score above it).
+    pub fn conf(mut self, conf: f32) -> Self {
+        self.options.conf = conf;
+        self
+    }
+
+    /// IoU threshold of NMS.
+    pub fn iou(mut self, iou: f32) -> Self {
+        self.options.nms.iou = iou;
+        self
+    }
+
+    /// Replaces the class names the model carries.
+    pub fn labels(mut self, labels: Vec<String>) -> Self {
+        self.labels = labels;
+        self
+    }
+
+    pub fn options_mut(&mut self) -> &mut PostprocessOptions {
+        &mut self.options
+    }
+
+    pub fn info(&self) -> &ModelInfo {
+        self.engine.info()
+    }
+
+    /// Detects objects in one frame; boxes are in the frame's pixels.
+    pub fn detect(&mut self, frame: &FrameRef<'_>) -> Result<Vec<Detection>, DetectError> {
+        let info = self.engine.info();
+        let (w, h, layout) = (info.input_width, info.input_height, info.layout);
+        let (rgb, lb) = self.letterboxer.run(frame, w, h);
+        let tensors = self.engine.infer(rgb)?;
+        let tensor = tensors.first().ok_or_else(|| DetectError::Tensor { name: "output".into(), reason: "model returned no output".into() })?;
+        let mut scratch = Vec::new();
+        let data = tensor.as_f32(&mut scratch);
+        let mut out = Vec::new();
+        self.post.run(layout, data, &lb, &self.labels, &self.options, &mut out);
+        Ok(out)
+    }
+}

@@ -1,0 +1,72 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! Inference engines: a letterboxed RGB `u8` image in, raw output tensors out.
+
+pub mod onnx;
+
+use std::path::{Path, PathBuf};
+
+use crate::error::DetectError;
+use crate::layout::Layout;
+use crate::tensor::Tensor;
+
+/// Which runtime runs a model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Backend {
+    /// From the file extension: `.hef` → HailoRT, anything else → onnxruntime.
+    #[default]
+    Auto,
+    HailoRt,
+    Onnx,
+}
+
+/// Options for opening a model.
+#[derive(Debug, Clone, Default)]
+pub struct EngineOptions {
+    pub backend: Backend,
+    /// Intra-op threads for onnxruntime; 0 = onnxruntime's default (all cores).
+    pub threads: usize,
+    /// Frames per inference call (the engine may ignore it when the model has a fixed batch).
+    pub batch_size: usize,
+}
+
+/// What a model expects and produces, known once it is open.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelInfo {
+    pub path: PathBuf,
+    /// Model input size in pixels (a letterboxed RGB image of this size goes in).
+    pub input_width: usize,
+    pub input_height: usize,
+    /// The output layout hmg decodes.
+    pub layout: Layout,
+    /// Output names and shapes, as the model reports them for the input size above.
+    pub outputs: Vec<(String, Vec<usize>)>,
+    /// Class names from the model's own metadata (empty when it has none).
+    pub labels: Vec<String>,
+}
+
+/// A model ready to run.
+pub trait Engine: Send {
+    fn info(&self) -> &ModelInfo;
+    /// Runs the model on one letterboxed RGB HWC `u8` image of the model's input size.
+    fn infer(&mut self, rgb: &[u8]) -> Result<Vec<Tensor>, DetectError>;
+}
+
+/// Opens `path` with the backend its extension (or `options.backend`) asks for.
+pub fn open_engine(path: &Path, options: &EngineOptions) -> Result<Box<dyn Engine>, DetectError> {
+    if !path.is_file() {
+        return Err(DetectError::ModelMissing(path.to_path_buf()));
+    }
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    let hailo = match options.backend {
+        Backend::HailoRt => true,
+        Backend::Onnx => false,
+        Backend::Auto => ext == "hef",
+    };
+    if hailo {
+        return Err(DetectError::HefUnsupported(path.to_path_buf()));
+    }
+    if ext != "onnx" && options.backend == Backend::Auto {
+        return Err(DetectError::UnknownModelKind(path.to_path_buf()));
+    }
+    Ok(Box::new(onnx::OnnxEngine::open(path, options)?))
+}

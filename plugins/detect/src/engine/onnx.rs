@@ -1,0 +1,217 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! onnxruntime engine (crate `ort`, loaded at run time from `libonnxruntime.so`).
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+
+use ort::environment::Environment;
+use ort::session::Session;
+use ort::value::{TensorElementType, TensorRef, ValueType};
+
+use super::{Engine, EngineOptions, ModelInfo};
+use crate::error::DetectError;
+use crate::labels::parse_python_names;
+use crate::layout::Layout;
+use crate::letterbox::hwc_to_nchw_unit;
+use crate::tensor::Tensor;
+
+const DEFAULT_IMGSZ: usize = 640;
+const LIB_NAME: &str = "libonnxruntime.so";
+
+static ENVIRONMENT: OnceLock<Result<Environment, String>> = OnceLock::new();
+static EXTRA_DIRS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+/// Adds a folder to search for `libonnxruntime.so` (the plugin adds its own folder).
+pub fn add_library_dir(dir: &Path) {
+    if let Ok(mut dirs) = EXTRA_DIRS.lock() {
+        if !dirs.iter().any(|d| d == dir) {
+            dirs.push(dir.to_path_buf());
+        }
+    }
+}
+
+/// Where hmg looks for onnxruntime, in order. `ORT_DYLIB_PATH`, when set, is the only place.
+pub fn library_candidates() -> Vec<PathBuf> {
+    if let Some(p) = std::env::var_os("ORT_DYLIB_PATH").filter(|p| !p.is_empty()) {
+        return vec![PathBuf::from(p)];
+    }
+    let mut dirs: Vec<PathBuf> = EXTRA_DIRS.lock().map(|d| d.clone()).unwrap_or_default();
+    if let Some(exe_dir) = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_path_buf)) {
+        dirs.push(exe_dir.clone());
+        dirs.push(exe_dir.join("lib"));
+    }
+    let data_home = std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")));
+    if let Some(d) = data_home {
+        dirs.push(d.join("hmg/lib"));
+    }
+    dirs.into_iter().map(|d| d.join(LIB_NAME)).collect()
+}
+
+fn environment() -> Result<&'static Environment, DetectError> {
+    let env = ENVIRONMENT.get_or_init(|| {
+        let candidates = library_candidates();
+        let lib = candidates
+            .iter()
+            .find(|p| p.is_file())
+            .cloned()
+            .ok_or_else(|| {
+                let tried: Vec<String> = candidates.iter().map(|p| p.display().to_string()).collect();
+                format!("the onnxruntime library was not found (looked for {})", tried.join(", "))
+            })?;
+        let builder = ort::init_from(&lib)
+            .map_err(|e| format!("the onnxruntime library '{}' could not be loaded: {e}", lib.display()))?;
+        builder
+            .with_name("hmg")
+            .build()
+            .map_err(|e| format!("onnxruntime '{}' failed to start: {e}", lib.display()))
+    });
+    env.as_ref().map_err(|e| DetectError::RuntimeMissing(e.clone()))
+}
+
+/// A loaded ONNX detector.
+pub struct OnnxEngine {
+    session: Session,
+    info: ModelInfo,
+    input_name: String,
+    input: Vec<f32>,
+}
+
+impl std::fmt::Debug for OnnxEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OnnxEngine").field("info", &self.info).finish_non_exhaustive()
+    }
+}
+
+impl OnnxEngine {
+    pub fn open(path: &Path, options: &EngineOptions) -> Result<Self, DetectError> {
+        if !path.is_file() {
+            return Err(DetectError::ModelMissing(path.to_path_buf()));
+        }
+        let env = environment()?;
+        let not_onnx = |reason: String| DetectError::NotOnnx { path: path.to_path_buf(), reason };
+        let unknown = |reason: String| DetectError::UnknownLayout { path: path.to_path_buf(), reason };
+        let mut builder = Session::builder(env).map_err(|e| not_onnx(e.to_string()))?;
+        if options.threads > 0 {
+            builder = builder.with_intra_threads(options.threads).map_err(|e| not_onnx(e.to_string()))?;
+        }
+        let session = builder.commit_from_file(path).map_err(|e| not_onnx(e.to_string()))?;
+
+        let (names, imgsz) = {
+            let meta = session.metadata().ok();
+            let custom = |key: &str| meta.as_ref().and_then(|m| m.custom(key));
+            (custom("names"), custom("imgsz"))
+        };
+        let labels = names.and_then(|n| parse_python_names(&n).ok()).unwrap_or_default();
+        let imgsz = imgsz.and_then(|s| parse_imgsz(&s));
+
+        let [input] = session.inputs() else {
+            return Err(unknown(format!("it has {} inputs; a detector has one image input", session.inputs().len())));
+        };
+        let input_name = input.name().to_string();
+        let (height, width) = match input.dtype() {
+            ValueType::Tensor { ty: TensorElementType::Float32, shape, .. } if shape.len() == 4 => {
+                if shape[1] != 3 && shape[1] > 0 {
+                    return Err(unknown(format!("its input '{input_name}' has {} channels, not 3", shape[1])));
+                }
+                let fallback = imgsz.unwrap_or((DEFAULT_IMGSZ, DEFAULT_IMGSZ));
+                let h = usize::try_from(shape[2]).ok().filter(|&d| d > 0).unwrap_or(fallback.0);
+                let w = usize::try_from(shape[3]).ok().filter(|&d| d > 0).unwrap_or(fallback.1);
+                (h, w)
+            }
+            other => {
+                return Err(unknown(format!(
+                    "its input '{input_name}' is {other}; hmg feeds float32 images shaped (1, 3, height, width)"
+                )));
+            }
+        };
+
+        let mut engine = Self {
+            session,
+            info: ModelInfo {
+                path: path.to_path_buf(),
+                input_width: width,
+                input_height: height,
+                layout: Layout::UltralyticsNms { rows: 0 },
+                outputs: Vec::new(),
+                labels,
+            },
+            input_name,
+            input: Vec::new(),
+        };
+        // One warm-up run gives the real output shapes (dynamic models report -1) and proves
+        // the model runs before the first frame arrives.
+        let grey = vec![crate::letterbox::PAD_VALUE; width * height * 3];
+        let outputs = engine.infer(&grey)?;
+        engine.info.outputs = outputs.iter().map(|t| (t.name.clone(), t.shape.clone())).collect();
+        let shapes: Vec<Vec<usize>> = outputs.iter().map(|t| t.shape.clone()).collect();
+        engine.info.layout = Layout::detect(&shapes).map_err(unknown)?;
+        if let Some(nc) = engine.info.layout.classes() {
+            if !engine.info.labels.is_empty() && engine.info.labels.len() != nc {
+                return Err(unknown(format!(
+                    "its metadata names {} classes but its output carries {nc}",
+                    engine.info.labels.len()
+                )));
+            }
+        }
+        Ok(engine)
+    }
+}
+
+/// ultralytics writes `imgsz` as "[640, 640]" (height, width).
+fn parse_imgsz(s: &str) -> Option<(usize, usize)> {
+    let nums: Vec<usize> = s
+        .trim_matches(|c| c == '[' || c == ']' || c == '(' || c == ')')
+        .split(',')
+        .filter_map(|p| p.trim().parse().ok())
+        .collect();
+    match nums.as_slice() {
+        [h, w] if *h > 0 && *w > 0 => Some((*h, *w)),
+        [s] if *s > 0 => Some((*s, *s)),
+        _ => None,
+    }
+}
+
+impl Engine for OnnxEngine {
+    fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    fn infer(&mut self, rgb: &[u8]) -> Result<Vec<Tensor>, DetectError> {
+        let (w, h) = (self.info.input_width, self.info.input_height);
+        let fail = |reason: String| DetectError::Inference { path: self.info.path.clone(), reason };
+        if rgb.len() != w * h * 3 {
+            return Err(fail(format!("input image has {} bytes, expected {w}x{h}x3", rgb.len())));
+        }
+        hwc_to_nchw_unit(rgb, &mut self.input);
+        let tensor = TensorRef::from_array_view(([1usize, 3, h, w], &self.input[..])).map_err(|e| fail(e.to_string()))?;
+        let outputs = self
+            .session
+            .run(ort::inputs![self.input_name.as_str() => tensor])
+            .map_err(|e| DetectError::Inference { path: self.info.path.clone(), reason: e.to_string() })?;
+        let mut tensors = Vec::with_capacity(outputs.len());
+        for (name, value) in outputs.iter() {
+            let (shape, data) = value.try_extract_tensor::<f32>().map_err(|e| DetectError::Inference {
+                path: self.info.path.clone(),
+                reason: format!("output '{name}' is not float32: {e}"),
+            })?;
+            let shape: Vec<usize> = shape.iter().map(|&d| d.max(0) as usize).collect();
+            tensors.push(Tensor::f32(name.to_string(), shape, data.to_vec()));
+        }
+        Ok(tensors)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_imgsz;
+
+    #[test]
+    fn imgsz_metadata() {
+        assert_eq!(parse_imgsz("[640, 640]"), Some((640, 640)));
+        assert_eq!(parse_imgsz("[320, 224]"), Some((320, 224)));
+        assert_eq!(parse_imgsz("320"), Some((320, 320)));
+        assert_eq!(parse_imgsz("[]"), None);
+    }
+}

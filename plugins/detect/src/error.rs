@@ -1,0 +1,27 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+use std::path::PathBuf;
+
+/// Everything that can go wrong in hmg-detect; each message names the file and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum DetectError {
+    #[error("model file '{}' does not exist: give the path of a .onnx model (see models/README.md)", .0.display())]
+    ModelMissing(PathBuf),
+    #[error("'{}' is a Hailo .hef model, but this hmg has no HailoRT backend yet: run the .onnx export of the same model (backend=onnx)", .0.display())]
+    HefUnsupported(PathBuf),
+    #[error("'{}' has an unknown model extension: hmg runs .onnx models (and .hef with the HailoRT backend)", .0.display())]
+    UnknownModelKind(PathBuf),
+    #[error("could not load '{}' as an ONNX model: {reason}. Export it again with `yolo export format=onnx`", path.display())]
+    NotOnnx { path: PathBuf, reason: String },
+    #[error("'{}' is not a detector hmg knows: {reason}. hmg expects an ultralytics YOLOv8-style export with one output (1, 4+classes, N), or (1, 300, 6) with NMS", path.display())]
+    UnknownLayout { path: PathBuf, reason: String },
+    #[error("{0}. Run scripts/setup, or set ORT_DYLIB_PATH to libonnxruntime.so")]
+    RuntimeMissing(String),
+    #[error("inference with '{}' failed: {reason}", path.display())]
+    Inference { path: PathBuf, reason: String },
+    #[error("labels file '{}': {reason}", path.display())]
+    Labels { path: PathBuf, reason: String },
+    #[error("invalid frame: {0}")]
+    Frame(String),
+    #[error("tensor '{name}': {reason}")]
+    Tensor { name: String, reason: String },
+}

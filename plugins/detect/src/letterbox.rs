@@ -1,0 +1,288 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! Ultralytics' letterbox, reproduced bit-exactly: OpenCV `INTER_LINEAR` resize with OpenCV's
+//! fixed-point SIMD rounding, centred padding of 114, output RGB HWC `u8`.
+//!
+//! Colour conversion happens in the same pass: each source row is read once, in its own pixel
+//! format (RGB-family, GRAY8, NV12, I420), straight into the horizontal resize.
+
+use crate::pixel::{FrameRef, PixelFormat};
+use crate::yuv;
+
+/// The value ultralytics pads with.
+pub const PAD_VALUE: u8 = 114;
+
+const COEF_BITS: u32 = 11;
+const COEF_SCALE: f32 = (1 << COEF_BITS) as f32;
+
+/// Where a frame lands inside the model input: the geometry of one letterbox.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Letterbox {
+    pub src_width: usize,
+    pub src_height: usize,
+    pub dst_width: usize,
+    pub dst_height: usize,
+    pub resized_width: usize,
+    pub resized_height: usize,
+    pub pad_left: usize,
+    pub pad_top: usize,
+    /// `min(dst_h / src_h, dst_w / src_w)`, as ultralytics computes it.
+    pub gain: f64,
+}
+
+impl Letterbox {
+    /// Ultralytics' `LetterBox(center=True, scaleup=True)` geometry (Python `round` = ties-to-even).
+    pub fn new(src_width: usize, src_height: usize, dst_width: usize, dst_height: usize) -> Self {
+        let (sw, sh) = (src_width.max(1) as f64, src_height.max(1) as f64);
+        let gain = (dst_height as f64 / sh).min(dst_width as f64 / sw);
+        let resized_width = ((sw * gain).round_ties_even() as usize).clamp(1, dst_width.max(1));
+        let resized_height = ((sh * gain).round_ties_even() as usize).clamp(1, dst_height.max(1));
+        let dw = (dst_width - resized_width) as f64 / 2.0;
+        let dh = (dst_height - resized_height) as f64 / 2.0;
+        let pad_left = ((dw - 0.1).round_ties_even().max(0.0)) as usize;
+        let pad_top = ((dh - 0.1).round_ties_even().max(0.0)) as usize;
+        Self {
+            src_width,
+            src_height,
+            dst_width,
+            dst_height,
+            resized_width,
+            resized_height,
+            pad_left,
+            pad_top,
+            gain,
+        }
+    }
+
+    /// Maps a point from model-input pixels back to frame pixels (ultralytics `scale_boxes`,
+    /// in `f32` like its torch tensors), clipped to the frame.
+    #[inline]
+    pub fn to_frame(&self, x: f32, y: f32) -> (f32, f32) {
+        let g = self.gain as f32;
+        let fx = (x - self.pad_left as f32) / g;
+        let fy = (y - self.pad_top as f32) / g;
+        (fx.clamp(0.0, self.src_width as f32), fy.clamp(0.0, self.src_height as f32))
+    }
+}
+
+/// Per-axis resize tables: source offsets and fixed-point weights, as `cv::resize` builds them.
+#[derive(Debug, Default)]
+struct Tables {
+    key: (usize, usize, usize, usize, usize),
+    /// Byte offsets of the two source pixels of each output column.
+    x0: Vec<u32>,
+    x1: Vec<u32>,
+    alpha: Vec<[i16; 2]>,
+    /// The two source rows of each output row (already clamped) and their weights.
+    y0: Vec<u32>,
+    y1: Vec<u32>,
+    beta: Vec<[i16; 2]>,
+}
+
+fn interval_start(d: usize, scale: f64) -> (i64, f32) {
+    let f = ((d as f64 + 0.5) * scale - 0.5) as f32;
+    let s = f.floor();
+    (s as i64, f - s)
+}
+
+fn weights(f: f32) -> [i16; 2] {
+    // Each weight rounded on its own (cvRound), not 2048 - a0.
+    [((1.0 - f) * COEF_SCALE).round_ties_even() as i16, (f * COEF_SCALE).round_ties_even() as i16]
+}
+
+impl Tables {
+    fn build(&mut self, sw: usize, sh: usize, dw: usize, dh: usize, bpp: usize) {
+        let key = (sw, sh, dw, dh, bpp);
+        if self.key == key && !self.x0.is_empty() {
+            return;
+        }
+        self.key = key;
+        let scale_x = 1.0 / (dw as f64 / sw as f64);
+        let scale_y = 1.0 / (dh as f64 / sh as f64);
+        self.x0.clear();
+        self.x1.clear();
+        self.alpha.clear();
+        for dx in 0..dw {
+            let (mut sx, mut fx) = interval_start(dx, scale_x);
+            if sx < 0 {
+                sx = 0;
+                fx = 0.0;
+            }
+            let last = sw as i64 - 1;
+            if sx >= last {
+                sx = last;
+                fx = 0.0;
+            }
+            let sx1 = (sx + 1).min(last);
+            self.x0.push((sx as usize * bpp) as u32);
+            self.x1.push((sx1 as usize * bpp) as u32);
+            self.alpha.push(if sx == last { [COEF_SCALE as i16, 0] } else { weights(fx) });
+        }
+        self.y0.clear();
+        self.y1.clear();
+        self.beta.clear();
+        let last = sh as i64 - 1;
+        for dy in 0..dh {
+            let (sy, fy) = interval_start(dy, scale_y);
+            self.y0.push(sy.clamp(0, last) as u32);
+            self.y1.push((sy + 1).clamp(0, last) as u32);
+            self.beta.push(weights(fy));
+        }
+    }
+}
+
+/// Reusable letterbox worker: holds tables, row caches and the output buffer, so steady-state
+/// frames allocate nothing.
+#[derive(Debug, Default)]
+pub struct Letterboxer {
+    tables: Tables,
+    rows: [Vec<i16>; 2],
+    row_ids: [Option<usize>; 2],
+    rgb_row: Vec<u8>,
+    out: Vec<u8>,
+    out_geometry: Option<Letterbox>,
+}
+
+impl Letterboxer {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Letterboxes `frame` into a `dst_width`×`dst_height` RGB HWC image.
+    pub fn run(&mut self, frame: &FrameRef<'_>, dst_width: usize, dst_height: usize) -> (&[u8], Letterbox) {
+        let lb = Letterbox::new(frame.width, frame.height, dst_width, dst_height);
+        let size = dst_width * dst_height * 3;
+        if self.out_geometry != Some(lb) || self.out.len() != size {
+            // Only the pad changes with geometry; it is written once, not per frame.
+            self.out.clear();
+            self.out.resize(size, PAD_VALUE);
+            self.out_geometry = Some(lb);
+        }
+        if lb.resized_width == frame.width && lb.resized_height == frame.height {
+            self.copy_unscaled(frame, &lb);
+        } else {
+            self.resize(frame, &lb);
+        }
+        (&self.out, lb)
+    }
+
+    fn copy_unscaled(&mut self, frame: &FrameRef<'_>, lb: &Letterbox) {
+        let row_bytes = lb.resized_width * 3;
+        for y in 0..frame.height {
+            let (src, bpp, off) = source_row(frame, y, &mut self.rgb_row);
+            let start = ((lb.pad_top + y) * lb.dst_width + lb.pad_left) * 3;
+            let dst = &mut self.out[start..start + row_bytes];
+            for (d, s) in dst.chunks_exact_mut(3).zip(src.chunks_exact(bpp)) {
+                d[0] = s[off[0]];
+                d[1] = s[off[1]];
+                d[2] = s[off[2]];
+            }
+        }
+    }
+
+    fn resize(&mut self, frame: &FrameRef<'_>, lb: &Letterbox) {
+        let bpp = row_bpp(frame.format);
+        self.tables.build(frame.width, frame.height, lb.resized_width, lb.resized_height, bpp);
+        let n = lb.resized_width * 3;
+        for r in &mut self.rows {
+            r.resize(n, 0);
+        }
+        self.row_ids = [None, None];
+        for dy in 0..lb.resized_height {
+            let (sy0, sy1) = (self.tables.y0[dy] as usize, self.tables.y1[dy] as usize);
+            let [b0, b1] = self.tables.beta[dy];
+            self.ensure_row(frame, 0, sy0);
+            if b1 != 0 {
+                // A zero weight contributes exactly 0 in OpenCV's formula: skip the row.
+                self.ensure_row(frame, 1, sy1);
+            }
+            let start = ((lb.pad_top + dy) * lb.dst_width + lb.pad_left) * 3;
+            let out = &mut self.out[start..start + n];
+            if b1 == 0 {
+                vresize_one(&self.rows[0], b0, out);
+            } else {
+                vresize_two(&self.rows[0], &self.rows[1], b0, b1, out);
+            }
+        }
+    }
+
+    /// Makes slot `slot` hold horizontal-pass row `sy`, reusing the other slot when it has it.
+    fn ensure_row(&mut self, frame: &FrameRef<'_>, slot: usize, sy: usize) {
+        if self.row_ids[slot] == Some(sy) {
+            return;
+        }
+        let other = 1 - slot;
+        if self.row_ids[other] == Some(sy) {
+            self.rows.swap(0, 1);
+            self.row_ids.swap(0, 1);
+            return;
+        }
+        let (src, bpp, off) = source_row(frame, sy, &mut self.rgb_row);
+        hresize(src, bpp, off, &self.tables, &mut self.rows[slot]);
+        self.row_ids[slot] = Some(sy);
+    }
+}
+
+fn row_bpp(format: PixelFormat) -> usize {
+    format.packed_layout().map_or(3, |(bpp, _)| bpp)
+}
+
+/// One source row as packed bytes: straight from the frame for packed formats, converted to
+/// RGB for YUV.
+fn source_row<'a>(frame: &FrameRef<'a>, y: usize, scratch: &'a mut Vec<u8>) -> (&'a [u8], usize, [usize; 3]) {
+    match frame.format.packed_layout() {
+        Some((bpp, off)) => {
+            let start = y * frame.strides[0];
+            (&frame.planes[0][start..start + frame.width * bpp], bpp, off)
+        }
+        None => {
+            scratch.resize(frame.width * 3, 0);
+            yuv::row_to_rgb(frame, y, scratch);
+            (&scratch[..], 3, [0, 1, 2])
+        }
+    }
+}
+
+fn hresize(src: &[u8], _bpp: usize, off: [usize; 3], t: &Tables, dst: &mut [i16]) {
+    for (((d, &x0), &x1), &[a0, a1]) in dst.chunks_exact_mut(3).zip(&t.x0).zip(&t.x1).zip(&t.alpha) {
+        let (x0, x1) = (x0 as usize, x1 as usize);
+        let (a0, a1) = (a0 as i32, a1 as i32);
+        for c in 0..3 {
+            let h = src[x0 + off[c]] as i32 * a0 + src[x1 + off[c]] as i32 * a1;
+            d[c] = (h >> 4) as i16;
+        }
+    }
+}
+
+/// OpenCV's `VResizeLinearVec_32s8u`: `((h0*b0)>>16) + ((h1*b1)>>16)`, then `(t+2)>>2`, saturated.
+#[inline]
+fn vresize_two(r0: &[i16], r1: &[i16], b0: i16, b1: i16, out: &mut [u8]) {
+    let (b0, b1) = (b0 as i32, b1 as i32);
+    for ((o, &h0), &h1) in out.iter_mut().zip(r0).zip(r1) {
+        let t = ((h0 as i32 * b0) >> 16) + ((h1 as i32 * b1) >> 16);
+        *o = ((t + 2) >> 2).clamp(0, 255) as u8;
+    }
+}
+
+#[inline]
+fn vresize_one(r0: &[i16], b0: i16, out: &mut [u8]) {
+    let b0 = b0 as i32;
+    for (o, &h0) in out.iter_mut().zip(r0) {
+        let t = (h0 as i32 * b0) >> 16;
+        *o = ((t + 2) >> 2).clamp(0, 255) as u8;
+    }
+}
+
+/// RGB HWC `u8` → NCHW `f32` in 0..1 (`x / 255` in `f32`, like numpy), into `out`.
+pub fn hwc_to_nchw_unit(rgb: &[u8], out: &mut Vec<f32>) {
+    static LUT: std::sync::LazyLock<[f32; 256]> =
+        std::sync::LazyLock::new(|| std::array::from_fn(|i| i as f32 / 255.0));
+    let plane = rgb.len() / 3;
+    out.resize(plane * 3, 0.0);
+    let (r, rest) = out.split_at_mut(plane);
+    let (g, b) = rest.split_at_mut(plane);
+    for (i, px) in rgb.chunks_exact(3).enumerate() {
+        r[i] = LUT[px[0] as usize];
+        g[i] = LUT[px[1] as usize];
+        b[i] = LUT[px[2] as usize];
+    }
+}

@@ -1,0 +1,35 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! hmg-detect: the detection library under the hmg GStreamer plugin and CLI. No GStreamer here.
+//!
+//! - [`Letterboxer`]: ultralytics' letterbox, bit-exact with OpenCV's `INTER_LINEAR`, from any
+//!   supported pixel format straight to the model's RGB input.
+//! - [`engine`]: runtimes behind one trait ([`engine::onnx::OnnxEngine`] today).
+//! - [`Layout`], [`Decoder`], [`nms()`], [`Postprocessor`]: raw tensors to final [`Detection`]s.
+//! - [`draw`]: boxes and labels on RGB-family and YUV frames.
+//! - [`Detector`]: all of it behind `Detector::open(path)?.detect(&frame)`.
+
+pub mod decode;
+pub mod detection;
+pub mod detector;
+pub mod draw;
+pub mod engine;
+pub mod error;
+pub mod labels;
+pub mod layout;
+pub mod letterbox;
+pub mod nms;
+pub mod pixel;
+pub mod tensor;
+pub mod yuv;
+
+pub use decode::{Candidate, Decoder};
+pub use detection::{Detection, PostprocessOptions, Postprocessor};
+pub use detector::Detector;
+pub use engine::{Backend, Engine, EngineOptions, ModelInfo, open_engine};
+pub use error::DetectError;
+pub use labels::{label_for, load_labels};
+pub use layout::Layout;
+pub use letterbox::{Letterbox, Letterboxer};
+pub use nms::{NmsOptions, nms};
+pub use pixel::{FrameRef, PixelFormat, YuvMatrix};
+pub use tensor::{Tensor, TensorData};

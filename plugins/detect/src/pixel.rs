@@ -1,0 +1,156 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! Frame pixel formats hmg reads and draws on, and a borrowed view of one frame.
+
+use crate::error::DetectError;
+
+/// Pixel formats that hailoinfer and detoverlay accept (GStreamer names in `gst_name`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PixelFormat {
+    Rgb,
+    Bgr,
+    Rgbx,
+    Bgrx,
+    Xrgb,
+    Xbgr,
+    Rgba,
+    Bgra,
+    Argb,
+    Abgr,
+    Nv12,
+    I420,
+    Gray8,
+}
+
+impl PixelFormat {
+    pub const ALL: [PixelFormat; 13] = [
+        Self::Rgb,
+        Self::Bgr,
+        Self::Rgbx,
+        Self::Bgrx,
+        Self::Xrgb,
+        Self::Xbgr,
+        Self::Rgba,
+        Self::Bgra,
+        Self::Argb,
+        Self::Abgr,
+        Self::Nv12,
+        Self::I420,
+        Self::Gray8,
+    ];
+
+    /// The format's name in GStreamer caps.
+    pub fn gst_name(self) -> &'static str {
+        match self {
+            Self::Rgb => "RGB",
+            Self::Bgr => "BGR",
+            Self::Rgbx => "RGBx",
+            Self::Bgrx => "BGRx",
+            Self::Xrgb => "xRGB",
+            Self::Xbgr => "xBGR",
+            Self::Rgba => "RGBA",
+            Self::Bgra => "BGRA",
+            Self::Argb => "ARGB",
+            Self::Abgr => "ABGR",
+            Self::Nv12 => "NV12",
+            Self::I420 => "I420",
+            Self::Gray8 => "GRAY8",
+        }
+    }
+
+    pub fn from_gst_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|f| f.gst_name() == name)
+    }
+
+    /// Bytes per pixel and the byte offsets of R, G, B for packed formats; `None` for planar YUV.
+    pub fn packed_layout(self) -> Option<(usize, [usize; 3])> {
+        Some(match self {
+            Self::Rgb => (3, [0, 1, 2]),
+            Self::Bgr => (3, [2, 1, 0]),
+            Self::Rgbx | Self::Rgba => (4, [0, 1, 2]),
+            Self::Bgrx | Self::Bgra => (4, [2, 1, 0]),
+            Self::Xrgb | Self::Argb => (4, [1, 2, 3]),
+            Self::Xbgr | Self::Abgr => (4, [3, 2, 1]),
+            Self::Gray8 => (1, [0, 0, 0]),
+            Self::Nv12 | Self::I420 => return None,
+        })
+    }
+
+    pub fn num_planes(self) -> usize {
+        match self {
+            Self::Nv12 => 2,
+            Self::I420 => 3,
+            _ => 1,
+        }
+    }
+}
+
+/// How YUV maps to RGB: the matrix (BT.601 or BT.709) and the range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum YuvMatrix {
+    #[default]
+    Bt601Limited,
+    Bt601Full,
+    Bt709Limited,
+    Bt709Full,
+}
+
+/// A borrowed video frame: up to three planes with their strides (bytes per row).
+#[derive(Debug, Clone, Copy)]
+pub struct FrameRef<'a> {
+    pub format: PixelFormat,
+    pub width: usize,
+    pub height: usize,
+    pub planes: [&'a [u8]; 3],
+    pub strides: [usize; 3],
+    pub yuv: YuvMatrix,
+}
+
+impl<'a> FrameRef<'a> {
+    /// A tightly packed single-plane frame (RGB-family or GRAY8).
+    pub fn packed(format: PixelFormat, width: usize, height: usize, data: &'a [u8]) -> Result<Self, DetectError> {
+        let (bpp, _) = format
+            .packed_layout()
+            .ok_or_else(|| DetectError::Frame(format!("{} is planar; use FrameRef::new", format.gst_name())))?;
+        Self::new(format, width, height, [data, &[], &[]], [width * bpp, 0, 0])
+    }
+
+    /// A frame from its planes and strides; checks every plane is large enough.
+    pub fn new(
+        format: PixelFormat,
+        width: usize,
+        height: usize,
+        planes: [&'a [u8]; 3],
+        strides: [usize; 3],
+    ) -> Result<Self, DetectError> {
+        if width == 0 || height == 0 {
+            return Err(DetectError::Frame(format!("empty frame {width}x{height}")));
+        }
+        let cw = width.div_ceil(2);
+        let ch = height.div_ceil(2);
+        let needs: [(usize, usize); 3] = match (format.packed_layout(), format) {
+            (Some((bpp, _)), _) => [(width * bpp, height), (0, 0), (0, 0)],
+            (None, PixelFormat::Nv12) => [(width, height), (cw * 2, ch), (0, 0)],
+            (None, _) => [(width, height), (cw, ch), (cw, ch)],
+        };
+        for (i, &(row, rows)) in needs.iter().enumerate() {
+            if rows == 0 {
+                continue;
+            }
+            let stride = strides[i];
+            let need = stride * (rows - 1) + row;
+            if stride < row || planes[i].len() < need {
+                return Err(DetectError::Frame(format!(
+                    "{} {width}x{height}: plane {i} has {} bytes with stride {stride}, needs {need}",
+                    format.gst_name(),
+                    planes[i].len()
+                )));
+            }
+        }
+        Ok(Self { format, width, height, planes, strides, yuv: YuvMatrix::default() })
+    }
+
+    pub fn with_yuv_matrix(mut self, yuv: YuvMatrix) -> Self {
+        self.yuv = yuv;
+        self
+    }
+}

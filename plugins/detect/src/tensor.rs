@@ -1,0 +1,62 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! Model output tensors as they travel between engine, metadata and decoder.
+
+/// Element data of one tensor.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TensorData {
+    F32(Vec<f32>),
+    U8(Vec<u8>),
+}
+
+impl TensorData {
+    pub fn dtype(&self) -> &'static str {
+        match self {
+            Self::F32(_) => "float32",
+            Self::U8(_) => "uint8",
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            Self::F32(v) => v.len(),
+            Self::U8(v) => v.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// One named output with its shape and, for quantized outputs, `real = (q - zero_point) * scale`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tensor {
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub data: TensorData,
+    pub zero_point: f32,
+    pub scale: f32,
+}
+
+impl Tensor {
+    pub fn f32(name: impl Into<String>, shape: Vec<usize>, data: Vec<f32>) -> Self {
+        Self { name: name.into(), shape, data: TensorData::F32(data), zero_point: 0.0, scale: 1.0 }
+    }
+
+    /// Element count implied by the shape.
+    pub fn shape_len(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    /// Float view: borrowed for `F32`, dequantized into `scratch` for `U8`.
+    pub fn as_f32<'a>(&'a self, scratch: &'a mut Vec<f32>) -> &'a [f32] {
+        match &self.data {
+            TensorData::F32(v) => v,
+            TensorData::U8(q) => {
+                scratch.clear();
+                scratch.extend(q.iter().map(|&q| (q as f32 - self.zero_point) * self.scale));
+                scratch
+            }
+        }
+    }
+}

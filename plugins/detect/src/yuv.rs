@@ -1,0 +1,117 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! YUV 4:2:0 (NV12, I420) rows to RGB, in 14-bit fixed point.
+
+use crate::pixel::{FrameRef, PixelFormat, YuvMatrix};
+
+const SHIFT: i32 = 14;
+
+/// Fixed-point coefficients: `y_mul·(Y−y_off)` plus chroma terms.
+#[derive(Debug, Clone, Copy)]
+struct Coefs {
+    y_off: i32,
+    y_mul: i32,
+    rv: i32,
+    gu: i32,
+    gv: i32,
+    bu: i32,
+}
+
+fn coefs(m: YuvMatrix) -> Coefs {
+    let (kr, kb, limited) = match m {
+        YuvMatrix::Bt601Limited => (0.299, 0.114, true),
+        YuvMatrix::Bt601Full => (0.299, 0.114, false),
+        YuvMatrix::Bt709Limited => (0.2126, 0.0722, true),
+        YuvMatrix::Bt709Full => (0.2126, 0.0722, false),
+    };
+    let kg = 1.0 - kr - kb;
+    let (ys, cs, y_off) = if limited { (255.0 / 219.0, 255.0 / 224.0, 16) } else { (1.0, 1.0, 0) };
+    let f = |v: f64| (v * (1 << SHIFT) as f64).round() as i32;
+    Coefs {
+        y_off,
+        y_mul: f(ys),
+        rv: f(2.0 * (1.0 - kr) * cs),
+        gu: f(2.0 * (1.0 - kb) * kb / kg * cs),
+        gv: f(2.0 * (1.0 - kr) * kr / kg * cs),
+        bu: f(2.0 * (1.0 - kb) * cs),
+    }
+}
+
+#[inline]
+fn clamp8(v: i32) -> u8 {
+    ((v + (1 << (SHIFT - 1))) >> SHIFT).clamp(0, 255) as u8
+}
+
+/// Converts row `y` of a NV12/I420 frame to packed RGB (`out.len() >= width * 3`).
+/// GRAY8 rows become three equal channels.
+pub fn row_to_rgb(frame: &FrameRef<'_>, y: usize, out: &mut [u8]) {
+    let w = frame.width;
+    let yrow = &frame.planes[0][y * frame.strides[0]..][..w];
+    let c = coefs(frame.yuv);
+    let cy = y / 2;
+    let pixel = |out: &mut [u8], yv: u8, u: u8, v: u8| {
+        let yy = (yv as i32 - c.y_off) * c.y_mul;
+        let (u, v) = (u as i32 - 128, v as i32 - 128);
+        out[0] = clamp8(yy + c.rv * v);
+        out[1] = clamp8(yy - c.gu * u - c.gv * v);
+        out[2] = clamp8(yy + c.bu * u);
+    };
+    match frame.format {
+        PixelFormat::Nv12 => {
+            let uv = &frame.planes[1][cy * frame.strides[1]..];
+            for (x, (o, &yv)) in out.chunks_exact_mut(3).zip(yrow).enumerate() {
+                let i = (x / 2) * 2;
+                pixel(o, yv, uv[i], uv[i + 1]);
+            }
+        }
+        PixelFormat::I420 => {
+            let u = &frame.planes[1][cy * frame.strides[1]..];
+            let v = &frame.planes[2][cy * frame.strides[2]..];
+            for (x, (o, &yv)) in out.chunks_exact_mut(3).zip(yrow).enumerate() {
+                pixel(o, yv, u[x / 2], v[x / 2]);
+            }
+        }
+        _ => {
+            for (o, &yv) in out.chunks_exact_mut(3).zip(yrow) {
+                o.fill(yv);
+            }
+        }
+    }
+}
+
+/// RGB → (Y, U, V) for drawing on YUV frames, with the same matrix.
+pub fn rgb_to_yuv(m: YuvMatrix, rgb: [u8; 3]) -> [u8; 3] {
+    let (kr, kb, limited) = match m {
+        YuvMatrix::Bt601Limited => (0.299, 0.114, true),
+        YuvMatrix::Bt601Full => (0.299, 0.114, false),
+        YuvMatrix::Bt709Limited => (0.2126, 0.0722, true),
+        YuvMatrix::Bt709Full => (0.2126, 0.0722, false),
+    };
+    let [r, g, b] = rgb.map(|v| v as f64 / 255.0);
+    let y = kr * r + (1.0 - kr - kb) * g + kb * b;
+    let u = (b - y) / (2.0 * (1.0 - kb));
+    let v = (r - y) / (2.0 * (1.0 - kr));
+    let (y8, c8) = if limited { (16.0 + 219.0 * y, 224.0) } else { (255.0 * y, 255.0) };
+    let q = |x: f64| x.round().clamp(0.0, 255.0) as u8;
+    [q(y8), q(128.0 + c8 * u), q(128.0 + c8 * v)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grey_and_primaries_round_trip() {
+        for m in [YuvMatrix::Bt601Limited, YuvMatrix::Bt601Full, YuvMatrix::Bt709Limited, YuvMatrix::Bt709Full] {
+            for rgb in [[0, 0, 0], [255, 255, 255], [128, 128, 128], [200, 30, 40], [20, 200, 90], [10, 60, 230]] {
+                let [y, u, v] = rgb_to_yuv(m, rgb);
+                let (yp, up, vp) = ([y, y], [u], [v]);
+                let f = FrameRef::new(PixelFormat::I420, 2, 1, [&yp, &up, &vp], [2, 1, 1]).unwrap().with_yuv_matrix(m);
+                let mut out = [0u8; 6];
+                row_to_rgb(&f, 0, &mut out);
+                for c in 0..3 {
+                    assert!((out[c] as i32 - rgb[c] as i32).abs() <= 2, "{m:?} {rgb:?} -> {out:?}");
+                }
+            }
+        }
+    }
+}
