@@ -53,13 +53,14 @@ impl Letterbox {
         }
     }
 
-    /// Maps a point from model-input pixels back to frame pixels (ultralytics `scale_boxes`,
-    /// in `f32` like its torch tensors), clipped to the frame.
+    /// Maps a point from model-input pixels back to frame pixels, clipped to the frame. Like
+    /// ultralytics' postprocess: per-axis gain `resized / original`, in `f32` like its tensors.
     #[inline]
     pub fn to_frame(&self, x: f32, y: f32) -> (f32, f32) {
-        let g = self.gain as f32;
-        let fx = (x - self.pad_left as f32) / g;
-        let fy = (y - self.pad_top as f32) / g;
+        let gx = (self.resized_width as f64 / self.src_width.max(1) as f64) as f32;
+        let gy = (self.resized_height as f64 / self.src_height.max(1) as f64) as f32;
+        let fx = (x - self.pad_left as f32) / gx;
+        let fy = (y - self.pad_top as f32) / gy;
         (fx.clamp(0.0, self.src_width as f32), fy.clamp(0.0, self.src_height as f32))
     }
 }
@@ -191,16 +192,19 @@ impl Letterboxer {
             let (sy0, sy1) = (self.tables.y0[dy] as usize, self.tables.y1[dy] as usize);
             let [b0, b1] = self.tables.beta[dy];
             self.ensure_row(frame, 0, sy0);
-            if b1 != 0 {
-                // A zero weight contributes exactly 0 in OpenCV's formula: skip the row.
+            // A zero weight contributes exactly 0 in OpenCV's formula: skip that row.
+            let second = b1 != 0 && sy1 != sy0;
+            if second {
                 self.ensure_row(frame, 1, sy1);
             }
             let start = ((lb.pad_top + dy) * lb.dst_width + lb.pad_left) * 3;
             let out = &mut self.out[start..start + n];
             if b1 == 0 {
                 vresize_one(&self.rows[0], b0, out);
-            } else {
+            } else if second {
                 vresize_two(&self.rows[0], &self.rows[1], b0, b1, out);
+            } else {
+                vresize_two(&self.rows[0], &self.rows[0], b0, b1, out);
             }
         }
     }
@@ -284,5 +288,91 @@ pub fn hwc_to_nchw_unit(rgb: &[u8], out: &mut Vec<f32>) {
         r[i] = LUT[px[0] as usize];
         g[i] = LUT[px[1] as usize];
         b[i] = LUT[px[2] as usize];
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pixel::YuvMatrix;
+    use crate::yuv::rgb_to_yuv;
+
+    fn pattern(w: usize, h: usize) -> Vec<u8> {
+        (0..w * h * 3).map(|i| ((i * 7919) % 251) as u8).collect()
+    }
+
+    fn repack(rgb: &[u8], format: PixelFormat) -> Vec<u8> {
+        let (bpp, off) = format.packed_layout().unwrap();
+        let mut out = vec![0u8; rgb.len() / 3 * bpp];
+        for (d, s) in out.chunks_exact_mut(bpp).zip(rgb.chunks_exact(3)) {
+            for c in 0..3 {
+                d[off[c]] = s[c];
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn geometry_matches_ultralytics_rounding() {
+        let lb = Letterbox::new(600, 400, 640, 640);
+        assert_eq!((lb.resized_width, lb.resized_height, lb.pad_left, lb.pad_top), (640, 427, 0, 106));
+        let lb = Letterbox::new(640, 424, 640, 640);
+        assert_eq!((lb.resized_width, lb.resized_height, lb.pad_top), (640, 424, 108));
+        let lb = Letterbox::new(1920, 1080, 320, 320);
+        assert_eq!((lb.resized_width, lb.resized_height, lb.pad_top), (320, 180, 70));
+        let lb = Letterbox::new(1, 1, 640, 640);
+        assert_eq!((lb.resized_width, lb.resized_height), (640, 640));
+        assert_eq!(lb.to_frame(640.0, 700.0), (1.0, 1.0));
+    }
+
+    #[test]
+    fn every_packed_format_gives_the_rgb_result() {
+        for (w, h) in [(101, 57), (640, 480), (33, 700), (1280, 720), (7, 3)] {
+            let rgb = pattern(w, h);
+            let mut lb = Letterboxer::new();
+            let want = lb.run(&FrameRef::packed(PixelFormat::Rgb, w, h, &rgb).unwrap(), 640, 640).0.to_vec();
+            for f in PixelFormat::ALL.into_iter().filter(|f| f.packed_layout().is_some_and(|(b, _)| b > 1)) {
+                let data = repack(&rgb, f);
+                let got = lb.run(&FrameRef::packed(f, w, h, &data).unwrap(), 640, 640).0.to_vec();
+                assert!(got == want, "{f:?} {w}x{h}");
+            }
+        }
+    }
+
+    #[test]
+    fn pad_is_114_and_picture_is_centred() {
+        let (w, h) = (64, 32);
+        let rgb = vec![200u8; w * h * 3];
+        let mut lb = Letterboxer::new();
+        let (out, g) = lb.run(&FrameRef::packed(PixelFormat::Rgb, w, h, &rgb).unwrap(), 128, 128);
+        assert_eq!((g.resized_width, g.resized_height, g.pad_top), (128, 64, 32));
+        assert!(out[..32 * 128 * 3].iter().all(|&v| v == PAD_VALUE));
+        assert!(out[32 * 128 * 3..96 * 128 * 3].iter().all(|&v| v == 200));
+        assert!(out[96 * 128 * 3..].iter().all(|&v| v == PAD_VALUE));
+    }
+
+    #[test]
+    fn strided_rows_and_yuv_formats() {
+        // A flat colour survives any resize; YUV conversion lands within rounding of it.
+        let (w, h) = (99, 51);
+        let rgb = [30u8, 160, 220];
+        let [y, u, v] = rgb_to_yuv(YuvMatrix::Bt601Limited, rgb);
+        let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+        let yp = vec![y; (w + 5) * h];
+        let (up, vp) = (vec![u; cw * ch], vec![v; cw * ch]);
+        let uv: Vec<u8> = (0..cw * ch).flat_map(|_| [u, v]).collect();
+        let mut lb = Letterboxer::new();
+        let frames = [
+            FrameRef::new(PixelFormat::I420, w, h, [&yp, &up, &vp], [w + 5, cw, cw]).unwrap(),
+            FrameRef::new(PixelFormat::Nv12, w, h, [&yp, &uv, &[]], [w + 5, cw * 2, 0]).unwrap(),
+        ];
+        for f in frames {
+            let (out, g) = lb.run(&f, 320, 320);
+            let mid = ((g.pad_top + g.resized_height / 2) * 320 + 160) * 3;
+            for c in 0..3 {
+                assert!((out[mid + c] as i32 - rgb[c] as i32).abs() <= 2, "{:?}: {:?}", f.format, &out[mid..mid + 3]);
+            }
+        }
+        assert!(FrameRef::new(PixelFormat::I420, w, h, [&yp, &up[..10], &vp], [w + 5, cw, cw]).is_err());
     }
 }
