@@ -354,7 +354,7 @@ mod tests {
     #[test]
     fn strided_rows_and_yuv_formats() {
         // A flat colour survives any resize; YUV conversion lands within rounding of it.
-        let (w, h) = (99, 51);
+        let (w, h) = (99usize, 51usize);
         let rgb = [30u8, 160, 220];
         let [y, u, v] = rgb_to_yuv(YuvMatrix::Bt601Limited, rgb);
         let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
