@@ -1,0 +1,46 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+#![allow(unused_doc_comments)]
+
+/**
+ * plugin-hmg:
+ *
+ * YOLO object detection as GStreamer elements: `hailoinfer` runs a model on each frame and
+ * attaches its raw outputs (`HmgTensors` custom meta), `yolonms` turns them into standard
+ * `GstVideoRegionOfInterestMeta` detections, `detoverlay` draws them and `detlog` writes them
+ * as JSON lines. The frame itself flows on untouched.
+ */
+use gst::glib;
+
+pub mod detoverlay;
+pub mod detlog;
+pub mod frame;
+pub mod hailoinfer;
+pub mod meta;
+pub mod roi;
+pub mod yolonms;
+
+pub use roi::{detections_from_buffer, DETECTION_PARAM};
+
+fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    // The onnxruntime library may sit beside the plugin file.
+    if let Some(dir) = plugin.filename().and_then(|f| f.parent().map(|p| p.to_path_buf())) {
+        hmg_detect::engine::onnx::add_library_dir(&dir);
+    }
+    meta::register();
+    hailoinfer::register(plugin)?;
+    yolonms::register(plugin)?;
+    detoverlay::register(plugin)?;
+    detlog::register(plugin)?;
+    Ok(())
+}
+
+gst::plugin_define!(
+    hmg,
+    env!("CARGO_PKG_DESCRIPTION"),
+    plugin_init,
+    env!("CARGO_PKG_VERSION"),
+    "MIT/X11",
+    env!("CARGO_PKG_NAME"),
+    "hmg",
+    "hmg"
+);

@@ -1,0 +1,43 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! GStreamer video frames as hmg-detect frames.
+
+use gst_video::prelude::*;
+use hmg_detect::{FrameRef, PixelFormat, YuvMatrix};
+
+/// Every raw format our video elements accept, as caps format names.
+pub fn supported_formats() -> Vec<gst_video::VideoFormat> {
+    PixelFormat::ALL.iter().map(|f| gst_video::VideoFormat::from_string(f.gst_name())).collect()
+}
+
+pub fn pixel_format(info: &gst_video::VideoInfo) -> Option<PixelFormat> {
+    PixelFormat::from_gst_name(info.format().to_str())
+}
+
+pub fn yuv_matrix(info: &gst_video::VideoInfo) -> YuvMatrix {
+    let c = info.colorimetry();
+    let full = c.range() == gst_video::VideoColorRange::Range0_255;
+    match (c.matrix() == gst_video::VideoColorMatrix::Bt709, full) {
+        (true, true) => YuvMatrix::Bt709Full,
+        (true, false) => YuvMatrix::Bt709Limited,
+        (false, true) => YuvMatrix::Bt601Full,
+        (false, false) => YuvMatrix::Bt601Limited,
+    }
+}
+
+/// Borrows a mapped frame's planes.
+pub fn frame_ref<'a>(
+    frame: &'a gst_video::VideoFrameRef<&gst::BufferRef>,
+    format: PixelFormat,
+) -> Result<FrameRef<'a>, hmg_detect::DetectError> {
+    let planes = frame.planes_data();
+    let strides = frame.plane_stride();
+    let n = format.num_planes();
+    let mut p: [&[u8]; 3] = [&[], &[], &[]];
+    let mut s = [0usize; 3];
+    for i in 0..n {
+        p[i] = planes[i];
+        s[i] = usize::try_from(strides[i]).unwrap_or(0);
+    }
+    Ok(FrameRef::new(format, frame.width() as usize, frame.height() as usize, p, s)?
+        .with_yuv_matrix(yuv_matrix(frame.info())))
+}

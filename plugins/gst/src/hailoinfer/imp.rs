@@ -1,0 +1,302 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+
+use std::path::PathBuf;
+use std::sync::{LazyLock, Mutex};
+
+use gst::glib;
+use gst::prelude::*;
+use gst::subclass::prelude::*;
+use gst_base::subclass::prelude::*;
+use hmg_detect::{DetectError, Engine, EngineOptions, Letterboxer, PixelFormat, load_labels};
+
+use super::Backend;
+use crate::{frame, meta};
+
+static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new("hailoinfer", gst::DebugColorFlags::empty(), Some("hmg model inference"))
+});
+
+const DEFAULT_BATCH_SIZE: u32 = 1;
+const DEFAULT_INTERVAL: u32 = 1;
+const DEFAULT_THREADS: u32 = 0;
+
+#[derive(Debug, Clone)]
+struct Settings {
+    model: Option<String>,
+    backend: Backend,
+    labels: Option<String>,
+    batch_size: u32,
+    interval: u32,
+    threads: u32,
+    vdevice_group: Option<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            model: None,
+            backend: Backend::Auto,
+            labels: None,
+            batch_size: DEFAULT_BATCH_SIZE,
+            interval: DEFAULT_INTERVAL,
+            threads: DEFAULT_THREADS,
+            vdevice_group: None,
+        }
+    }
+}
+
+struct State {
+    engine: Box<dyn Engine>,
+    model: String,
+    labels: String,
+    letterboxer: Letterboxer,
+    info: Option<gst_video::VideoInfo>,
+    format: Option<PixelFormat>,
+    frames: u64,
+}
+
+#[derive(Default)]
+pub struct HailoInfer {
+    settings: Mutex<Settings>,
+    state: Mutex<Option<State>>,
+}
+
+#[glib::object_subclass]
+impl ObjectSubclass for HailoInfer {
+    const NAME: &'static str = "GstHmgHailoInfer";
+    type Type = super::HailoInfer;
+    type ParentType = gst_base::BaseTransform;
+}
+
+fn error_message(err: &DetectError) -> gst::ErrorMessage {
+    let text = err.to_string();
+    match err {
+        DetectError::ModelMissing(_) => gst::error_msg!(gst::ResourceError::NotFound, ["{}", text]),
+        DetectError::RuntimeMissing(_) => gst::error_msg!(gst::LibraryError::Init, ["{}", text]),
+        DetectError::Labels { .. } => gst::error_msg!(gst::ResourceError::OpenRead, ["{}", text]),
+        _ => gst::error_msg!(gst::LibraryError::Settings, ["{}", text]),
+    }
+}
+
+impl ObjectImpl for HailoInfer {
+    fn properties() -> &'static [glib::ParamSpec] {
+        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
+            vec![
+                glib::ParamSpecString::builder("model")
+                    .nick("Model")
+                    .blurb("Model file: .onnx (onnxruntime) or .hef (HailoRT)")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("hef")
+                    .nick("HEF")
+                    .blurb("Alias of 'model' for Hailo users: the .hef (or .onnx) file to run")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecEnum::builder_with_default("backend", Backend::Auto)
+                    .nick("Backend")
+                    .blurb("Runtime that runs the model; auto picks HailoRT for .hef and onnxruntime otherwise")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("labels")
+                    .nick("Labels")
+                    .blurb("Class names: .txt (one per line), ultralytics data.yaml or JSON; default: the model's own metadata")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("batch-size")
+                    .nick("Batch size")
+                    .blurb("Frames per inference call (onnxruntime runs one frame at a time)")
+                    .minimum(1)
+                    .maximum(64)
+                    .default_value(DEFAULT_BATCH_SIZE)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("interval")
+                    .nick("Interval")
+                    .blurb("Run the model on every Nth frame; frames in between pass without tensors")
+                    .minimum(1)
+                    .maximum(1000)
+                    .default_value(DEFAULT_INTERVAL)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("threads")
+                    .nick("Threads")
+                    .blurb("CPU threads for onnxruntime (0 = one per core)")
+                    .maximum(256)
+                    .default_value(DEFAULT_THREADS)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("vdevice-group")
+                    .nick("Virtual device group")
+                    .blurb("HailoRT: instances with the same group share one Hailo device through the scheduler")
+                    .mutable_ready()
+                    .build(),
+            ]
+        });
+        PROPERTIES.as_ref()
+    }
+
+    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        let mut s = self.settings.lock().unwrap();
+        match pspec.name() {
+            "model" | "hef" => {
+                s.model = value.get().expect("type checked upstream");
+                gst::info!(CAT, imp = self, "model set to {:?}", s.model);
+            }
+            "backend" => s.backend = value.get().expect("type checked upstream"),
+            "labels" => s.labels = value.get().expect("type checked upstream"),
+            "batch-size" => s.batch_size = value.get().expect("type checked upstream"),
+            "interval" => s.interval = value.get().expect("type checked upstream"),
+            "threads" => s.threads = value.get().expect("type checked upstream"),
+            "vdevice-group" => s.vdevice_group = value.get().expect("type checked upstream"),
+            _ => unimplemented!(),
+        }
+    }
+
+    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        let s = self.settings.lock().unwrap();
+        match pspec.name() {
+            "model" | "hef" => s.model.to_value(),
+            "backend" => s.backend.to_value(),
+            "labels" => s.labels.to_value(),
+            "batch-size" => s.batch_size.to_value(),
+            "interval" => s.interval.to_value(),
+            "threads" => s.threads.to_value(),
+            "vdevice-group" => s.vdevice_group.to_value(),
+            _ => unimplemented!(),
+        }
+    }
+}
+
+impl GstObjectImpl for HailoInfer {}
+
+impl ElementImpl for HailoInfer {
+    fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
+        static ELEMENT_METADATA: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
+            gst::subclass::ElementMetadata::new(
+                "hmg model inference",
+                "Filter/Video/Inference",
+                "Letterboxes frames to the model input, runs a YOLO model (onnxruntime, HailoRT) and attaches the raw outputs as HmgTensors meta",
+                "hmg developers",
+            )
+        });
+        Some(&*ELEMENT_METADATA)
+    }
+
+    fn pad_templates() -> &'static [gst::PadTemplate] {
+        static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
+            let caps = gst_video::VideoCapsBuilder::new().format_list(frame::supported_formats()).build();
+            vec![
+                gst::PadTemplate::new("src", gst::PadDirection::Src, gst::PadPresence::Always, &caps).unwrap(),
+                gst::PadTemplate::new("sink", gst::PadDirection::Sink, gst::PadPresence::Always, &caps).unwrap(),
+            ]
+        });
+        PAD_TEMPLATES.as_ref()
+    }
+}
+
+impl BaseTransformImpl for HailoInfer {
+    const MODE: gst_base::subclass::BaseTransformMode = gst_base::subclass::BaseTransformMode::AlwaysInPlace;
+    const PASSTHROUGH_ON_SAME_CAPS: bool = false;
+    const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
+
+    fn start(&self) -> Result<(), gst::ErrorMessage> {
+        let settings = self.settings.lock().unwrap().clone();
+        let Some(model) = settings.model.filter(|m| !m.is_empty()) else {
+            return Err(gst::error_msg!(
+                gst::ResourceError::NotFound,
+                ["hailoinfer needs a model: set model=path/to/model.onnx (or hef=model.hef)"]
+            ));
+        };
+        let backend = match settings.backend {
+            Backend::Auto => hmg_detect::Backend::Auto,
+            Backend::HailoRt => hmg_detect::Backend::HailoRt,
+            Backend::Onnx => hmg_detect::Backend::Onnx,
+        };
+        let options = EngineOptions { backend, threads: settings.threads as usize, batch_size: settings.batch_size as usize };
+        let path = PathBuf::from(&model);
+        let engine = hmg_detect::open_engine(&path, &options).map_err(|e| error_message(&e))?;
+        let labels = match settings.labels.filter(|l| !l.is_empty()) {
+            Some(l) => load_labels(&PathBuf::from(l)).map_err(|e| error_message(&e))?,
+            None => engine.info().labels.clone(),
+        };
+        let info = engine.info();
+        gst::info!(
+            CAT,
+            imp = self,
+            "opened {model}: input {}x{}, layout {}, {} labels",
+            info.input_width,
+            info.input_height,
+            info.layout.name(),
+            labels.len()
+        );
+        *self.state.lock().unwrap() = Some(State {
+            engine,
+            model,
+            labels: labels.join("\n"),
+            letterboxer: Letterboxer::new(),
+            info: None,
+            format: None,
+            frames: 0,
+        });
+        Ok(())
+    }
+
+    fn stop(&self) -> Result<(), gst::ErrorMessage> {
+        *self.state.lock().unwrap() = None;
+        gst::info!(CAT, imp = self, "stopped");
+        Ok(())
+    }
+
+    fn set_caps(&self, incaps: &gst::Caps, _outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {
+        let info = gst_video::VideoInfo::from_caps(incaps)
+            .map_err(|_| gst::loggable_error!(CAT, "hailoinfer cannot read caps {incaps}"))?;
+        let format = frame::pixel_format(&info)
+            .ok_or_else(|| gst::loggable_error!(CAT, "hailoinfer does not handle format {}", info.format()))?;
+        gst::debug!(CAT, imp = self, "caps {incaps}");
+        let mut state = self.state.lock().unwrap();
+        let state = state.as_mut().ok_or_else(|| gst::loggable_error!(CAT, "caps before start"))?;
+        state.info = Some(info);
+        state.format = Some(format);
+        Ok(())
+    }
+
+    fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let interval = self.settings.lock().unwrap().interval.max(1) as u64;
+        let mut guard = self.state.lock().unwrap();
+        let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
+        let (Some(info), Some(format)) = (state.info.clone(), state.format) else {
+            return Err(gst::FlowError::NotNegotiated);
+        };
+        let n = state.frames;
+        state.frames += 1;
+        if n % interval != 0 {
+            return Ok(gst::FlowSuccess::Ok);
+        }
+        let (w, h, layout) = {
+            let i = state.engine.info();
+            (i.input_width, i.input_height, i.layout)
+        };
+        let (tensors, lb) = {
+            let mapped = gst_video::VideoFrameRef::from_buffer_ref_readable(buf, &info).map_err(|_| {
+                gst::element_imp_error!(self, gst::CoreError::Failed, ["Failed to map the frame for reading"]);
+                gst::FlowError::Error
+            })?;
+            let fr = frame::frame_ref(&mapped, format).map_err(|e| {
+                gst::element_imp_error!(self, gst::StreamError::Format, ["{}", e]);
+                gst::FlowError::Error
+            })?;
+            let (rgb, lb) = state.letterboxer.run(&fr, w, h);
+            let tensors = state.engine.infer(rgb).map_err(|e| {
+                gst::element_imp_error!(self, gst::LibraryError::Failed, ["{}", e]);
+                gst::FlowError::Error
+            })?;
+            (tensors, lb)
+        };
+        meta::attach(buf, &state.model, layout, &state.labels, &lb, tensors).map_err(|e| {
+            gst::element_imp_error!(self, gst::CoreError::Failed, ["Failed to attach HmgTensors meta: {}", e]);
+            gst::FlowError::Error
+        })?;
+        gst::trace!(CAT, imp = self, "frame {n}: inferred");
+        Ok(gst::FlowSuccess::Ok)
+    }
+}

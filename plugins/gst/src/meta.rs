@@ -1,0 +1,173 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! The `HmgTensors` custom meta: a model's raw outputs plus the letterbox that produced them.
+//!
+//! Structure `HmgTensors` (readable from C/Python with `gst_buffer_get_custom_meta`):
+//! - `model` (string): model file; `layout` (string): `ultralytics-raw` | `ultralytics-nms`
+//! - `labels` (string): class names, one per line
+//! - `model-width`, `model-height`, `frame-width`, `frame-height`, `resized-width`,
+//!   `resized-height`, `pad-left`, `pad-top` (int): the letterbox transform; `scale` (double)
+//! - `tensors` (GstValueArray of `tensor` structures): `name` (string), `shape` (array of
+//!   int), `dtype` (`float32` | `uint8`), `zero-point`, `scale` (double; real = (q − zp)·scale),
+//!   `data` (GBytes, native endian, row-major)
+
+use gst::glib;
+use hmg_detect::{Layout, Letterbox, Tensor, TensorData};
+
+pub const TENSORS_META: &str = "HmgTensors";
+
+pub fn register() {
+    if !gst::meta::CustomMeta::is_registered(TENSORS_META) {
+        gst::meta::CustomMeta::register(TENSORS_META, &[]);
+    }
+}
+
+struct F32Bytes(Vec<f32>);
+
+impl AsRef<[u8]> for F32Bytes {
+    fn as_ref(&self) -> &[u8] {
+        bytemuck::cast_slice(&self.0)
+    }
+}
+
+fn tensor_structure(t: Tensor) -> gst::Structure {
+    let shape = gst::Array::new(t.shape.iter().map(|&d| d as i32));
+    let dtype = t.data.dtype();
+    let data = match t.data {
+        TensorData::F32(v) => glib::Bytes::from_owned(F32Bytes(v)),
+        TensorData::U8(v) => glib::Bytes::from_owned(v),
+    };
+    gst::Structure::builder("tensor")
+        .field("name", t.name)
+        .field("shape", shape)
+        .field("dtype", dtype)
+        .field("zero-point", t.zero_point as f64)
+        .field("scale", t.scale as f64)
+        .field("data", data)
+        .build()
+}
+
+/// Attaches `tensors` (moved, not copied) and the letterbox to `buffer`.
+pub fn attach(
+    buffer: &mut gst::BufferRef,
+    model: &str,
+    layout: Layout,
+    labels: &str,
+    lb: &Letterbox,
+    tensors: Vec<Tensor>,
+) -> Result<(), glib::BoolError> {
+    let mut meta = gst::meta::CustomMeta::add(buffer, TENSORS_META)?;
+    let s = meta.mut_structure();
+    s.set("model", model);
+    s.set("layout", layout.name());
+    s.set("labels", labels);
+    s.set("model-width", lb.dst_width as i32);
+    s.set("model-height", lb.dst_height as i32);
+    s.set("frame-width", lb.src_width as i32);
+    s.set("frame-height", lb.src_height as i32);
+    s.set("resized-width", lb.resized_width as i32);
+    s.set("resized-height", lb.resized_height as i32);
+    s.set("pad-left", lb.pad_left as i32);
+    s.set("pad-top", lb.pad_top as i32);
+    s.set("scale", lb.gain);
+    s.set("tensors", gst::Array::new(tensors.into_iter().map(tensor_structure)));
+    Ok(())
+}
+
+/// One tensor read back from the meta, borrowing its bytes.
+#[derive(Debug)]
+pub struct TensorView {
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub dtype: String,
+    pub zero_point: f32,
+    pub scale: f32,
+    pub data: glib::Bytes,
+}
+
+impl TensorView {
+    /// The values as `f32`: borrowed when stored as aligned float32, else converted into `scratch`.
+    pub fn to_f32<'a>(&'a self, scratch: &'a mut Vec<f32>) -> Result<&'a [f32], String> {
+        let bytes: &[u8] = self.data.as_ref();
+        let expected: usize = self.shape.iter().product();
+        match self.dtype.as_str() {
+            "float32" => {
+                if bytes.len() != expected * 4 {
+                    return Err(format!("tensor '{}' has {} bytes, shape needs {}", self.name, bytes.len(), expected * 4));
+                }
+                match bytemuck::try_cast_slice::<u8, f32>(bytes) {
+                    Ok(v) => Ok(v),
+                    Err(_) => {
+                        scratch.clear();
+                        scratch.extend(bytes.chunks_exact(4).map(|c| f32::from_ne_bytes([c[0], c[1], c[2], c[3]])));
+                        Ok(scratch)
+                    }
+                }
+            }
+            "uint8" => {
+                if bytes.len() != expected {
+                    return Err(format!("tensor '{}' has {} bytes, shape needs {expected}", self.name, bytes.len()));
+                }
+                scratch.clear();
+                scratch.extend(bytes.iter().map(|&q| (q as f32 - self.zero_point) * self.scale));
+                Ok(scratch)
+            }
+            other => Err(format!("tensor '{}' has unsupported dtype '{other}'", self.name)),
+        }
+    }
+}
+
+/// Everything the meta carries.
+#[derive(Debug)]
+pub struct TensorsMeta {
+    pub model: String,
+    pub layout: String,
+    pub labels: String,
+    pub letterbox: Letterbox,
+    pub tensors: Vec<TensorView>,
+}
+
+fn int(s: &gst::StructureRef, name: &str) -> Result<usize, String> {
+    let v: i32 = s.get(name).map_err(|e| format!("field '{name}': {e}"))?;
+    usize::try_from(v).map_err(|_| format!("field '{name}' is negative"))
+}
+
+/// Reads the meta of `buffer`: `None` when absent, `Err` when malformed.
+pub fn read(buffer: &gst::BufferRef) -> Option<Result<TensorsMeta, String>> {
+    let meta = gst::meta::CustomMeta::from_buffer(buffer, TENSORS_META).ok()?;
+    Some(parse(meta.structure()))
+}
+
+fn parse(s: &gst::StructureRef) -> Result<TensorsMeta, String> {
+    let text = |name: &str| s.get::<String>(name).map_err(|e| format!("field '{name}': {e}"));
+    let letterbox = Letterbox {
+        src_width: int(s, "frame-width")?,
+        src_height: int(s, "frame-height")?,
+        dst_width: int(s, "model-width")?,
+        dst_height: int(s, "model-height")?,
+        resized_width: int(s, "resized-width")?,
+        resized_height: int(s, "resized-height")?,
+        pad_left: int(s, "pad-left")?,
+        pad_top: int(s, "pad-top")?,
+        gain: s.get::<f64>("scale").map_err(|e| format!("field 'scale': {e}"))?,
+    };
+    let array = s.get::<gst::Array>("tensors").map_err(|e| format!("field 'tensors': {e}"))?;
+    let mut tensors = Vec::with_capacity(array.len());
+    for v in array.iter() {
+        let t = v.get::<gst::Structure>().map_err(|e| format!("tensors entry: {e}"))?;
+        let f = |name: &str| format!("tensor field '{name}'");
+        let shape = t.get::<gst::Array>("shape").map_err(|e| format!("{}: {e}", f("shape")))?;
+        let shape = shape
+            .iter()
+            .map(|d| d.get::<i32>().ok().and_then(|d| usize::try_from(d).ok()).ok_or_else(|| f("shape")))
+            .collect::<Result<Vec<_>, _>>()?;
+        tensors.push(TensorView {
+            name: t.get("name").map_err(|e| format!("{}: {e}", f("name")))?,
+            shape,
+            dtype: t.get("dtype").map_err(|e| format!("{}: {e}", f("dtype")))?,
+            zero_point: t.get::<f64>("zero-point").unwrap_or(0.0) as f32,
+            scale: t.get::<f64>("scale").unwrap_or(1.0) as f32,
+            data: t.get("data").map_err(|e| format!("{}: {e}", f("data")))?,
+        });
+    }
+    Ok(TensorsMeta { model: text("model").unwrap_or_default(), layout: text("layout")?, labels: text("labels").unwrap_or_default(), letterbox, tensors })
+}

@@ -1,0 +1,262 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+
+use std::sync::{LazyLock, Mutex};
+
+use gst::glib;
+use gst::prelude::*;
+use gst::subclass::prelude::*;
+use gst_base::subclass::prelude::*;
+use hmg_detect::{Detection, Layout, NmsOptions, PostprocessOptions, Postprocessor};
+
+use crate::{meta, roi};
+
+static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new("yolonms", gst::DebugColorFlags::empty(), Some("hmg YOLO decode + NMS"))
+});
+
+const DEFAULT_CONF: f64 = 0.25;
+const DEFAULT_IOU: f64 = 0.45;
+const DEFAULT_MAX_DET: u32 = 300;
+const DEFAULT_CLASS_AGNOSTIC: bool = false;
+
+#[derive(Debug, Clone)]
+struct Settings {
+    conf: f64,
+    iou: f64,
+    max_det: u32,
+    class_agnostic: bool,
+    classes: Option<Vec<u32>>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self { conf: DEFAULT_CONF, iou: DEFAULT_IOU, max_det: DEFAULT_MAX_DET, class_agnostic: DEFAULT_CLASS_AGNOSTIC, classes: None }
+    }
+}
+
+#[derive(Default)]
+struct State {
+    post: Postprocessor,
+    scratch: Vec<f32>,
+    detections: Vec<Detection>,
+    labels_text: String,
+    labels: Vec<String>,
+    frame_size: Option<(usize, usize)>,
+    warned: bool,
+}
+
+#[derive(Default)]
+pub struct YoloNms {
+    settings: Mutex<Settings>,
+    state: Mutex<Option<State>>,
+}
+
+#[glib::object_subclass]
+impl ObjectSubclass for YoloNms {
+    const NAME: &'static str = "GstHmgYoloNms";
+    type Type = super::YoloNms;
+    type ParentType = gst_base::BaseTransform;
+}
+
+fn parse_classes(text: &str) -> Result<Vec<u32>, String> {
+    text.split([',', ' ', ';'])
+        .filter(|t| !t.is_empty())
+        .map(|t| t.trim().parse::<u32>().map_err(|_| format!("'{t}' is not a class id")))
+        .collect()
+}
+
+impl ObjectImpl for YoloNms {
+    fn properties() -> &'static [glib::ParamSpec] {
+        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
+            vec![
+                glib::ParamSpecDouble::builder("conf")
+                    .nick("Confidence threshold")
+                    .blurb("Keep detections whose class score is above this (0..1)")
+                    .minimum(0.0)
+                    .maximum(1.0)
+                    .default_value(DEFAULT_CONF)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecDouble::builder("iou")
+                    .nick("IoU threshold")
+                    .blurb("NMS suppresses a box whose overlap (intersection over union) with a stronger one is above this (0..1)")
+                    .minimum(0.0)
+                    .maximum(1.0)
+                    .default_value(DEFAULT_IOU)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("max-det")
+                    .nick("Maximum detections")
+                    .blurb("Keep at most this many detections per frame (highest confidence first)")
+                    .minimum(1)
+                    .maximum(30000)
+                    .default_value(DEFAULT_MAX_DET)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecBoolean::builder("class-agnostic")
+                    .nick("Class-agnostic NMS")
+                    .blurb("Let boxes of different classes suppress each other")
+                    .default_value(DEFAULT_CLASS_AGNOSTIC)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecString::builder("classes")
+                    .nick("Classes")
+                    .blurb("Keep only these class ids, comma-separated (e.g. \"0,2\"); empty keeps all")
+                    .mutable_playing()
+                    .build(),
+            ]
+        });
+        PROPERTIES.as_ref()
+    }
+
+    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        let mut s = self.settings.lock().unwrap();
+        match pspec.name() {
+            "conf" => s.conf = value.get().expect("type checked upstream"),
+            "iou" => s.iou = value.get().expect("type checked upstream"),
+            "max-det" => s.max_det = value.get().expect("type checked upstream"),
+            "class-agnostic" => s.class_agnostic = value.get().expect("type checked upstream"),
+            "classes" => {
+                let text: Option<String> = value.get().expect("type checked upstream");
+                match text.as_deref().map(str::trim).filter(|t| !t.is_empty()).map(parse_classes) {
+                    None => s.classes = None,
+                    Some(Ok(c)) => s.classes = Some(c),
+                    Some(Err(e)) => gst::warning!(CAT, imp = self, "classes ignored: {e}; keeping {:?}", s.classes),
+                }
+            }
+            _ => unimplemented!(),
+        }
+        gst::info!(CAT, imp = self, "{} changed: {:?}", pspec.name(), *s);
+    }
+
+    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        let s = self.settings.lock().unwrap();
+        match pspec.name() {
+            "conf" => s.conf.to_value(),
+            "iou" => s.iou.to_value(),
+            "max-det" => s.max_det.to_value(),
+            "class-agnostic" => s.class_agnostic.to_value(),
+            "classes" => s
+                .classes
+                .as_ref()
+                .map(|c| c.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(","))
+                .to_value(),
+            _ => unimplemented!(),
+        }
+    }
+}
+
+impl GstObjectImpl for YoloNms {}
+
+impl ElementImpl for YoloNms {
+    fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
+        static ELEMENT_METADATA: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
+            gst::subclass::ElementMetadata::new(
+                "hmg YOLO NMS",
+                "Tensordecoder/Video",
+                "Decodes YOLO output tensors (HmgTensors meta) and runs NMS; adds detections as GstVideoRegionOfInterestMeta",
+                "hmg developers",
+            )
+        });
+        Some(&*ELEMENT_METADATA)
+    }
+
+    fn pad_templates() -> &'static [gst::PadTemplate] {
+        static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
+            let caps = gst::Caps::builder("video/x-raw").build();
+            vec![
+                gst::PadTemplate::new("src", gst::PadDirection::Src, gst::PadPresence::Always, &caps).unwrap(),
+                gst::PadTemplate::new("sink", gst::PadDirection::Sink, gst::PadPresence::Always, &caps).unwrap(),
+            ]
+        });
+        PAD_TEMPLATES.as_ref()
+    }
+}
+
+impl BaseTransformImpl for YoloNms {
+    const MODE: gst_base::subclass::BaseTransformMode = gst_base::subclass::BaseTransformMode::AlwaysInPlace;
+    const PASSTHROUGH_ON_SAME_CAPS: bool = false;
+    const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
+
+    fn start(&self) -> Result<(), gst::ErrorMessage> {
+        *self.state.lock().unwrap() = Some(State::default());
+        Ok(())
+    }
+
+    fn stop(&self) -> Result<(), gst::ErrorMessage> {
+        *self.state.lock().unwrap() = None;
+        Ok(())
+    }
+
+    fn set_caps(&self, incaps: &gst::Caps, _outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {
+        let s = incaps.structure(0).ok_or_else(|| gst::loggable_error!(CAT, "empty caps"))?;
+        let size = match (s.get::<i32>("width"), s.get::<i32>("height")) {
+            (Ok(w), Ok(h)) if w > 0 && h > 0 => Some((w as usize, h as usize)),
+            _ => None,
+        };
+        if let Some(state) = self.state.lock().unwrap().as_mut() {
+            state.frame_size = size;
+        }
+        Ok(())
+    }
+
+    fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let settings = self.settings.lock().unwrap().clone();
+        let mut guard = self.state.lock().unwrap();
+        let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
+        let Some(parsed) = meta::read(buf) else {
+            gst::trace!(CAT, imp = self, "no HmgTensors meta, passing on");
+            return Ok(gst::FlowSuccess::Ok);
+        };
+        let result = parsed.and_then(|m| {
+            let tensor = m.tensors.first().ok_or("no tensors")?;
+            let layout = Layout::detect(&[tensor.shape.clone()])?;
+            if m.labels != state.labels_text {
+                state.labels = m.labels.lines().map(String::from).collect();
+                state.labels_text = m.labels.clone();
+            }
+            let data = tensor.to_f32(&mut state.scratch)?;
+            let opts = PostprocessOptions {
+                conf: settings.conf as f32,
+                nms: NmsOptions { iou: settings.iou as f32, class_agnostic: settings.class_agnostic, max_det: settings.max_det as usize },
+                classes: settings.classes.clone(),
+            };
+            state.detections.clear();
+            let item = data.get(..layout.item_len()).ok_or("tensor is shorter than its layout")?;
+            state.post.run(layout, item, &m.letterbox, &state.labels, &opts, &mut state.detections);
+            // A scaler between hailoinfer and us changed the frame size: follow it.
+            if let Some((w, h)) = state.frame_size {
+                let (sw, sh) = (m.letterbox.src_width, m.letterbox.src_height);
+                if (w, h) != (sw, sh) && sw > 0 && sh > 0 {
+                    let (fx, fy) = (w as f32 / sw as f32, h as f32 / sh as f32);
+                    for d in &mut state.detections {
+                        (d.x1, d.x2, d.y1, d.y2) = (d.x1 * fx, d.x2 * fx, d.y1 * fy, d.y2 * fy);
+                    }
+                }
+            }
+            Ok::<_, String>(())
+        });
+        match result {
+            Ok(()) => {
+                gst::trace!(CAT, imp = self, "{} detections", state.detections.len());
+                roi::add_detections(buf, &state.detections);
+            }
+            Err(e) if !state.warned => {
+                state.warned = true;
+                drop(guard);
+                gst::element_imp_warning!(self, gst::StreamError::Decode, ["Cannot decode the model output: {}", e]);
+            }
+            Err(_) => {}
+        }
+        Ok(gst::FlowSuccess::Ok)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn classes_list() {
+        assert_eq!(super::parse_classes("0, 2;5").unwrap(), vec![0, 2, 5]);
+        assert!(super::parse_classes("car").is_err());
+    }
+}
