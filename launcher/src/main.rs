@@ -1,1 +1,37 @@
-fn main(){}
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! `hmg`: from camera pictures to live YOLO detection on a Raspberry Pi with a Hailo-8.
+
+mod assets;
+mod demo;
+mod graph;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "hmg", version, about = "From camera pictures to real-time YOLO detection on a Raspberry Pi 5 with a Hailo-8", long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the default detection graph on the bundled clip: writes out/demo.mp4 and out/demo.jsonl
+    Demo(demo::DemoArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Demo(args) => demo::run(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
