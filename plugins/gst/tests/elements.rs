@@ -1,0 +1,229 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! Element behaviour through gstreamer-check's Harness and small graphs.
+
+mod common;
+
+use common::*;
+use gst::prelude::*;
+use gst_video::prelude::*;
+use hmg_detect::Detection;
+
+fn rgb_frame(w: u32, h: u32, fill: u8) -> (gst::Caps, gst::Buffer) {
+    let info = gst_video::VideoInfo::builder(gst_video::VideoFormat::Rgb, w, h).build().unwrap();
+    let mut buf = gst::Buffer::with_size(info.size()).unwrap();
+    buf.get_mut().unwrap().map_writable().unwrap().fill(fill);
+    (info.to_caps().unwrap(), buf)
+}
+
+/// A minimal ONNX model (Identity on a (1, 3, 64, 64) float input): valid ONNX, not a detector.
+fn identity_onnx() -> Vec<u8> {
+    fn varint(mut v: u64, out: &mut Vec<u8>) {
+        while v >= 0x80 {
+            out.push((v as u8) | 0x80);
+            v >>= 7;
+        }
+        out.push(v as u8);
+    }
+    fn field(num: u32, bytes: &[u8], out: &mut Vec<u8>) {
+        varint(((num << 3) | 2) as u64, out);
+        varint(bytes.len() as u64, out);
+        out.extend_from_slice(bytes);
+    }
+    fn int(num: u32, v: u64, out: &mut Vec<u8>) {
+        varint((num << 3) as u64, out);
+        varint(v, out);
+    }
+    let value_info = |name: &str| {
+        let mut shape = Vec::new();
+        for d in [1u64, 3, 64, 64] {
+            let mut dim = Vec::new();
+            int(1, d, &mut dim);
+            field(1, &dim, &mut shape);
+        }
+        let mut tensor = Vec::new();
+        int(1, 1, &mut tensor); // FLOAT
+        field(2, &shape, &mut tensor);
+        let mut ty = Vec::new();
+        field(1, &tensor, &mut ty);
+        let mut vi = Vec::new();
+        field(1, name.as_bytes(), &mut vi);
+        field(2, &ty, &mut vi);
+        vi
+    };
+    let mut node = Vec::new();
+    field(1, b"x", &mut node);
+    field(2, b"y", &mut node);
+    field(4, b"Identity", &mut node);
+    let mut graph = Vec::new();
+    field(1, &node, &mut graph);
+    field(2, b"g", &mut graph);
+    field(11, &value_info("x"), &mut graph);
+    field(12, &value_info("y"), &mut graph);
+    let mut opset = Vec::new();
+    int(2, 13, &mut opset);
+    let mut model = Vec::new();
+    int(1, 8, &mut model);
+    field(8, &opset, &mut model);
+    field(7, &graph, &mut model);
+    model
+}
+
+fn infer_graph(model: &str) -> String {
+    format!("videotestsrc num-buffers=2 ! video/x-raw,format=RGB,width=64,height=48 ! hailoinfer model=\"{model}\" ! fakesink")
+}
+
+#[test]
+fn test_hailoinfer_errors_name_the_file_and_say_what_to_do() {
+    let dir = std::env::temp_dir().join(format!("hmg-elements-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+
+    let missing = dir.join("nope.onnx");
+    let e = expect_error(&infer_graph(&missing.display().to_string()));
+    assert!(e.contains("nope.onnx") && e.contains("does not exist"), "{e}");
+
+    let garbage = dir.join("garbage.onnx");
+    std::fs::write(&garbage, b"this is not a model").unwrap();
+    let e = expect_error(&infer_graph(&garbage.display().to_string()));
+    assert!(e.contains("garbage.onnx") && e.contains("yolo export"), "{e}");
+
+    let identity = dir.join("identity.onnx");
+    std::fs::write(&identity, identity_onnx()).unwrap();
+    let e = expect_error(&infer_graph(&identity.display().to_string()));
+    assert!(e.contains("identity.onnx") && e.contains("not a detector"), "{e}");
+
+    let hef = dir.join("model.hef");
+    std::fs::write(&hef, b"HEF").unwrap();
+    let e = expect_error(&infer_graph(&hef.display().to_string()));
+    assert!(e.contains("model.hef") && e.contains("HailoRT"), "{e}");
+
+    let e = expect_error("videotestsrc num-buffers=1 ! hailoinfer ! fakesink");
+    assert!(e.contains("needs a model"), "{e}");
+
+    let e = expect_error(&format!(
+        "videotestsrc num-buffers=1 ! video/x-raw,format=RGB,width=64,height=48 ! hailoinfer model=\"{}\" labels=\"{}\" ! fakesink",
+        model("yolov12n.onnx"),
+        dir.join("labels.txt").display()
+    ));
+    assert!(e.contains("labels.txt"), "{e}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn test_unsupported_caps_are_refused_with_the_format_named() {
+    init();
+    let desc = format!("videotestsrc num-buffers=1 ! video/x-raw,format=YUY2 ! hailoinfer model=\"{}\" ! fakesink", model("yolov12n.onnx"));
+    let e = gst::parse::launch(&desc).expect_err("YUY2 must not link");
+    assert!(e.to_string().contains("YUY2"), "{e}");
+}
+
+#[test]
+fn test_hailoinfer_attaches_tensors_and_frame_is_untouched() {
+    init();
+    let mut h = gst_check::Harness::new_parse(&format!("hailoinfer model=\"{}\"", model("nudenet_320n.onnx")));
+    let (caps, buf) = rgb_frame(100, 60, 77);
+    h.set_src_caps(caps);
+    h.play();
+    assert_eq!(h.push(buf), Ok(gst::FlowSuccess::Ok));
+    let out = h.pull().unwrap();
+    assert!(out.map_readable().unwrap().iter().all(|&v| v == 77));
+    let m = gsthmg::meta::read(&out).expect("meta present").expect("meta parses");
+    assert_eq!(m.layout, "ultralytics-raw");
+    assert_eq!((m.letterbox.dst_width, m.letterbox.dst_height), (320, 320));
+    assert_eq!((m.letterbox.resized_width, m.letterbox.resized_height, m.letterbox.pad_top), (320, 192, 64));
+    assert_eq!(m.tensors[0].shape, vec![1, 22, 2100]);
+    assert_eq!(m.labels.lines().count(), 18);
+}
+
+#[test]
+fn test_yolonms_thresholds_change_while_playing() {
+    init();
+    let mut h = gst_check::Harness::new_parse(&format!("hailoinfer model=\"{}\" ! yolonms name=nms conf=0.25", model("yolov12n.onnx")));
+    let data = std::fs::read(image("astronaut.png")).unwrap();
+    // Decode the PNG with GStreamer into RGB.
+    let decoded = run_collect_buffer(&format!("filesrc location=\"{}\" ! pngdec ! videoconvert ! video/x-raw,format=RGB ! appsink name=sink", image("astronaut.png")));
+    assert!(!data.is_empty());
+    let info = gst_video::VideoInfo::builder(gst_video::VideoFormat::Rgb, 512, 512).build().unwrap();
+    h.set_src_caps(info.to_caps().unwrap());
+    h.play();
+    h.push(decoded.clone()).unwrap();
+    let first = gsthmg::detections_from_buffer(&h.pull().unwrap());
+    assert!(first.iter().any(|d| d.label == "person" && d.confidence > 0.75), "{first:?}");
+    let nms = h.element().unwrap().downcast::<gst::Bin>().unwrap().by_name("nms").unwrap();
+    nms.set_property("conf", 0.9f64);
+    h.push(decoded.clone()).unwrap();
+    assert!(gsthmg::detections_from_buffer(&h.pull().unwrap()).is_empty());
+    nms.set_property("conf", 0.25f64);
+    nms.set_property("classes", "1,2");
+    h.push(decoded).unwrap();
+    assert!(gsthmg::detections_from_buffer(&h.pull().unwrap()).iter().all(|d| d.class_id == 1 || d.class_id == 2));
+}
+
+fn run_collect_buffer(description: &str) -> gst::Buffer {
+    init();
+    let pipeline = gst::parse::launch(description).unwrap().downcast::<gst::Pipeline>().unwrap();
+    let sink = pipeline.by_name("sink").unwrap().downcast::<gst_app::AppSink>().unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let sample = sink.pull_sample().unwrap();
+    pipeline.set_state(gst::State::Null).unwrap();
+    sample.buffer_owned().unwrap()
+}
+
+fn with_detection(mut buf: gst::Buffer, d: &Detection) -> gst::Buffer {
+    gsthmg::roi::add_detections(buf.get_mut().unwrap(), std::slice::from_ref(d));
+    buf
+}
+
+#[test]
+fn test_detoverlay_draws_on_rgb_and_nv12() {
+    init();
+    let d = Detection { class_id: 2, label: "car".into(), confidence: 0.8, x1: 10.0, y1: 30.0, x2: 50.0, y2: 60.0 };
+    for format in [gst_video::VideoFormat::Rgb, gst_video::VideoFormat::Bgrx, gst_video::VideoFormat::Nv12, gst_video::VideoFormat::I420] {
+        let info = gst_video::VideoInfo::builder(format, 64, 64).build().unwrap();
+        let mut buf = gst::Buffer::with_size(info.size()).unwrap();
+        buf.get_mut().unwrap().map_writable().unwrap().fill(0);
+        let before = buf.map_readable().unwrap().to_vec();
+        let mut h = gst_check::Harness::new("detoverlay");
+        h.set_src_caps(info.to_caps().unwrap());
+        h.play();
+        h.push(with_detection(buf, &d)).unwrap();
+        let out = h.pull().unwrap();
+        let after = out.map_readable().unwrap().to_vec();
+        assert_ne!(before, after, "{format:?}: nothing drawn");
+        let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(out.as_ref(), &info).unwrap();
+        let stride = frame.plane_stride()[0] as usize;
+        let p0 = frame.plane_data(0).unwrap();
+        let bpp = if matches!(format, gst_video::VideoFormat::Rgb) { 3 } else if matches!(format, gst_video::VideoFormat::Bgrx) { 4 } else { 1 };
+        // The box's left edge is painted; its centre is not.
+        assert!(p0[45 * stride + 10 * bpp] != 0, "{format:?}: edge");
+        assert!(p0[45 * stride + 30 * bpp] == 0, "{format:?}: centre");
+    }
+}
+
+#[test]
+fn test_detlog_writes_one_line_per_frame_and_flushes_at_eos() {
+    init();
+    let path = std::env::temp_dir().join(format!("hmg-detlog-{}.jsonl", std::process::id()));
+    let mut h = gst_check::Harness::new_parse(&format!("detlog location=\"{}\" stream-name=cam0", path.display()));
+    let (caps, _) = rgb_frame(64, 48, 0);
+    h.set_src_caps(caps);
+    h.play();
+    let d = Detection { class_id: 16, label: "dog".into(), confidence: 0.8679, x1: 1.5, y1: 2.25, x2: 30.0, y2: 40.0 };
+    for i in 0..3u64 {
+        let (_, mut buf) = rgb_frame(64, 48, 0);
+        buf.get_mut().unwrap().set_pts(gst::ClockTime::from_mseconds(40 * i));
+        let buf = if i == 1 { with_detection(buf, &d) } else { buf };
+        h.push(buf).unwrap();
+        h.pull().unwrap();
+    }
+    assert!(h.push_event(gst::event::Eos::new()));
+    let text = std::fs::read_to_string(&path).unwrap();
+    let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 3);
+    assert_eq!(lines[1]["stream"], "cam0");
+    assert_eq!(lines[1]["frame"], 1);
+    assert_eq!(lines[1]["pts_ns"], 40_000_000);
+    assert_eq!(lines[1]["detections"][0]["label"], "dog");
+    assert_eq!(lines[1]["detections"][0]["box"][1], 2.25);
+    assert!(lines[0]["detections"].as_array().unwrap().is_empty());
+    let _ = std::fs::remove_file(&path);
+}
