@@ -65,7 +65,11 @@ pub fn run(description: &str, count_at: &str, progress: bool) -> anyhow::Result<
         bar
     });
     let start = Instant::now();
-    pipeline.set_state(gst::State::Playing).map_err(|_| first_error(&pipeline).unwrap_or_else(|| anyhow!("the graph failed to start")))?;
+    if pipeline.set_state(gst::State::Playing).is_err() {
+        let err = first_error(&pipeline).unwrap_or_else(|| anyhow!("the graph failed to start"));
+        let _ = pipeline.set_state(gst::State::Null);
+        return Err(err);
+    }
     let bus = pipeline.bus().ok_or_else(|| anyhow!("pipeline without bus"))?;
     let result = loop {
         match bus.timed_pop(gst::ClockTime::from_mseconds(100)) {
@@ -102,7 +106,11 @@ pub fn run(description: &str, count_at: &str, progress: bool) -> anyhow::Result<
 
 fn error_text(e: &gst::message::Error) -> anyhow::Error {
     let src = e.src().map(|s| s.name().to_string()).unwrap_or_else(|| "graph".into());
-    anyhow!("{src}: {}", e.error())
+    match e.debug() {
+        // Our elements put the actionable sentence in the debug text; show it first.
+        Some(debug) => anyhow!("{src}: {}\n  {}", debug, e.error()),
+        None => anyhow!("{src}: {}", e.error()),
+    }
 }
 
 fn first_error(pipeline: &gst::Pipeline) -> Option<anyhow::Error> {

@@ -156,10 +156,7 @@ impl BaseTransformImpl for DetLog {
             None => Box::new(std::io::stdout()),
             Some(path) => {
                 let file = File::create(path).map_err(|e| {
-                    gst::error_msg!(
-                        gst::ResourceError::OpenWrite,
-                        ["Cannot create detection log '{}': {}. Check the folder exists and is writable", path, e]
-                    )
+                    gst::error_msg!(gst::ResourceError::OpenWrite, ("Cannot create detection log '{}': {}. Check the folder exists and is writable", path, e))
                 })?;
                 Box::new(BufWriter::new(file))
             }
@@ -173,7 +170,7 @@ impl BaseTransformImpl for DetLog {
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
         let res = self.flush();
         *self.state.lock().unwrap() = None;
-        res.map_err(|e| gst::error_msg!(gst::ResourceError::Write, ["Cannot write the detection log: {}", e]))
+        res.map_err(|e| gst::error_msg!(gst::ResourceError::Write, ("Cannot write the detection log: {}", e)))
     }
 
     fn set_caps(&self, incaps: &gst::Caps, _outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {

@@ -71,10 +71,10 @@ impl ObjectSubclass for HailoInfer {
 fn error_message(err: &DetectError) -> gst::ErrorMessage {
     let text = err.to_string();
     match err {
-        DetectError::ModelMissing(_) => gst::error_msg!(gst::ResourceError::NotFound, ["{}", text]),
-        DetectError::RuntimeMissing(_) => gst::error_msg!(gst::LibraryError::Init, ["{}", text]),
-        DetectError::Labels { .. } => gst::error_msg!(gst::ResourceError::OpenRead, ["{}", text]),
-        _ => gst::error_msg!(gst::LibraryError::Settings, ["{}", text]),
+        DetectError::ModelMissing(_) => gst::error_msg!(gst::ResourceError::NotFound, ("{}", text)),
+        DetectError::RuntimeMissing(_) => gst::error_msg!(gst::LibraryError::Init, ("{}", text)),
+        DetectError::Labels { .. } => gst::error_msg!(gst::ResourceError::OpenRead, ("{}", text)),
+        _ => gst::error_msg!(gst::LibraryError::Settings, ("{}", text)),
     }
 }
 
@@ -202,10 +202,7 @@ impl BaseTransformImpl for HailoInfer {
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let settings = self.settings.lock().unwrap().clone();
         let Some(model) = settings.model.filter(|m| !m.is_empty()) else {
-            return Err(gst::error_msg!(
-                gst::ResourceError::NotFound,
-                ["hailoinfer needs a model: set model=path/to/model.onnx (or hef=model.hef)"]
-            ));
+            return Err(gst::error_msg!(gst::ResourceError::NotFound, ("hailoinfer needs a model: set model=path/to/model.onnx (or hef=model.hef)")));
         };
         let backend = match settings.backend {
             Backend::Auto => hmg_detect::Backend::Auto,

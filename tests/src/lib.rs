@@ -1,0 +1,41 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! Helpers for the end-to-end tests: where the built binaries are, a private plugin folder.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The cargo profile folder the tests were built into (`target/release` under scripts/test).
+pub fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable");
+    exe.parent().and_then(Path::parent).expect("target/<profile>/deps/<test>").to_path_buf()
+}
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+pub fn testdata() -> PathBuf {
+    std::env::var_os("HMG_TESTDATA").map(PathBuf::from).unwrap_or_else(|| repo().join("../shared/testdata"))
+}
+
+/// A fresh temporary folder for one test.
+pub fn temp_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("hmg-e2e-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// A folder holding only our plugin, plus a private registry, for gst-launch/gst-inspect.
+pub fn gst_command(tool: &str, dir: &Path) -> Command {
+    let plugins = dir.join("plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    std::fs::copy(profile_dir().join("libgsthmg.so"), plugins.join("libgsthmg.so")).expect("libgsthmg.so built");
+    let mut c = Command::new(tool);
+    c.env("GST_PLUGIN_PATH", &plugins).env("GST_REGISTRY", dir.join("registry.bin"));
+    c
+}
+
+pub fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
