@@ -41,3 +41,12 @@ pub fn frame_ref<'a>(
     Ok(FrameRef::new(format, frame.width() as usize, frame.height() as usize, p, s)?
         .with_yuv_matrix(yuv_matrix(frame.info())))
 }
+
+/// The `src` and `sink` Always pads every hmg filter element has, with the same caps.
+pub fn filter_pad_templates(caps: &gst::Caps) -> Vec<gst::PadTemplate> {
+    ["src", "sink"]
+        .into_iter()
+        .zip([gst::PadDirection::Src, gst::PadDirection::Sink])
+        .map(|(name, dir)| gst::PadTemplate::new(name, dir, gst::PadPresence::Always, caps).unwrap())
+        .collect()
+}
