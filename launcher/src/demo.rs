@@ -31,7 +31,13 @@ pub struct DemoArgs {
 
 /// Quotes a path for a launch line.
 fn quoted(p: &Path) -> String {
-    format!("\"{}\"", p.display().to_string().replace('\\', "\\\\").replace('"', "\\\""))
+    format!(
+        "\"{}\"",
+        p.display()
+            .to_string()
+            .replace('\\', "\\\\")
+            .replace('"', "\\\"")
+    )
 }
 
 fn part(p: &Path) -> PathBuf {
@@ -50,10 +56,17 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
         None => assets::find(assets::DEMO_CLIP)?,
     };
     if !input.is_file() {
-        anyhow::bail!("input '{}' does not exist: give a video file with --input", input.display());
+        anyhow::bail!(
+            "input '{}' does not exist: give a video file with --input",
+            input.display()
+        );
     }
-    std::fs::create_dir_all(&args.output_dir)
-        .with_context(|| format!("cannot create output folder '{}'", args.output_dir.display()))?;
+    std::fs::create_dir_all(&args.output_dir).with_context(|| {
+        format!(
+            "cannot create output folder '{}'",
+            args.output_dir.display()
+        )
+    })?;
     let mp4 = args.output_dir.join("demo.mp4");
     let jsonl = args.output_dir.join("demo.jsonl");
     let (mp4_part, jsonl_part) = (part(&mp4), part(&jsonl));
@@ -79,8 +92,10 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
             return Err(e);
         }
     };
-    std::fs::rename(&mp4_part, &mp4).with_context(|| format!("cannot write '{}'", mp4.display()))?;
-    std::fs::rename(&jsonl_part, &jsonl).with_context(|| format!("cannot write '{}'", jsonl.display()))?;
+    std::fs::rename(&mp4_part, &mp4)
+        .with_context(|| format!("cannot write '{}'", mp4.display()))?;
+    std::fs::rename(&jsonl_part, &jsonl)
+        .with_context(|| format!("cannot write '{}'", jsonl.display()))?;
     println!(
         "frames: {}  time: {:.2} s  FPS: {:.1}  detections: {}",
         stats.frames,
@@ -91,7 +106,14 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     let mut classes: Vec<_> = stats.per_class.iter().collect();
     classes.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
     let summary: Vec<String> = classes.iter().map(|(c, n)| format!("{c} {n}")).collect();
-    println!("by class: {}", if summary.is_empty() { "none".into() } else { summary.join(", ") });
+    println!(
+        "by class: {}",
+        if summary.is_empty() {
+            "none".into()
+        } else {
+            summary.join(", ")
+        }
+    );
     println!("wrote {} and {}", mp4.display(), jsonl.display());
     Ok(())
 }

@@ -13,7 +13,9 @@ pub fn init() -> anyhow::Result<()> {
     gst::init().context("GStreamer failed to initialise")?;
     static REGISTER: std::sync::Once = std::sync::Once::new();
     let mut res = Ok(());
-    REGISTER.call_once(|| res = gsthmg::plugin_register_static().map_err(|e| anyhow!("registering hmg elements: {e}")));
+    REGISTER.call_once(|| {
+        res = gsthmg::plugin_register_static().map_err(|e| anyhow!("registering hmg elements: {e}"))
+    });
     res
 }
 
@@ -40,8 +42,12 @@ pub fn run(description: &str, count_at: &str, progress: bool) -> anyhow::Result<
         .downcast::<gst::Pipeline>()
         .map_err(|_| anyhow!("the graph is not a pipeline"))?;
     let stats = Arc::new(Mutex::new(RunStats::default()));
-    let counter = pipeline.by_name(count_at).ok_or_else(|| anyhow!("no element named '{count_at}' in the graph"))?;
-    let pad = counter.static_pad("sink").ok_or_else(|| anyhow!("'{count_at}' has no sink pad"))?;
+    let counter = pipeline
+        .by_name(count_at)
+        .ok_or_else(|| anyhow!("no element named '{count_at}' in the graph"))?;
+    let pad = counter
+        .static_pad("sink")
+        .ok_or_else(|| anyhow!("'{count_at}' has no sink pad"))?;
     let probe_stats = stats.clone();
     pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
         if let Some(buf) = info.buffer() {
@@ -70,7 +76,9 @@ pub fn run(description: &str, count_at: &str, progress: bool) -> anyhow::Result<
         let _ = pipeline.set_state(gst::State::Null);
         return Err(err);
     }
-    let bus = pipeline.bus().ok_or_else(|| anyhow!("pipeline without bus"))?;
+    let bus = pipeline
+        .bus()
+        .ok_or_else(|| anyhow!("pipeline without bus"))?;
     let result = loop {
         match bus.timed_pop(gst::ClockTime::from_mseconds(100)) {
             Some(msg) => match msg.view() {
@@ -84,11 +92,18 @@ pub fn run(description: &str, count_at: &str, progress: bool) -> anyhow::Result<
                     let dur = pipeline.query_duration::<gst::ClockTime>();
                     if let (Some(p), Some(d)) = (pos, dur) {
                         if d.nseconds() > 0 {
-                            bar.set_position((p.nseconds() as u128 * 1000 / d.nseconds() as u128) as u64);
+                            bar.set_position(
+                                (p.nseconds() as u128 * 1000 / d.nseconds() as u128) as u64,
+                            );
                         }
                     }
                     let s = stats.lock().unwrap();
-                    bar.set_message(format!("{} frames, {:.1} FPS, {} detections", s.frames, s.frames as f64 / start.elapsed().as_secs_f64(), s.detections));
+                    bar.set_message(format!(
+                        "{} frames, {:.1} FPS, {} detections",
+                        s.frames,
+                        s.frames as f64 / start.elapsed().as_secs_f64(),
+                        s.detections
+                    ));
                 }
             }
         }
@@ -105,7 +120,10 @@ pub fn run(description: &str, count_at: &str, progress: bool) -> anyhow::Result<
 }
 
 fn error_text(e: &gst::message::Error) -> anyhow::Error {
-    let src = e.src().map(|s| s.name().to_string()).unwrap_or_else(|| "graph".into());
+    let src = e
+        .src()
+        .map(|s| s.name().to_string())
+        .unwrap_or_else(|| "graph".into());
     match e.debug() {
         // Our elements put the actionable sentence in the debug text; show it first.
         Some(debug) => anyhow!("{src}: {}\n  {}", debug, e.error()),

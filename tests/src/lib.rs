@@ -7,7 +7,10 @@ use std::process::{Command, Output};
 /// The cargo profile folder the tests were built into (`target/release` under scripts/test).
 pub fn profile_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable");
-    exe.parent().and_then(Path::parent).expect("target/<profile>/deps/<test>").to_path_buf()
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps/<test>")
+        .to_path_buf()
 }
 
 pub fn repo() -> PathBuf {
@@ -15,7 +18,9 @@ pub fn repo() -> PathBuf {
 }
 
 pub fn testdata() -> PathBuf {
-    std::env::var_os("HMG_TESTDATA").map(PathBuf::from).unwrap_or_else(|| repo().join("../shared/testdata"))
+    std::env::var_os("HMG_TESTDATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("../shared/testdata"))
 }
 
 /// A fresh temporary folder for one test.
@@ -30,12 +35,21 @@ pub fn temp_dir(name: &str) -> PathBuf {
 pub fn gst_command(tool: &str, dir: &Path) -> Command {
     let plugins = dir.join("plugins");
     std::fs::create_dir_all(&plugins).unwrap();
-    std::fs::copy(profile_dir().join("libgsthmg.so"), plugins.join("libgsthmg.so")).expect("libgsthmg.so built");
+    std::fs::copy(
+        profile_dir().join("libgsthmg.so"),
+        plugins.join("libgsthmg.so"),
+    )
+    .expect("libgsthmg.so built");
     let mut c = Command::new(tool);
-    c.env("GST_PLUGIN_PATH", &plugins).env("GST_REGISTRY", dir.join("registry.bin"));
+    c.env("GST_PLUGIN_PATH", &plugins)
+        .env("GST_REGISTRY", dir.join("registry.bin"));
     c
 }
 
 pub fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }

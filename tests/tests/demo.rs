@@ -14,25 +14,54 @@ fn hmg() -> Command {
 #[test]
 fn test_demo_writes_a_playable_mp4_and_jsonl_with_real_objects() {
     let out_dir = temp_dir("demo");
-    let out = hmg().args(["demo", "--quiet", "--output-dir"]).arg(&out_dir).output().unwrap();
+    let out = hmg()
+        .args(["demo", "--quiet", "--output-dir"])
+        .arg(&out_dir)
+        .output()
+        .unwrap();
     let t = text(&out);
     assert!(out.status.success(), "{t}");
     assert!(t.contains("frames: 250"), "{t}");
     assert!(t.contains("FPS:"), "{t}");
 
     let jsonl = std::fs::read_to_string(out_dir.join("demo.jsonl")).unwrap();
-    let lines: Vec<serde_json::Value> = jsonl.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<serde_json::Value> = jsonl
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 250);
     let count = |label: &str| {
-        lines.iter().flat_map(|l| l["detections"].as_array().unwrap()).filter(|d| d["label"] == label).count()
+        lines
+            .iter()
+            .flat_map(|l| l["detections"].as_array().unwrap())
+            .filter(|d| d["label"] == label)
+            .count()
     };
-    assert!(count("car") > 100 && count("person") > 30 && count("bicycle") > 30, "cars {} people {}", count("car"), count("person"));
+    assert!(
+        count("car") > 100 && count("person") > 30 && count("bicycle") > 30,
+        "cars {} people {}",
+        count("car"),
+        count("person")
+    );
     assert!(!out_dir.join("demo.mp4.part").exists() && !out_dir.join("demo.jsonl.part").exists());
 
     // Decode the mp4 back: 250 frames of 640x272.
     let raw = out_dir.join("frames.gray");
     let dec = Command::new("gst-launch-1.0")
-        .args(["-q", "filesrc", &format!("location={}", out_dir.join("demo.mp4").display()), "!", "decodebin", "!", "videoconvert", "!", "video/x-raw,format=GRAY8", "!", "filesink", &format!("location={}", raw.display())])
+        .args([
+            "-q",
+            "filesrc",
+            &format!("location={}", out_dir.join("demo.mp4").display()),
+            "!",
+            "decodebin",
+            "!",
+            "videoconvert",
+            "!",
+            "video/x-raw,format=GRAY8",
+            "!",
+            "filesink",
+            &format!("location={}", raw.display()),
+        ])
         .output()
         .unwrap();
     assert!(dec.status.success(), "{}", text(&dec));
@@ -43,11 +72,27 @@ fn test_demo_writes_a_playable_mp4_and_jsonl_with_real_objects() {
 fn test_demo_with_a_missing_model_fails_clearly_and_keeps_old_results() {
     let out_dir = temp_dir("demo-missing");
     std::fs::write(out_dir.join("demo.mp4"), b"previous").unwrap();
-    let out = hmg().args(["demo", "--quiet", "--model", "/no/such/model.onnx", "--output-dir"]).arg(&out_dir).output().unwrap();
+    let out = hmg()
+        .args([
+            "demo",
+            "--quiet",
+            "--model",
+            "/no/such/model.onnx",
+            "--output-dir",
+        ])
+        .arg(&out_dir)
+        .output()
+        .unwrap();
     let t = text(&out);
     assert!(!out.status.success());
-    assert!(t.contains("/no/such/model.onnx") && t.contains("does not exist"), "{t}");
-    assert_eq!(std::fs::read(out_dir.join("demo.mp4")).unwrap(), b"previous");
+    assert!(
+        t.contains("/no/such/model.onnx") && t.contains("does not exist"),
+        "{t}"
+    );
+    assert_eq!(
+        std::fs::read(out_dir.join("demo.mp4")).unwrap(),
+        b"previous"
+    );
     assert!(!out_dir.join("demo.mp4.part").exists());
 }
 

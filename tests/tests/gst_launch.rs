@@ -6,20 +6,45 @@ use hmg_e2e::*;
 #[test]
 fn test_gst_inspect_documents_every_element_and_property() {
     let dir = temp_dir("inspect");
-    let out = gst_command("gst-inspect-1.0", &dir).arg("hmg").output().unwrap();
+    let out = gst_command("gst-inspect-1.0", &dir)
+        .arg("hmg")
+        .output()
+        .unwrap();
     let t = text(&out);
     assert!(out.status.success(), "{t}");
     for e in ["hailoinfer", "yolonms", "detoverlay", "detlog"] {
         assert!(t.contains(e), "{e} missing:\n{t}");
     }
-    let out = gst_command("gst-inspect-1.0", &dir).arg("hailoinfer").output().unwrap();
+    let out = gst_command("gst-inspect-1.0", &dir)
+        .arg("hailoinfer")
+        .output()
+        .unwrap();
     let t = text(&out);
-    for p in ["model", "hef", "backend", "labels", "batch-size", "interval", "vdevice-group", "ultralytics data.yaml"] {
+    for p in [
+        "model",
+        "hef",
+        "backend",
+        "labels",
+        "batch-size",
+        "interval",
+        "vdevice-group",
+        "ultralytics data.yaml",
+    ] {
         assert!(t.contains(p), "{p} missing:\n{t}");
     }
-    let out = gst_command("gst-inspect-1.0", &dir).arg("yolonms").output().unwrap();
+    let out = gst_command("gst-inspect-1.0", &dir)
+        .arg("yolonms")
+        .output()
+        .unwrap();
     let t = text(&out);
-    for p in ["conf", "iou", "max-det", "class-agnostic", "classes", "PAUSED or PLAYING state"] {
+    for p in [
+        "conf",
+        "iou",
+        "max-det",
+        "class-agnostic",
+        "classes",
+        "PAUSED or PLAYING state",
+    ] {
         assert!(t.contains(p), "{p} missing:\n{t}");
     }
 }
@@ -36,12 +61,23 @@ fn test_gst_launch_graph_finds_the_dog() {
         log.display(),
         mp4.display()
     );
-    let out = gst_command("gst-launch-1.0", &dir).args(graph.split(' ')).output().unwrap();
+    let out = gst_command("gst-launch-1.0", &dir)
+        .args(graph.split(' '))
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", text(&out));
-    let lines: Vec<serde_json::Value> =
-        std::fs::read_to_string(&log).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 3);
-    let labels: Vec<&str> = lines[0]["detections"].as_array().unwrap().iter().map(|d| d["label"].as_str().unwrap()).collect();
+    let labels: Vec<&str> = lines[0]["detections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["label"].as_str().unwrap())
+        .collect();
     for want in ["bicycle", "dog", "car"] {
         assert!(labels.contains(&want), "{labels:?}");
     }
@@ -49,7 +85,9 @@ fn test_gst_launch_graph_finds_the_dog() {
 }
 
 fn failing_launch(dir: &std::path::Path, model: &str, envs: &[(&str, &str)]) -> String {
-    let graph = format!("videotestsrc num-buffers=2 ! video/x-raw,format=RGB,width=64,height=48 ! hailoinfer model={model} ! fakesink");
+    let graph = format!(
+        "videotestsrc num-buffers=2 ! video/x-raw,format=RGB,width=64,height=48 ! hailoinfer model={model} ! fakesink"
+    );
     let mut c = gst_command("gst-launch-1.0", dir);
     for (k, v) in envs {
         c.env(k, v);
@@ -57,7 +95,10 @@ fn failing_launch(dir: &std::path::Path, model: &str, envs: &[(&str, &str)]) -> 
     let out = c.args(graph.split(' ')).output().unwrap();
     let t = text(&out);
     assert!(!out.status.success(), "must fail:\n{t}");
-    assert!(!t.contains("panicked") && out.status.code().is_some(), "no panic, no abort:\n{t}");
+    assert!(
+        !t.contains("panicked") && out.status.code().is_some(),
+        "no panic, no abort:\n{t}"
+    );
     t
 }
 
@@ -65,11 +106,24 @@ fn failing_launch(dir: &std::path::Path, model: &str, envs: &[(&str, &str)]) -> 
 fn test_gst_launch_exits_nonzero_with_a_clear_error() {
     let dir = temp_dir("errors");
     let t = failing_launch(&dir, "/no/such/model.onnx", &[]);
-    assert!(t.contains("/no/such/model.onnx") && t.contains("does not exist"), "{t}");
+    assert!(
+        t.contains("/no/such/model.onnx") && t.contains("does not exist"),
+        "{t}"
+    );
 
-    let model = repo().join("models/yolov12n-coco.onnx").display().to_string();
-    let t = failing_launch(&dir, &model, &[("ORT_DYLIB_PATH", "/no/such/libonnxruntime.so")]);
-    assert!(t.contains("/no/such/libonnxruntime.so") && t.contains("scripts/setup"), "{t}");
+    let model = repo()
+        .join("models/yolov12n-coco.onnx")
+        .display()
+        .to_string();
+    let t = failing_launch(
+        &dir,
+        &model,
+        &[("ORT_DYLIB_PATH", "/no/such/libonnxruntime.so")],
+    );
+    assert!(
+        t.contains("/no/such/libonnxruntime.so") && t.contains("scripts/setup"),
+        "{t}"
+    );
 
     let not_onnx = dir.join("readme.onnx");
     std::fs::copy(repo().join("README.md"), &not_onnx).unwrap();

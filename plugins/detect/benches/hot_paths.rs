@@ -7,7 +7,10 @@ use std::path::PathBuf;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use hmg_detect::draw::{DrawOptions, layout_detections, paint_plane};
-use hmg_detect::{Detection, FrameRef, Layout, Letterbox, Letterboxer, PixelFormat, PostprocessOptions, Postprocessor, YuvMatrix, open_engine};
+use hmg_detect::{
+    Detection, FrameRef, Layout, Letterbox, Letterboxer, PixelFormat, PostprocessOptions,
+    Postprocessor, YuvMatrix, open_engine,
+};
 
 /// A 1920x1080 RGB frame with real image content (a PNG from testdata, tiled) or a pattern.
 fn frame_1080p() -> Vec<u8> {
@@ -34,18 +37,26 @@ fn frame_1080p() -> Vec<u8> {
 fn testdata() -> PathBuf {
     std::env::var_os("HMG_TESTDATA")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata"))
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata")
+        })
 }
 
 fn to_nv12(rgb: &[u8], w: usize, h: usize) -> (Vec<u8>, Vec<u8>) {
-    let y: Vec<u8> = rgb.chunks_exact(3).map(|p| ((66 * p[0] as u32 + 129 * p[1] as u32 + 25 * p[2] as u32 + 128) >> 8) as u8 + 16).collect();
+    let y: Vec<u8> = rgb
+        .chunks_exact(3)
+        .map(|p| ((66 * p[0] as u32 + 129 * p[1] as u32 + 25 * p[2] as u32 + 128) >> 8) as u8 + 16)
+        .collect();
     (y, vec![128u8; w * h / 2])
 }
 
 fn bench_letterbox(c: &mut Criterion) {
     let (w, h) = (1920, 1080);
     let rgb = frame_1080p();
-    let bgrx: Vec<u8> = rgb.chunks_exact(3).flat_map(|p| [p[2], p[1], p[0], 255]).collect();
+    let bgrx: Vec<u8> = rgb
+        .chunks_exact(3)
+        .flat_map(|p| [p[2], p[1], p[0], 255])
+        .collect();
     let (y, uv) = to_nv12(&rgb, w, h);
     let mut lb = Letterboxer::new();
     let mut g = c.benchmark_group("letterbox_1920x1080_to_640");
@@ -67,7 +78,9 @@ fn bench_letterbox(c: &mut Criterion) {
 fn bench_decode_nms(c: &mut Criterion) {
     let model = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models/yolov12n-coco.onnx");
     let Ok(mut engine) = open_engine(&model, &Default::default()) else {
-        eprintln!("decode_nms skipped: the model or onnxruntime is not available (run scripts/setup)");
+        eprintln!(
+            "decode_nms skipped: the model or onnxruntime is not available (run scripts/setup)"
+        );
         return;
     };
     let rgb = frame_1080p();
@@ -75,8 +88,6 @@ fn bench_decode_nms(c: &mut Criterion) {
     let mut lb = Letterboxer::new();
     let (input, geometry) = lb.run(&frame, 640, 640);
     let output = engine.infer(input).unwrap().remove(0);
-    let mut scratch = Vec::new();
-    let data = output.as_f32(&mut scratch).to_vec();
     let layout = Layout::detect(&[output.shape.clone()]).unwrap();
     let labels = engine.info().labels.clone();
     let mut post = Postprocessor::new();
@@ -85,7 +96,15 @@ fn bench_decode_nms(c: &mut Criterion) {
     c.bench_function("decode_nms_1x84x8400", |b| {
         b.iter(|| {
             out.clear();
-            post.run(layout, black_box(&data), &geometry, &labels, &opts, &mut out);
+            post.run(
+                layout,
+                black_box(&[output.view()]),
+                &geometry,
+                &labels,
+                &opts,
+                &mut out,
+            )
+            .unwrap();
             black_box(out.len())
         })
     });
@@ -98,7 +117,15 @@ fn bench_overlay(c: &mut Criterion) {
         .map(|i| {
             let x = 40.0 + (i % 5) as f32 * 360.0;
             let y = 60.0 + (i / 5) as f32 * 250.0;
-            Detection { class_id: i, label: "person".into(), confidence: 0.87, x1: x, y1: y, x2: x + 300.0, y2: y + 200.0 }
+            Detection {
+                class_id: i,
+                label: "person".into(),
+                confidence: 0.87,
+                x1: x,
+                y1: y,
+                x2: x + 300.0,
+                y2: y + 200.0,
+            }
         })
         .collect();
     let mut frame = frame_1080p();
@@ -106,8 +133,23 @@ fn bench_overlay(c: &mut Criterion) {
     c.bench_function("overlay_20_boxes_1920x1080_rgb", |b| {
         b.iter(|| {
             rects.clear();
-            layout_detections(black_box(&dets), w as u32, h as u32, &DrawOptions::default(), &mut rects);
-            paint_plane(PixelFormat::Rgb, YuvMatrix::default(), 0, &mut frame, w * 3, w, h, &rects);
+            layout_detections(
+                black_box(&dets),
+                w as u32,
+                h as u32,
+                &DrawOptions::default(),
+                &mut rects,
+            );
+            paint_plane(
+                PixelFormat::Rgb,
+                YuvMatrix::default(),
+                0,
+                &mut frame,
+                w * 3,
+                w,
+                h,
+                &rects,
+            );
         })
     });
 }

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! Tensors → candidate boxes (in model-input pixels), the way ultralytics' postprocess does.
 
-use crate::layout::Layout;
+use crate::decode_hailo;
+use crate::layout::{Layout, hailo_heads};
+use crate::tensor::TensorRef;
 
 /// A box before NMS, in model-input pixels.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -19,11 +21,59 @@ pub struct Candidate {
 pub struct Decoder {
     best: Vec<f32>,
     best_class: Vec<u32>,
+    scratch: Vec<f32>,
 }
 
 impl Decoder {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Appends the candidates of one frame's outputs `tensors` (first batch item), for a model
+    /// whose input is `input` = (width, height) pixels. Malformed outputs are an error.
+    pub fn decode_tensors(
+        &mut self,
+        layout: Layout,
+        tensors: &[TensorRef<'_>],
+        input: (usize, usize),
+        conf: f32,
+        keep_class: &dyn Fn(u32) -> bool,
+        out: &mut Vec<Candidate>,
+    ) -> Result<(), String> {
+        match layout {
+            Layout::HailoRaw { .. } => {
+                let shapes: Vec<&[usize]> = tensors.iter().map(|t| t.shape).collect();
+                let heads = hailo_heads(&shapes)?;
+                decode_hailo::decode_raw(&heads, tensors, input, conf, keep_class, out)
+            }
+            Layout::HailoNms {
+                classes,
+                max_per_class,
+            } => {
+                let t = tensors.first().ok_or("the model produced no output")?;
+                decode_hailo::decode_nms(classes, max_per_class, t, input, conf, keep_class, out)
+            }
+            Layout::UltralyticsRaw { .. } | Layout::UltralyticsNms { .. } => {
+                let t = tensors.first().ok_or("the model produced no output")?;
+                let mut scratch = std::mem::take(&mut self.scratch);
+                let data = t.to_f32(&mut scratch);
+                let result = match data.get(..layout.item_len()) {
+                    Some(item) => {
+                        self.decode(layout, item, conf, keep_class, out);
+                        Ok(())
+                    }
+                    None => Err(format!(
+                        "output '{}' has {} values, layout {} needs {}",
+                        t.name,
+                        data.len(),
+                        layout.name(),
+                        layout.item_len()
+                    )),
+                };
+                self.scratch = scratch;
+                result
+            }
+        }
     }
 
     /// Appends every candidate whose best class score is `> conf` (ultralytics keeps `> conf`)
@@ -39,8 +89,13 @@ impl Decoder {
         if data.len() < layout.item_len() {
             return;
         }
+        let keep_class = &keep_class;
         match layout {
-            Layout::UltralyticsRaw { classes, anchors, transposed: false } => {
+            Layout::UltralyticsRaw {
+                classes,
+                anchors,
+                transposed: false,
+            } => {
                 self.best.clear();
                 self.best.resize(anchors, f32::NEG_INFINITY);
                 self.best_class.clear();
@@ -48,7 +103,12 @@ impl Decoder {
                 // Class-major scan: contiguous rows, vectorises, first maximum wins like torch.max.
                 for c in 0..classes {
                     let row = &data[(4 + c) * anchors..(5 + c) * anchors];
-                    for ((b, bc), &s) in self.best.iter_mut().zip(self.best_class.iter_mut()).zip(row) {
+                    for ((b, bc), &s) in self
+                        .best
+                        .iter_mut()
+                        .zip(self.best_class.iter_mut())
+                        .zip(row)
+                    {
                         if s > *b {
                             *b = s;
                             *bc = c as u32;
@@ -57,13 +117,21 @@ impl Decoder {
                 }
                 for (j, (&score, &class_id)) in self.best.iter().zip(&self.best_class).enumerate() {
                     if score > conf && keep_class(class_id) {
-                        let (cx, cy, w, h) =
-                            (data[j], data[anchors + j], data[2 * anchors + j], data[3 * anchors + j]);
+                        let (cx, cy, w, h) = (
+                            data[j],
+                            data[anchors + j],
+                            data[2 * anchors + j],
+                            data[3 * anchors + j],
+                        );
                         out.push(xywh_candidate(cx, cy, w, h, score, class_id));
                     }
                 }
             }
-            Layout::UltralyticsRaw { classes, anchors, transposed: true } => {
+            Layout::UltralyticsRaw {
+                classes,
+                anchors,
+                transposed: true,
+            } => {
                 let stride = 4 + classes;
                 for row in data[..anchors * stride].chunks_exact(stride) {
                     let (mut score, mut class_id) = (f32::NEG_INFINITY, 0u32);
@@ -74,19 +142,35 @@ impl Decoder {
                         }
                     }
                     if score > conf && keep_class(class_id) {
-                        out.push(xywh_candidate(row[0], row[1], row[2], row[3], score, class_id));
+                        out.push(xywh_candidate(
+                            row[0], row[1], row[2], row[3], score, class_id,
+                        ));
                     }
                 }
+            }
+            Layout::HailoRaw { .. } | Layout::HailoNms { .. } => {
+                debug_assert!(false, "multi-tensor layouts go through decode_tensors");
             }
             Layout::UltralyticsNms { rows } => {
                 for row in data[..rows * 6].chunks_exact(6) {
                     let (score, class) = (row[4], row[5]);
-                    if !(score > conf) || !class.is_finite() || class < 0.0 || class > u32::MAX as f32 {
+                    if !(score > conf)
+                        || !class.is_finite()
+                        || class < 0.0
+                        || class > u32::MAX as f32
+                    {
                         continue;
                     }
                     let class_id = class.round() as u32;
                     if keep_class(class_id) {
-                        out.push(Candidate { x1: row[0], y1: row[1], x2: row[2], y2: row[3], score, class_id });
+                        out.push(Candidate {
+                            x1: row[0],
+                            y1: row[1],
+                            x2: row[2],
+                            y2: row[3],
+                            score,
+                            class_id,
+                        });
                     }
                 }
             }
@@ -97,7 +181,14 @@ impl Decoder {
 #[inline]
 fn xywh_candidate(cx: f32, cy: f32, w: f32, h: f32, score: f32, class_id: u32) -> Candidate {
     let (dw, dh) = (w / 2.0, h / 2.0);
-    Candidate { x1: cx - dw, y1: cy - dh, x2: cx + dw, y2: cy + dh, score, class_id }
+    Candidate {
+        x1: cx - dw,
+        y1: cy - dh,
+        x2: cx + dw,
+        y2: cy + dh,
+        score,
+        class_id,
+    }
 }
 
 #[cfg(test)]
@@ -120,31 +211,83 @@ mod tests {
 
     #[test]
     fn raw_layout_keeps_scores_above_conf_with_best_class() {
-        let d = raw(&[([100.0, 50.0, 20.0, 10.0], [0.1, 0.9, 0.3]), ([10.0, 10.0, 4.0, 4.0], [0.25, 0.2, 0.1])]);
-        let layout = Layout::UltralyticsRaw { classes: 3, anchors: 2, transposed: false };
+        let d = raw(&[
+            ([100.0, 50.0, 20.0, 10.0], [0.1, 0.9, 0.3]),
+            ([10.0, 10.0, 4.0, 4.0], [0.25, 0.2, 0.1]),
+        ]);
+        let layout = Layout::UltralyticsRaw {
+            classes: 3,
+            anchors: 2,
+            transposed: false,
+        };
         let mut out = Vec::new();
         Decoder::new().decode(layout, &d, 0.25, |_| true, &mut out);
-        assert_eq!(out, vec![Candidate { x1: 90.0, y1: 45.0, x2: 110.0, y2: 55.0, score: 0.9, class_id: 1 }]);
+        assert_eq!(
+            out,
+            vec![Candidate {
+                x1: 90.0,
+                y1: 45.0,
+                x2: 110.0,
+                y2: 55.0,
+                score: 0.9,
+                class_id: 1
+            }]
+        );
     }
 
     #[test]
     fn transposed_layout_equals_channels_first() {
-        let anchors = [([100.0, 50.0, 20.0, 10.0], [0.1, 0.9, 0.3]), ([30.0, 40.0, 8.0, 6.0], [0.7, 0.2, 0.1])];
+        let anchors = [
+            ([100.0, 50.0, 20.0, 10.0], [0.1, 0.9, 0.3]),
+            ([30.0, 40.0, 8.0, 6.0], [0.7, 0.2, 0.1]),
+        ];
         let d = raw(&anchors);
-        let t: Vec<f32> = (0..2).flat_map(|j| (0..7).map(move |k| (k, j))).map(|(k, j)| d[k * 2 + j]).collect();
+        let t: Vec<f32> = (0..2)
+            .flat_map(|j| (0..7).map(move |k| (k, j)))
+            .map(|(k, j)| d[k * 2 + j])
+            .collect();
         let (mut a, mut b) = (Vec::new(), Vec::new());
         let mut dec = Decoder::new();
-        dec.decode(Layout::UltralyticsRaw { classes: 3, anchors: 2, transposed: false }, &d, 0.25, |_| true, &mut a);
-        dec.decode(Layout::UltralyticsRaw { classes: 3, anchors: 2, transposed: true }, &t, 0.25, |_| true, &mut b);
+        dec.decode(
+            Layout::UltralyticsRaw {
+                classes: 3,
+                anchors: 2,
+                transposed: false,
+            },
+            &d,
+            0.25,
+            |_| true,
+            &mut a,
+        );
+        dec.decode(
+            Layout::UltralyticsRaw {
+                classes: 3,
+                anchors: 2,
+                transposed: true,
+            },
+            &t,
+            0.25,
+            |_| true,
+            &mut b,
+        );
         assert_eq!(a.len(), 2);
         assert_eq!(a, b);
     }
 
     #[test]
     fn nms_layout_filters_conf_and_class() {
-        let d = [1.0, 2.0, 3.0, 4.0, 0.9, 2.0, 5.0, 6.0, 7.0, 8.0, 0.2, 1.0, 1.0, 1.0, 2.0, 2.0, 0.8, 1.0];
+        let d = [
+            1.0, 2.0, 3.0, 4.0, 0.9, 2.0, 5.0, 6.0, 7.0, 8.0, 0.2, 1.0, 1.0, 1.0, 2.0, 2.0, 0.8,
+            1.0,
+        ];
         let mut out = Vec::new();
-        Decoder::new().decode(Layout::UltralyticsNms { rows: 3 }, &d, 0.25, |c| c == 2, &mut out);
+        Decoder::new().decode(
+            Layout::UltralyticsNms { rows: 3 },
+            &d,
+            0.25,
+            |c| c == 2,
+            &mut out,
+        );
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].class_id, 2);
     }
@@ -152,7 +295,13 @@ mod tests {
     #[test]
     fn short_data_yields_nothing() {
         let mut out = Vec::new();
-        Decoder::new().decode(Layout::UltralyticsNms { rows: 3 }, &[0.0; 5], 0.25, |_| true, &mut out);
+        Decoder::new().decode(
+            Layout::UltralyticsNms { rows: 3 },
+            &[0.0; 5],
+            0.25,
+            |_| true,
+            &mut out,
+        );
         assert!(out.is_empty());
     }
 }

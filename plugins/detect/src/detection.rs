@@ -6,6 +6,7 @@ use crate::labels::label_for;
 use crate::layout::Layout;
 use crate::letterbox::Letterbox;
 use crate::nms::{NmsOptions, nms};
+use crate::tensor::TensorRef;
 
 /// One detected object, box in pixels of the frame it was found in.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,7 +41,11 @@ pub struct PostprocessOptions {
 
 impl Default for PostprocessOptions {
     fn default() -> Self {
-        Self { conf: 0.25, nms: NmsOptions::default(), classes: None }
+        Self {
+            conf: 0.25,
+            nms: NmsOptions::default(),
+            classes: None,
+        }
     }
 }
 
@@ -56,11 +61,37 @@ impl Postprocessor {
         Self::default()
     }
 
-    /// Detections of one batch item `data` (layout `layout`) letterboxed with `lb`.
+    /// Detections of one frame's model outputs `tensors` (layout `layout`) letterboxed with `lb`.
     pub fn run(
         &mut self,
         layout: Layout,
-        data: &[f32],
+        tensors: &[TensorRef<'_>],
+        lb: &Letterbox,
+        labels: &[String],
+        opts: &PostprocessOptions,
+        out: &mut Vec<Detection>,
+    ) -> Result<(), String> {
+        self.candidates.clear();
+        let classes = opts.classes.as_deref();
+        let input = (lb.dst_width, lb.dst_height);
+        let keep = |c: u32| classes.is_none_or(|k| k.contains(&c));
+        self.decoder.decode_tensors(
+            layout,
+            tensors,
+            input,
+            opts.conf,
+            &keep,
+            &mut self.candidates,
+        )?;
+        self.finish(layout, lb, labels, opts, out);
+        Ok(())
+    }
+
+    /// NMS over already decoded `candidates` (what `yolodecode` attached), then frame pixels.
+    pub fn run_candidates(
+        &mut self,
+        layout: Layout,
+        candidates: &[Candidate],
         lb: &Letterbox,
         labels: &[String],
         opts: &PostprocessOptions,
@@ -68,10 +99,28 @@ impl Postprocessor {
     ) {
         self.candidates.clear();
         let classes = opts.classes.as_deref();
-        self.decoder
-            .decode(layout, data, opts.conf, |c| classes.is_none_or(|k| k.contains(&c)), &mut self.candidates);
+        self.candidates.extend(
+            candidates
+                .iter()
+                .filter(|c| c.score > opts.conf && classes.is_none_or(|k| k.contains(&c.class_id))),
+        );
+        self.finish(layout, lb, labels, opts, out);
+    }
+
+    fn finish(
+        &mut self,
+        layout: Layout,
+        lb: &Letterbox,
+        labels: &[String],
+        opts: &PostprocessOptions,
+        out: &mut Vec<Detection>,
+    ) {
         let mut nms_opts = opts.nms;
-        if matches!(layout, Layout::UltralyticsNms { .. }) && !nms_opts.class_agnostic {
+        if matches!(
+            layout,
+            Layout::UltralyticsNms { .. } | Layout::HailoNms { .. }
+        ) && !nms_opts.class_agnostic
+        {
             // The model already ran NMS; only sort and cap.
             nms_opts.iou = f32::INFINITY;
         }
@@ -79,7 +128,28 @@ impl Postprocessor {
         out.extend(self.candidates.iter().map(|c| {
             let (x1, y1) = lb.to_frame(c.x1, c.y1);
             let (x2, y2) = lb.to_frame(c.x2, c.y2);
-            Detection { class_id: c.class_id, label: label_for(labels, c.class_id as usize), confidence: c.score, x1, y1, x2, y2 }
+            Detection {
+                class_id: c.class_id,
+                label: label_for(labels, c.class_id as usize),
+                confidence: c.score,
+                x1,
+                y1,
+                x2,
+                y2,
+            }
         }));
+    }
+
+    /// Candidates only (no NMS), for `yolodecode`.
+    pub fn decode_only(
+        &mut self,
+        layout: Layout,
+        tensors: &[TensorRef<'_>],
+        input: (usize, usize),
+        conf: f32,
+        out: &mut Vec<Candidate>,
+    ) -> Result<(), String> {
+        self.decoder
+            .decode_tensors(layout, tensors, input, conf, &|_| true, out)
     }
 }

@@ -79,11 +79,14 @@ impl Detector {
         let (w, h, layout) = (info.input_width, info.input_height, info.layout);
         let (rgb, lb) = self.letterboxer.run(frame, w, h);
         let tensors = self.engine.infer(rgb)?;
-        let tensor = tensors.first().ok_or_else(|| DetectError::Tensor { name: "output".into(), reason: "model returned no output".into() })?;
-        let mut scratch = Vec::new();
-        let data = tensor.as_f32(&mut scratch);
+        let views: Vec<_> = tensors.iter().map(|t| t.view()).collect();
         let mut out = Vec::new();
-        self.post.run(layout, data, &lb, &self.labels, &self.options, &mut out);
+        self.post
+            .run(layout, &views, &lb, &self.labels, &self.options, &mut out)
+            .map_err(|reason| DetectError::Tensor {
+                name: self.engine.info().path.display().to_string(),
+                reason,
+            })?;
         Ok(out)
     }
 }

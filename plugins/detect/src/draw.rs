@@ -31,7 +31,12 @@ pub struct DrawOptions {
 
 impl Default for DrawOptions {
     fn default() -> Self {
-        Self { line_width: 2, font_size: 16, show_label: true, show_conf: true }
+        Self {
+            line_width: 2,
+            font_size: 16,
+            show_label: true,
+            show_conf: true,
+        }
     }
 }
 
@@ -54,16 +59,46 @@ pub fn class_color(class_id: u32) -> [u8; 3] {
 }
 
 /// Rectangles that draw `dets` on a `width`×`height` frame.
-pub fn layout_detections(dets: &[Detection], width: u32, height: u32, opts: &DrawOptions, out: &mut Vec<Rect>) {
+pub fn layout_detections(
+    dets: &[Detection],
+    width: u32,
+    height: u32,
+    opts: &DrawOptions,
+    out: &mut Vec<Rect>,
+) {
     let lw = opts.line_width.max(1) as i32;
     for d in dets {
         let rgb = class_color(d.class_id);
         let (x0, y0) = (d.x1.floor() as i32, d.y1.floor() as i32);
         let (x1, y1) = (d.x2.ceil() as i32, d.y2.ceil() as i32);
-        out.push(Rect { x0, y0, x1, y1: y0 + lw, rgb });
-        out.push(Rect { x0, y0: y1 - lw, x1, y1, rgb });
-        out.push(Rect { x0, y0, x1: x0 + lw, y1, rgb });
-        out.push(Rect { x0: x1 - lw, y0, x1, y1, rgb });
+        out.push(Rect {
+            x0,
+            y0,
+            x1,
+            y1: y0 + lw,
+            rgb,
+        });
+        out.push(Rect {
+            x0,
+            y0: y1 - lw,
+            x1,
+            y1,
+            rgb,
+        });
+        out.push(Rect {
+            x0,
+            y0,
+            x1: x0 + lw,
+            y1,
+            rgb,
+        });
+        out.push(Rect {
+            x0: x1 - lw,
+            y0,
+            x1,
+            y1,
+            rgb,
+        });
         if !(opts.show_label || opts.show_conf) {
             continue;
         }
@@ -72,11 +107,29 @@ pub fn layout_detections(dets: &[Detection], width: u32, height: u32, opts: &Dra
             (true, false) => d.label.clone(),
             _ => format!("{:.2}", d.confidence),
         };
-        layout_label(&text, x0, y0, width as i32, height as i32, rgb, opts.font_size, out);
+        layout_label(
+            &text,
+            x0,
+            y0,
+            width as i32,
+            height as i32,
+            rgb,
+            opts.font_size,
+            out,
+        );
     }
 }
 
-fn layout_label(text: &str, bx: i32, by: i32, fw: i32, fh: i32, bg: [u8; 3], font_size: u32, out: &mut Vec<Rect>) {
+fn layout_label(
+    text: &str,
+    bx: i32,
+    by: i32,
+    fw: i32,
+    fh: i32,
+    bg: [u8; 3],
+    font_size: u32,
+    out: &mut Vec<Rect>,
+) {
     let scale = (font_size / 8).max(1) as i32;
     let glyph = 8 * scale;
     let pad = scale;
@@ -86,11 +139,25 @@ fn layout_label(text: &str, bx: i32, by: i32, fw: i32, fh: i32, bg: [u8; 3], fon
     let y0 = if by - h >= 0 { by - h } else { by.max(0) };
     let x0 = bx.clamp(0, (fw - w).max(0));
     let y0 = y0.min((fh - h).max(0));
-    out.push(Rect { x0, y0, x1: x0 + w, y1: y0 + h, rgb: bg });
+    out.push(Rect {
+        x0,
+        y0,
+        x1: x0 + w,
+        y1: y0 + h,
+        rgb: bg,
+    });
     let luma = 299 * bg[0] as u32 + 587 * bg[1] as u32 + 114 * bg[2] as u32;
-    let fg = if luma > 140_000 { [0, 0, 0] } else { [255, 255, 255] };
+    let fg = if luma > 140_000 {
+        [0, 0, 0]
+    } else {
+        [255, 255, 255]
+    };
     for (i, ch) in text.chars().enumerate() {
-        let code = if ch.is_ascii() { ch as usize } else { b'?' as usize };
+        let code = if ch.is_ascii() {
+            ch as usize
+        } else {
+            b'?' as usize
+        };
         let bitmap = font8x8::legacy::BASIC_LEGACY[code];
         let gx = x0 + pad + i as i32 * glyph;
         for (row, bits) in bitmap.iter().enumerate() {
@@ -106,7 +173,13 @@ fn layout_label(text: &str, bx: i32, by: i32, fw: i32, fh: i32, bg: [u8; 3], fon
                 while col < 8 && bits & (1 << col) != 0 {
                     col += 1;
                 }
-                out.push(Rect { x0: gx + start * scale, y0: gy, x1: gx + col * scale, y1: gy + scale, rgb: fg });
+                out.push(Rect {
+                    x0: gx + start * scale,
+                    y0: gy,
+                    x1: gx + col * scale,
+                    y1: gy + scale,
+                    rgb: fg,
+                });
             }
         }
     }
@@ -165,7 +238,9 @@ pub fn paint_plane(
         let px = &value[..bpp];
         for y in y0..y1 {
             let row_start = y as usize * stride;
-            let Some(row) = data.get_mut(row_start + x0 as usize * bpp..row_start + x1 as usize * bpp) else {
+            let Some(row) =
+                data.get_mut(row_start + x0 as usize * bpp..row_start + x1 as usize * bpp)
+            else {
                 continue;
             };
             for dst in row.chunks_exact_mut(bpp) {
@@ -180,7 +255,15 @@ mod tests {
     use super::*;
 
     fn det(class_id: u32) -> Detection {
-        Detection { class_id, label: "car".into(), confidence: 0.5, x1: 10.0, y1: 20.0, x2: 50.0, y2: 60.0 }
+        Detection {
+            class_id,
+            label: "car".into(),
+            confidence: 0.5,
+            x1: 10.0,
+            y1: 20.0,
+            x2: 50.0,
+            y2: 60.0,
+        }
     }
 
     #[test]
@@ -194,8 +277,27 @@ mod tests {
         let (w, h) = (64usize, 64usize);
         let mut img = vec![0u8; w * h * 3];
         let mut rects = Vec::new();
-        layout_detections(&[det(3)], w as u32, h as u32, &DrawOptions { show_label: false, show_conf: false, ..Default::default() }, &mut rects);
-        paint_plane(PixelFormat::Rgb, YuvMatrix::default(), 0, &mut img, w * 3, w, h, &rects);
+        layout_detections(
+            &[det(3)],
+            w as u32,
+            h as u32,
+            &DrawOptions {
+                show_label: false,
+                show_conf: false,
+                ..Default::default()
+            },
+            &mut rects,
+        );
+        paint_plane(
+            PixelFormat::Rgb,
+            YuvMatrix::default(),
+            0,
+            &mut img,
+            w * 3,
+            w,
+            h,
+            &rects,
+        );
         let px = |x: usize, y: usize| &img[(y * w + x) * 3..(y * w + x) * 3 + 3];
         assert_eq!(px(10, 20), class_color(3));
         assert_eq!(px(49, 59), class_color(3));
@@ -211,10 +313,34 @@ mod tests {
         let mut rects = Vec::new();
         let mut d = det(1);
         (d.x1, d.y1, d.x2, d.y2) = (0.0, 0.0, 40.0, 30.0);
-        layout_detections(&[d], w as u32, h as u32, &DrawOptions::default(), &mut rects);
+        layout_detections(
+            &[d],
+            w as u32,
+            h as u32,
+            &DrawOptions::default(),
+            &mut rects,
+        );
         assert!(rects.len() > 5);
-        paint_plane(PixelFormat::Nv12, YuvMatrix::default(), 0, &mut y, w, w, h, &rects);
-        paint_plane(PixelFormat::Nv12, YuvMatrix::default(), 1, &mut uv, w, w, h, &rects);
+        paint_plane(
+            PixelFormat::Nv12,
+            YuvMatrix::default(),
+            0,
+            &mut y,
+            w,
+            w,
+            h,
+            &rects,
+        );
+        paint_plane(
+            PixelFormat::Nv12,
+            YuvMatrix::default(),
+            1,
+            &mut uv,
+            w,
+            w,
+            h,
+            &rects,
+        );
         assert!(y.iter().any(|&v| v != 16));
         assert!(uv.iter().any(|&v| v != 128));
     }

@@ -9,18 +9,33 @@ use crate::error::DetectError;
 
 /// Name of class `id`, or `class-<id>` when the list has none.
 pub fn label_for(labels: &[String], id: usize) -> String {
-    labels.get(id).cloned().unwrap_or_else(|| format!("class-{id}"))
+    labels
+        .get(id)
+        .cloned()
+        .unwrap_or_else(|| format!("class-{id}"))
 }
 
 /// Loads labels from a file, choosing the format from its extension.
 pub fn load_labels(path: &Path) -> Result<Vec<String>, DetectError> {
-    let err = |reason: String| DetectError::Labels { path: path.to_path_buf(), reason };
+    let err = |reason: String| DetectError::Labels {
+        path: path.to_path_buf(),
+        reason,
+    };
     let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read it ({e})")))?;
-    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
     let labels = match ext.as_str() {
         "yaml" | "yml" => parse_yaml_names(&text),
         "json" => parse_json_names(&text),
-        _ => Ok(text.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect()),
+        _ => Ok(text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(String::from)
+            .collect()),
     }
     .map_err(err)?;
     if labels.is_empty() {
@@ -31,12 +46,17 @@ pub fn load_labels(path: &Path) -> Result<Vec<String>, DetectError> {
 
 fn from_map(map: BTreeMap<usize, String>) -> Vec<String> {
     let n = map.keys().next_back().map_or(0, |k| k + 1);
-    (0..n).map(|i| map.get(&i).cloned().unwrap_or_else(|| format!("class-{i}"))).collect()
+    (0..n)
+        .map(|i| map.get(&i).cloned().unwrap_or_else(|| format!("class-{i}")))
+        .collect()
 }
 
 /// Parses ultralytics' ONNX `names` metadata, a Python dict literal: `{0: 'person', 1: "bicycle"}`.
 pub fn parse_python_names(text: &str) -> Result<Vec<String>, String> {
-    let mut p = Scanner { s: text.as_bytes(), i: 0 };
+    let mut p = Scanner {
+        s: text.as_bytes(),
+        i: 0,
+    };
     p.ws();
     p.expect(b'{')?;
     let mut map = BTreeMap::new();
@@ -62,17 +82,24 @@ pub fn parse_python_names(text: &str) -> Result<Vec<String>, String> {
 }
 
 fn parse_json_names(text: &str) -> Result<Vec<String>, String> {
-    let v: serde_json::Value = serde_json::from_str(text).map_err(|e| format!("not valid JSON ({e})"))?;
+    let v: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| format!("not valid JSON ({e})"))?;
     let v = v.get("names").cloned().unwrap_or(v);
     match v {
         serde_json::Value::Array(a) => a
             .into_iter()
-            .map(|x| x.as_str().map(String::from).ok_or_else(|| "names must be strings".to_string()))
+            .map(|x| {
+                x.as_str()
+                    .map(String::from)
+                    .ok_or_else(|| "names must be strings".to_string())
+            })
             .collect(),
         serde_json::Value::Object(o) => {
             let mut map = BTreeMap::new();
             for (k, v) in o {
-                let k: usize = k.parse().map_err(|_| format!("key '{k}' is not a class number"))?;
+                let k: usize = k
+                    .parse()
+                    .map_err(|_| format!("key '{k}' is not a class number"))?;
                 map.insert(k, v.as_str().ok_or("names must be strings")?.to_string());
             }
             Ok(from_map(map))
@@ -84,13 +111,19 @@ fn parse_json_names(text: &str) -> Result<Vec<String>, String> {
 /// The `names:` entry of an ultralytics data.yaml: inline list/map or block list/map.
 pub fn parse_yaml_names(text: &str) -> Result<Vec<String>, String> {
     let lines: Vec<&str> = text.lines().collect();
-    let Some(start) = lines.iter().position(|l| l.trim_end().starts_with("names:")) else {
+    let Some(start) = lines
+        .iter()
+        .position(|l| l.trim_end().starts_with("names:"))
+    else {
         return Err("no `names:` key".into());
     };
     let inline = lines[start]["names:".len()..].trim();
     let inline = strip_comment(inline);
     if !inline.is_empty() {
-        let mut p = Scanner { s: inline.as_bytes(), i: 0 };
+        let mut p = Scanner {
+            s: inline.as_bytes(),
+            i: 0,
+        };
         if p.eat(b'[') {
             let mut out = Vec::new();
             loop {
@@ -126,7 +159,10 @@ pub fn parse_yaml_names(text: &str) -> Result<Vec<String>, String> {
         if let Some(item) = t.strip_prefix('-') {
             list.push(unquote(item.trim()));
         } else if let Some((k, v)) = t.split_once(':') {
-            let k: usize = k.trim().parse().map_err(|_| format!("`{t}` is not `<number>: <name>`"))?;
+            let k: usize = k
+                .trim()
+                .parse()
+                .map_err(|_| format!("`{t}` is not `<number>: <name>`"))?;
             map.insert(k, unquote(v.trim()));
         }
     }
@@ -180,7 +216,11 @@ impl Scanner<'_> {
         }
     }
     fn expect(&mut self, c: u8) -> Result<(), String> {
-        if self.eat(c) { Ok(()) } else { Err(format!("expected '{}' at byte {}", c as char, self.i)) }
+        if self.eat(c) {
+            Ok(())
+        } else {
+            Err(format!("expected '{}' at byte {}", c as char, self.i))
+        }
     }
     fn int(&mut self) -> Result<usize, String> {
         let start = self.i;
@@ -194,7 +234,9 @@ impl Scanner<'_> {
     }
     /// A quoted string (with backslash escapes) or a bare word up to one of `stops`.
     fn scalar(&mut self, stops: &[u8]) -> Result<String, String> {
-        let Some(&q) = self.s.get(self.i) else { return Err("unexpected end".into()) };
+        let Some(&q) = self.s.get(self.i) else {
+            return Err("unexpected end".into());
+        };
         if q == b'\'' || q == b'"' {
             self.i += 1;
             let mut out = Vec::new();
@@ -217,8 +259,14 @@ impl Scanner<'_> {
             while self.i < self.s.len() && !stops.contains(&self.s[self.i]) {
                 self.i += 1;
             }
-            let w = String::from_utf8_lossy(&self.s[start..self.i]).trim().to_string();
-            if w.is_empty() { Err(format!("expected a name at byte {start}")) } else { Ok(w) }
+            let w = String::from_utf8_lossy(&self.s[start..self.i])
+                .trim()
+                .to_string();
+            if w.is_empty() {
+                Err(format!("expected a name at byte {start}"))
+            } else {
+                Ok(w)
+            }
         }
     }
 }
@@ -229,7 +277,9 @@ mod tests {
 
     #[test]
     fn python_dict_literal() {
-        let n = parse_python_names("{0: 'person', 1: \"bicycle\", 2: 'it\\'s', 3: 'traffic light'}").unwrap();
+        let n =
+            parse_python_names("{0: 'person', 1: \"bicycle\", 2: 'it\\'s', 3: 'traffic light'}")
+                .unwrap();
         assert_eq!(n, vec!["person", "bicycle", "it's", "traffic light"]);
         assert!(parse_python_names("[1, 2]").is_err());
         assert!(parse_python_names("{0: 'a'").is_err());
@@ -237,17 +287,32 @@ mod tests {
 
     #[test]
     fn yaml_forms() {
-        assert_eq!(parse_yaml_names("path: x\nnames: [drone, 'IR-Drone']\n").unwrap(), vec!["drone", "IR-Drone"]);
-        assert_eq!(parse_yaml_names("names:\n  - drone\n  - IR-Drone # ir\nnc: 2\n").unwrap(), vec!["drone", "IR-Drone"]);
-        assert_eq!(parse_yaml_names("names:\n  0: drone\n  2: bird\ntrain: a\n").unwrap(), vec!["drone", "class-1", "bird"]);
-        assert_eq!(parse_yaml_names("names: {0: a, 1: b}").unwrap(), vec!["a", "b"]);
+        assert_eq!(
+            parse_yaml_names("path: x\nnames: [drone, 'IR-Drone']\n").unwrap(),
+            vec!["drone", "IR-Drone"]
+        );
+        assert_eq!(
+            parse_yaml_names("names:\n  - drone\n  - IR-Drone # ir\nnc: 2\n").unwrap(),
+            vec!["drone", "IR-Drone"]
+        );
+        assert_eq!(
+            parse_yaml_names("names:\n  0: drone\n  2: bird\ntrain: a\n").unwrap(),
+            vec!["drone", "class-1", "bird"]
+        );
+        assert_eq!(
+            parse_yaml_names("names: {0: a, 1: b}").unwrap(),
+            vec!["a", "b"]
+        );
         assert!(parse_yaml_names("nc: 2").is_err());
     }
 
     #[test]
     fn json_and_fallback() {
         assert_eq!(parse_json_names("[\"a\", \"b\"]").unwrap(), vec!["a", "b"]);
-        assert_eq!(parse_json_names("{\"names\": {\"1\": \"b\", \"0\": \"a\"}}").unwrap(), vec!["a", "b"]);
+        assert_eq!(
+            parse_json_names("{\"names\": {\"1\": \"b\", \"0\": \"a\"}}").unwrap(),
+            vec!["a", "b"]
+        );
         assert!(parse_json_names("{\"x\": 1}").is_err());
         assert_eq!(label_for(&["a".into()], 3), "class-3");
     }

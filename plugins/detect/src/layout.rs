@@ -8,10 +8,35 @@ use std::fmt;
 pub enum Layout {
     /// Ultralytics ONNX without NMS: (1, 4+classes, anchors), rows cx, cy, w, h then class
     /// scores (already sigmoid). `transposed` = (1, anchors, 4+classes).
-    UltralyticsRaw { classes: usize, anchors: usize, transposed: bool },
+    UltralyticsRaw {
+        classes: usize,
+        anchors: usize,
+        transposed: bool,
+    },
     /// Ultralytics ONNX with NMS / end2end: (1, rows, 6) = x1, y1, x2, y2, score, class.
     UltralyticsNms { rows: usize },
+    /// A HEF compiled without NMS: per stride a box tensor (H, W, 64 = 4 sides × 16 DFL bins)
+    /// and a class tensor (H, W, classes), NHWC, usually UINT8 with zero point and scale.
+    HailoRaw { classes: usize },
+    /// HailoRT's NMS output (`HAILO_NMS_BY_CLASS`, float32): per class a count, then count ×
+    /// {y_min, x_min, y_max, x_max, score} normalized to the model input; fixed size
+    /// `classes × (1 + 5 × max_per_class)` floats.
+    HailoNms {
+        classes: usize,
+        max_per_class: usize,
+    },
 }
+
+/// DFL bins per box side in YOLOv8 heads (`regression_length` in Hailo's NMS config).
+pub const DFL_BINS: usize = 16;
+
+/// Every layout name the `layout` property accepts.
+pub const LAYOUT_NAMES: [&str; 4] = [
+    "ultralytics-raw",
+    "ultralytics-nms",
+    "hailo-raw",
+    "hailo-nms",
+];
 
 impl Layout {
     /// Stable name used in metadata and the `layout` property.
@@ -19,47 +44,220 @@ impl Layout {
         match self {
             Self::UltralyticsRaw { .. } => "ultralytics-raw",
             Self::UltralyticsNms { .. } => "ultralytics-nms",
+            Self::HailoRaw { .. } => "hailo-raw",
+            Self::HailoNms { .. } => "hailo-nms",
         }
     }
 
     /// Number of classes the output carries, when the layout says.
     pub fn classes(&self) -> Option<usize> {
         match self {
-            Self::UltralyticsRaw { classes, .. } => Some(*classes),
+            Self::UltralyticsRaw { classes, .. }
+            | Self::HailoRaw { classes }
+            | Self::HailoNms { classes, .. } => Some(*classes),
             Self::UltralyticsNms { .. } => None,
         }
     }
 
+    /// Finds the layout from output names and shapes: a single `*nms*` output of shape
+    /// (classes, 1 + 5·k) is HailoRT's NMS buffer; everything else goes by shape ([`Self::detect`]).
+    pub fn detect_named(names: &[&str], shapes: &[Vec<usize>]) -> Result<Self, String> {
+        if let ([name], [shape]) = (names, shapes)
+            && name.to_ascii_lowercase().contains("nms")
+            && let Ok(layout) = Self::hailo_nms(shape)
+        {
+            return Ok(layout);
+        }
+        Self::detect(shapes)
+    }
+
+    /// The layout called `name` (see [`LAYOUT_NAMES`]), its sizes read from `shapes`.
+    pub fn from_name(name: &str, shapes: &[Vec<usize>]) -> Result<Self, String> {
+        let layout = match name {
+            "hailo-nms" => match shapes {
+                [shape] => Self::hailo_nms(shape)?,
+                _ => {
+                    return Err(format!(
+                        "hailo-nms needs one output, got {}",
+                        ShapeList(shapes)
+                    ));
+                }
+            },
+            "hailo-raw" => Self::hailo_raw(shapes)?,
+            "ultralytics-raw" | "ultralytics-nms" => Self::detect(shapes)?,
+            other => {
+                return Err(format!(
+                    "unknown layout '{other}' (known: {})",
+                    LAYOUT_NAMES.join(", ")
+                ));
+            }
+        };
+        if layout.name() != name {
+            return Err(format!(
+                "outputs {} are not {name} but {}",
+                ShapeList(shapes),
+                layout.name()
+            ));
+        }
+        Ok(layout)
+    }
+
+    fn hailo_nms(shape: &[usize]) -> Result<Self, String> {
+        let dims: Vec<usize> = shape
+            .iter()
+            .copied()
+            .skip_while(|&d| d == 1 && shape.len() > 2)
+            .collect();
+        match dims.as_slice() {
+            &[classes, cols] if classes > 0 && cols > 1 && (cols - 1) % 5 == 0 => {
+                Ok(Self::HailoNms {
+                    classes,
+                    max_per_class: (cols - 1) / 5,
+                })
+            }
+            _ => Err(format!(
+                "a HailoRT NMS output has shape (classes, 1 + 5·boxes), got {}",
+                ShapeList(&[shape.to_vec()])
+            )),
+        }
+    }
+
+    fn hailo_raw(shapes: &[Vec<usize>]) -> Result<Self, String> {
+        let heads = hailo_heads(shapes)?;
+        Ok(Self::HailoRaw {
+            classes: heads[0].classes,
+        })
+    }
+
     /// Finds the layout of a model's outputs from their shapes.
     pub fn detect(shapes: &[Vec<usize>]) -> Result<Self, String> {
+        if shapes.len() >= 2 {
+            return Self::hailo_raw(shapes)
+                .map_err(|e| format!("{e}; outputs {}", ShapeList(shapes)));
+        }
         let [shape] = shapes else {
-            return Err(format!("it has {} outputs {}", shapes.len(), ShapeList(shapes)));
+            return Err(format!(
+                "it has {} outputs {}",
+                shapes.len(),
+                ShapeList(shapes)
+            ));
         };
         let &[batch, a, b] = shape.as_slice() else {
             return Err(format!("its output has shape {}", ShapeList(shapes)));
         };
         if batch == 0 {
-            return Err(format!("its output has an empty batch {}", ShapeList(shapes)));
+            return Err(format!(
+                "its output has an empty batch {}",
+                ShapeList(shapes)
+            ));
         }
         if b == 6 && a >= 1 {
             return Ok(Self::UltralyticsNms { rows: a });
         }
         if a >= 5 && b > a {
-            return Ok(Self::UltralyticsRaw { classes: a - 4, anchors: b, transposed: false });
+            return Ok(Self::UltralyticsRaw {
+                classes: a - 4,
+                anchors: b,
+                transposed: false,
+            });
         }
         if b >= 5 && a > b {
-            return Ok(Self::UltralyticsRaw { classes: b - 4, anchors: a, transposed: true });
+            return Ok(Self::UltralyticsRaw {
+                classes: b - 4,
+                anchors: a,
+                transposed: true,
+            });
         }
         Err(format!("its output has shape {}", ShapeList(shapes)))
     }
 
-    /// Elements per batch item this layout reads.
+    /// Elements per batch item this layout reads from its (first) output.
     pub fn item_len(&self) -> usize {
         match *self {
-            Self::UltralyticsRaw { classes, anchors, .. } => (4 + classes) * anchors,
+            Self::UltralyticsRaw {
+                classes, anchors, ..
+            } => (4 + classes) * anchors,
             Self::UltralyticsNms { rows } => rows * 6,
+            Self::HailoRaw { .. } => 0,
+            Self::HailoNms {
+                classes,
+                max_per_class,
+            } => classes * (1 + 5 * max_per_class),
         }
     }
+}
+
+/// One stride of a Hailo raw output: which tensors hold its boxes and classes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HailoHead {
+    pub box_index: usize,
+    pub class_index: usize,
+    pub height: usize,
+    pub width: usize,
+    pub classes: usize,
+}
+
+/// Pairs Hailo raw outputs by grid size: (H, W, 64) boxes with (H, W, classes) scores, finest
+/// grid first. Tensors go by H, W, C, never by order (HailoRT's order varies between HEFs).
+pub fn hailo_heads<S: AsRef<[usize]>>(shapes: &[S]) -> Result<Vec<HailoHead>, String> {
+    let mut hwc = Vec::with_capacity(shapes.len());
+    for s in shapes {
+        match *s.as_ref() {
+            [h, w, c] | [1, h, w, c] if h > 0 && w > 0 && c > 0 => hwc.push((h, w, c)),
+            _ => {
+                return Err(format!(
+                    "Hailo raw outputs are NHWC, got {}",
+                    ShapeList(&[s.as_ref().to_vec()])
+                ));
+            }
+        }
+    }
+    if hwc.len() < 2 || hwc.len() % 2 != 0 {
+        return Err(format!(
+            "Hailo raw outputs come in box/class pairs, got {}",
+            hwc.len()
+        ));
+    }
+    let mut heads: Vec<HailoHead> = Vec::new();
+    let mut used = vec![false; hwc.len()];
+    for i in 0..hwc.len() {
+        if used[i] {
+            continue;
+        }
+        let (h, w, c) = hwc[i];
+        let Some(j) = (i + 1..hwc.len()).find(|&j| !used[j] && hwc[j].0 == h && hwc[j].1 == w)
+        else {
+            return Err(format!(
+                "output {i} ({h}x{w}x{c}) has no partner of the same grid size"
+            ));
+        };
+        used[i] = true;
+        used[j] = true;
+        let cj = hwc[j].2;
+        // Box = the 64-channel one; when both have 64 (64 classes), the first is the box.
+        let (box_index, class_index, classes) = if c == 4 * DFL_BINS {
+            (i, j, cj)
+        } else if cj == 4 * DFL_BINS {
+            (j, i, c)
+        } else {
+            return Err(format!(
+                "grid {h}x{w}: neither output has {} box channels ({c} and {cj})",
+                4 * DFL_BINS
+            ));
+        };
+        heads.push(HailoHead {
+            box_index,
+            class_index,
+            height: h,
+            width: w,
+            classes,
+        });
+    }
+    if heads.iter().any(|hd| hd.classes != heads[0].classes) {
+        return Err("Hailo raw class outputs disagree on the number of classes".into());
+    }
+    heads.sort_by(|a, b| b.height.cmp(&a.height).then(b.width.cmp(&a.width)));
+    Ok(heads)
 }
 
 struct ShapeList<'a>(&'a [Vec<usize>]);
@@ -69,7 +267,15 @@ impl fmt::Display for ShapeList<'_> {
         let parts: Vec<String> = self
             .0
             .iter()
-            .map(|s| format!("({})", s.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")))
+            .map(|s| {
+                format!(
+                    "({})",
+                    s.iter()
+                        .map(|d| d.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            })
             .collect();
         write!(f, "[{}]", parts.join(", "))
     }
@@ -83,13 +289,67 @@ mod tests {
     fn detects_known_layouts() {
         assert_eq!(
             Layout::detect(&[vec![1, 84, 8400]]),
-            Ok(Layout::UltralyticsRaw { classes: 80, anchors: 8400, transposed: false })
+            Ok(Layout::UltralyticsRaw {
+                classes: 80,
+                anchors: 8400,
+                transposed: false
+            })
         );
         assert_eq!(
             Layout::detect(&[vec![1, 2100, 22]]),
-            Ok(Layout::UltralyticsRaw { classes: 18, anchors: 2100, transposed: true })
+            Ok(Layout::UltralyticsRaw {
+                classes: 18,
+                anchors: 2100,
+                transposed: true
+            })
         );
-        assert_eq!(Layout::detect(&[vec![1, 300, 6]]), Ok(Layout::UltralyticsNms { rows: 300 }));
+        assert_eq!(
+            Layout::detect(&[vec![1, 300, 6]]),
+            Ok(Layout::UltralyticsNms { rows: 300 })
+        );
+        let hailo = [
+            vec![20, 20, 64],
+            vec![1, 80, 80, 80],
+            vec![20, 20, 80],
+            vec![40, 40, 64],
+            vec![80, 80, 64],
+            vec![40, 40, 80],
+        ];
+        assert_eq!(Layout::detect(&hailo), Ok(Layout::HailoRaw { classes: 80 }));
+        let heads = hailo_heads(&hailo).unwrap();
+        assert_eq!(
+            heads
+                .iter()
+                .map(|h| (h.box_index, h.class_index, h.height))
+                .collect::<Vec<_>>(),
+            vec![(4, 1, 80), (3, 5, 40), (0, 2, 20)]
+        );
+        assert_eq!(
+            Layout::detect_named(&["yolov8n/yolov8_nms_postprocess"], &[vec![80, 501]]),
+            Ok(Layout::HailoNms {
+                classes: 80,
+                max_per_class: 100
+            })
+        );
+        assert_eq!(
+            Layout::from_name("hailo-nms", &[vec![1, 18, 501]]),
+            Ok(Layout::HailoNms {
+                classes: 18,
+                max_per_class: 100
+            })
+        );
+    }
+
+    #[test]
+    fn explicit_names_must_fit_the_shapes() {
+        assert!(Layout::from_name("hailo-raw", &[vec![1, 84, 8400]]).is_err());
+        assert!(Layout::from_name("ultralytics-nms", &[vec![1, 84, 8400]]).is_err());
+        assert!(
+            Layout::from_name("yolov5", &[vec![1, 84, 8400]])
+                .unwrap_err()
+                .contains("known: ultralytics-raw")
+        );
+        assert!(Layout::from_name("hailo-nms", &[vec![80, 500]]).is_err());
     }
 
     #[test]
@@ -99,5 +359,16 @@ mod tests {
         assert!(Layout::detect(&[vec![1, 3, 4]]).is_err());
         assert!(Layout::detect(&[]).is_err());
         assert!(Layout::detect(&[vec![0, 84, 8400]]).is_err());
+        assert!(Layout::detect(&[vec![40, 40, 64], vec![20, 20, 18]]).is_err());
+        assert!(Layout::detect(&[vec![40, 40, 60], vec![40, 40, 18]]).is_err());
+        assert!(
+            Layout::detect(&[
+                vec![40, 40, 64],
+                vec![40, 40, 18],
+                vec![20, 20, 64],
+                vec![20, 20, 17]
+            ])
+            .is_err()
+        );
     }
 }

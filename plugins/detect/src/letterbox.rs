@@ -61,7 +61,10 @@ impl Letterbox {
         let gy = (self.resized_height as f64 / self.src_height.max(1) as f64) as f32;
         let fx = (x - self.pad_left as f32) / gx;
         let fy = (y - self.pad_top as f32) / gy;
-        (fx.clamp(0.0, self.src_width as f32), fy.clamp(0.0, self.src_height as f32))
+        (
+            fx.clamp(0.0, self.src_width as f32),
+            fy.clamp(0.0, self.src_height as f32),
+        )
     }
 }
 
@@ -87,7 +90,10 @@ fn interval_start(d: usize, scale: f64) -> (i64, f32) {
 
 fn weights(f: f32) -> [i16; 2] {
     // Each weight rounded on its own (cvRound), not 2048 - a0.
-    [((1.0 - f) * COEF_SCALE).round_ties_even() as i16, (f * COEF_SCALE).round_ties_even() as i16]
+    [
+        ((1.0 - f) * COEF_SCALE).round_ties_even() as i16,
+        (f * COEF_SCALE).round_ties_even() as i16,
+    ]
 }
 
 impl Tables {
@@ -116,7 +122,11 @@ impl Tables {
             let sx1 = (sx + 1).min(last);
             self.x0.push((sx as usize * bpp) as u32);
             self.x1.push((sx1 as usize * bpp) as u32);
-            self.alpha.push(if sx == last { [COEF_SCALE as i16, 0] } else { weights(fx) });
+            self.alpha.push(if sx == last {
+                [COEF_SCALE as i16, 0]
+            } else {
+                weights(fx)
+            });
         }
         self.y0.clear();
         self.y1.clear();
@@ -149,7 +159,12 @@ impl Letterboxer {
     }
 
     /// Letterboxes `frame` into a `dst_width`×`dst_height` RGB HWC image.
-    pub fn run(&mut self, frame: &FrameRef<'_>, dst_width: usize, dst_height: usize) -> (&[u8], Letterbox) {
+    pub fn run(
+        &mut self,
+        frame: &FrameRef<'_>,
+        dst_width: usize,
+        dst_height: usize,
+    ) -> (&[u8], Letterbox) {
         let lb = Letterbox::new(frame.width, frame.height, dst_width, dst_height);
         let size = dst_width * dst_height * 3;
         if self.out_geometry != Some(lb) || self.out.len() != size {
@@ -182,7 +197,13 @@ impl Letterboxer {
 
     fn resize(&mut self, frame: &FrameRef<'_>, lb: &Letterbox) {
         let bpp = row_bpp(frame.format);
-        self.tables.build(frame.width, frame.height, lb.resized_width, lb.resized_height, bpp);
+        self.tables.build(
+            frame.width,
+            frame.height,
+            lb.resized_width,
+            lb.resized_height,
+            bpp,
+        );
         let n = lb.resized_width * 3;
         for r in &mut self.rows {
             r.resize(n, 0);
@@ -232,7 +253,11 @@ fn row_bpp(format: PixelFormat) -> usize {
 
 /// One source row as packed bytes: straight from the frame for packed formats, converted to
 /// RGB for YUV.
-fn source_row<'a>(frame: &FrameRef<'a>, y: usize, scratch: &'a mut Vec<u8>) -> (&'a [u8], usize, [usize; 3]) {
+fn source_row<'a>(
+    frame: &FrameRef<'a>,
+    y: usize,
+    scratch: &'a mut Vec<u8>,
+) -> (&'a [u8], usize, [usize; 3]) {
     match frame.format.packed_layout() {
         Some((bpp, off)) => {
             let start = y * frame.strides[0];
@@ -247,7 +272,8 @@ fn source_row<'a>(frame: &FrameRef<'a>, y: usize, scratch: &'a mut Vec<u8>) -> (
 }
 
 fn hresize(src: &[u8], _bpp: usize, off: [usize; 3], t: &Tables, dst: &mut [i16]) {
-    for (((d, &x0), &x1), &[a0, a1]) in dst.chunks_exact_mut(3).zip(&t.x0).zip(&t.x1).zip(&t.alpha) {
+    for (((d, &x0), &x1), &[a0, a1]) in dst.chunks_exact_mut(3).zip(&t.x0).zip(&t.x1).zip(&t.alpha)
+    {
         let (x0, x1) = (x0 as usize, x1 as usize);
         let (a0, a1) = (a0 as i32, a1 as i32);
         for c in 0..3 {
@@ -315,11 +341,20 @@ mod tests {
     #[test]
     fn geometry_matches_ultralytics_rounding() {
         let lb = Letterbox::new(600, 400, 640, 640);
-        assert_eq!((lb.resized_width, lb.resized_height, lb.pad_left, lb.pad_top), (640, 427, 0, 106));
+        assert_eq!(
+            (lb.resized_width, lb.resized_height, lb.pad_left, lb.pad_top),
+            (640, 427, 0, 106)
+        );
         let lb = Letterbox::new(640, 424, 640, 640);
-        assert_eq!((lb.resized_width, lb.resized_height, lb.pad_top), (640, 424, 108));
+        assert_eq!(
+            (lb.resized_width, lb.resized_height, lb.pad_top),
+            (640, 424, 108)
+        );
         let lb = Letterbox::new(1920, 1080, 320, 320);
-        assert_eq!((lb.resized_width, lb.resized_height, lb.pad_top), (320, 180, 70));
+        assert_eq!(
+            (lb.resized_width, lb.resized_height, lb.pad_top),
+            (320, 180, 70)
+        );
         let lb = Letterbox::new(1, 1, 640, 640);
         assert_eq!((lb.resized_width, lb.resized_height), (640, 640));
         assert_eq!(lb.to_frame(640.0, 700.0), (1.0, 1.0));
@@ -330,10 +365,23 @@ mod tests {
         for (w, h) in [(101, 57), (640, 480), (33, 700), (1280, 720), (7, 3)] {
             let rgb = pattern(w, h);
             let mut lb = Letterboxer::new();
-            let want = lb.run(&FrameRef::packed(PixelFormat::Rgb, w, h, &rgb).unwrap(), 640, 640).0.to_vec();
-            for f in PixelFormat::ALL.into_iter().filter(|f| f.packed_layout().is_some_and(|(b, _)| b > 1)) {
+            let want = lb
+                .run(
+                    &FrameRef::packed(PixelFormat::Rgb, w, h, &rgb).unwrap(),
+                    640,
+                    640,
+                )
+                .0
+                .to_vec();
+            for f in PixelFormat::ALL
+                .into_iter()
+                .filter(|f| f.packed_layout().is_some_and(|(b, _)| b > 1))
+            {
                 let data = repack(&rgb, f);
-                let got = lb.run(&FrameRef::packed(f, w, h, &data).unwrap(), 640, 640).0.to_vec();
+                let got = lb
+                    .run(&FrameRef::packed(f, w, h, &data).unwrap(), 640, 640)
+                    .0
+                    .to_vec();
                 assert!(got == want, "{f:?} {w}x{h}");
             }
         }
@@ -344,8 +392,15 @@ mod tests {
         let (w, h) = (64, 32);
         let rgb = vec![200u8; w * h * 3];
         let mut lb = Letterboxer::new();
-        let (out, g) = lb.run(&FrameRef::packed(PixelFormat::Rgb, w, h, &rgb).unwrap(), 128, 128);
-        assert_eq!((g.resized_width, g.resized_height, g.pad_top), (128, 64, 32));
+        let (out, g) = lb.run(
+            &FrameRef::packed(PixelFormat::Rgb, w, h, &rgb).unwrap(),
+            128,
+            128,
+        );
+        assert_eq!(
+            (g.resized_width, g.resized_height, g.pad_top),
+            (128, 64, 32)
+        );
         assert!(out[..32 * 128 * 3].iter().all(|&v| v == PAD_VALUE));
         assert!(out[32 * 128 * 3..96 * 128 * 3].iter().all(|&v| v == 200));
         assert!(out[96 * 128 * 3..].iter().all(|&v| v == PAD_VALUE));
@@ -370,9 +425,23 @@ mod tests {
             let (out, g) = lb.run(&f, 320, 320);
             let mid = ((g.pad_top + g.resized_height / 2) * 320 + 160) * 3;
             for c in 0..3 {
-                assert!((out[mid + c] as i32 - rgb[c] as i32).abs() <= 2, "{:?}: {:?}", f.format, &out[mid..mid + 3]);
+                assert!(
+                    (out[mid + c] as i32 - rgb[c] as i32).abs() <= 2,
+                    "{:?}: {:?}",
+                    f.format,
+                    &out[mid..mid + 3]
+                );
             }
         }
-        assert!(FrameRef::new(PixelFormat::I420, w, h, [&yp, &up[..10], &vp], [w + 5, cw, cw]).is_err());
+        assert!(
+            FrameRef::new(
+                PixelFormat::I420,
+                w,
+                h,
+                [&yp, &up[..10], &vp],
+                [w + 5, cw, cw]
+            )
+            .is_err()
+        );
     }
 }

@@ -9,6 +9,7 @@
 //! - [`Detector`]: all of it behind `Detector::open(path)?.detect(&frame)`.
 
 pub mod decode;
+mod decode_hailo;
 pub mod detection;
 pub mod detector;
 pub mod draw;
@@ -28,8 +29,8 @@ pub use detector::Detector;
 pub use engine::{Backend, Engine, EngineOptions, ModelInfo, open_engine};
 pub use error::DetectError;
 pub use labels::{label_for, load_labels};
-pub use layout::Layout;
+pub use layout::{HailoHead, LAYOUT_NAMES, Layout, hailo_heads};
 pub use letterbox::{Letterbox, Letterboxer};
 pub use nms::{NmsOptions, nms};
 pub use pixel::{FrameRef, PixelFormat, YuvMatrix};
-pub use tensor::{Tensor, TensorData};
+pub use tensor::{Tensor, TensorData, TensorRef, TensorSlice};

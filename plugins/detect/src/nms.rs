@@ -16,7 +16,11 @@ pub struct NmsOptions {
 
 impl Default for NmsOptions {
     fn default() -> Self {
-        Self { iou: 0.45, class_agnostic: false, max_det: 300 }
+        Self {
+            iou: 0.45,
+            class_agnostic: false,
+            max_det: 300,
+        }
     }
 }
 
@@ -58,7 +62,14 @@ mod tests {
     use super::*;
 
     fn cand(x1: f32, y1: f32, x2: f32, y2: f32, score: f32, class_id: u32) -> Candidate {
-        Candidate { x1, y1, x2, y2, score, class_id }
+        Candidate {
+            x1,
+            y1,
+            x2,
+            y2,
+            score,
+            class_id,
+        }
     }
 
     #[test]
@@ -78,16 +89,35 @@ mod tests {
             cand(50.0, 50.0, 60.0, 60.0, 0.6, 0),
         ];
         nms(&mut c, NmsOptions::default());
-        assert_eq!(c.iter().map(|c| c.score).collect::<Vec<_>>(), vec![0.9, 0.7, 0.6]);
+        assert_eq!(
+            c.iter().map(|c| c.score).collect::<Vec<_>>(),
+            vec![0.9, 0.7, 0.6]
+        );
     }
 
     #[test]
     fn agnostic_and_max_det() {
-        let mut c = vec![cand(0.0, 0.0, 10.0, 10.0, 0.9, 0), cand(1.0, 0.0, 11.0, 10.0, 0.7, 1), cand(50.0, 50.0, 60.0, 60.0, 0.6, 2)];
+        let mut c = vec![
+            cand(0.0, 0.0, 10.0, 10.0, 0.9, 0),
+            cand(1.0, 0.0, 11.0, 10.0, 0.7, 1),
+            cand(50.0, 50.0, 60.0, 60.0, 0.6, 2),
+        ];
         let mut d = c.clone();
-        nms(&mut c, NmsOptions { class_agnostic: true, ..Default::default() });
+        nms(
+            &mut c,
+            NmsOptions {
+                class_agnostic: true,
+                ..Default::default()
+            },
+        );
         assert_eq!(c.len(), 2);
-        nms(&mut d, NmsOptions { max_det: 1, ..Default::default() });
+        nms(
+            &mut d,
+            NmsOptions {
+                max_det: 1,
+                ..Default::default()
+            },
+        );
         assert_eq!(d.len(), 1);
         assert_eq!(d[0].score, 0.9);
     }
@@ -95,8 +125,17 @@ mod tests {
     #[test]
     fn threshold_is_strictly_greater() {
         // IoU exactly 0.5 is kept at iou=0.5.
-        let mut c = vec![cand(0.0, 0.0, 10.0, 10.0, 0.9, 0), cand(0.0, 0.0, 10.0, 5.0, 0.8, 0)];
-        nms(&mut c, NmsOptions { iou: 0.5, ..Default::default() });
+        let mut c = vec![
+            cand(0.0, 0.0, 10.0, 10.0, 0.9, 0),
+            cand(0.0, 0.0, 10.0, 5.0, 0.8, 0),
+        ];
+        nms(
+            &mut c,
+            NmsOptions {
+                iou: 0.5,
+                ..Default::default()
+            },
+        );
         assert_eq!(c.len(), 2);
     }
 }

@@ -107,10 +107,18 @@ pub struct FrameRef<'a> {
 
 impl<'a> FrameRef<'a> {
     /// A tightly packed single-plane frame (RGB-family or GRAY8).
-    pub fn packed(format: PixelFormat, width: usize, height: usize, data: &'a [u8]) -> Result<Self, DetectError> {
-        let (bpp, _) = format
-            .packed_layout()
-            .ok_or_else(|| DetectError::Frame(format!("{} is planar; use FrameRef::new", format.gst_name())))?;
+    pub fn packed(
+        format: PixelFormat,
+        width: usize,
+        height: usize,
+        data: &'a [u8],
+    ) -> Result<Self, DetectError> {
+        let (bpp, _) = format.packed_layout().ok_or_else(|| {
+            DetectError::Frame(format!(
+                "{} is planar; use FrameRef::new",
+                format.gst_name()
+            ))
+        })?;
         Self::new(format, width, height, [data, &[], &[]], [width * bpp, 0, 0])
     }
 
@@ -146,7 +154,14 @@ impl<'a> FrameRef<'a> {
                 )));
             }
         }
-        Ok(Self { format, width, height, planes, strides, yuv: YuvMatrix::default() })
+        Ok(Self {
+            format,
+            width,
+            height,
+            planes,
+            strides,
+            yuv: YuvMatrix::default(),
+        })
     }
 
     pub fn with_yuv_matrix(mut self, yuv: YuvMatrix) -> Self {

@@ -40,7 +40,13 @@ pub struct Tensor {
 
 impl Tensor {
     pub fn f32(name: impl Into<String>, shape: Vec<usize>, data: Vec<f32>) -> Self {
-        Self { name: name.into(), shape, data: TensorData::F32(data), zero_point: 0.0, scale: 1.0 }
+        Self {
+            name: name.into(),
+            shape,
+            data: TensorData::F32(data),
+            zero_point: 0.0,
+            scale: 1.0,
+        }
     }
 
     /// Element count implied by the shape.
@@ -57,6 +63,78 @@ impl Tensor {
                 scratch.extend(q.iter().map(|&q| (q as f32 - self.zero_point) * self.scale));
                 scratch
             }
+        }
+    }
+}
+
+/// Borrowed element data: what decoders read, wherever the tensor lives (engine, buffer meta).
+#[derive(Debug, Clone, Copy)]
+pub enum TensorSlice<'a> {
+    F32(&'a [f32]),
+    U8(&'a [u8]),
+}
+
+impl TensorSlice<'_> {
+    pub fn len(&self) -> usize {
+        match self {
+            Self::F32(v) => v.len(),
+            Self::U8(v) => v.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A borrowed tensor: name, shape, data and quantization.
+#[derive(Debug, Clone, Copy)]
+pub struct TensorRef<'a> {
+    pub name: &'a str,
+    pub shape: &'a [usize],
+    pub data: TensorSlice<'a>,
+    pub zero_point: f32,
+    pub scale: f32,
+}
+
+impl<'a> TensorRef<'a> {
+    /// Value `i`, dequantized.
+    #[inline]
+    pub fn get(&self, i: usize) -> f32 {
+        match self.data {
+            TensorSlice::F32(v) => v[i],
+            TensorSlice::U8(q) => (q[i] as f32 - self.zero_point) * self.scale,
+        }
+    }
+
+    /// Float view: borrowed for `F32`, dequantized into `scratch` for `U8`.
+    pub fn to_f32<'s>(&self, scratch: &'s mut Vec<f32>) -> &'s [f32]
+    where
+        'a: 's,
+    {
+        match self.data {
+            TensorSlice::F32(v) => v,
+            TensorSlice::U8(q) => {
+                scratch.clear();
+                scratch.extend(q.iter().map(|&q| (q as f32 - self.zero_point) * self.scale));
+                scratch
+            }
+        }
+    }
+}
+
+impl Tensor {
+    pub fn view(&self) -> TensorRef<'_> {
+        let data = match &self.data {
+            TensorData::F32(v) => TensorSlice::F32(v),
+            TensorData::U8(v) => TensorSlice::U8(v),
+        };
+        TensorRef {
+            name: &self.name,
+            shape: &self.shape,
+            data,
+            zero_point: self.zero_point,
+            scale: self.scale,
         }
     }
 }

@@ -24,7 +24,11 @@ fn coefs(m: YuvMatrix) -> Coefs {
         YuvMatrix::Bt709Full => (0.2126, 0.0722, false),
     };
     let kg = 1.0 - kr - kb;
-    let (ys, cs, y_off) = if limited { (255.0 / 219.0, 255.0 / 224.0, 16) } else { (1.0, 1.0, 0) };
+    let (ys, cs, y_off) = if limited {
+        (255.0 / 219.0, 255.0 / 224.0, 16)
+    } else {
+        (1.0, 1.0, 0)
+    };
     let f = |v: f64| (v * (1 << SHIFT) as f64).round() as i32;
     Coefs {
         y_off,
@@ -90,7 +94,11 @@ pub fn rgb_to_yuv(m: YuvMatrix, rgb: [u8; 3]) -> [u8; 3] {
     let y = kr * r + (1.0 - kr - kb) * g + kb * b;
     let u = (b - y) / (2.0 * (1.0 - kb));
     let v = (r - y) / (2.0 * (1.0 - kr));
-    let (y8, c8) = if limited { (16.0 + 219.0 * y, 224.0) } else { (255.0 * y, 255.0) };
+    let (y8, c8) = if limited {
+        (16.0 + 219.0 * y, 224.0)
+    } else {
+        (255.0 * y, 255.0)
+    };
     let q = |x: f64| x.round().clamp(0.0, 255.0) as u8;
     [q(y8), q(128.0 + c8 * u), q(128.0 + c8 * v)]
 }
@@ -101,15 +109,32 @@ mod tests {
 
     #[test]
     fn grey_and_primaries_round_trip() {
-        for m in [YuvMatrix::Bt601Limited, YuvMatrix::Bt601Full, YuvMatrix::Bt709Limited, YuvMatrix::Bt709Full] {
-            for rgb in [[0, 0, 0], [255, 255, 255], [128, 128, 128], [200, 30, 40], [20, 200, 90], [10, 60, 230]] {
+        for m in [
+            YuvMatrix::Bt601Limited,
+            YuvMatrix::Bt601Full,
+            YuvMatrix::Bt709Limited,
+            YuvMatrix::Bt709Full,
+        ] {
+            for rgb in [
+                [0, 0, 0],
+                [255, 255, 255],
+                [128, 128, 128],
+                [200, 30, 40],
+                [20, 200, 90],
+                [10, 60, 230],
+            ] {
                 let [y, u, v] = rgb_to_yuv(m, rgb);
                 let (yp, up, vp) = ([y, y], [u], [v]);
-                let f = FrameRef::new(PixelFormat::I420, 2, 1, [&yp, &up, &vp], [2, 1, 1]).unwrap().with_yuv_matrix(m);
+                let f = FrameRef::new(PixelFormat::I420, 2, 1, [&yp, &up, &vp], [2, 1, 1])
+                    .unwrap()
+                    .with_yuv_matrix(m);
                 let mut out = [0u8; 6];
                 row_to_rgb(&f, 0, &mut out);
                 for c in 0..3 {
-                    assert!((out[c] as i32 - rgb[c] as i32).abs() <= 2, "{m:?} {rgb:?} -> {out:?}");
+                    assert!(
+                        (out[c] as i32 - rgb[c] as i32).abs() <= 2,
+                        "{m:?} {rgb:?} -> {out:?}"
+                    );
                 }
             }
         }

@@ -3,38 +3,10 @@
 //! PNG images decode identically everywhere, so our letterbox must give the very same input
 //! tensor and the boxes must agree to < 0.01 px.
 
-use std::path::PathBuf;
+mod common;
 
+use common::{read_png, reference, testdata};
 use hmg_detect::{Detector, FrameRef, Letterbox, PixelFormat};
-use serde_json::Value;
-
-fn testdata() -> PathBuf {
-    std::env::var_os("HMG_TESTDATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata"))
-}
-
-fn reference(name: &str) -> Value {
-    let text = std::fs::read_to_string(testdata().join("reference").join(name)).expect("reference json");
-    serde_json::from_str(&text).expect("reference parses")
-}
-
-/// Decodes a PNG to packed RGB (grey → three equal channels, like cv2.imread).
-fn read_png(path: &PathBuf) -> (Vec<u8>, usize, usize) {
-    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(path).unwrap()));
-    let mut reader = decoder.read_info().unwrap();
-    let mut buf = vec![0; reader.output_buffer_size()];
-    let info = reader.next_frame(&mut buf).unwrap();
-    assert_eq!(info.bit_depth, png::BitDepth::Eight);
-    let (w, h) = (info.width as usize, info.height as usize);
-    let rgb = match info.color_type {
-        png::ColorType::Rgb => buf[..w * h * 3].to_vec(),
-        png::ColorType::Rgba => buf.chunks_exact(4).take(w * h).flat_map(|p| [p[0], p[1], p[2]]).collect(),
-        png::ColorType::Grayscale => buf[..w * h].iter().flat_map(|&g| [g, g, g]).collect(),
-        other => panic!("unexpected PNG colour type {other:?}"),
-    };
-    (rgb, w, h)
-}
 
 fn check_model(model: &str, reference_name: &str, detections_key: &str, letterbox_key: &str) {
     let r = reference(reference_name);
@@ -49,10 +21,26 @@ fn check_model(model: &str, reference_name: &str, detections_key: &str, letterbo
         let (rgb, w, h) = read_png(&testdata().join("images").join(name));
         let lbr = &img[letterbox_key];
         let lb = Letterbox::new(w, h, tw, th);
-        assert_eq!(lb.resized_width as u64, lbr["resized_w"].as_u64().unwrap(), "{name}");
-        assert_eq!(lb.resized_height as u64, lbr["resized_h"].as_u64().unwrap(), "{name}");
-        assert_eq!(lb.pad_left as u64, lbr["pad_left"].as_u64().unwrap(), "{name}");
-        assert_eq!(lb.pad_top as u64, lbr["pad_top"].as_u64().unwrap(), "{name}");
+        assert_eq!(
+            lb.resized_width as u64,
+            lbr["resized_w"].as_u64().unwrap(),
+            "{name}"
+        );
+        assert_eq!(
+            lb.resized_height as u64,
+            lbr["resized_h"].as_u64().unwrap(),
+            "{name}"
+        );
+        assert_eq!(
+            lb.pad_left as u64,
+            lbr["pad_left"].as_u64().unwrap(),
+            "{name}"
+        );
+        assert_eq!(
+            lb.pad_top as u64,
+            lbr["pad_top"].as_u64().unwrap(),
+            "{name}"
+        );
 
         let frame = FrameRef::packed(PixelFormat::Rgb, w, h, &rgb).unwrap();
         let ours = detector.detect(&frame).unwrap();
@@ -62,10 +50,22 @@ fn check_model(model: &str, reference_name: &str, detections_key: &str, letterbo
             assert_eq!(o.class_id as u64, t["class_id"].as_u64().unwrap(), "{name}");
             assert_eq!(o.label, t["class_name"].as_str().unwrap(), "{name}");
             let conf = t["confidence"].as_f64().unwrap();
-            assert!((o.confidence as f64 - conf).abs() < 1e-4, "{name}: conf {} vs {conf}", o.confidence);
-            let b: Vec<f64> = t["box_xyxy"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+            assert!(
+                (o.confidence as f64 - conf).abs() < 1e-4,
+                "{name}: conf {} vs {conf}",
+                o.confidence
+            );
+            let b: Vec<f64> = t["box_xyxy"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().unwrap())
+                .collect();
             for (ours, theirs) in [o.x1, o.y1, o.x2, o.y2].iter().zip(&b) {
-                assert!((*ours as f64 - theirs).abs() < 0.01, "{name}: box {o:?} vs {b:?}");
+                assert!(
+                    (*ours as f64 - theirs).abs() < 0.01,
+                    "{name}: box {o:?} vs {b:?}"
+                );
             }
         }
         checked += 1;
@@ -80,5 +80,10 @@ fn yolov12n_png_images_match_ultralytics_to_a_hundredth_of_a_pixel() {
 
 #[test]
 fn nudenet_dynamic_model_square_input_matches_ultralytics() {
-    check_model("nudenet_320n.onnx", "nudenet_320n.json", "detections_square_input", "letterbox_square_input");
+    check_model(
+        "nudenet_320n.onnx",
+        "nudenet_320n.json",
+        "detections_square_input",
+        "letterbox_square_input",
+    );
 }

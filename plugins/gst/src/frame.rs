@@ -6,7 +6,10 @@ use hmg_detect::{FrameRef, PixelFormat, YuvMatrix};
 
 /// Every raw format our video elements accept, as caps format names.
 pub fn supported_formats() -> Vec<gst_video::VideoFormat> {
-    PixelFormat::ALL.iter().map(|f| gst_video::VideoFormat::from_string(f.gst_name())).collect()
+    PixelFormat::ALL
+        .iter()
+        .map(|f| gst_video::VideoFormat::from_string(f.gst_name()))
+        .collect()
 }
 
 pub fn pixel_format(info: &gst_video::VideoInfo) -> Option<PixelFormat> {
@@ -38,8 +41,14 @@ pub fn frame_ref<'a>(
         p[i] = planes[i];
         s[i] = usize::try_from(strides[i]).unwrap_or(0);
     }
-    Ok(FrameRef::new(format, frame.width() as usize, frame.height() as usize, p, s)?
-        .with_yuv_matrix(yuv_matrix(frame.info())))
+    Ok(FrameRef::new(
+        format,
+        frame.width() as usize,
+        frame.height() as usize,
+        p,
+        s,
+    )?
+    .with_yuv_matrix(yuv_matrix(frame.info())))
 }
 
 /// The `src` and `sink` Always pads every hmg filter element has, with the same caps.
@@ -47,6 +56,8 @@ pub fn filter_pad_templates(caps: &gst::Caps) -> Vec<gst::PadTemplate> {
     ["src", "sink"]
         .into_iter()
         .zip([gst::PadDirection::Src, gst::PadDirection::Sink])
-        .map(|(name, dir)| gst::PadTemplate::new(name, dir, gst::PadPresence::Always, caps).unwrap())
+        .map(|(name, dir)| {
+            gst::PadTemplate::new(name, dir, gst::PadPresence::Always, caps).unwrap()
+        })
         .collect()
 }

@@ -11,19 +11,22 @@
  */
 use gst::glib;
 
-pub mod detoverlay;
 pub mod detlog;
+pub mod detoverlay;
 pub mod frame;
 pub mod hailoinfer;
 pub mod meta;
 pub mod roi;
 pub mod yolonms;
 
-pub use roi::{detections_from_buffer, DETECTION_PARAM};
+pub use roi::{DETECTION_PARAM, detections_from_buffer};
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     // The onnxruntime library may sit beside the plugin file.
-    if let Some(dir) = plugin.filename().and_then(|f| f.parent().map(|p| p.to_path_buf())) {
+    if let Some(dir) = plugin
+        .filename()
+        .and_then(|f| f.parent().map(|p| p.to_path_buf()))
+    {
         hmg_detect::engine::onnx::add_library_dir(&dir);
     }
     meta::register();

@@ -2,7 +2,8 @@
 //! The `HmgTensors` custom meta: a model's raw outputs plus the letterbox that produced them.
 //!
 //! Structure `HmgTensors` (readable from C/Python with `gst_buffer_get_custom_meta`):
-//! - `model` (string): model file; `layout` (string): `ultralytics-raw` | `ultralytics-nms`
+//! - `model` (string): model file; `layout` (string): `ultralytics-raw` | `ultralytics-nms` |
+//!   `hailo-raw` | `hailo-nms`
 //! - `labels` (string): class names, one per line
 //! - `model-width`, `model-height`, `frame-width`, `frame-height`, `resized-width`,
 //!   `resized-height`, `pad-left`, `pad-top` (int): the letterbox transform; `scale` (double)
@@ -11,7 +12,7 @@
 //!   `data` (GBytes, native endian, row-major)
 
 use gst::glib;
-use hmg_detect::{Layout, Letterbox, Tensor, TensorData};
+use hmg_detect::{LAYOUT_NAMES, Layout, Letterbox, Tensor, TensorData, TensorRef, TensorSlice};
 
 pub const TENSORS_META: &str = "HmgTensors";
 
@@ -69,7 +70,10 @@ pub fn attach(
     s.set("pad-left", lb.pad_left as i32);
     s.set("pad-top", lb.pad_top as i32);
     s.set("scale", lb.gain);
-    s.set("tensors", gst::Array::new(tensors.into_iter().map(tensor_structure)));
+    s.set(
+        "tensors",
+        gst::Array::new(tensors.into_iter().map(tensor_structure)),
+    );
     Ok(())
 }
 
@@ -85,6 +89,37 @@ pub struct TensorView {
 }
 
 impl TensorView {
+    /// A borrowed view; quantized data stays quantized (decoders read it directly).
+    pub fn view<'a>(&'a self, scratch: &'a mut Vec<f32>) -> Result<TensorRef<'a>, String> {
+        let bytes: &[u8] = self.data.as_ref();
+        let expected: usize = self.shape.iter().product();
+        let data = match self.dtype.as_str() {
+            "uint8" if bytes.len() == expected => TensorSlice::U8(bytes),
+            "float32" if bytes.len() == expected * 4 => TensorSlice::F32(self.to_f32(scratch)?),
+            "uint8" | "float32" => {
+                return Err(format!(
+                    "tensor '{}' has {} bytes, which does not fit its shape {:?}",
+                    self.name,
+                    bytes.len(),
+                    self.shape
+                ));
+            }
+            other => {
+                return Err(format!(
+                    "tensor '{}' has unsupported dtype '{other}'",
+                    self.name
+                ));
+            }
+        };
+        Ok(TensorRef {
+            name: &self.name,
+            shape: &self.shape,
+            data,
+            zero_point: self.zero_point,
+            scale: self.scale,
+        })
+    }
+
     /// The values as `f32`: borrowed when stored as aligned float32, else converted into `scratch`.
     pub fn to_f32<'a>(&'a self, scratch: &'a mut Vec<f32>) -> Result<&'a [f32], String> {
         let bytes: &[u8] = self.data.as_ref();
@@ -92,27 +127,76 @@ impl TensorView {
         match self.dtype.as_str() {
             "float32" => {
                 if bytes.len() != expected * 4 {
-                    return Err(format!("tensor '{}' has {} bytes, shape needs {}", self.name, bytes.len(), expected * 4));
+                    return Err(format!(
+                        "tensor '{}' has {} bytes, shape needs {}",
+                        self.name,
+                        bytes.len(),
+                        expected * 4
+                    ));
                 }
                 match bytemuck::try_cast_slice::<u8, f32>(bytes) {
                     Ok(v) => Ok(v),
                     Err(_) => {
                         scratch.clear();
-                        scratch.extend(bytes.chunks_exact(4).map(|c| f32::from_ne_bytes([c[0], c[1], c[2], c[3]])));
+                        scratch.extend(
+                            bytes
+                                .chunks_exact(4)
+                                .map(|c| f32::from_ne_bytes([c[0], c[1], c[2], c[3]])),
+                        );
                         Ok(scratch)
                     }
                 }
             }
             "uint8" => {
                 if bytes.len() != expected {
-                    return Err(format!("tensor '{}' has {} bytes, shape needs {expected}", self.name, bytes.len()));
+                    return Err(format!(
+                        "tensor '{}' has {} bytes, shape needs {expected}",
+                        self.name,
+                        bytes.len()
+                    ));
                 }
                 scratch.clear();
-                scratch.extend(bytes.iter().map(|&q| (q as f32 - self.zero_point) * self.scale));
+                scratch.extend(
+                    bytes
+                        .iter()
+                        .map(|&q| (q as f32 - self.zero_point) * self.scale),
+                );
                 Ok(scratch)
             }
-            other => Err(format!("tensor '{}' has unsupported dtype '{other}'", self.name)),
+            other => Err(format!(
+                "tensor '{}' has unsupported dtype '{other}'",
+                self.name
+            )),
         }
+    }
+}
+
+impl TensorsMeta {
+    /// The layout the producer named (checked against the shapes), else the one the names and
+    /// shapes imply.
+    pub fn layout(&self) -> Result<Layout, String> {
+        let shapes: Vec<Vec<usize>> = self.tensors.iter().map(|t| t.shape.clone()).collect();
+        if LAYOUT_NAMES.contains(&self.layout.as_str()) {
+            return Layout::from_name(&self.layout, &shapes);
+        }
+        let names: Vec<&str> = self.tensors.iter().map(|t| t.name.as_str()).collect();
+        Layout::detect_named(&names, &shapes)
+    }
+
+    /// Borrowed views of every tensor; float32 data that is not 4-byte aligned is copied into
+    /// `scratch` (one vector per tensor, kept between frames).
+    pub fn views<'a>(
+        &'a self,
+        scratch: &'a mut Vec<Vec<f32>>,
+    ) -> Result<Vec<TensorRef<'a>>, String> {
+        if scratch.len() < self.tensors.len() {
+            scratch.resize_with(self.tensors.len(), Vec::new);
+        }
+        self.tensors
+            .iter()
+            .zip(scratch.iter_mut())
+            .map(|(t, s)| t.view(s))
+            .collect()
     }
 }
 
@@ -138,7 +222,10 @@ pub fn read(buffer: &gst::BufferRef) -> Option<Result<TensorsMeta, String>> {
 }
 
 fn parse(s: &gst::StructureRef) -> Result<TensorsMeta, String> {
-    let text = |name: &str| s.get::<String>(name).map_err(|e| format!("field '{name}': {e}"));
+    let text = |name: &str| {
+        s.get::<String>(name)
+            .map_err(|e| format!("field '{name}': {e}"))
+    };
     let letterbox = Letterbox {
         src_width: int(s, "frame-width")?,
         src_height: int(s, "frame-height")?,
@@ -148,17 +235,30 @@ fn parse(s: &gst::StructureRef) -> Result<TensorsMeta, String> {
         resized_height: int(s, "resized-height")?,
         pad_left: int(s, "pad-left")?,
         pad_top: int(s, "pad-top")?,
-        gain: s.get::<f64>("scale").map_err(|e| format!("field 'scale': {e}"))?,
+        gain: s
+            .get::<f64>("scale")
+            .map_err(|e| format!("field 'scale': {e}"))?,
     };
-    let array = s.get::<gst::Array>("tensors").map_err(|e| format!("field 'tensors': {e}"))?;
+    let array = s
+        .get::<gst::Array>("tensors")
+        .map_err(|e| format!("field 'tensors': {e}"))?;
     let mut tensors = Vec::with_capacity(array.len());
     for v in array.iter() {
-        let t = v.get::<gst::Structure>().map_err(|e| format!("tensors entry: {e}"))?;
+        let t = v
+            .get::<gst::Structure>()
+            .map_err(|e| format!("tensors entry: {e}"))?;
         let f = |name: &str| format!("tensor field '{name}'");
-        let shape = t.get::<gst::Array>("shape").map_err(|e| format!("{}: {e}", f("shape")))?;
+        let shape = t
+            .get::<gst::Array>("shape")
+            .map_err(|e| format!("{}: {e}", f("shape")))?;
         let shape = shape
             .iter()
-            .map(|d| d.get::<i32>().ok().and_then(|d| usize::try_from(d).ok()).ok_or_else(|| f("shape")))
+            .map(|d| {
+                d.get::<i32>()
+                    .ok()
+                    .and_then(|d| usize::try_from(d).ok())
+                    .ok_or_else(|| f("shape"))
+            })
             .collect::<Result<Vec<_>, _>>()?;
         tensors.push(TensorView {
             name: t.get("name").map_err(|e| format!("{}: {e}", f("name")))?,
@@ -169,5 +269,11 @@ fn parse(s: &gst::StructureRef) -> Result<TensorsMeta, String> {
             data: t.get("data").map_err(|e| format!("{}: {e}", f("data")))?,
         });
     }
-    Ok(TensorsMeta { model: text("model").unwrap_or_default(), layout: text("layout")?, labels: text("labels").unwrap_or_default(), letterbox, tensors })
+    Ok(TensorsMeta {
+        model: text("model").unwrap_or_default(),
+        layout: text("layout")?,
+        labels: text("labels").unwrap_or_default(),
+        letterbox,
+        tensors,
+    })
 }

@@ -13,7 +13,11 @@ pub fn add_detections(buffer: &mut gst::BufferRef, dets: &[Detection]) {
         let (x, y) = (d.x1.round().max(0.0), d.y1.round().max(0.0));
         let w = (d.x2.round() - x).max(0.0);
         let h = (d.y2.round() - y).max(0.0);
-        let mut meta = gst_video::VideoRegionOfInterestMeta::add(buffer, &d.label, (x as u32, y as u32, w as u32, h as u32));
+        let mut meta = gst_video::VideoRegionOfInterestMeta::add(
+            buffer,
+            &d.label,
+            (x as u32, y as u32, w as u32, h as u32),
+        );
         meta.add_param(
             gst::Structure::builder(DETECTION_PARAM)
                 .field("class-id", d.class_id as i32)
@@ -35,10 +39,18 @@ pub fn detections_from_buffer(buffer: &gst::BufferRef) -> Vec<Detection> {
         .filter_map(|m| {
             let p = m.param(DETECTION_PARAM)?;
             let (x, y, w, h) = m.rect();
-            let f = |name: &str, fallback: u32| p.get::<f64>(name).map_or(fallback as f32, |v| v as f32);
+            let f = |name: &str, fallback: u32| {
+                p.get::<f64>(name).map_or(fallback as f32, |v| v as f32)
+            };
             Some(Detection {
-                class_id: p.get::<i32>("class-id").ok().and_then(|c| u32::try_from(c).ok()).unwrap_or(0),
-                label: p.get::<String>("label").unwrap_or_else(|_| m.roi_type().to_string()),
+                class_id: p
+                    .get::<i32>("class-id")
+                    .ok()
+                    .and_then(|c| u32::try_from(c).ok())
+                    .unwrap_or(0),
+                label: p
+                    .get::<String>("label")
+                    .unwrap_or_else(|_| m.roi_type().to_string()),
                 confidence: p.get::<f64>("confidence").unwrap_or(0.0) as f32,
                 x1: f("x1", x),
                 y1: f("y1", y),

@@ -9,7 +9,9 @@ use gst_video::prelude::*;
 use hmg_detect::Detection;
 
 fn rgb_frame(w: u32, h: u32, fill: u8) -> (gst::Caps, gst::Buffer) {
-    let info = gst_video::VideoInfo::builder(gst_video::VideoFormat::Rgb, w, h).build().unwrap();
+    let info = gst_video::VideoInfo::builder(gst_video::VideoFormat::Rgb, w, h)
+        .build()
+        .unwrap();
     let mut buf = gst::Buffer::with_size(info.size()).unwrap();
     buf.get_mut().unwrap().map_writable().unwrap().fill(fill);
     (info.to_caps().unwrap(), buf)
@@ -69,7 +71,9 @@ fn identity_onnx() -> Vec<u8> {
 }
 
 fn infer_graph(model: &str) -> String {
-    format!("videotestsrc num-buffers=2 ! video/x-raw,format=RGB,width=64,height=48 ! hailoinfer model=\"{model}\" ! fakesink")
+    format!(
+        "videotestsrc num-buffers=2 ! video/x-raw,format=RGB,width=64,height=48 ! hailoinfer model=\"{model}\" ! fakesink"
+    )
 }
 
 #[test]
@@ -79,17 +83,26 @@ fn test_hailoinfer_errors_name_the_file_and_say_what_to_do() {
 
     let missing = dir.join("nope.onnx");
     let e = expect_error(&infer_graph(&missing.display().to_string()));
-    assert!(e.contains("nope.onnx") && e.contains("does not exist"), "{e}");
+    assert!(
+        e.contains("nope.onnx") && e.contains("does not exist"),
+        "{e}"
+    );
 
     let garbage = dir.join("garbage.onnx");
     std::fs::write(&garbage, b"this is not a model").unwrap();
     let e = expect_error(&infer_graph(&garbage.display().to_string()));
-    assert!(e.contains("garbage.onnx") && e.contains("yolo export"), "{e}");
+    assert!(
+        e.contains("garbage.onnx") && e.contains("yolo export"),
+        "{e}"
+    );
 
     let identity = dir.join("identity.onnx");
     std::fs::write(&identity, identity_onnx()).unwrap();
     let e = expect_error(&infer_graph(&identity.display().to_string()));
-    assert!(e.contains("identity.onnx") && e.contains("not a detector"), "{e}");
+    assert!(
+        e.contains("identity.onnx") && e.contains("not a detector"),
+        "{e}"
+    );
 
     let hef = dir.join("model.hef");
     std::fs::write(&hef, b"HEF").unwrap();
@@ -111,7 +124,10 @@ fn test_hailoinfer_errors_name_the_file_and_say_what_to_do() {
 #[test]
 fn test_unsupported_caps_are_refused_with_the_format_named() {
     init();
-    let desc = format!("videotestsrc num-buffers=1 ! video/x-raw,format=YUY2 ! hailoinfer model=\"{}\" ! fakesink", model("yolov12n.onnx"));
+    let desc = format!(
+        "videotestsrc num-buffers=1 ! video/x-raw,format=YUY2 ! hailoinfer model=\"{}\" ! fakesink",
+        model("yolov12n.onnx")
+    );
     let e = gst::parse::launch(&desc).expect_err("YUY2 must not link");
     assert!(e.to_string().contains("YUY2"), "{e}");
 }
@@ -119,17 +135,29 @@ fn test_unsupported_caps_are_refused_with_the_format_named() {
 #[test]
 fn test_hailoinfer_attaches_tensors_and_frame_is_untouched() {
     init();
-    let mut h = gst_check::Harness::new_parse(&format!("hailoinfer model=\"{}\"", model("nudenet_320n.onnx")));
+    let mut h = gst_check::Harness::new_parse(&format!(
+        "hailoinfer model=\"{}\"",
+        model("nudenet_320n.onnx")
+    ));
     let (caps, buf) = rgb_frame(100, 60, 77);
     h.set_src_caps(caps);
     h.play();
     assert_eq!(h.push(buf), Ok(gst::FlowSuccess::Ok));
     let out = h.pull().unwrap();
     assert!(out.map_readable().unwrap().iter().all(|&v| v == 77));
-    let m = gsthmg::meta::read(&out).expect("meta present").expect("meta parses");
+    let m = gsthmg::meta::read(&out)
+        .expect("meta present")
+        .expect("meta parses");
     assert_eq!(m.layout, "ultralytics-raw");
     assert_eq!((m.letterbox.dst_width, m.letterbox.dst_height), (320, 320));
-    assert_eq!((m.letterbox.resized_width, m.letterbox.resized_height, m.letterbox.pad_top), (320, 192, 64));
+    assert_eq!(
+        (
+            m.letterbox.resized_width,
+            m.letterbox.resized_height,
+            m.letterbox.pad_top
+        ),
+        (320, 192, 64)
+    );
     assert_eq!(m.tensors[0].shape, vec![1, 22, 2100]);
     assert_eq!(m.labels.lines().count(), 18);
 }
@@ -137,31 +165,61 @@ fn test_hailoinfer_attaches_tensors_and_frame_is_untouched() {
 #[test]
 fn test_yolonms_thresholds_change_while_playing() {
     init();
-    let mut h = gst_check::Harness::new_parse(&format!("hailoinfer model=\"{}\" ! yolonms name=nms conf=0.25", model("yolov12n.onnx")));
+    let mut h = gst_check::Harness::new_parse(&format!(
+        "hailoinfer model=\"{}\" ! yolonms name=nms conf=0.25",
+        model("yolov12n.onnx")
+    ));
     let data = std::fs::read(image("astronaut.png")).unwrap();
     // Decode the PNG with GStreamer into RGB.
-    let decoded = run_collect_buffer(&format!("filesrc location=\"{}\" ! pngdec ! videoconvert ! video/x-raw,format=RGB ! appsink name=sink", image("astronaut.png")));
+    let decoded = run_collect_buffer(&format!(
+        "filesrc location=\"{}\" ! pngdec ! videoconvert ! video/x-raw,format=RGB ! appsink name=sink",
+        image("astronaut.png")
+    ));
     assert!(!data.is_empty());
-    let info = gst_video::VideoInfo::builder(gst_video::VideoFormat::Rgb, 512, 512).build().unwrap();
+    let info = gst_video::VideoInfo::builder(gst_video::VideoFormat::Rgb, 512, 512)
+        .build()
+        .unwrap();
     h.set_src_caps(info.to_caps().unwrap());
     h.play();
     h.push(decoded.clone()).unwrap();
     let first = gsthmg::detections_from_buffer(&h.pull().unwrap());
-    assert!(first.iter().any(|d| d.label == "person" && d.confidence > 0.75), "{first:?}");
-    let nms = h.element().unwrap().downcast::<gst::Bin>().unwrap().by_name("nms").unwrap();
+    assert!(
+        first
+            .iter()
+            .any(|d| d.label == "person" && d.confidence > 0.75),
+        "{first:?}"
+    );
+    let nms = h
+        .element()
+        .unwrap()
+        .downcast::<gst::Bin>()
+        .unwrap()
+        .by_name("nms")
+        .unwrap();
     nms.set_property("conf", 0.9f64);
     h.push(decoded.clone()).unwrap();
     assert!(gsthmg::detections_from_buffer(&h.pull().unwrap()).is_empty());
     nms.set_property("conf", 0.25f64);
     nms.set_property("classes", "1,2");
     h.push(decoded).unwrap();
-    assert!(gsthmg::detections_from_buffer(&h.pull().unwrap()).iter().all(|d| d.class_id == 1 || d.class_id == 2));
+    assert!(
+        gsthmg::detections_from_buffer(&h.pull().unwrap())
+            .iter()
+            .all(|d| d.class_id == 1 || d.class_id == 2)
+    );
 }
 
 fn run_collect_buffer(description: &str) -> gst::Buffer {
     init();
-    let pipeline = gst::parse::launch(description).unwrap().downcast::<gst::Pipeline>().unwrap();
-    let sink = pipeline.by_name("sink").unwrap().downcast::<gst_app::AppSink>().unwrap();
+    let pipeline = gst::parse::launch(description)
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+    let sink = pipeline
+        .by_name("sink")
+        .unwrap()
+        .downcast::<gst_app::AppSink>()
+        .unwrap();
     pipeline.set_state(gst::State::Playing).unwrap();
     let sample = sink.pull_sample().unwrap();
     pipeline.set_state(gst::State::Null).unwrap();
@@ -176,9 +234,24 @@ fn with_detection(mut buf: gst::Buffer, d: &Detection) -> gst::Buffer {
 #[test]
 fn test_detoverlay_draws_on_rgb_and_nv12() {
     init();
-    let d = Detection { class_id: 2, label: "car".into(), confidence: 0.8, x1: 10.0, y1: 30.0, x2: 50.0, y2: 60.0 };
-    for format in [gst_video::VideoFormat::Rgb, gst_video::VideoFormat::Bgrx, gst_video::VideoFormat::Nv12, gst_video::VideoFormat::I420] {
-        let info = gst_video::VideoInfo::builder(format, 64, 64).build().unwrap();
+    let d = Detection {
+        class_id: 2,
+        label: "car".into(),
+        confidence: 0.8,
+        x1: 10.0,
+        y1: 30.0,
+        x2: 50.0,
+        y2: 60.0,
+    };
+    for format in [
+        gst_video::VideoFormat::Rgb,
+        gst_video::VideoFormat::Bgrx,
+        gst_video::VideoFormat::Nv12,
+        gst_video::VideoFormat::I420,
+    ] {
+        let info = gst_video::VideoInfo::builder(format, 64, 64)
+            .build()
+            .unwrap();
         let mut buf = gst::Buffer::with_size(info.size()).unwrap();
         buf.get_mut().unwrap().map_writable().unwrap().fill(0);
         let before = buf.map_readable().unwrap().to_vec();
@@ -189,10 +262,17 @@ fn test_detoverlay_draws_on_rgb_and_nv12() {
         let out = h.pull().unwrap();
         let after = out.map_readable().unwrap().to_vec();
         assert_ne!(before, after, "{format:?}: nothing drawn");
-        let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(out.as_ref(), &info).unwrap();
+        let frame =
+            gst_video::VideoFrameRef::from_buffer_ref_readable(out.as_ref(), &info).unwrap();
         let stride = frame.plane_stride()[0] as usize;
         let p0 = frame.plane_data(0).unwrap();
-        let bpp = if matches!(format, gst_video::VideoFormat::Rgb) { 3 } else if matches!(format, gst_video::VideoFormat::Bgrx) { 4 } else { 1 };
+        let bpp = if matches!(format, gst_video::VideoFormat::Rgb) {
+            3
+        } else if matches!(format, gst_video::VideoFormat::Bgrx) {
+            4
+        } else {
+            1
+        };
         // The box's left edge is painted; its centre is not.
         assert!(p0[45 * stride + 10 * bpp] != 0, "{format:?}: edge");
         assert!(p0[45 * stride + 30 * bpp] == 0, "{format:?}: centre");
@@ -203,21 +283,37 @@ fn test_detoverlay_draws_on_rgb_and_nv12() {
 fn test_detlog_writes_one_line_per_frame_and_flushes_at_eos() {
     init();
     let path = std::env::temp_dir().join(format!("hmg-detlog-{}.jsonl", std::process::id()));
-    let mut h = gst_check::Harness::new_parse(&format!("detlog location=\"{}\" stream-name=cam0", path.display()));
+    let mut h = gst_check::Harness::new_parse(&format!(
+        "detlog location=\"{}\" stream-name=cam0",
+        path.display()
+    ));
     let (caps, _) = rgb_frame(64, 48, 0);
     h.set_src_caps(caps);
     h.play();
-    let d = Detection { class_id: 16, label: "dog".into(), confidence: 0.8679, x1: 1.5, y1: 2.25, x2: 30.0, y2: 40.0 };
+    let d = Detection {
+        class_id: 16,
+        label: "dog".into(),
+        confidence: 0.8679,
+        x1: 1.5,
+        y1: 2.25,
+        x2: 30.0,
+        y2: 40.0,
+    };
     for i in 0..3u64 {
         let (_, mut buf) = rgb_frame(64, 48, 0);
-        buf.get_mut().unwrap().set_pts(gst::ClockTime::from_mseconds(40 * i));
+        buf.get_mut()
+            .unwrap()
+            .set_pts(gst::ClockTime::from_mseconds(40 * i));
         let buf = if i == 1 { with_detection(buf, &d) } else { buf };
         h.push(buf).unwrap();
         h.pull().unwrap();
     }
     assert!(h.push_event(gst::event::Eos::new()));
     let text = std::fs::read_to_string(&path).unwrap();
-    let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 3);
     assert_eq!(lines[1]["stream"], "cam0");
     assert_eq!(lines[1]["frame"], 1);

@@ -24,7 +24,10 @@ fn exact(ours: &[Detection], theirs: &[Value], what: &str) {
     assert_eq!(ours.len(), theirs.len(), "{what}: {ours:?} vs {theirs:?}");
     for (o, t) in ours.iter().zip(theirs) {
         assert_eq!(o.class_id as u64, t["class_id"].as_u64().unwrap(), "{what}");
-        assert!((o.confidence as f64 - t["confidence"].as_f64().unwrap()).abs() < 1e-4, "{what}: {o:?} vs {t}");
+        assert!(
+            (o.confidence as f64 - t["confidence"].as_f64().unwrap()).abs() < 1e-4,
+            "{what}: {o:?} vs {t}"
+        );
         for (a, b) in boxed(o).iter().zip(ref_box(t)) {
             assert!((a - b).abs() < 0.01, "{what}: {o:?} vs {t}");
         }
@@ -32,13 +35,29 @@ fn exact(ours: &[Detection], theirs: &[Value], what: &str) {
 }
 
 /// JPEG/video: decoders differ a little → tolerances from the issue / testdata README.
-fn close(ours: &[Detection], theirs: &[Value], min_ref: f64, min_iou: f64, max_dconf: f64, extra: f64, what: &str) {
+fn close(
+    ours: &[Detection],
+    theirs: &[Value],
+    min_ref: f64,
+    min_iou: f64,
+    max_dconf: f64,
+    extra: f64,
+    what: &str,
+) {
     if let Err(e) = try_close(ours, theirs, min_ref, min_iou, max_dconf, extra, what) {
         panic!("{e}");
     }
 }
 
-fn try_close(ours: &[Detection], theirs: &[Value], min_ref: f64, min_iou: f64, max_dconf: f64, extra: f64, what: &str) -> Result<(), String> {
+fn try_close(
+    ours: &[Detection],
+    theirs: &[Value],
+    min_ref: f64,
+    min_iou: f64,
+    max_dconf: f64,
+    extra: f64,
+    what: &str,
+) -> Result<(), String> {
     let mut used = vec![false; ours.len()];
     for t in theirs {
         let conf = t["confidence"].as_f64().unwrap();
@@ -52,7 +71,9 @@ fn try_close(ours: &[Detection], theirs: &[Value], min_ref: f64, min_iou: f64, m
             .filter(|(i, o)| !used[*i] && o.class_id as u64 == t["class_id"].as_u64().unwrap())
             .map(|(i, o)| (i, iou(boxed(o), tb), o))
             .max_by(|a, b| a.1.total_cmp(&b.1));
-        let Some((i, best_iou, o)) = best else { return Err(format!("{what}: reference {t} not found in {ours:?}")) };
+        let Some((i, best_iou, o)) = best else {
+            return Err(format!("{what}: reference {t} not found in {ours:?}"));
+        };
         let edges_ok = boxed(o).iter().zip(tb).all(|(a, b)| {
             let size = (tb[2] - tb[0]).max(tb[3] - tb[1]);
             (a - b).abs() <= (3.0f64).max(0.02 * size)
@@ -70,7 +91,9 @@ fn try_close(ours: &[Detection], theirs: &[Value], min_ref: f64, min_iou: f64, m
             continue;
         }
         // An extra of ours must at least correspond to a lower-confidence reference detection.
-        let matched = theirs.iter().any(|t| t["class_id"].as_u64().unwrap() == o.class_id as u64 && iou(boxed(o), ref_box(t)) > 0.5);
+        let matched = theirs.iter().any(|t| {
+            t["class_id"].as_u64().unwrap() == o.class_id as u64 && iou(boxed(o), ref_box(t)) > 0.5
+        });
         if !matched {
             return Err(format!("{what}: extra detection {o:?}"));
         }
@@ -83,7 +106,11 @@ fn test_png_images_match_ultralytics_exactly() {
     let r = reference("yolov12n.json");
     for name in ["astronaut.png", "coffee.png", "camera.png"] {
         let ours = graph_on_image("yolov12n.onnx", name);
-        exact(&ours, r["images"][name]["detections"].as_array().unwrap(), name);
+        exact(
+            &ours,
+            r["images"][name]["detections"].as_array().unwrap(),
+            name,
+        );
     }
 }
 
@@ -92,7 +119,15 @@ fn test_jpeg_images_match_ultralytics_within_decoder_tolerance() {
     let r = reference("yolov12n.json");
     for name in ["dog.jpg", "person.jpg", "eagle.jpg"] {
         let ours = graph_on_image("yolov12n.onnx", name);
-        close(&ours, r["images"][name]["detections"].as_array().unwrap(), 0.30, 0.95, 0.03, 0.35, name);
+        close(
+            &ours,
+            r["images"][name]["detections"].as_array().unwrap(),
+            0.30,
+            0.95,
+            0.03,
+            0.35,
+            name,
+        );
     }
 }
 
@@ -131,15 +166,35 @@ fn test_video_matches_ultralytics_per_frame() {
     assert!(frames.windows(2).all(|w| w[0].0 < w[1].0), "pts increase");
     for (i, ((_, ours), theirs)) in frames.iter().zip(reference).enumerate() {
         assert_eq!(theirs["frame"].as_u64().unwrap(), i as u64);
-        if let Err(e) = try_close(ours, theirs["detections"].as_array().unwrap(), 0.35, 0.85, 0.08, 0.40, &format!("frame {i}")) {
+        if let Err(e) = try_close(
+            ours,
+            theirs["detections"].as_array().unwrap(),
+            0.35,
+            0.85,
+            0.08,
+            0.40,
+            &format!("frame {i}"),
+        ) {
             failures.push(e);
         }
         total += ours.len();
     }
-    eprintln!("{} frames outside tolerance:\n{}", failures.len(), failures.join("\n"));
+    eprintln!(
+        "{} frames outside tolerance:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     // Our BT.601 YUV→RGB is not swscale's (which made the reference): measured 10 of 250 frames
     // move past the per-frame tolerance, all on detections near 0.35-0.5 confidence or with
     // ambiguous extents. Every frame is checked; at most 5 % may deviate.
-    assert!(failures.len() * 20 <= frames.len(), "{} of {} frames outside tolerance", failures.len(), frames.len());
-    assert!(total > 600, "the clip has ~743 reference detections, we found {total}");
+    assert!(
+        failures.len() * 20 <= frames.len(),
+        "{} of {} frames outside tolerance",
+        failures.len(),
+        frames.len()
+    );
+    assert!(
+        total > 600,
+        "the clip has ~743 reference detections, we found {total}"
+    );
 }

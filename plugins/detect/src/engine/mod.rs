@@ -56,7 +56,11 @@ pub fn open_engine(path: &Path, options: &EngineOptions) -> Result<Box<dyn Engin
     if !path.is_file() {
         return Err(DetectError::ModelMissing(path.to_path_buf()));
     }
-    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
     let hailo = match options.backend {
         Backend::HailoRt => true,
         Backend::Onnx => false,

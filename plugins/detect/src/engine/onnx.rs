@@ -36,7 +36,10 @@ pub fn library_candidates() -> Vec<PathBuf> {
         return vec![PathBuf::from(p)];
     }
     let mut dirs: Vec<PathBuf> = EXTRA_DIRS.lock().map(|d| d.clone()).unwrap_or_default();
-    if let Some(exe_dir) = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_path_buf)) {
+    if let Some(exe_dir) = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(Path::to_path_buf))
+    {
         dirs.push(exe_dir.clone());
         dirs.push(exe_dir.join("lib"));
     }
@@ -57,17 +60,26 @@ fn environment() -> Result<&'static Environment, DetectError> {
             .find(|p| p.is_file())
             .cloned()
             .ok_or_else(|| {
-                let tried: Vec<String> = candidates.iter().map(|p| p.display().to_string()).collect();
-                format!("the onnxruntime library was not found (looked for {})", tried.join(", "))
+                let tried: Vec<String> =
+                    candidates.iter().map(|p| p.display().to_string()).collect();
+                format!(
+                    "the onnxruntime library was not found (looked for {})",
+                    tried.join(", ")
+                )
             })?;
-        let builder = ort::init_from(&lib)
-            .map_err(|e| format!("the onnxruntime library '{}' could not be loaded: {e}", lib.display()))?;
+        let builder = ort::init_from(&lib).map_err(|e| {
+            format!(
+                "the onnxruntime library '{}' could not be loaded: {e}",
+                lib.display()
+            )
+        })?;
         builder
             .with_name("hmg")
             .build()
             .map_err(|e| format!("onnxruntime '{}' failed to start: {e}", lib.display()))
     });
-    env.as_ref().map_err(|e| DetectError::RuntimeMissing(e.clone()))
+    env.as_ref()
+        .map_err(|e| DetectError::RuntimeMissing(e.clone()))
 }
 
 /// A loaded ONNX detector.
@@ -80,7 +92,9 @@ pub struct OnnxEngine {
 
 impl std::fmt::Debug for OnnxEngine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OnnxEngine").field("info", &self.info).finish_non_exhaustive()
+        f.debug_struct("OnnxEngine")
+            .field("info", &self.info)
+            .finish_non_exhaustive()
     }
 }
 
@@ -90,34 +104,62 @@ impl OnnxEngine {
             return Err(DetectError::ModelMissing(path.to_path_buf()));
         }
         let env = environment()?;
-        let not_onnx = |reason: String| DetectError::NotOnnx { path: path.to_path_buf(), reason };
-        let unknown = |reason: String| DetectError::UnknownLayout { path: path.to_path_buf(), reason };
+        let not_onnx = |reason: String| DetectError::NotOnnx {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let unknown = |reason: String| DetectError::UnknownLayout {
+            path: path.to_path_buf(),
+            reason,
+        };
         let mut builder = Session::builder(env).map_err(|e| not_onnx(e.to_string()))?;
         if options.threads > 0 {
-            builder = builder.with_intra_threads(options.threads).map_err(|e| not_onnx(e.to_string()))?;
+            builder = builder
+                .with_intra_threads(options.threads)
+                .map_err(|e| not_onnx(e.to_string()))?;
         }
-        let session = builder.commit_from_file(path).map_err(|e| not_onnx(e.to_string()))?;
+        let session = builder
+            .commit_from_file(path)
+            .map_err(|e| not_onnx(e.to_string()))?;
 
         let (names, imgsz) = {
             let meta = session.metadata().ok();
             let custom = |key: &str| meta.as_ref().and_then(|m| m.custom(key));
             (custom("names"), custom("imgsz"))
         };
-        let labels = names.and_then(|n| parse_python_names(&n).ok()).unwrap_or_default();
+        let labels = names
+            .and_then(|n| parse_python_names(&n).ok())
+            .unwrap_or_default();
         let imgsz = imgsz.and_then(|s| parse_imgsz(&s));
 
         let [input] = session.inputs() else {
-            return Err(unknown(format!("it has {} inputs; a detector has one image input", session.inputs().len())));
+            return Err(unknown(format!(
+                "it has {} inputs; a detector has one image input",
+                session.inputs().len()
+            )));
         };
         let input_name = input.name().to_string();
         let (height, width) = match input.dtype() {
-            ValueType::Tensor { ty: TensorElementType::Float32, shape, .. } if shape.len() == 4 => {
+            ValueType::Tensor {
+                ty: TensorElementType::Float32,
+                shape,
+                ..
+            } if shape.len() == 4 => {
                 if shape[1] != 3 && shape[1] > 0 {
-                    return Err(unknown(format!("its input '{input_name}' has {} channels, not 3", shape[1])));
+                    return Err(unknown(format!(
+                        "its input '{input_name}' has {} channels, not 3",
+                        shape[1]
+                    )));
                 }
                 let fallback = imgsz.unwrap_or((DEFAULT_IMGSZ, DEFAULT_IMGSZ));
-                let h = usize::try_from(shape[2]).ok().filter(|&d| d > 0).unwrap_or(fallback.0);
-                let w = usize::try_from(shape[3]).ok().filter(|&d| d > 0).unwrap_or(fallback.1);
+                let h = usize::try_from(shape[2])
+                    .ok()
+                    .filter(|&d| d > 0)
+                    .unwrap_or(fallback.0);
+                let w = usize::try_from(shape[3])
+                    .ok()
+                    .filter(|&d| d > 0)
+                    .unwrap_or(fallback.1);
                 (h, w)
             }
             other => {
@@ -144,9 +186,13 @@ impl OnnxEngine {
         // the model runs before the first frame arrives.
         let grey = vec![crate::letterbox::PAD_VALUE; width * height * 3];
         let outputs = engine.infer(&grey)?;
-        engine.info.outputs = outputs.iter().map(|t| (t.name.clone(), t.shape.clone())).collect();
+        engine.info.outputs = outputs
+            .iter()
+            .map(|t| (t.name.clone(), t.shape.clone()))
+            .collect();
         let shapes: Vec<Vec<usize>> = outputs.iter().map(|t| t.shape.clone()).collect();
-        engine.info.layout = Layout::detect(&shapes).map_err(unknown)?;
+        let names: Vec<&str> = outputs.iter().map(|t| t.name.as_str()).collect();
+        engine.info.layout = Layout::detect_named(&names, &shapes).map_err(unknown)?;
         if let Some(nc) = engine.info.layout.classes() {
             if !engine.info.labels.is_empty() && engine.info.labels.len() != nc {
                 return Err(unknown(format!(
@@ -180,22 +226,35 @@ impl Engine for OnnxEngine {
 
     fn infer(&mut self, rgb: &[u8]) -> Result<Vec<Tensor>, DetectError> {
         let (w, h) = (self.info.input_width, self.info.input_height);
-        let fail = |reason: String| DetectError::Inference { path: self.info.path.clone(), reason };
+        let fail = |reason: String| DetectError::Inference {
+            path: self.info.path.clone(),
+            reason,
+        };
         if rgb.len() != w * h * 3 {
-            return Err(fail(format!("input image has {} bytes, expected {w}x{h}x3", rgb.len())));
+            return Err(fail(format!(
+                "input image has {} bytes, expected {w}x{h}x3",
+                rgb.len()
+            )));
         }
         hwc_to_nchw_unit(rgb, &mut self.input);
-        let tensor = TensorRef::from_array_view(([1usize, 3, h, w], &self.input[..])).map_err(|e| fail(e.to_string()))?;
+        let tensor = TensorRef::from_array_view(([1usize, 3, h, w], &self.input[..]))
+            .map_err(|e| fail(e.to_string()))?;
         let outputs = self
             .session
             .run(ort::inputs![self.input_name.as_str() => tensor])
-            .map_err(|e| DetectError::Inference { path: self.info.path.clone(), reason: e.to_string() })?;
+            .map_err(|e| DetectError::Inference {
+                path: self.info.path.clone(),
+                reason: e.to_string(),
+            })?;
         let mut tensors = Vec::with_capacity(outputs.len());
         for (name, value) in outputs.iter() {
-            let (shape, data) = value.try_extract_tensor::<f32>().map_err(|e| DetectError::Inference {
-                path: self.info.path.clone(),
-                reason: format!("output '{name}' is not float32: {e}"),
-            })?;
+            let (shape, data) =
+                value
+                    .try_extract_tensor::<f32>()
+                    .map_err(|e| DetectError::Inference {
+                        path: self.info.path.clone(),
+                        reason: format!("output '{name}' is not float32: {e}"),
+                    })?;
             let shape: Vec<usize> = shape.iter().map(|&d| d.max(0) as usize).collect();
             tensors.push(Tensor::f32(name.to_string(), shape, data.to_vec()));
         }

@@ -13,7 +13,11 @@ use hmg_detect::Detection;
 use crate::roi;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
-    gst::DebugCategory::new("detlog", gst::DebugColorFlags::empty(), Some("hmg detection log"))
+    gst::DebugCategory::new(
+        "detlog",
+        gst::DebugColorFlags::empty(),
+        Some("hmg detection log"),
+    )
 });
 
 #[derive(Debug, Clone, Default)]
@@ -48,7 +52,13 @@ fn round3(v: f32) -> f64 {
 }
 
 /// One JSON line (without the newline) for one frame.
-pub fn frame_line(stream: &str, frame: u64, pts_ns: Option<u64>, size: (i32, i32), dets: &[Detection]) -> String {
+pub fn frame_line(
+    stream: &str,
+    frame: u64,
+    pts_ns: Option<u64>,
+    size: (i32, i32),
+    dets: &[Detection],
+) -> String {
     let detections: Vec<serde_json::Value> = dets
         .iter()
         .map(|d| {
@@ -143,13 +153,18 @@ impl ElementImpl for DetLog {
 }
 
 impl BaseTransformImpl for DetLog {
-    const MODE: gst_base::subclass::BaseTransformMode = gst_base::subclass::BaseTransformMode::AlwaysInPlace;
+    const MODE: gst_base::subclass::BaseTransformMode =
+        gst_base::subclass::BaseTransformMode::AlwaysInPlace;
     const PASSTHROUGH_ON_SAME_CAPS: bool = true;
     const TRANSFORM_IP_ON_PASSTHROUGH: bool = true;
 
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let s = self.settings.lock().unwrap().clone();
-        let out: Box<dyn Write + Send> = match s.location.as_deref().filter(|l| !l.is_empty() && *l != "-") {
+        let out: Box<dyn Write + Send> = match s
+            .location
+            .as_deref()
+            .filter(|l| !l.is_empty() && *l != "-")
+        {
             None => Box::new(std::io::stdout()),
             Some(path) => {
                 let file = File::create(path).map_err(|e| {
@@ -158,21 +173,42 @@ impl BaseTransformImpl for DetLog {
                 Box::new(BufWriter::new(file))
             }
         };
-        let stream = s.stream_name.unwrap_or_else(|| self.obj().name().to_string());
-        gst::info!(CAT, imp = self, "logging stream '{stream}' to {:?}", s.location);
-        *self.state.lock().unwrap() = Some(State { out, stream, frames: 0, size: (0, 0), line: String::new() });
+        let stream = s
+            .stream_name
+            .unwrap_or_else(|| self.obj().name().to_string());
+        gst::info!(
+            CAT,
+            imp = self,
+            "logging stream '{stream}' to {:?}",
+            s.location
+        );
+        *self.state.lock().unwrap() = Some(State {
+            out,
+            stream,
+            frames: 0,
+            size: (0, 0),
+            line: String::new(),
+        });
         Ok(())
     }
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
         let res = self.flush();
         *self.state.lock().unwrap() = None;
-        res.map_err(|e| gst::error_msg!(gst::ResourceError::Write, ("Cannot write the detection log: {}", e)))
+        res.map_err(|e| {
+            gst::error_msg!(
+                gst::ResourceError::Write,
+                ("Cannot write the detection log: {}", e)
+            )
+        })
     }
 
     fn set_caps(&self, incaps: &gst::Caps, _outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {
         if let (Some(s), Some(state)) = (incaps.structure(0), self.state.lock().unwrap().as_mut()) {
-            state.size = (s.get::<i32>("width").unwrap_or(0), s.get::<i32>("height").unwrap_or(0));
+            state.size = (
+                s.get::<i32>("width").unwrap_or(0),
+                s.get::<i32>("height").unwrap_or(0),
+            );
         }
         Ok(())
     }
@@ -180,23 +216,40 @@ impl BaseTransformImpl for DetLog {
     fn sink_event(&self, event: gst::Event) -> bool {
         if let gst::EventView::Eos(_) = event.view() {
             if let Err(e) = self.flush() {
-                gst::element_imp_error!(self, gst::ResourceError::Write, ["Cannot write the detection log: {}", e]);
+                gst::element_imp_error!(
+                    self,
+                    gst::ResourceError::Write,
+                    ["Cannot write the detection log: {}", e]
+                );
                 return false;
             }
         }
         self.parent_sink_event(event)
     }
 
-    fn transform_ip_passthrough(&self, buf: &gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
+    fn transform_ip_passthrough(
+        &self,
+        buf: &gst::Buffer,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
         let dets = roi::detections_from_buffer(buf);
         let mut guard = self.state.lock().unwrap();
         let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
-        state.line = frame_line(&state.stream, state.frames, buf.pts().map(|p| p.nseconds()), state.size, &dets);
+        state.line = frame_line(
+            &state.stream,
+            state.frames,
+            buf.pts().map(|p| p.nseconds()),
+            state.size,
+            &dets,
+        );
         state.line.push('\n');
         state.frames += 1;
         if let Err(e) = state.out.write_all(state.line.as_bytes()) {
             drop(guard);
-            gst::element_imp_error!(self, gst::ResourceError::Write, ["Cannot write the detection log: {}", e]);
+            gst::element_imp_error!(
+                self,
+                gst::ResourceError::Write,
+                ["Cannot write the detection log: {}", e]
+            );
             return Err(gst::FlowError::Error);
         }
         Ok(gst::FlowSuccess::Ok)

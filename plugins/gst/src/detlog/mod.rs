@@ -26,7 +26,12 @@ glib::wrapper! {
 }
 
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
-    gst::Element::register(Some(plugin), "detlog", gst::Rank::NONE, DetLog::static_type())
+    gst::Element::register(
+        Some(plugin),
+        "detlog",
+        gst::Rank::NONE,
+        DetLog::static_type(),
+    )
 }
 
 pub use imp::frame_line;

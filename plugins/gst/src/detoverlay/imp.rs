@@ -13,7 +13,11 @@ use hmg_detect::draw::{DrawOptions, Rect, layout_detections, paint_plane};
 use crate::{frame, roi};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
-    gst::DebugCategory::new("detoverlay", gst::DebugColorFlags::empty(), Some("hmg detection overlay"))
+    gst::DebugCategory::new(
+        "detoverlay",
+        gst::DebugColorFlags::empty(),
+        Some("hmg detection overlay"),
+    )
 });
 
 const DEFAULT_LINE_WIDTH: u32 = 2;
@@ -31,7 +35,12 @@ struct Settings {
 
 impl Default for Settings {
     fn default() -> Self {
-        Self { line_width: DEFAULT_LINE_WIDTH, font_size: DEFAULT_FONT_SIZE, show_conf: DEFAULT_SHOW_CONF, show_label: DEFAULT_SHOW_LABEL }
+        Self {
+            line_width: DEFAULT_LINE_WIDTH,
+            font_size: DEFAULT_FONT_SIZE,
+            show_conf: DEFAULT_SHOW_CONF,
+            show_label: DEFAULT_SHOW_LABEL,
+        }
     }
 }
 
@@ -126,7 +135,9 @@ impl ElementImpl for DetOverlay {
 
     fn pad_templates() -> &'static [gst::PadTemplate] {
         static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
-            let caps = gst_video::VideoCapsBuilder::new().format_list(frame::supported_formats()).build();
+            let caps = gst_video::VideoCapsBuilder::new()
+                .format_list(frame::supported_formats())
+                .build();
             crate::frame::filter_pad_templates(&caps)
         });
         PAD_TEMPLATES.as_ref()
@@ -134,7 +145,8 @@ impl ElementImpl for DetOverlay {
 }
 
 impl BaseTransformImpl for DetOverlay {
-    const MODE: gst_base::subclass::BaseTransformMode = gst_base::subclass::BaseTransformMode::AlwaysInPlace;
+    const MODE: gst_base::subclass::BaseTransformMode =
+        gst_base::subclass::BaseTransformMode::AlwaysInPlace;
     const PASSTHROUGH_ON_SAME_CAPS: bool = false;
     const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
 }
@@ -147,7 +159,8 @@ impl VideoFilterImpl for DetOverlay {
         _outcaps: &gst::Caps,
         _out_info: &gst_video::VideoInfo,
     ) -> Result<(), gst::LoggableError> {
-        frame::pixel_format(in_info).ok_or_else(|| gst::loggable_error!(CAT, "detoverlay does not handle {incaps}"))?;
+        frame::pixel_format(in_info)
+            .ok_or_else(|| gst::loggable_error!(CAT, "detoverlay does not handle {incaps}"))?;
         Ok(())
     }
 
@@ -163,15 +176,25 @@ impl VideoFilterImpl for DetOverlay {
         let format = frame::pixel_format(vframe.info()).ok_or(gst::FlowError::NotNegotiated)?;
         let yuv = frame::yuv_matrix(vframe.info());
         let (w, h) = (vframe.width(), vframe.height());
-        let opts = DrawOptions { line_width: s.line_width, font_size: s.font_size, show_label: s.show_label, show_conf: s.show_conf };
+        let opts = DrawOptions {
+            line_width: s.line_width,
+            font_size: s.font_size,
+            show_label: s.show_label,
+            show_conf: s.show_conf,
+        };
         let mut rects = self.rects.lock().unwrap();
         rects.clear();
         layout_detections(&dets, w, h, &opts, &mut rects);
         let strides: Vec<i32> = vframe.plane_stride().to_vec();
         for plane in 0..format.num_planes() {
-            let stride = usize::try_from(strides[plane]).map_err(|_| gst::FlowError::NotSupported)?;
-            let data = vframe.plane_data_mut(plane as u32).map_err(|_| gst::FlowError::Error)?;
-            paint_plane(format, yuv, plane, data, stride, w as usize, h as usize, &rects);
+            let stride =
+                usize::try_from(strides[plane]).map_err(|_| gst::FlowError::NotSupported)?;
+            let data = vframe
+                .plane_data_mut(plane as u32)
+                .map_err(|_| gst::FlowError::Error)?;
+            paint_plane(
+                format, yuv, plane, data, stride, w as usize, h as usize, &rects,
+            );
         }
         gst::trace!(CAT, imp = self, "drew {} detections", dets.len());
         Ok(gst::FlowSuccess::Ok)

@@ -24,5 +24,10 @@ glib::wrapper! {
 }
 
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
-    gst::Element::register(Some(plugin), "detoverlay", gst::Rank::NONE, DetOverlay::static_type())
+    gst::Element::register(
+        Some(plugin),
+        "detoverlay",
+        gst::Rank::NONE,
+        DetOverlay::static_type(),
+    )
 }

@@ -13,7 +13,11 @@ use super::Backend;
 use crate::{frame, meta};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
-    gst::DebugCategory::new("hailoinfer", gst::DebugColorFlags::empty(), Some("hmg model inference"))
+    gst::DebugCategory::new(
+        "hailoinfer",
+        gst::DebugColorFlags::empty(),
+        Some("hmg model inference"),
+    )
 });
 
 const DEFAULT_BATCH_SIZE: u32 = 1;
@@ -184,7 +188,9 @@ impl ElementImpl for HailoInfer {
 
     fn pad_templates() -> &'static [gst::PadTemplate] {
         static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
-            let caps = gst_video::VideoCapsBuilder::new().format_list(frame::supported_formats()).build();
+            let caps = gst_video::VideoCapsBuilder::new()
+                .format_list(frame::supported_formats())
+                .build();
             crate::frame::filter_pad_templates(&caps)
         });
         PAD_TEMPLATES.as_ref()
@@ -192,21 +198,29 @@ impl ElementImpl for HailoInfer {
 }
 
 impl BaseTransformImpl for HailoInfer {
-    const MODE: gst_base::subclass::BaseTransformMode = gst_base::subclass::BaseTransformMode::AlwaysInPlace;
+    const MODE: gst_base::subclass::BaseTransformMode =
+        gst_base::subclass::BaseTransformMode::AlwaysInPlace;
     const PASSTHROUGH_ON_SAME_CAPS: bool = false;
     const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
 
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let settings = self.settings.lock().unwrap().clone();
         let Some(model) = settings.model.filter(|m| !m.is_empty()) else {
-            return Err(gst::error_msg!(gst::ResourceError::NotFound, ("hailoinfer needs a model: set model=path/to/model.onnx (or hef=model.hef)")));
+            return Err(gst::error_msg!(
+                gst::ResourceError::NotFound,
+                ("hailoinfer needs a model: set model=path/to/model.onnx (or hef=model.hef)")
+            ));
         };
         let backend = match settings.backend {
             Backend::Auto => hmg_detect::Backend::Auto,
             Backend::HailoRt => hmg_detect::Backend::HailoRt,
             Backend::Onnx => hmg_detect::Backend::Onnx,
         };
-        let options = EngineOptions { backend, threads: settings.threads as usize, batch_size: settings.batch_size as usize };
+        let options = EngineOptions {
+            backend,
+            threads: settings.threads as usize,
+            batch_size: settings.batch_size as usize,
+        };
         let path = PathBuf::from(&model);
         let engine = hmg_detect::open_engine(&path, &options).map_err(|e| error_message(&e))?;
         let labels = match settings.labels.filter(|l| !l.is_empty()) {
@@ -244,11 +258,14 @@ impl BaseTransformImpl for HailoInfer {
     fn set_caps(&self, incaps: &gst::Caps, _outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {
         let info = gst_video::VideoInfo::from_caps(incaps)
             .map_err(|_| gst::loggable_error!(CAT, "hailoinfer cannot read caps {incaps}"))?;
-        let format = frame::pixel_format(&info)
-            .ok_or_else(|| gst::loggable_error!(CAT, "hailoinfer does not handle format {}", info.format()))?;
+        let format = frame::pixel_format(&info).ok_or_else(|| {
+            gst::loggable_error!(CAT, "hailoinfer does not handle format {}", info.format())
+        })?;
         gst::debug!(CAT, imp = self, "caps {incaps}");
         let mut state = self.state.lock().unwrap();
-        let state = state.as_mut().ok_or_else(|| gst::loggable_error!(CAT, "caps before start"))?;
+        let state = state
+            .as_mut()
+            .ok_or_else(|| gst::loggable_error!(CAT, "caps before start"))?;
         state.info = Some(info);
         state.format = Some(format);
         Ok(())
@@ -271,10 +288,15 @@ impl BaseTransformImpl for HailoInfer {
             (i.input_width, i.input_height, i.layout)
         };
         let (tensors, lb) = {
-            let mapped = gst_video::VideoFrameRef::from_buffer_ref_readable(buf, &info).map_err(|_| {
-                gst::element_imp_error!(self, gst::CoreError::Failed, ["Failed to map the frame for reading"]);
-                gst::FlowError::Error
-            })?;
+            let mapped =
+                gst_video::VideoFrameRef::from_buffer_ref_readable(buf, &info).map_err(|_| {
+                    gst::element_imp_error!(
+                        self,
+                        gst::CoreError::Failed,
+                        ["Failed to map the frame for reading"]
+                    );
+                    gst::FlowError::Error
+                })?;
             let fr = frame::frame_ref(&mapped, format).map_err(|e| {
                 gst::element_imp_error!(self, gst::StreamError::Format, ["{}", e]);
                 gst::FlowError::Error
@@ -287,7 +309,11 @@ impl BaseTransformImpl for HailoInfer {
             (tensors, lb)
         };
         meta::attach(buf, &state.model, layout, &state.labels, &lb, tensors).map_err(|e| {
-            gst::element_imp_error!(self, gst::CoreError::Failed, ["Failed to attach HmgTensors meta: {}", e]);
+            gst::element_imp_error!(
+                self,
+                gst::CoreError::Failed,
+                ["Failed to attach HmgTensors meta: {}", e]
+            );
             gst::FlowError::Error
         })?;
         gst::trace!(CAT, imp = self, "frame {n}: inferred");

@@ -24,7 +24,10 @@ mod imp;
 #[enum_type(name = "GstHmgBackend")]
 pub enum Backend {
     #[default]
-    #[enum_value(name = "Auto: .hef runs on HailoRT, anything else on onnxruntime", nick = "auto")]
+    #[enum_value(
+        name = "Auto: .hef runs on HailoRT, anything else on onnxruntime",
+        nick = "auto"
+    )]
     Auto = 0,
     #[enum_value(name = "HailoRT (Hailo-8 device)", nick = "hailort")]
     HailoRt = 1,
@@ -38,5 +41,10 @@ glib::wrapper! {
 
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     Backend::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
-    gst::Element::register(Some(plugin), "hailoinfer", gst::Rank::NONE, HailoInfer::static_type())
+    gst::Element::register(
+        Some(plugin),
+        "hailoinfer",
+        gst::Rank::NONE,
+        HailoInfer::static_type(),
+    )
 }

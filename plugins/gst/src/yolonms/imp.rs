@@ -6,12 +6,16 @@ use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 use gst_base::subclass::prelude::*;
-use hmg_detect::{Detection, Layout, NmsOptions, PostprocessOptions, Postprocessor};
+use hmg_detect::{Detection, NmsOptions, PostprocessOptions, Postprocessor};
 
 use crate::{meta, roi};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
-    gst::DebugCategory::new("yolonms", gst::DebugColorFlags::empty(), Some("hmg YOLO decode + NMS"))
+    gst::DebugCategory::new(
+        "yolonms",
+        gst::DebugColorFlags::empty(),
+        Some("hmg YOLO decode + NMS"),
+    )
 });
 
 const DEFAULT_CONF: f64 = 0.25;
@@ -30,14 +34,20 @@ struct Settings {
 
 impl Default for Settings {
     fn default() -> Self {
-        Self { conf: DEFAULT_CONF, iou: DEFAULT_IOU, max_det: DEFAULT_MAX_DET, class_agnostic: DEFAULT_CLASS_AGNOSTIC, classes: None }
+        Self {
+            conf: DEFAULT_CONF,
+            iou: DEFAULT_IOU,
+            max_det: DEFAULT_MAX_DET,
+            class_agnostic: DEFAULT_CLASS_AGNOSTIC,
+            classes: None,
+        }
     }
 }
 
 #[derive(Default)]
 struct State {
     post: Postprocessor,
-    scratch: Vec<f32>,
+    scratch: Vec<Vec<f32>>,
     detections: Vec<Detection>,
     labels_text: String,
     labels: Vec<String>,
@@ -61,7 +71,11 @@ impl ObjectSubclass for YoloNms {
 fn parse_classes(text: &str) -> Result<Vec<u32>, String> {
     text.split([',', ' ', ';'])
         .filter(|t| !t.is_empty())
-        .map(|t| t.trim().parse::<u32>().map_err(|_| format!("'{t}' is not a class id")))
+        .map(|t| {
+            t.trim()
+                .parse::<u32>()
+                .map_err(|_| format!("'{t}' is not a class id"))
+        })
         .collect()
 }
 
@@ -118,10 +132,20 @@ impl ObjectImpl for YoloNms {
             "class-agnostic" => s.class_agnostic = value.get().expect("type checked upstream"),
             "classes" => {
                 let text: Option<String> = value.get().expect("type checked upstream");
-                match text.as_deref().map(str::trim).filter(|t| !t.is_empty()).map(parse_classes) {
+                match text
+                    .as_deref()
+                    .map(str::trim)
+                    .filter(|t| !t.is_empty())
+                    .map(parse_classes)
+                {
                     None => s.classes = None,
                     Some(Ok(c)) => s.classes = Some(c),
-                    Some(Err(e)) => gst::warning!(CAT, imp = self, "classes ignored: {e}; keeping {:?}", s.classes),
+                    Some(Err(e)) => gst::warning!(
+                        CAT,
+                        imp = self,
+                        "classes ignored: {e}; keeping {:?}",
+                        s.classes
+                    ),
                 }
             }
             _ => unimplemented!(),
@@ -139,7 +163,12 @@ impl ObjectImpl for YoloNms {
             "classes" => s
                 .classes
                 .as_ref()
-                .map(|c| c.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(","))
+                .map(|c| {
+                    c.iter()
+                        .map(|c| c.to_string())
+                        .collect::<Vec<_>>()
+                        .join(",")
+                })
                 .to_value(),
             _ => unimplemented!(),
         }
@@ -171,7 +200,8 @@ impl ElementImpl for YoloNms {
 }
 
 impl BaseTransformImpl for YoloNms {
-    const MODE: gst_base::subclass::BaseTransformMode = gst_base::subclass::BaseTransformMode::AlwaysInPlace;
+    const MODE: gst_base::subclass::BaseTransformMode =
+        gst_base::subclass::BaseTransformMode::AlwaysInPlace;
     const PASSTHROUGH_ON_SAME_CAPS: bool = false;
     const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
 
@@ -186,7 +216,9 @@ impl BaseTransformImpl for YoloNms {
     }
 
     fn set_caps(&self, incaps: &gst::Caps, _outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {
-        let s = incaps.structure(0).ok_or_else(|| gst::loggable_error!(CAT, "empty caps"))?;
+        let s = incaps
+            .structure(0)
+            .ok_or_else(|| gst::loggable_error!(CAT, "empty caps"))?;
         let size = match (s.get::<i32>("width"), s.get::<i32>("height")) {
             (Ok(w), Ok(h)) if w > 0 && h > 0 => Some((w as usize, h as usize)),
             _ => None,
@@ -206,21 +238,30 @@ impl BaseTransformImpl for YoloNms {
             return Ok(gst::FlowSuccess::Ok);
         };
         let result = parsed.and_then(|m| {
-            let tensor = m.tensors.first().ok_or("no tensors")?;
-            let layout = Layout::detect(&[tensor.shape.clone()])?;
+            let layout = m.layout()?;
             if m.labels != state.labels_text {
                 state.labels = m.labels.lines().map(String::from).collect();
                 state.labels_text = m.labels.clone();
             }
-            let data = tensor.to_f32(&mut state.scratch)?;
+            let views = m.views(&mut state.scratch)?;
             let opts = PostprocessOptions {
                 conf: settings.conf as f32,
-                nms: NmsOptions { iou: settings.iou as f32, class_agnostic: settings.class_agnostic, max_det: settings.max_det as usize },
+                nms: NmsOptions {
+                    iou: settings.iou as f32,
+                    class_agnostic: settings.class_agnostic,
+                    max_det: settings.max_det as usize,
+                },
                 classes: settings.classes.clone(),
             };
             state.detections.clear();
-            let item = data.get(..layout.item_len()).ok_or("tensor is shorter than its layout")?;
-            state.post.run(layout, item, &m.letterbox, &state.labels, &opts, &mut state.detections);
+            state.post.run(
+                layout,
+                &views,
+                &m.letterbox,
+                &state.labels,
+                &opts,
+                &mut state.detections,
+            )?;
             // A scaler between hailoinfer and us changed the frame size: follow it.
             if let Some((w, h)) = state.frame_size {
                 let (sw, sh) = (m.letterbox.src_width, m.letterbox.src_height);
@@ -241,7 +282,11 @@ impl BaseTransformImpl for YoloNms {
             Err(e) if !state.warned => {
                 state.warned = true;
                 drop(guard);
-                gst::element_imp_warning!(self, gst::StreamError::Decode, ["Cannot decode the model output: {}", e]);
+                gst::element_imp_warning!(
+                    self,
+                    gst::StreamError::Decode,
+                    ["Cannot decode the model output: {}", e]
+                );
             }
             Err(_) => {}
         }

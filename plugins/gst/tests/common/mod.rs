@@ -19,11 +19,14 @@ pub fn init() {
 pub fn testdata() -> PathBuf {
     std::env::var_os("HMG_TESTDATA")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata"))
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata")
+        })
 }
 
 pub fn reference(name: &str) -> serde_json::Value {
-    let text = std::fs::read_to_string(testdata().join("reference").join(name)).expect("reference json");
+    let text =
+        std::fs::read_to_string(testdata().join("reference").join(name)).expect("reference json");
     serde_json::from_str(&text).expect("reference parses")
 }
 
@@ -38,8 +41,15 @@ pub fn image(name: &str) -> String {
 /// Runs a launch line ending in `appsink name=sink` and returns each buffer's pts and detections.
 pub fn run_collect(description: &str) -> Result<Vec<(Option<u64>, Vec<Detection>)>, String> {
     init();
-    let pipeline = gst::parse::launch(description).map_err(|e| e.to_string())?.downcast::<gst::Pipeline>().unwrap();
-    let sink = pipeline.by_name("sink").expect("appsink named sink").downcast::<gst_app::AppSink>().unwrap();
+    let pipeline = gst::parse::launch(description)
+        .map_err(|e| e.to_string())?
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+    let sink = pipeline
+        .by_name("sink")
+        .expect("appsink named sink")
+        .downcast::<gst_app::AppSink>()
+        .unwrap();
     sink.set_property("sync", false);
     let out = Arc::new(Mutex::new(Vec::new()));
     let out2 = out.clone();
@@ -48,7 +58,10 @@ pub fn run_collect(description: &str) -> Result<Vec<(Option<u64>, Vec<Detection>
             .new_sample(move |s| {
                 let sample = s.pull_sample().map_err(|_| gst::FlowError::Eos)?;
                 let buf = sample.buffer().ok_or(gst::FlowError::Error)?;
-                out2.lock().unwrap().push((buf.pts().map(|p| p.nseconds()), gsthmg::detections_from_buffer(buf)));
+                out2.lock().unwrap().push((
+                    buf.pts().map(|p| p.nseconds()),
+                    gsthmg::detections_from_buffer(buf),
+                ));
                 Ok(gst::FlowSuccess::Ok)
             })
             .build(),
@@ -76,7 +89,10 @@ pub fn run_to_end(pipeline: &gst::Pipeline) -> Result<(), String> {
 /// The error a graph posts (it must post one).
 pub fn expect_error(description: &str) -> String {
     init();
-    let pipeline = gst::parse::launch(description).unwrap().downcast::<gst::Pipeline>().unwrap();
+    let pipeline = gst::parse::launch(description)
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
     let res = run_to_end(&pipeline);
     let _ = pipeline.set_state(gst::State::Null);
     res.expect_err("the graph must fail")
@@ -95,6 +111,11 @@ pub fn boxed(d: &Detection) -> [f64; 4] {
 }
 
 pub fn ref_box(v: &serde_json::Value) -> [f64; 4] {
-    let b: Vec<f64> = v["box_xyxy"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+    let b: Vec<f64> = v["box_xyxy"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect();
     [b[0], b[1], b[2], b[3]]
 }
