@@ -6,8 +6,17 @@ use std::path::PathBuf;
 pub enum DetectError {
     #[error("model file '{}' does not exist: give the path of a .onnx model (see models/README.md)", .0.display())]
     ModelMissing(PathBuf),
-    #[error("'{}' is a Hailo .hef model, but this hmg has no HailoRT backend yet: run the .onnx export of the same model (backend=onnx)", .0.display())]
+    #[error("'{}' is a Hailo .hef model, but this hmg was built without HailoRT support: on the Raspberry Pi install Hailo's packages (`sudo apt install hailo-all`) and run scripts/setup again, which then builds with `--features hailo`; elsewhere run the .onnx export of the same model", .0.display())]
     HefUnsupported(PathBuf),
+    #[error("'{}' {source}", path.display())]
+    Hef {
+        path: PathBuf,
+        source: crate::hef::HefError,
+    },
+    #[error("{0}")]
+    HailoRtMissing(String),
+    #[error("HailoRT cannot run '{}': {message}", path.display())]
+    HailoRt { path: PathBuf, message: String },
     #[error("'{}' has an unknown model extension: hmg runs .onnx models (and .hef with the HailoRT backend)", .0.display())]
     UnknownModelKind(PathBuf),
     #[error("could not load '{}' as an ONNX model: {reason}. Export it again with `yolo export format=onnx`", path.display())]

@@ -3,7 +3,8 @@
 //!
 //! - [`Letterboxer`]: ultralytics' letterbox, bit-exact with OpenCV's `INTER_LINEAR`, from any
 //!   supported pixel format straight to the model's RGB input.
-//! - [`engine`]: runtimes behind one trait ([`engine::onnx::OnnxEngine`] today).
+//! - [`engine`]: runtimes behind one trait: onnxruntime, and HailoRT with the `hailo` feature.
+//! - [`hef`]: the HEF header (chip, SDK version) read without Hailo's library.
 //! - [`Layout`], [`Decoder`], [`nms()`], [`Postprocessor`]: raw tensors to final [`Detection`]s.
 //! - [`draw`]: boxes and labels on RGB-family and YUV frames.
 //! - [`Detector`]: all of it behind `Detector::open(path)?.detect(&frame)`.
@@ -15,6 +16,7 @@ pub mod detector;
 pub mod draw;
 pub mod engine;
 pub mod error;
+pub mod hef;
 pub mod labels;
 pub mod layout;
 pub mod letterbox;
@@ -26,7 +28,7 @@ pub mod yuv;
 pub use decode::{Candidate, Decoder};
 pub use detection::{Detection, PostprocessOptions, Postprocessor};
 pub use detector::Detector;
-pub use engine::{Backend, Engine, EngineOptions, ModelInfo, open_engine};
+pub use engine::{Backend, Engine, EngineOptions, HAILO_SUPPORT, ModelInfo, open_engine};
 pub use error::DetectError;
 pub use labels::{label_for, load_labels};
 pub use layout::{HailoHead, LAYOUT_NAMES, Layout, hailo_heads};

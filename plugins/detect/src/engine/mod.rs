@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! Inference engines: a letterboxed RGB `u8` image in, raw output tensors out.
 
+#[cfg(feature = "hailo")]
+pub mod hailort;
 pub mod onnx;
 
 use std::path::{Path, PathBuf};
@@ -27,6 +29,11 @@ pub struct EngineOptions {
     pub threads: usize,
     /// Frames per inference call (the engine may ignore it when the model has a fixed batch).
     pub batch_size: usize,
+    /// HailoRT: engines with the same group share one virtual device (None = a device of its own).
+    pub vdevice_group: Option<String>,
+    /// HailoRT NMS score / IoU thresholds pushed to HEFs with on-chip NMS (None = the HEF's).
+    pub nms_score_threshold: Option<f32>,
+    pub nms_iou_threshold: Option<f32>,
 }
 
 /// What a model expects and produces, known once it is open.
@@ -51,6 +58,20 @@ pub trait Engine: Send {
     fn infer(&mut self, rgb: &[u8]) -> Result<Vec<Tensor>, DetectError>;
 }
 
+#[cfg(feature = "hailo")]
+impl Engine for hailort::HailoEngine {
+    fn info(&self) -> &ModelInfo {
+        hailort::HailoEngine::info(self)
+    }
+
+    fn infer(&mut self, rgb: &[u8]) -> Result<Vec<Tensor>, DetectError> {
+        hailort::HailoEngine::infer(self, rgb)
+    }
+}
+
+/// Whether this build can run HEFs (cargo feature `hailo`).
+pub const HAILO_SUPPORT: bool = cfg!(feature = "hailo");
+
 /// Opens `path` with the backend its extension (or `options.backend`) asks for.
 pub fn open_engine(path: &Path, options: &EngineOptions) -> Result<Box<dyn Engine>, DetectError> {
     if !path.is_file() {
@@ -67,7 +88,19 @@ pub fn open_engine(path: &Path, options: &EngineOptions) -> Result<Box<dyn Engin
         Backend::Auto => ext == "hef",
     };
     if hailo {
-        return Err(DetectError::HefUnsupported(path.to_path_buf()));
+        let header = crate::hef::read_header(path).map_err(|source| DetectError::Hef {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        #[cfg(feature = "hailo")]
+        return Ok(Box::new(hailort::HailoEngine::open(
+            path, &header, options,
+        )?));
+        #[cfg(not(feature = "hailo"))]
+        {
+            let _ = header;
+            return Err(DetectError::HefUnsupported(path.to_path_buf()));
+        }
     }
     if ext != "onnx" && options.backend == Backend::Auto {
         return Err(DetectError::UnknownModelKind(path.to_path_buf()));

@@ -1,0 +1,394 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! HEF header and protobuf preamble, read without Hailo's library (HAILO.md §3): enough to say
+//! what a file is, which chip it was compiled for and with which SDK, and to refuse a truncated
+//! or foreign file before HailoRT sees it.
+
+use std::fmt;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::Path;
+
+use serde::Serialize;
+
+const MAGIC: u32 = 0x0148_4546;
+/// The header preamble is never larger than this (v3: 56 bytes).
+const MAX_HEADER: usize = 56;
+/// `ProtoHEFHeader` is a few dozen bytes; anything huge is not a HEF header.
+const MAX_PROTO_HEADER: u64 = 64 * 1024;
+
+/// Chip a HEF was compiled for (`ProtoHEFHwArch`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(into = "String")]
+pub enum HwArch {
+    Hailo8,
+    Hailo8P,
+    Hailo8R,
+    Hailo8L,
+    Hailo15M,
+    Hailo10H,
+    Hailo15L,
+    Hailo15H,
+    Other(u64),
+}
+
+impl HwArch {
+    pub fn from_proto(v: u64) -> Self {
+        match v {
+            0 => Self::Hailo8,
+            1 => Self::Hailo8P,
+            2 => Self::Hailo8R,
+            3 => Self::Hailo8L,
+            4 => Self::Hailo15M,
+            5 => Self::Hailo10H,
+            6 => Self::Hailo15L,
+            103 => Self::Hailo15H,
+            other => Self::Other(other),
+        }
+    }
+
+    /// The `--hw-arch` name of Hailo's tools.
+    pub fn name(self) -> String {
+        match self {
+            Self::Hailo8 | Self::Hailo8P | Self::Hailo8R => "hailo8".into(),
+            Self::Hailo8L => "hailo8l".into(),
+            Self::Hailo15M => "hailo15m".into(),
+            Self::Hailo10H => "hailo10h".into(),
+            Self::Hailo15L => "hailo15l".into(),
+            Self::Hailo15H => "hailo15h".into(),
+            Self::Other(v) => format!("unknown ({v})"),
+        }
+    }
+
+    /// Whether a Hailo-8 runs it (HailoRT 4.23 accepts 8, 8R and 8L HEFs; 8L ones run slower).
+    pub fn runs_on_hailo8(self) -> bool {
+        matches!(
+            self,
+            Self::Hailo8 | Self::Hailo8P | Self::Hailo8R | Self::Hailo8L
+        )
+    }
+
+    /// Whether a Hailo-8L runs it (only HEFs compiled for the 8L).
+    pub fn runs_on_hailo8l(self) -> bool {
+        self == Self::Hailo8L
+    }
+}
+
+impl From<HwArch> for String {
+    fn from(a: HwArch) -> String {
+        a.name()
+    }
+}
+
+impl fmt::Display for HwArch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let pretty = match self {
+            // hailortcli shows HAILO8 for 0, 1 and 2 as well.
+            Self::Hailo8 | Self::Hailo8P => "Hailo-8",
+            Self::Hailo8R => "Hailo-8R",
+            Self::Hailo8L => "Hailo-8L",
+            Self::Hailo15M => "Hailo-15M",
+            Self::Hailo10H => "Hailo-10H",
+            Self::Hailo15L => "Hailo-15L",
+            Self::Hailo15H => "Hailo-15H",
+            Self::Other(v) => return write!(f, "an unknown Hailo chip (architecture {v})"),
+        };
+        f.write_str(pretty)
+    }
+}
+
+/// What the header of a HEF says.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HefHeader {
+    pub file_size: u64,
+    /// Header format version (0–3).
+    pub version: u32,
+    pub header_size: u64,
+    pub proto_size: u64,
+    /// Bytes the header says the file has (header + proto + compiled code it declares).
+    pub declared_size: u64,
+    pub hw_arch: HwArch,
+    pub sdk_version: Option<String>,
+    pub timestamp: Option<u64>,
+}
+
+/// Why a file is not a usable HEF.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HefError {
+    #[error(
+        "is not a HEF file (it does not start with the HEF magic 01 48 45 46); compile the model with `hmg compile` or Hailo's `hailo compiler`"
+    )]
+    NotHef,
+    #[error("is truncated: {have} bytes, the header needs {need}; copy the file again")]
+    Truncated { have: u64, need: u64 },
+    #[error(
+        "has HEF header version {0}, which this hmg does not know (0–3); update hmg or recompile with a supported Dataflow Compiler"
+    )]
+    UnknownVersion(u32),
+    #[error("has a damaged header: {0}; copy or compile the file again")]
+    Corrupt(String),
+    #[error("cannot be read: {0}")]
+    Io(String),
+}
+
+fn be32(b: &[u8], at: usize) -> u32 {
+    u32::from_be_bytes(b[at..at + 4].try_into().unwrap())
+}
+
+fn be64(b: &[u8], at: usize) -> u64 {
+    u64::from_be_bytes(b[at..at + 8].try_into().unwrap())
+}
+
+/// Reads the header of the HEF at `path`, touching only its first bytes.
+pub fn read_header(path: &Path) -> Result<HefHeader, HefError> {
+    let mut file = std::fs::File::open(path).map_err(|e| HefError::Io(e.to_string()))?;
+    let file_size = file
+        .metadata()
+        .map_err(|e| HefError::Io(e.to_string()))?
+        .len();
+    let mut head = vec![0u8; MAX_HEADER.min(file_size as usize)];
+    file.read_exact(&mut head)
+        .map_err(|e| HefError::Io(e.to_string()))?;
+    let (mut header, proto_at) = parse_preamble(&head, file_size)?;
+    file.seek(SeekFrom::Start(proto_at))
+        .map_err(|e| HefError::Io(e.to_string()))?;
+    let mut proto = Vec::new();
+    file.take(header.proto_size.min(MAX_PROTO_HEADER + 16))
+        .read_to_end(&mut proto)
+        .map_err(|e| HefError::Io(e.to_string()))?;
+    read_proto_header(&proto, &mut header)?;
+    Ok(header)
+}
+
+/// Parses a whole HEF held in memory (the fuzz target's entry point).
+pub fn parse(bytes: &[u8]) -> Result<HefHeader, HefError> {
+    let (mut header, proto_at) =
+        parse_preamble(&bytes[..bytes.len().min(MAX_HEADER)], bytes.len() as u64)?;
+    let proto = &bytes[proto_at as usize..];
+    let proto = &proto[..proto
+        .len()
+        .min(header.proto_size.min(MAX_PROTO_HEADER + 16) as usize)];
+    read_proto_header(proto, &mut header)?;
+    Ok(header)
+}
+
+/// The fixed big-endian header: returns it and where the protobuf starts.
+fn parse_preamble(b: &[u8], file_size: u64) -> Result<(HefHeader, u64), HefError> {
+    if b.len() < 4 || be32(b, 0) != MAGIC {
+        return Err(if b.len() < 4 && MAGIC.to_be_bytes().starts_with(b) {
+            HefError::Truncated {
+                have: file_size,
+                need: 12,
+            }
+        } else {
+            HefError::NotHef
+        });
+    }
+    if b.len() < 12 {
+        return Err(HefError::Truncated {
+            have: file_size,
+            need: 12,
+        });
+    }
+    let version = be32(b, 4);
+    let proto_size = be32(b, 8) as u64;
+    let header_size: u64 = match version {
+        0 => 32,
+        1 => 28,
+        2 => 44,
+        3 => 56,
+        v => return Err(HefError::UnknownVersion(v)),
+    };
+    if (b.len() as u64) < header_size {
+        return Err(HefError::Truncated {
+            have: file_size,
+            need: header_size,
+        });
+    }
+    let code_size = match version {
+        0 => 0,
+        1 => be64(b, 16),
+        2 => be64(b, 20),
+        _ => {
+            // v3: ccws_size_with_padding, hef_padding_size, additional_info_size.
+            let ccws = be64(b, 20);
+            let padding = be32(b, 28) as u64;
+            let extra = be64(b, 32);
+            ccws.checked_add(padding)
+                .and_then(|s| s.checked_add(extra))
+                .ok_or_else(|| HefError::Corrupt("sizes overflow".into()))?
+        }
+    };
+    let declared_size = header_size
+        .checked_add(proto_size)
+        .and_then(|s| s.checked_add(code_size))
+        .ok_or_else(|| HefError::Corrupt("sizes overflow".into()))?;
+    if file_size < declared_size {
+        return Err(HefError::Truncated {
+            have: file_size,
+            need: declared_size,
+        });
+    }
+    let header = HefHeader {
+        file_size,
+        version,
+        header_size,
+        proto_size,
+        declared_size,
+        hw_arch: HwArch::Hailo8,
+        sdk_version: None,
+        timestamp: None,
+    };
+    Ok((header, header_size))
+}
+
+struct Cursor<'a> {
+    b: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn varint(&mut self) -> Result<u64, HefError> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let byte = *self
+                .b
+                .get(self.at)
+                .ok_or_else(|| HefError::Corrupt("protobuf ends inside a number".into()))?;
+            self.at += 1;
+            v |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                return Ok(v);
+            }
+        }
+        Err(HefError::Corrupt(
+            "protobuf number longer than 10 bytes".into(),
+        ))
+    }
+
+    fn bytes(&mut self, len: u64) -> Result<&'a [u8], HefError> {
+        let end = usize::try_from(len)
+            .ok()
+            .and_then(|l| self.at.checked_add(l))
+            .filter(|&e| e <= self.b.len());
+        let end =
+            end.ok_or_else(|| HefError::Corrupt("protobuf field runs past the data".into()))?;
+        let s = &self.b[self.at..end];
+        self.at = end;
+        Ok(s)
+    }
+
+    /// Skips a field of `wire` type; fixed-size fields are skipped, groups refused.
+    fn skip(&mut self, wire: u64) -> Result<(), HefError> {
+        match wire {
+            0 => self.varint().map(|_| ()),
+            1 => self.bytes(8).map(|_| ()),
+            2 => {
+                let len = self.varint()?;
+                self.bytes(len).map(|_| ())
+            }
+            5 => self.bytes(4).map(|_| ()),
+            w => Err(HefError::Corrupt(format!("protobuf wire type {w}"))),
+        }
+    }
+}
+
+/// `ProtoHEFHef.header` (field 1) holds hw_arch (1), timestamp (2), sdk_version (3). HailoRT
+/// writes it first; only the start of the protobuf is searched.
+fn read_proto_header(proto: &[u8], header: &mut HefHeader) -> Result<(), HefError> {
+    let mut top = Cursor { b: proto, at: 0 };
+    while top.at < proto.len() {
+        let tag = top.varint()?;
+        let (field, wire) = (tag >> 3, tag & 7);
+        if field == 1 && wire == 2 {
+            let len = top.varint()?;
+            if len > MAX_PROTO_HEADER {
+                return Err(HefError::Corrupt(format!(
+                    "HEF header message of {len} bytes"
+                )));
+            }
+            let mut inner = Cursor {
+                b: top.bytes(len)?,
+                at: 0,
+            };
+            while inner.at < inner.b.len() {
+                let tag = inner.varint()?;
+                match (tag >> 3, tag & 7) {
+                    (1, 0) => header.hw_arch = HwArch::from_proto(inner.varint()?),
+                    (2, 0) => header.timestamp = Some(inner.varint()?),
+                    (3, 2) => {
+                        let len = inner.varint()?;
+                        let text = inner.bytes(len)?;
+                        header.sdk_version = Some(String::from_utf8_lossy(text).into_owned());
+                    }
+                    (_, wire) => inner.skip(wire)?,
+                }
+            }
+            return Ok(());
+        }
+        top.skip(wire)?;
+    }
+    Err(HefError::Corrupt(
+        "no HEF header message in the protobuf".into(),
+    ))
+}
+
+#[cfg(test)]
+pub(crate) mod tests_support {
+    use super::MAGIC;
+
+    /// A v2 header and a protobuf with `hw_arch` and `sdk_version`, like the DFC writes.
+    pub fn hef(arch: u8, code: u64) -> Vec<u8> {
+        let inner = [&[0x08, arch, 0x1a, 6][..], b"3.33.0"].concat();
+        let proto = [&[0x0a, inner.len() as u8][..], &inner].concat();
+        let mut b = Vec::new();
+        b.extend(MAGIC.to_be_bytes());
+        b.extend(2u32.to_be_bytes());
+        b.extend((proto.len() as u32).to_be_bytes());
+        b.extend(0u64.to_be_bytes());
+        b.extend(code.to_be_bytes());
+        b.extend([0u8; 16]);
+        b.extend(&proto);
+        b.extend(vec![0u8; code as usize]);
+        b
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tests_support::hef;
+    use super::*;
+
+    #[test]
+    fn reads_arch_and_sdk() {
+        let h = parse(&hef(3, 10)).unwrap();
+        assert_eq!(
+            (h.version, h.hw_arch, h.sdk_version.as_deref()),
+            (2, HwArch::Hailo8L, Some("3.33.0"))
+        );
+        assert_eq!(h.declared_size, h.file_size);
+        assert!(h.hw_arch.runs_on_hailo8() && h.hw_arch.runs_on_hailo8l());
+        let h8 = parse(&hef(1, 0)).unwrap();
+        assert!(h8.hw_arch.runs_on_hailo8() && !h8.hw_arch.runs_on_hailo8l());
+        assert_eq!(h8.hw_arch.name(), "hailo8");
+    }
+
+    #[test]
+    fn refuses_bad_files() {
+        assert_eq!(parse(b"\x89PNG\r\n\x1a\n........"), Err(HefError::NotHef));
+        assert_eq!(parse(b""), Err(HefError::Truncated { have: 0, need: 12 }));
+        let full = hef(1, 100);
+        assert!(matches!(
+            parse(&full[..full.len() - 1]),
+            Err(HefError::Truncated { .. })
+        ));
+        assert!(matches!(
+            parse(&full[..20]),
+            Err(HefError::Truncated { .. })
+        ));
+        let mut v9 = full.clone();
+        v9[7] = 9;
+        assert_eq!(parse(&v9), Err(HefError::UnknownVersion(9)));
+        let mut broken = full;
+        broken[45] = 0xff; // the header message's length now runs past the data
+        assert!(matches!(parse(&broken), Err(HefError::Corrupt(_))));
+    }
+}
