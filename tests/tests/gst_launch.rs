@@ -12,7 +12,13 @@ fn test_gst_inspect_documents_every_element_and_property() {
         .unwrap();
     let t = text(&out);
     assert!(out.status.success(), "{t}");
-    for e in ["hailoinfer", "yolonms", "detoverlay", "detlog"] {
+    for e in [
+        "hailoinfer",
+        "yolodecode",
+        "yolonms",
+        "detoverlay",
+        "detlog",
+    ] {
         assert!(t.contains(e), "{e} missing:\n{t}");
     }
     let out = gst_command("gst-inspect-1.0", &dir)

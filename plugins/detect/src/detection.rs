@@ -83,14 +83,19 @@ impl Postprocessor {
             &keep,
             &mut self.candidates,
         )?;
-        self.finish(layout, lb, labels, opts, out);
+        let presuppressed = matches!(
+            layout,
+            Layout::UltralyticsNms { .. } | Layout::HailoNms { .. }
+        );
+        self.finish(presuppressed, lb, labels, opts, out);
         Ok(())
     }
 
     /// NMS over already decoded `candidates` (what `yolodecode` attached), then frame pixels.
+    /// `presuppressed`: the model (or device) already ran NMS; only sort and cap.
     pub fn run_candidates(
         &mut self,
-        layout: Layout,
+        presuppressed: bool,
         candidates: &[Candidate],
         lb: &Letterbox,
         labels: &[String],
@@ -104,23 +109,19 @@ impl Postprocessor {
                 .iter()
                 .filter(|c| c.score > opts.conf && classes.is_none_or(|k| k.contains(&c.class_id))),
         );
-        self.finish(layout, lb, labels, opts, out);
+        self.finish(presuppressed, lb, labels, opts, out);
     }
 
     fn finish(
         &mut self,
-        layout: Layout,
+        presuppressed: bool,
         lb: &Letterbox,
         labels: &[String],
         opts: &PostprocessOptions,
         out: &mut Vec<Detection>,
     ) {
         let mut nms_opts = opts.nms;
-        if matches!(
-            layout,
-            Layout::UltralyticsNms { .. } | Layout::HailoNms { .. }
-        ) && !nms_opts.class_agnostic
-        {
+        if presuppressed && !nms_opts.class_agnostic {
             // The model already ran NMS; only sort and cap.
             nms_opts.iou = f32::INFINITY;
         }

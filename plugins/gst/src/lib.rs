@@ -5,7 +5,8 @@
  * plugin-hmg:
  *
  * YOLO object detection as GStreamer elements: `hailoinfer` runs a model on each frame and
- * attaches its raw outputs (`HmgTensors` custom meta), `yolonms` turns them into standard
+ * attaches its raw outputs (`HmgTensors` custom meta), `yolodecode` turns them into candidate
+ * boxes (`HmgCandidates`), `yolonms` (which also decodes by itself) turns them into standard
  * `GstVideoRegionOfInterestMeta` detections, `detoverlay` draws them and `detlog` writes them
  * as JSON lines. The frame itself flows on untouched.
  */
@@ -17,6 +18,7 @@ pub mod frame;
 pub mod hailoinfer;
 pub mod meta;
 pub mod roi;
+pub mod yolodecode;
 pub mod yolonms;
 
 pub use roi::{DETECTION_PARAM, detections_from_buffer};
@@ -31,6 +33,7 @@ fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     }
     meta::register();
     hailoinfer::register(plugin)?;
+    yolodecode::register(plugin)?;
     yolonms::register(plugin)?;
     detoverlay::register(plugin)?;
     detlog::register(plugin)?;

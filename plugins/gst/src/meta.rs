@@ -12,14 +12,120 @@
 //!   `data` (GBytes, native endian, row-major)
 
 use gst::glib;
-use hmg_detect::{LAYOUT_NAMES, Layout, Letterbox, Tensor, TensorData, TensorRef, TensorSlice};
+use hmg_detect::{
+    Candidate, LAYOUT_NAMES, Layout, Letterbox, Tensor, TensorData, TensorRef, TensorSlice,
+};
 
 pub const TENSORS_META: &str = "HmgTensors";
+/// Candidate boxes before NMS, as `yolodecode` leaves them: `layout`, `labels`, the letterbox
+/// fields of `HmgTensors`, and `candidates` (GBytes of native-endian float32 rows
+/// x1, y1, x2, y2, score, class-id in model-input pixels).
+pub const CANDIDATES_META: &str = "HmgCandidates";
 
 pub fn register() {
-    if !gst::meta::CustomMeta::is_registered(TENSORS_META) {
-        gst::meta::CustomMeta::register(TENSORS_META, &[]);
+    for name in [TENSORS_META, CANDIDATES_META] {
+        if !gst::meta::CustomMeta::is_registered(name) {
+            gst::meta::CustomMeta::register(name, &[]);
+        }
     }
+}
+
+fn set_letterbox(s: &mut gst::StructureRef, lb: &Letterbox) {
+    s.set("model-width", lb.dst_width as i32);
+    s.set("model-height", lb.dst_height as i32);
+    s.set("frame-width", lb.src_width as i32);
+    s.set("frame-height", lb.src_height as i32);
+    s.set("resized-width", lb.resized_width as i32);
+    s.set("resized-height", lb.resized_height as i32);
+    s.set("pad-left", lb.pad_left as i32);
+    s.set("pad-top", lb.pad_top as i32);
+    s.set("scale", lb.gain);
+}
+
+fn get_letterbox(s: &gst::StructureRef) -> Result<Letterbox, String> {
+    Ok(Letterbox {
+        src_width: int(s, "frame-width")?,
+        src_height: int(s, "frame-height")?,
+        dst_width: int(s, "model-width")?,
+        dst_height: int(s, "model-height")?,
+        resized_width: int(s, "resized-width")?,
+        resized_height: int(s, "resized-height")?,
+        pad_left: int(s, "pad-left")?,
+        pad_top: int(s, "pad-top")?,
+        gain: s
+            .get::<f64>("scale")
+            .map_err(|e| format!("field 'scale': {e}"))?,
+    })
+}
+
+/// Attaches `candidates` of a frame letterboxed with `lb`.
+pub fn attach_candidates(
+    buffer: &mut gst::BufferRef,
+    layout: &str,
+    labels: &str,
+    lb: &Letterbox,
+    candidates: &[Candidate],
+) -> Result<(), glib::BoolError> {
+    let rows: Vec<f32> = candidates
+        .iter()
+        .flat_map(|c| [c.x1, c.y1, c.x2, c.y2, c.score, c.class_id as f32])
+        .collect();
+    let mut meta = gst::meta::CustomMeta::add(buffer, CANDIDATES_META)?;
+    let s = meta.mut_structure();
+    s.set("layout", layout);
+    s.set("labels", labels);
+    set_letterbox(s, lb);
+    s.set("candidates", glib::Bytes::from_owned(F32Bytes(rows)));
+    Ok(())
+}
+
+/// What `HmgCandidates` carries.
+#[derive(Debug)]
+pub struct CandidatesMeta {
+    pub layout: String,
+    pub labels: String,
+    pub letterbox: Letterbox,
+    pub candidates: Vec<Candidate>,
+}
+
+/// Reads `HmgCandidates`: `None` when absent, `Err` when malformed.
+pub fn read_candidates(buffer: &gst::BufferRef) -> Option<Result<CandidatesMeta, String>> {
+    let meta = gst::meta::CustomMeta::from_buffer(buffer, CANDIDATES_META).ok()?;
+    let s = meta.structure();
+    let parse = || {
+        let bytes: glib::Bytes = s
+            .get("candidates")
+            .map_err(|e| format!("field 'candidates': {e}"))?;
+        if bytes.len() % 24 != 0 {
+            return Err(format!(
+                "candidates of {} bytes are not whole rows",
+                bytes.len()
+            ));
+        }
+        let candidates = bytes
+            .chunks_exact(24)
+            .map(|row| {
+                let f = |i: usize| f32::from_ne_bytes(row[i * 4..i * 4 + 4].try_into().unwrap());
+                Candidate {
+                    x1: f(0),
+                    y1: f(1),
+                    x2: f(2),
+                    y2: f(3),
+                    score: f(4),
+                    class_id: f(5) as u32,
+                }
+            })
+            .collect();
+        Ok(CandidatesMeta {
+            layout: s
+                .get("layout")
+                .map_err(|e| format!("field 'layout': {e}"))?,
+            labels: s.get("labels").unwrap_or_default(),
+            letterbox: get_letterbox(s)?,
+            candidates,
+        })
+    };
+    Some(parse())
 }
 
 struct F32Bytes(Vec<f32>);
@@ -226,19 +332,7 @@ fn parse(s: &gst::StructureRef) -> Result<TensorsMeta, String> {
         s.get::<String>(name)
             .map_err(|e| format!("field '{name}': {e}"))
     };
-    let letterbox = Letterbox {
-        src_width: int(s, "frame-width")?,
-        src_height: int(s, "frame-height")?,
-        dst_width: int(s, "model-width")?,
-        dst_height: int(s, "model-height")?,
-        resized_width: int(s, "resized-width")?,
-        resized_height: int(s, "resized-height")?,
-        pad_left: int(s, "pad-left")?,
-        pad_top: int(s, "pad-top")?,
-        gain: s
-            .get::<f64>("scale")
-            .map_err(|e| format!("field 'scale': {e}"))?,
-    };
+    let letterbox = get_letterbox(s)?;
     let array = s
         .get::<gst::Array>("tensors")
         .map_err(|e| format!("field 'tensors': {e}"))?;

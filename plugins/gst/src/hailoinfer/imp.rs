@@ -23,6 +23,8 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
 const DEFAULT_BATCH_SIZE: u32 = 1;
 const DEFAULT_INTERVAL: u32 = 1;
 const DEFAULT_THREADS: u32 = 0;
+/// Negative = leave the HEF's own NMS threshold.
+const DEFAULT_NMS_THRESHOLD: f64 = -1.0;
 
 #[derive(Debug, Clone)]
 struct Settings {
@@ -33,6 +35,8 @@ struct Settings {
     interval: u32,
     threads: u32,
     vdevice_group: Option<String>,
+    nms_score_threshold: f64,
+    nms_iou_threshold: f64,
 }
 
 impl Default for Settings {
@@ -45,6 +49,8 @@ impl Default for Settings {
             interval: DEFAULT_INTERVAL,
             threads: DEFAULT_THREADS,
             vdevice_group: None,
+            nms_score_threshold: DEFAULT_NMS_THRESHOLD,
+            nms_iou_threshold: DEFAULT_NMS_THRESHOLD,
         }
     }
 }
@@ -76,7 +82,15 @@ fn error_message(err: &DetectError) -> gst::ErrorMessage {
     let text = err.to_string();
     match err {
         DetectError::ModelMissing(_) => gst::error_msg!(gst::ResourceError::NotFound, ("{}", text)),
-        DetectError::RuntimeMissing(_) => gst::error_msg!(gst::LibraryError::Init, ("{}", text)),
+        DetectError::RuntimeMissing(_)
+        | DetectError::HailoRtMissing(_)
+        | DetectError::HefUnsupported(_) => {
+            gst::error_msg!(gst::LibraryError::Init, ("{}", text))
+        }
+        DetectError::Hef { .. } => gst::error_msg!(gst::ResourceError::OpenRead, ("{}", text)),
+        DetectError::HailoRt { .. } => {
+            gst::error_msg!(gst::ResourceError::OpenReadWrite, ("{}", text))
+        }
         DetectError::Labels { .. } => gst::error_msg!(gst::ResourceError::OpenRead, ("{}", text)),
         _ => gst::error_msg!(gst::LibraryError::Settings, ("{}", text)),
     }
@@ -108,7 +122,7 @@ impl ObjectImpl for HailoInfer {
                     .build(),
                 glib::ParamSpecUInt::builder("batch-size")
                     .nick("Batch size")
-                    .blurb("Frames per inference call (onnxruntime runs one frame at a time)")
+                    .blurb("HailoRT: frames per scheduler burst (1 = HailoRT's automatic batch); onnxruntime runs one frame at a time")
                     .minimum(1)
                     .maximum(64)
                     .default_value(DEFAULT_BATCH_SIZE)
@@ -131,7 +145,23 @@ impl ObjectImpl for HailoInfer {
                     .build(),
                 glib::ParamSpecString::builder("vdevice-group")
                     .nick("Virtual device group")
-                    .blurb("HailoRT: instances with the same group share one Hailo device through the scheduler")
+                    .blurb("HailoRT: instances with the same group share one Hailo device through the scheduler (unset: a device of its own)")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecDouble::builder("nms-score-threshold")
+                    .nick("NMS score threshold")
+                    .blurb("HailoRT: score threshold of a HEF's built-in NMS (negative: the HEF's own)")
+                    .minimum(-1.0)
+                    .maximum(1.0)
+                    .default_value(DEFAULT_NMS_THRESHOLD)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecDouble::builder("nms-iou-threshold")
+                    .nick("NMS IoU threshold")
+                    .blurb("HailoRT: IoU threshold of a HEF's built-in NMS (negative: the HEF's own)")
+                    .minimum(-1.0)
+                    .maximum(1.0)
+                    .default_value(DEFAULT_NMS_THRESHOLD)
                     .mutable_ready()
                     .build(),
             ]
@@ -152,6 +182,12 @@ impl ObjectImpl for HailoInfer {
             "interval" => s.interval = value.get().expect("type checked upstream"),
             "threads" => s.threads = value.get().expect("type checked upstream"),
             "vdevice-group" => s.vdevice_group = value.get().expect("type checked upstream"),
+            "nms-score-threshold" => {
+                s.nms_score_threshold = value.get().expect("type checked upstream")
+            }
+            "nms-iou-threshold" => {
+                s.nms_iou_threshold = value.get().expect("type checked upstream")
+            }
             _ => unimplemented!(),
         }
     }
@@ -166,6 +202,8 @@ impl ObjectImpl for HailoInfer {
             "interval" => s.interval.to_value(),
             "threads" => s.threads.to_value(),
             "vdevice-group" => s.vdevice_group.to_value(),
+            "nms-score-threshold" => s.nms_score_threshold.to_value(),
+            "nms-iou-threshold" => s.nms_iou_threshold.to_value(),
             _ => unimplemented!(),
         }
     }
@@ -220,6 +258,11 @@ impl BaseTransformImpl for HailoInfer {
             backend,
             threads: settings.threads as usize,
             batch_size: settings.batch_size as usize,
+            vdevice_group: settings.vdevice_group.clone().filter(|g| !g.is_empty()),
+            nms_score_threshold: (settings.nms_score_threshold >= 0.0)
+                .then_some(settings.nms_score_threshold as f32),
+            nms_iou_threshold: (settings.nms_iou_threshold >= 0.0)
+                .then_some(settings.nms_iou_threshold as f32),
         };
         let path = PathBuf::from(&model);
         let engine = hmg_detect::open_engine(&path, &options).map_err(|e| error_message(&e))?;

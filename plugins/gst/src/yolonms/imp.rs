@@ -233,38 +233,61 @@ impl BaseTransformImpl for YoloNms {
         let settings = self.settings.lock().unwrap().clone();
         let mut guard = self.state.lock().unwrap();
         let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
-        let Some(parsed) = meta::read(buf) else {
+        let opts = PostprocessOptions {
+            conf: settings.conf as f32,
+            nms: NmsOptions {
+                iou: settings.iou as f32,
+                class_agnostic: settings.class_agnostic,
+                max_det: settings.max_det as usize,
+            },
+            classes: settings.classes.clone(),
+        };
+        // Candidates from yolodecode win; else decode the tensors ourselves.
+        let result = if let Some(parsed) = meta::read_candidates(buf) {
+            parsed.map(|m| {
+                if m.labels != state.labels_text {
+                    state.labels = m.labels.lines().map(String::from).collect();
+                    state.labels_text = m.labels.clone();
+                }
+                state.detections.clear();
+                let presuppressed = matches!(m.layout.as_str(), "hailo-nms" | "ultralytics-nms");
+                state.post.run_candidates(
+                    presuppressed,
+                    &m.candidates,
+                    &m.letterbox,
+                    &state.labels,
+                    &opts,
+                    &mut state.detections,
+                );
+                m.letterbox
+            })
+        } else if let Some(parsed) = meta::read(buf) {
+            parsed.and_then(|m| {
+                let layout = m.layout()?;
+                if m.labels != state.labels_text {
+                    state.labels = m.labels.lines().map(String::from).collect();
+                    state.labels_text = m.labels.clone();
+                }
+                let views = m.views(&mut state.scratch)?;
+                state.detections.clear();
+                state.post.run(
+                    layout,
+                    &views,
+                    &m.letterbox,
+                    &state.labels,
+                    &opts,
+                    &mut state.detections,
+                )?;
+                Ok(m.letterbox.clone())
+            })
+        } else {
             gst::trace!(CAT, imp = self, "no HmgTensors meta, passing on");
             return Ok(gst::FlowSuccess::Ok);
         };
-        let result = parsed.and_then(|m| {
-            let layout = m.layout()?;
-            if m.labels != state.labels_text {
-                state.labels = m.labels.lines().map(String::from).collect();
-                state.labels_text = m.labels.clone();
-            }
-            let views = m.views(&mut state.scratch)?;
-            let opts = PostprocessOptions {
-                conf: settings.conf as f32,
-                nms: NmsOptions {
-                    iou: settings.iou as f32,
-                    class_agnostic: settings.class_agnostic,
-                    max_det: settings.max_det as usize,
-                },
-                classes: settings.classes.clone(),
-            };
-            state.detections.clear();
-            state.post.run(
-                layout,
-                &views,
-                &m.letterbox,
-                &state.labels,
-                &opts,
-                &mut state.detections,
-            )?;
+        let result = result.map(|letterbox| {
             // A scaler between hailoinfer and us changed the frame size: follow it.
             if let Some((w, h)) = state.frame_size {
-                let (sw, sh) = (m.letterbox.src_width, m.letterbox.src_height);
+                let (sw, sh) = (letterbox.src_width, letterbox.src_height);
                 if (w, h) != (sw, sh) && sw > 0 && sh > 0 {
                     let (fx, fy) = (w as f32 / sw as f32, h as f32 / sh as f32);
                     for d in &mut state.detections {
@@ -272,7 +295,6 @@ impl BaseTransformImpl for YoloNms {
                     }
                 }
             }
-            Ok::<_, String>(())
         });
         match result {
             Ok(()) => {

@@ -1,0 +1,256 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! yolodecode, and the HailoRT path of hailoinfer in real graphs. With `--features hailo` the
+//! graphs run HEFs on the HailoRT TEST DOUBLE (tests/hailort-double), which answers with the
+//! recorded outputs of the real YOLOv8n (NudeNet 320n) for these images.
+
+mod common;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use common::*;
+use gst::prelude::*;
+use hmg_detect::Detection;
+
+fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/hailo")
+}
+
+fn png_source(name: &str) -> String {
+    format!(
+        "filesrc location=\"{}\" ! pngdec ! videoconvert ! video/x-raw,format=RGB",
+        image(name)
+    )
+}
+
+#[test]
+fn test_yolodecode_then_yolonms_equals_yolonms_alone() {
+    let onnx = model("yolov12n.onnx");
+    let direct = run_collect(&format!(
+        "{} ! hailoinfer model=\"{onnx}\" ! yolonms ! appsink name=sink",
+        png_source("coffee.png")
+    ))
+    .unwrap();
+    let split = run_collect(&format!(
+        "{} ! hailoinfer model=\"{onnx}\" ! yolodecode ! yolonms ! appsink name=sink",
+        png_source("coffee.png")
+    ))
+    .unwrap();
+    assert_eq!(direct.len(), 1);
+    assert!(
+        direct[0].1.len() >= 3,
+        "coffee.png has cup, spoon, table: {:?}",
+        direct[0].1
+    );
+    assert_eq!(direct, split);
+}
+
+#[test]
+fn test_yolodecode_layout_errors_are_clear() {
+    let onnx = model("yolov12n.onnx");
+    let e = expect_error(&format!(
+        "{} ! hailoinfer model=\"{onnx}\" ! yolodecode layout=yolov5 ! fakesink",
+        png_source("coffee.png")
+    ));
+    assert!(
+        e.contains("unknown layout 'yolov5'") && e.contains("hailo-raw"),
+        "{e}"
+    );
+    let e = expect_error(&format!(
+        "{} ! hailoinfer model=\"{onnx}\" ! yolodecode layout=hailo-raw ! fakesink",
+        png_source("coffee.png")
+    ));
+    assert!(
+        e.contains("Cannot decode the model output") && e.contains("box/class pairs"),
+        "{e}"
+    );
+}
+
+#[cfg(not(feature = "hailo"))]
+#[test]
+fn test_hef_without_hailort_support_says_how_to_get_it() {
+    let e = expect_error(&format!(
+        "{} ! hailoinfer hef=\"{}\" ! fakesink",
+        png_source("coffee.png"),
+        fixtures().join("nudenet320.hef").display()
+    ));
+    assert!(
+        e.contains("without HailoRT support") && e.contains("--features hailo"),
+        "{e}"
+    );
+}
+
+/// Runs a graph with appsinks named `sink0`, `sink1`, … and returns each one's detections.
+fn run_sinks(description: &str, sinks: usize) -> Result<Vec<Vec<Vec<Detection>>>, String> {
+    init();
+    let pipeline = gst::parse::launch(description)
+        .map_err(|e| e.to_string())?
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+    let out = Arc::new(Mutex::new(vec![Vec::new(); sinks]));
+    for i in 0..sinks {
+        let sink = pipeline
+            .by_name(&format!("sink{i}"))
+            .unwrap()
+            .downcast::<gst_app::AppSink>()
+            .unwrap();
+        sink.set_property("sync", false);
+        let out = out.clone();
+        sink.set_callbacks(
+            gst_app::AppSinkCallbacks::builder()
+                .new_sample(move |s| {
+                    let sample = s.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                    let buf = sample.buffer().ok_or(gst::FlowError::Error)?;
+                    out.lock().unwrap()[i].push(gsthmg::detections_from_buffer(buf));
+                    Ok(gst::FlowSuccess::Ok)
+                })
+                .build(),
+        );
+    }
+    let res = run_to_end(&pipeline);
+    let _ = pipeline.set_state(gst::State::Null);
+    res?;
+    Ok(std::mem::take(&mut *out.lock().unwrap()))
+}
+
+#[cfg(feature = "hailo")]
+mod with_hailort {
+    use std::sync::{MutexGuard, Once};
+
+    use super::*;
+
+    /// Points HailoRT at the double and serialises tests (one fake device per process).
+    fn double() -> MutexGuard<'static, ()> {
+        static ONCE: Once = Once::new();
+        // SAFETY: set once, before HailoRT is loaded, always to the same value.
+        ONCE.call_once(|| unsafe {
+            std::env::set_var("HMG_HAILORT_LIBRARY", hailort_double::library())
+        });
+        hailort_double::SERIAL
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn labels_file() -> String {
+        let r = reference("nudenet_320n.json");
+        let names: Vec<String> = (0..18)
+            .map(|i| {
+                r["model"]["names"][i.to_string()]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        let path =
+            std::env::temp_dir().join(format!("hmg-nudenet-labels-{}.txt", std::process::id()));
+        std::fs::write(&path, names.join("\n")).unwrap();
+        path.display().to_string()
+    }
+
+    fn hef(name: &str) -> String {
+        fixtures().join(name).display().to_string()
+    }
+
+    fn only(dets: &[Vec<Detection>]) -> &Detection {
+        assert_eq!(dets.len(), 1, "one frame");
+        assert_eq!(dets[0].len(), 1, "one detection: {:?}", dets[0]);
+        &dets[0][0]
+    }
+
+    #[test]
+    fn test_hef_graph_detects_like_ultralytics_with_and_without_yolodecode() {
+        let _d = double();
+        let r = reference("nudenet_320n.json");
+        let want = &r["images"]["astronaut.png"]["detections_square_input"][0];
+        for middle in ["yolonms", "yolodecode ! yolonms"] {
+            let out = run_sinks(
+                &format!(
+                    "{} ! hailoinfer hef=\"{}\" labels=\"{}\" ! {middle} ! appsink name=sink0",
+                    png_source("astronaut.png"),
+                    hef("nudenet320.hef"),
+                    labels_file()
+                ),
+                1,
+            )
+            .unwrap();
+            let d = only(&out[0]);
+            assert_eq!(d.label, "FACE_FEMALE");
+            assert!((d.confidence as f64 - want["confidence"].as_f64().unwrap()).abs() <= 0.03);
+            assert!(iou(boxed(d), ref_box(want)) >= 0.95, "{d:?} vs {want}");
+        }
+    }
+
+    #[test]
+    fn test_nms_hef_graph_and_thresholds() {
+        let _d = double();
+        let controls = hailort_double::Controls::open();
+        let out = run_sinks(
+            &format!(
+                "{} ! hailoinfer hef=\"{}\" nms-score-threshold=0.3 nms-iou-threshold=0.5 ! yolonms ! appsink name=sink0",
+                png_source("camera.png"),
+                hef("nudenet320-nms.hef")
+            ),
+            1,
+        )
+        .unwrap();
+        let d = only(&out[0]);
+        assert_eq!((d.class_id, d.label.as_str()), (12, "class-12"));
+        assert_eq!(
+            (controls.last_nms_score(), controls.last_nms_iou()),
+            (0.3, 0.5)
+        );
+    }
+
+    #[test]
+    fn test_three_streams_share_one_device_in_a_vdevice_group() {
+        let _d = double();
+        let branch = |i: usize, img: &str, group: &str| {
+            format!(
+                "{} ! hailoinfer hef=\"{}\" {group} ! yolonms ! appsink name=sink{i}",
+                png_source(img),
+                hef("nudenet320.hef")
+            )
+        };
+        let images = ["astronaut.png", "camera.png", "coffee.png"];
+        let shared: Vec<String> = images
+            .iter()
+            .enumerate()
+            .map(|(i, img)| branch(i, img, "vdevice-group=cams"))
+            .collect();
+        let out = run_sinks(&shared.join("  "), 3).unwrap();
+        let classes: Vec<Vec<u32>> = out
+            .iter()
+            .map(|frames| frames[0].iter().map(|d| d.class_id).collect())
+            .collect();
+        // FACE_FEMALE on the astronaut, FACE_MALE on the cameraman, nothing on the coffee.
+        assert_eq!(classes, vec![vec![1], vec![12], vec![]]);
+
+        let alone: Vec<String> = images[..2]
+            .iter()
+            .enumerate()
+            .map(|(i, img)| branch(i, img, ""))
+            .collect();
+        let e = run_sinks(&alone.join("  "), 2).unwrap_err();
+        assert!(
+            e.contains("HAILO_OUT_OF_PHYSICAL_DEVICES") && e.contains("vdevice-group"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn test_hef_for_another_chip_fails_at_start_with_the_fix() {
+        let _d = double();
+        // SAFETY: serialised by the double's lock.
+        unsafe { std::env::set_var("HAILORT_DOUBLE_ARCH", "hailo8l") };
+        let e = expect_error(&format!(
+            "{} ! hailoinfer hef=\"{}\" ! fakesink",
+            png_source("coffee.png"),
+            hef("nudenet320.hef")
+        ));
+        unsafe { std::env::remove_var("HAILORT_DOUBLE_ARCH") };
+        assert!(
+            e.contains("compiled for Hailo-8") && e.contains("--hw-arch hailo8l"),
+            "{e}"
+        );
+    }
+}
