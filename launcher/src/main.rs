@@ -4,6 +4,7 @@
 mod assets;
 mod demo;
 mod graph;
+mod hef;
 
 use std::process::ExitCode;
 
@@ -20,12 +21,15 @@ struct Cli {
 enum Command {
     /// Run the default detection graph on the bundled clip: writes out/demo.mp4 and out/demo.jsonl
     Demo(demo::DemoArgs),
+    /// Inspect compiled Hailo models (.hef)
+    Hef(hef::HefArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Demo(args) => demo::run(&args),
+        Command::Hef(args) => hef::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

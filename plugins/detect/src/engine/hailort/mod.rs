@@ -66,13 +66,13 @@ pub fn runtime() -> Result<Arc<HailoRt>, String> {
                         let version = if status == HAILO_SUCCESS { format!("{}.{}.{}", v.major, v.minor, v.revision) } else { "unknown".into() };
                         return Ok(Arc::new(HailoRt { api, version }));
                     }
-                    Err(e) => tried.push(format!("{}: {e}", candidate.display())),
+                    Err(_) => tried.push(candidate.display().to_string()),
                 }
             }
             Err(format!(
                 "the HailoRT library (libhailort) is not installed: on the Raspberry Pi run `sudo apt install hailo-all` and reboot \
-                 (or set {LIBRARY_ENV} to its path). Tried {}",
-                tried.join("; ")
+                 (or set {LIBRARY_ENV} to its path); none of {} loads",
+                tried.join(", ")
             ))
         })
         .clone()

@@ -1,0 +1,137 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! `hmg hef info`: what a HEF is, read from its header (no Hailo library needed), plus its
+//! vstreams when HailoRT is available.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use hmg_detect::hef::{self, HefHeader};
+use serde_json::json;
+
+#[derive(clap::Args, Debug)]
+pub struct HefArgs {
+    #[command(subcommand)]
+    command: HefCommand,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum HefCommand {
+    /// Show a HEF's target chip, compiler version and (with HailoRT) its input/output vstreams
+    Info(InfoArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct InfoArgs {
+    /// The .hef file
+    hef: PathBuf,
+    /// Print JSON instead of text
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: &HefArgs) -> anyhow::Result<()> {
+    match &args.command {
+        HefCommand::Info(a) => info(a),
+    }
+}
+
+fn runs_on(h: &HefHeader) -> Vec<&'static str> {
+    let mut chips = Vec::new();
+    if h.hw_arch.runs_on_hailo8() {
+        chips.push("hailo8");
+    }
+    if h.hw_arch.runs_on_hailo8l() {
+        chips.push("hailo8l");
+    }
+    chips
+}
+
+/// HailoRT's view of the HEF: (library version, vstreams) or why there is none.
+fn vstreams(path: &std::path::Path) -> Result<(String, Vec<serde_json::Value>), String> {
+    #[cfg(feature = "hailo")]
+    {
+        let (version, infos) = hmg_detect::engine::hailort::describe_hef(path)?;
+        let infos = infos
+            .iter()
+            .map(|i| serde_json::to_value(i).expect("serialisable"))
+            .collect();
+        Ok((version, infos))
+    }
+    #[cfg(not(feature = "hailo"))]
+    {
+        let _ = path;
+        Err("this hmg was built without HailoRT support (scripts/setup builds it with `--features hailo` where libhailort is installed)".into())
+    }
+}
+
+fn info(a: &InfoArgs) -> anyhow::Result<()> {
+    let header = hef::read_header(&a.hef).with_context(|| format!("'{}'", a.hef.display()))?;
+    let hailort = vstreams(&a.hef);
+    if a.json {
+        let mut v = json!({
+            "path": a.hef,
+            "header": header,
+            "runs_on": runs_on(&header),
+        });
+        match &hailort {
+            Ok((version, infos)) => v["hailort"] = json!({ "version": version, "vstreams": infos }),
+            Err(e) => v["hailort"] = json!({ "error": e }),
+        }
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
+    println!("{}", a.hef.display());
+    println!(
+        "  file size     {} bytes (the header declares {})",
+        header.file_size, header.declared_size
+    );
+    println!(
+        "  header        HEF version {}, protobuf {} bytes",
+        header.version, header.proto_size
+    );
+    println!(
+        "  compiled for  {} (--hw-arch {})",
+        header.hw_arch,
+        header.hw_arch.name()
+    );
+    let chips = runs_on(&header);
+    println!(
+        "  runs on       {}",
+        if chips.is_empty() {
+            "no Hailo-8 family chip".to_string()
+        } else {
+            chips.join(", ")
+        }
+    );
+    if let Some(sdk) = &header.sdk_version {
+        println!("  compiler      Dataflow Compiler {sdk}");
+    }
+    match hailort {
+        Ok((version, infos)) => {
+            println!("  HailoRT       {version}");
+            for i in infos {
+                let shape: Vec<String> = i["shape"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|d| d.to_string())
+                    .collect();
+                let kind = if i["nms"] == true {
+                    "NMS [classes, boxes per class]"
+                } else {
+                    "NHWC"
+                };
+                println!(
+                    "    {:<6} {:<40} {} {kind}  zero point {} scale {}",
+                    i["direction"].as_str().unwrap_or("?"),
+                    i["name"].as_str().unwrap_or("?"),
+                    shape.join("x"),
+                    i["zero_point"],
+                    i["scale"],
+                );
+            }
+        }
+        Err(e) => println!("  HailoRT       not available: {e}"),
+    }
+    Ok(())
+}
