@@ -237,6 +237,44 @@ mod with_hailort {
         );
     }
 
+    /// A file source is not live, so hailoinfer keeps two frames on the device; every frame must
+    /// still come out once, in order, with its own outputs. The double answers unknown frames
+    /// with its recordings in turn: astronaut (class 1), coffee (none), camera (12), dog (none),
+    /// person (9), eagle (none).
+    #[test]
+    fn test_pipelined_frames_keep_their_order_and_outputs() {
+        let _d = double();
+        let video = testdata().join("video/bikes.mp4").display().to_string();
+        let expected = [vec![1], vec![], vec![12], vec![], vec![9], vec![]];
+        for interval in [1usize, 2] {
+            let out = run_collect(&format!(
+                "filesrc location=\"{video}\" ! decodebin ! videoconvert ! video/x-raw,format=RGB \
+                 ! hailoinfer hef=\"{}\" interval={interval} ! yolonms ! appsink name=sink",
+                hef("nudenet320.hef")
+            ))
+            .unwrap();
+            assert_eq!(out.len(), 250, "interval {interval}");
+            assert!(out.windows(2).all(|w| w[0].0 < w[1].0), "pts in order");
+            for (i, (_, dets)) in out.iter().enumerate() {
+                let classes: Vec<u32> = dets.iter().map(|d| d.class_id).collect();
+                let want = if i % interval == 0 { expected[(i / interval) % 6].clone() } else { vec![] };
+                assert_eq!(classes, want, "frame {i}, interval {interval}");
+            }
+        }
+    }
+
+    #[test]
+    fn test_live_source_runs_frame_by_frame() {
+        let _d = double();
+        let out = run_collect(&format!(
+            "videotestsrc is-live=true num-buffers=6 ! video/x-raw,format=RGB,width=320,height=240 \
+             ! hailoinfer hef=\"{}\" ! yolonms ! appsink name=sink",
+            hef("nudenet320.hef")
+        ))
+        .unwrap();
+        assert_eq!(out.len(), 6);
+    }
+
     #[test]
     fn test_hef_for_another_chip_fails_at_start_with_the_fix() {
         let _d = double();

@@ -55,7 +55,18 @@ pub struct ModelInfo {
 pub trait Engine: Send {
     fn info(&self) -> &ModelInfo;
     /// Runs the model on one letterboxed RGB HWC `u8` image of the model's input size.
-    fn infer(&mut self, rgb: &[u8]) -> Result<Vec<Tensor>, DetectError>;
+    fn infer(&mut self, rgb: &[u8]) -> Result<Vec<Tensor>, DetectError> {
+        self.submit(rgb)?;
+        self.collect()
+    }
+    /// Starts inference of one frame; `collect` returns the outputs, oldest frame first.
+    fn submit(&mut self, rgb: &[u8]) -> Result<(), DetectError>;
+    /// Outputs of the oldest submitted frame (blocks until they are ready).
+    fn collect(&mut self) -> Result<Vec<Tensor>, DetectError>;
+    /// Frames that may be submitted before the oldest is collected (1 = synchronous engine).
+    fn max_in_flight(&self) -> usize {
+        1
+    }
 }
 
 #[cfg(feature = "hailo")]
@@ -64,8 +75,16 @@ impl Engine for hailort::HailoEngine {
         hailort::HailoEngine::info(self)
     }
 
-    fn infer(&mut self, rgb: &[u8]) -> Result<Vec<Tensor>, DetectError> {
-        hailort::HailoEngine::infer(self, rgb)
+    fn submit(&mut self, rgb: &[u8]) -> Result<(), DetectError> {
+        hailort::HailoEngine::submit(self, rgb)
+    }
+
+    fn collect(&mut self) -> Result<Vec<Tensor>, DetectError> {
+        hailort::HailoEngine::collect(self)
+    }
+
+    fn max_in_flight(&self) -> usize {
+        hailort::IN_FLIGHT
     }
 }
 

@@ -88,6 +88,7 @@ pub struct OnnxEngine {
     info: ModelInfo,
     input_name: String,
     input: Vec<f32>,
+    ready: std::collections::VecDeque<Vec<Tensor>>,
 }
 
 impl std::fmt::Debug for OnnxEngine {
@@ -181,11 +182,12 @@ impl OnnxEngine {
             },
             input_name,
             input: Vec::new(),
+            ready: std::collections::VecDeque::new(),
         };
         // One warm-up run gives the real output shapes (dynamic models report -1) and proves
         // the model runs before the first frame arrives.
         let grey = vec![crate::letterbox::PAD_VALUE; width * height * 3];
-        let outputs = engine.infer(&grey)?;
+        let outputs = engine.run(&grey)?;
         engine.info.outputs = outputs
             .iter()
             .map(|t| (t.name.clone(), t.shape.clone()))
@@ -224,7 +226,23 @@ impl Engine for OnnxEngine {
         &self.info
     }
 
-    fn infer(&mut self, rgb: &[u8]) -> Result<Vec<Tensor>, DetectError> {
+    fn submit(&mut self, rgb: &[u8]) -> Result<(), DetectError> {
+        // onnxruntime runs synchronously: the result waits here for `collect`.
+        let outputs = self.run(rgb)?;
+        self.ready.push_back(outputs);
+        Ok(())
+    }
+
+    fn collect(&mut self) -> Result<Vec<Tensor>, DetectError> {
+        self.ready.pop_front().ok_or_else(|| DetectError::Inference {
+            path: self.info.path.clone(),
+            reason: "collect without a submitted frame".into(),
+        })
+    }
+}
+
+impl OnnxEngine {
+    fn run(&mut self, rgb: &[u8]) -> Result<Vec<Tensor>, DetectError> {
         let (w, h) = (self.info.input_width, self.info.input_height);
         let fail = |reason: String| DetectError::Inference {
             path: self.info.path.clone(),

@@ -1,13 +1,15 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::{LazyLock, Mutex};
 
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
+use gst_base::prelude::*;
 use gst_base::subclass::prelude::*;
-use hmg_detect::{DetectError, Engine, EngineOptions, Letterboxer, PixelFormat, load_labels};
+use hmg_detect::{DetectError, Engine, EngineOptions, Letterbox, Letterboxer, PixelFormat, load_labels};
 
 use super::Backend;
 use crate::{frame, meta};
@@ -63,6 +65,15 @@ struct State {
     info: Option<gst_video::VideoInfo>,
     format: Option<PixelFormat>,
     frames: u64,
+    /// Frames handed to the engine (or skipped by `interval`), oldest first.
+    pending: VecDeque<Pending>,
+    live: Option<bool>,
+}
+
+struct Pending {
+    buffer: gst::Buffer,
+    /// `None`: not inferred (interval); passes on as it is.
+    letterbox: Option<Letterbox>,
 }
 
 #[derive(Default)]
@@ -288,6 +299,8 @@ impl BaseTransformImpl for HailoInfer {
             info: None,
             format: None,
             frames: 0,
+            pending: VecDeque::new(),
+            live: None,
         });
         Ok(())
     }
@@ -314,25 +327,44 @@ impl BaseTransformImpl for HailoInfer {
         Ok(())
     }
 
-    fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
+    fn sink_event(&self, event: gst::Event) -> bool {
+        // Frames still on the device must leave before any serialized event (EOS, segment,
+        // caps…) so that order is kept; after a flush they are read and dropped.
+        if event.is_serialized() {
+            let flush = matches!(event.view(), gst::EventView::FlushStop(_));
+            if let Err(err) = self.drain(!flush) {
+                gst::debug!(CAT, imp = self, "draining before {:?}: {err:?}", event.type_());
+            }
+        }
+        self.parent_sink_event(event)
+    }
+
+    fn submit_input_buffer(
+        &self,
+        _is_discont: bool,
+        inbuf: gst::Buffer,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
         let interval = self.settings.lock().unwrap().interval.max(1) as u64;
+        let live = self.upstream_is_live();
         let mut guard = self.state.lock().unwrap();
         let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
+        state.live.get_or_insert(live);
         let (Some(info), Some(format)) = (state.info.clone(), state.format) else {
             return Err(gst::FlowError::NotNegotiated);
         };
         let n = state.frames;
         state.frames += 1;
         if n % interval != 0 {
+            state.pending.push_back(Pending { buffer: inbuf, letterbox: None });
             return Ok(gst::FlowSuccess::Ok);
         }
-        let (w, h, layout) = {
+        let (w, h) = {
             let i = state.engine.info();
-            (i.input_width, i.input_height, i.layout)
+            (i.input_width, i.input_height)
         };
-        let (tensors, lb) = {
-            let mapped =
-                gst_video::VideoFrameRef::from_buffer_ref_readable(buf, &info).map_err(|_| {
+        let lb = {
+            let mapped = gst_video::VideoFrameRef::from_buffer_ref_readable(inbuf.as_ref(), &info)
+                .map_err(|_| {
                     gst::element_imp_error!(
                         self,
                         gst::CoreError::Failed,
@@ -345,21 +377,85 @@ impl BaseTransformImpl for HailoInfer {
                 gst::FlowError::Error
             })?;
             let (rgb, lb) = state.letterboxer.run(&fr, w, h);
-            let tensors = state.engine.infer(rgb).map_err(|e| {
+            state.engine.submit(rgb).map_err(|e| {
                 gst::element_imp_error!(self, gst::LibraryError::Failed, ["{}", e]);
                 gst::FlowError::Error
             })?;
-            (tensors, lb)
+            lb
         };
-        meta::attach(buf, &state.model, layout, &state.labels, &lb, tensors).map_err(|e| {
-            gst::element_imp_error!(
-                self,
-                gst::CoreError::Failed,
-                ["Failed to attach HmgTensors meta: {}", e]
-            );
+        gst::trace!(CAT, imp = self, "frame {n}: submitted");
+        state.pending.push_back(Pending { buffer: inbuf, letterbox: Some(lb) });
+        Ok(gst::FlowSuccess::Ok)
+    }
+
+    fn generate_output(
+        &self,
+    ) -> Result<gst_base::subclass::base_transform::GenerateOutputSuccess, gst::FlowError> {
+        use gst_base::subclass::base_transform::GenerateOutputSuccess;
+        let mut guard = self.state.lock().unwrap();
+        let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
+        // Live sources: hand each frame on as soon as it is done (lowest latency). Otherwise
+        // keep the device busy with the next frame while this one is decoded downstream.
+        let depth = if state.live == Some(true) { 0 } else { state.engine.max_in_flight() - 1 };
+        let ready = state.pending.front().is_some_and(|p| p.letterbox.is_none());
+        if !ready && state.pending.len() <= depth {
+            return Ok(GenerateOutputSuccess::NoOutput);
+        }
+        match state.pending.pop_front() {
+            Some(p) => Ok(GenerateOutputSuccess::Buffer(self.finish(state, p)?)),
+            None => Ok(GenerateOutputSuccess::NoOutput),
+        }
+    }
+}
+
+impl HailoInfer {
+    /// Whether upstream is live (asked once per stream): live graphs run frame by frame.
+    fn upstream_is_live(&self) -> bool {
+        if let Some(live) = self.state.lock().unwrap().as_ref().and_then(|s| s.live) {
+            return live;
+        }
+        let mut q = gst::query::Latency::new();
+        self.obj().sink_pad().peer_query(&mut q) && q.result().0
+    }
+
+    /// Collects the outputs of a submitted frame and attaches them.
+    fn finish(&self, state: &mut State, p: Pending) -> Result<gst::Buffer, gst::FlowError> {
+        let mut buffer = p.buffer;
+        let Some(lb) = p.letterbox else {
+            return Ok(buffer);
+        };
+        let tensors = state.engine.collect().map_err(|e| {
+            gst::element_imp_error!(self, gst::LibraryError::Failed, ["{}", e]);
             gst::FlowError::Error
         })?;
-        gst::trace!(CAT, imp = self, "frame {n}: inferred");
-        Ok(gst::FlowSuccess::Ok)
+        let layout = state.engine.info().layout;
+        meta::attach(buffer.make_mut(), &state.model, layout, &state.labels, &lb, tensors)
+            .map_err(|e| {
+                gst::element_imp_error!(
+                    self,
+                    gst::CoreError::Failed,
+                    ["Failed to attach HmgTensors meta: {}", e]
+                );
+                gst::FlowError::Error
+            })?;
+        Ok(buffer)
+    }
+
+    /// Finishes every frame in flight; pushes them downstream when `push`, else drops them.
+    fn drain(&self, push: bool) -> Result<(), gst::FlowError> {
+        let mut done = Vec::new();
+        {
+            let mut guard = self.state.lock().unwrap();
+            let Some(state) = guard.as_mut() else { return Ok(()) };
+            while let Some(p) = state.pending.pop_front() {
+                done.push(self.finish(state, p)?);
+            }
+        }
+        if push {
+            for buffer in done {
+                self.obj().src_pad().push(buffer)?;
+            }
+        }
+        Ok(())
     }
 }

@@ -22,6 +22,9 @@ use crate::hef::HefHeader;
 use crate::layout::{Layout, hailo_heads};
 use crate::tensor::{Tensor, TensorData};
 
+/// Frames written before the oldest is read: HailoRT's default vstream queue holds two.
+pub const IN_FLIGHT: usize = 2;
+
 /// Environment variable naming the libhailort to load (else the system's).
 pub const LIBRARY_ENV: &str = "HMG_HAILORT_LIBRARY";
 
@@ -603,12 +606,15 @@ impl HailoEngine {
         &self.info
     }
 
-    pub fn infer(&mut self, rgb: &[u8]) -> Result<Vec<Tensor>, DetectError> {
-        let api = &self.rt.api;
-        let fail = |e: CallError| DetectError::Inference {
+    fn call_failed(&self, e: CallError) -> DetectError {
+        DetectError::Inference {
             path: self.info.path.clone(),
             reason: status::explain(e.function, e.status, None, &self.rt.version),
-        };
+        }
+    }
+
+    /// Writes one input frame; the device starts on it while the host prepares the next.
+    pub fn submit(&mut self, rgb: &[u8]) -> Result<(), DetectError> {
         if rgb.len() != self.input_frame_size {
             return Err(DetectError::Inference {
                 path: self.info.path.clone(),
@@ -620,10 +626,15 @@ impl HailoEngine {
             });
         }
         // SAFETY: the buffer holds exactly one input frame.
-        check("hailo_vstream_write_raw_buffer", unsafe {
-            (api.write_raw_buffer)(self.input, rgb.as_ptr().cast(), rgb.len())
-        })
-        .map_err(fail)?;
+        let status =
+            unsafe { (self.rt.api.write_raw_buffer)(self.input, rgb.as_ptr().cast(), rgb.len()) };
+        check("hailo_vstream_write_raw_buffer", status).map_err(|e| self.call_failed(e))
+    }
+
+    /// Reads every output of the oldest written frame.
+    pub fn collect(&mut self) -> Result<Vec<Tensor>, DetectError> {
+        let api = &self.rt.api;
+        let fail = |e: CallError| self.call_failed(e);
         // Every output must be read, or its queue fills and the device stalls.
         let mut tensors = Vec::with_capacity(self.outputs.len());
         for o in &self.outputs {

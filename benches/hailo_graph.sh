@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT OR Apache-2.0
+# Graph overhead on the Hailo path: a 1920x1080 graph `hailoinfer ! yolonms ! detlog` on ONE core
+# against the HailoRT test double taking a fixed device time per frame (1 ms ~ yolov8n, 2 ms ~
+# yolov8s on a Hailo-8). Prints FPS and the share of the device-bound FPS the graph delivers.
+#   benches/hailo_graph.sh [frames]        (default 1000)
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+FRAMES="${1:-1000}"
+cargo build --release --locked -p gst-hmg -p hailort-double --features gst-hmg/hailo >/dev/null 2>&1
+WORK="$(mktemp -d)"
+trap 'rm -rf "$WORK"' EXIT
+mkdir -p "$WORK/plugins"
+cp target/release/libgsthmg.so "$WORK/plugins/"
+DOUBLE="$(ls -t target/release/build/hailort-double-*/out/libhailort_double.so | head -1)"
+
+# A yolov8n-shaped HEF for the double: 640x640 input, COCO heads, one all-zero recorded frame
+# (no object: decode cost is the quantized class scan, as in most real frames).
+cp tests/fixtures/hailo/nudenet320.hef "$WORK/yolov8n.hef"
+{
+  echo "network yolov8n"
+  echo "input yolov8n/input_layer1 640 640 3"
+  for g in "80 conv41 conv42" "40 conv52 conv53" "20 conv62 conv63"; do
+    set -- $g
+    echo "output yolov8n/$2 $1 $1 64 128.0 0.1"
+    echo "output yolov8n/$3 $1 $1 80 0.0 0.003921569"
+  done
+  echo "frame 0000000000000000 zero.bin"
+} >"$WORK/yolov8n.hef.double"
+head -c $(((80 * 80 + 40 * 40 + 20 * 20) * (64 + 80))) /dev/zero >"$WORK/zero.bin"
+
+run() { # format device_us
+  local start end
+  start=$(date +%s.%N)
+  GST_PLUGIN_PATH="$WORK/plugins" GST_REGISTRY="$WORK/registry.bin" HMG_HAILORT_LIBRARY="$DOUBLE" \
+    HAILORT_DOUBLE_FRAME_US="$2" taskset -c 0 gst-launch-1.0 -q \
+    videotestsrc num-buffers=1 pattern=smpte ! "video/x-raw,format=$1,width=1920,height=1080" \
+    ! imagefreeze num-buffers="$FRAMES" ! hailoinfer hef="$WORK/yolov8n.hef" ! yolonms \
+    ! detlog location=/dev/null ! fakesink sync=false
+  end=$(date +%s.%N)
+  python3 -c "import sys; f=$FRAMES/($end-$start); b=1e6/$2 if $2 else 0; print(f'{sys.argv[1]:5} device {int($2)/1000:.1f} ms  {f:7.1f} FPS' + (f'  = {100*f/b:5.1f} % of device-bound {b:.0f} FPS' if b else '  (host only)'))" "$1"
+}
+for fmt in RGB NV12; do
+  for us in 0 1000 2000; do run "$fmt" "$us"; done
+done
