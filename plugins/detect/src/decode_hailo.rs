@@ -81,7 +81,29 @@ pub(crate) fn decode_raw(
         } else {
             conf
         };
-        for cell in 0..h * w {
+        // Most cells hold nothing: on UINT8 scores, skip blocks of cells whose largest byte
+        // cannot pass (a max over contiguous bytes vectorises); the exact test decides the rest.
+        let skip_below = match scores.data {
+            TensorSlice::U8(q) if scores.scale > 0.0 => {
+                let limit = (threshold / scores.scale + scores.zero_point - 0.5).floor();
+                Some((q, limit.clamp(0.0, 256.0) as u16))
+            }
+            _ => None,
+        };
+        const BLOCK: usize = 16;
+        let mut cell = 0;
+        while cell < h * w {
+            if let Some((q, limit)) = skip_below {
+                let end = (cell + BLOCK).min(h * w);
+                let max = q[cell * nc..end * nc].iter().fold(0u8, |m, &b| m.max(b));
+                if (max as u16) < limit {
+                    cell = end;
+                    continue;
+                }
+            }
+            let this = cell;
+            cell += 1;
+            let cell = this;
             let row = cell * nc;
             let (best, class_id) = best_class(scores, row, nc);
             if !(best > threshold) || !keep_class(class_id) {

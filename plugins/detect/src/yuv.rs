@@ -52,26 +52,36 @@ pub fn row_to_rgb(frame: &FrameRef<'_>, y: usize, out: &mut [u8]) {
     let yrow = &frame.planes[0][y * frame.strides[0]..][..w];
     let c = coefs(frame.yuv);
     let cy = y / 2;
-    let pixel = |out: &mut [u8], yv: u8, u: u8, v: u8| {
-        let yy = (yv as i32 - c.y_off) * c.y_mul;
+    // Two luma samples share one chroma pair: chroma terms are computed once per pair, and the
+    // loops run over exact chunks so the compiler drops the bounds checks.
+    let pair = |o: &mut [u8], ys: &[u8], u: u8, v: u8| {
         let (u, v) = (u as i32 - 128, v as i32 - 128);
-        out[0] = clamp8(yy + c.rv * v);
-        out[1] = clamp8(yy - c.gu * u - c.gv * v);
-        out[2] = clamp8(yy + c.bu * u);
+        let (r, g, b) = (c.rv * v, -c.gu * u - c.gv * v, c.bu * u);
+        for (o, &yv) in o.chunks_exact_mut(3).zip(ys) {
+            let yy = (yv as i32 - c.y_off) * c.y_mul;
+            o[0] = clamp8(yy + r);
+            o[1] = clamp8(yy + g);
+            o[2] = clamp8(yy + b);
+        }
     };
+    let (pairs, odd) = (w / 2, w % 2);
     match frame.format {
         PixelFormat::Nv12 => {
-            let uv = &frame.planes[1][cy * frame.strides[1]..];
-            for (x, (o, &yv)) in out.chunks_exact_mut(3).zip(yrow).enumerate() {
-                let i = (x / 2) * 2;
-                pixel(o, yv, uv[i], uv[i + 1]);
+            let uv = &frame.planes[1][cy * frame.strides[1]..][..(pairs + odd) * 2];
+            for ((o, ys), c2) in out[..w * 3]
+                .chunks_mut(6)
+                .zip(yrow.chunks(2))
+                .zip(uv.chunks_exact(2))
+            {
+                pair(o, ys, c2[0], c2[1]);
             }
         }
         PixelFormat::I420 => {
-            let u = &frame.planes[1][cy * frame.strides[1]..];
-            let v = &frame.planes[2][cy * frame.strides[2]..];
-            for (x, (o, &yv)) in out.chunks_exact_mut(3).zip(yrow).enumerate() {
-                pixel(o, yv, u[x / 2], v[x / 2]);
+            let u = &frame.planes[1][cy * frame.strides[1]..][..pairs + odd];
+            let v = &frame.planes[2][cy * frame.strides[2]..][..pairs + odd];
+            for (((o, ys), &u), &v) in out[..w * 3].chunks_mut(6).zip(yrow.chunks(2)).zip(u).zip(v)
+            {
+                pair(o, ys, u, v);
             }
         }
         _ => {

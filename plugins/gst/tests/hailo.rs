@@ -257,7 +257,11 @@ mod with_hailort {
             assert!(out.windows(2).all(|w| w[0].0 < w[1].0), "pts in order");
             for (i, (_, dets)) in out.iter().enumerate() {
                 let classes: Vec<u32> = dets.iter().map(|d| d.class_id).collect();
-                let want = if i % interval == 0 { expected[(i / interval) % 6].clone() } else { vec![] };
+                let want = if i % interval == 0 {
+                    expected[(i / interval) % 6].clone()
+                } else {
+                    vec![]
+                };
                 assert_eq!(classes, want, "frame {i}, interval {interval}");
             }
         }

@@ -234,10 +234,12 @@ impl Engine for OnnxEngine {
     }
 
     fn collect(&mut self) -> Result<Vec<Tensor>, DetectError> {
-        self.ready.pop_front().ok_or_else(|| DetectError::Inference {
-            path: self.info.path.clone(),
-            reason: "collect without a submitted frame".into(),
-        })
+        self.ready
+            .pop_front()
+            .ok_or_else(|| DetectError::Inference {
+                path: self.info.path.clone(),
+                reason: "collect without a submitted frame".into(),
+            })
     }
 }
 

@@ -9,7 +9,9 @@ use gst::prelude::*;
 use gst::subclass::prelude::*;
 use gst_base::prelude::*;
 use gst_base::subclass::prelude::*;
-use hmg_detect::{DetectError, Engine, EngineOptions, Letterbox, Letterboxer, PixelFormat, load_labels};
+use hmg_detect::{
+    DetectError, Engine, EngineOptions, Letterbox, Letterboxer, PixelFormat, load_labels,
+};
 
 use super::Backend;
 use crate::{frame, meta};
@@ -333,7 +335,12 @@ impl BaseTransformImpl for HailoInfer {
         if event.is_serialized() {
             let flush = matches!(event.view(), gst::EventView::FlushStop(_));
             if let Err(err) = self.drain(!flush) {
-                gst::debug!(CAT, imp = self, "draining before {:?}: {err:?}", event.type_());
+                gst::debug!(
+                    CAT,
+                    imp = self,
+                    "draining before {:?}: {err:?}",
+                    event.type_()
+                );
             }
         }
         self.parent_sink_event(event)
@@ -355,7 +362,10 @@ impl BaseTransformImpl for HailoInfer {
         let n = state.frames;
         state.frames += 1;
         if n % interval != 0 {
-            state.pending.push_back(Pending { buffer: inbuf, letterbox: None });
+            state.pending.push_back(Pending {
+                buffer: inbuf,
+                letterbox: None,
+            });
             return Ok(gst::FlowSuccess::Ok);
         }
         let (w, h) = {
@@ -384,7 +394,10 @@ impl BaseTransformImpl for HailoInfer {
             lb
         };
         gst::trace!(CAT, imp = self, "frame {n}: submitted");
-        state.pending.push_back(Pending { buffer: inbuf, letterbox: Some(lb) });
+        state.pending.push_back(Pending {
+            buffer: inbuf,
+            letterbox: Some(lb),
+        });
         Ok(gst::FlowSuccess::Ok)
     }
 
@@ -396,7 +409,11 @@ impl BaseTransformImpl for HailoInfer {
         let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
         // Live sources: hand each frame on as soon as it is done (lowest latency). Otherwise
         // keep the device busy with the next frame while this one is decoded downstream.
-        let depth = if state.live == Some(true) { 0 } else { state.engine.max_in_flight() - 1 };
+        let depth = if state.live == Some(true) {
+            0
+        } else {
+            state.engine.max_in_flight() - 1
+        };
         let ready = state.pending.front().is_some_and(|p| p.letterbox.is_none());
         if !ready && state.pending.len() <= depth {
             return Ok(GenerateOutputSuccess::NoOutput);
@@ -429,15 +446,22 @@ impl HailoInfer {
             gst::FlowError::Error
         })?;
         let layout = state.engine.info().layout;
-        meta::attach(buffer.make_mut(), &state.model, layout, &state.labels, &lb, tensors)
-            .map_err(|e| {
-                gst::element_imp_error!(
-                    self,
-                    gst::CoreError::Failed,
-                    ["Failed to attach HmgTensors meta: {}", e]
-                );
-                gst::FlowError::Error
-            })?;
+        meta::attach(
+            buffer.make_mut(),
+            &state.model,
+            layout,
+            &state.labels,
+            &lb,
+            tensors,
+        )
+        .map_err(|e| {
+            gst::element_imp_error!(
+                self,
+                gst::CoreError::Failed,
+                ["Failed to attach HmgTensors meta: {}", e]
+            );
+            gst::FlowError::Error
+        })?;
         Ok(buffer)
     }
 
@@ -446,7 +470,9 @@ impl HailoInfer {
         let mut done = Vec::new();
         {
             let mut guard = self.state.lock().unwrap();
-            let Some(state) = guard.as_mut() else { return Ok(()) };
+            let Some(state) = guard.as_mut() else {
+                return Ok(());
+            };
             while let Some(p) = state.pending.pop_front() {
                 done.push(self.finish(state, p)?);
             }
