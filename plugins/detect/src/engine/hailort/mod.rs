@@ -160,6 +160,8 @@ fn vdevice(rt: &Arc<HailoRt>, group: Option<&str>) -> Result<Arc<VDevice>, CallE
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct VStreamDescription {
     pub name: String,
+    /// Network group / network it belongs to.
+    pub network: String,
     pub direction: &'static str,
     /// NHWC shape, or [classes, max boxes per class] for NMS outputs.
     pub shape: Vec<usize>,
@@ -187,6 +189,7 @@ fn describe(info: &hailo_vstream_info_t) -> VStreamDescription {
     };
     VStreamDescription {
         name: name_of(&info.name),
+        network: name_of(&info.network_name),
         direction: if info.direction == 0 {
             "input"
         } else {
