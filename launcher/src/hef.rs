@@ -109,7 +109,8 @@ fn info(a: &InfoArgs) -> anyhow::Result<()> {
     match hailort {
         Ok((version, infos)) => {
             println!("  HailoRT       {version}");
-            let mut networks: Vec<&str> = infos.iter().filter_map(|i| i["network"].as_str()).collect();
+            let mut networks: Vec<&str> =
+                infos.iter().filter_map(|i| i["network"].as_str()).collect();
             networks.dedup();
             println!("  networks      {}", networks.join(", "));
             for i in infos {

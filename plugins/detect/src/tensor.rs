@@ -16,11 +16,16 @@ impl TensorData {
         }
     }
 
-    pub fn len(&self) -> usize {
+    /// Borrowed view of the elements.
+    pub fn as_slice(&self) -> TensorSlice<'_> {
         match self {
-            Self::F32(v) => v.len(),
-            Self::U8(v) => v.len(),
+            Self::F32(v) => TensorSlice::F32(v),
+            Self::U8(v) => TensorSlice::U8(v),
         }
+    }
+
+    pub fn len(&self) -> usize {
+        self.as_slice().len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -125,14 +130,10 @@ impl<'a> TensorRef<'a> {
 
 impl Tensor {
     pub fn view(&self) -> TensorRef<'_> {
-        let data = match &self.data {
-            TensorData::F32(v) => TensorSlice::F32(v),
-            TensorData::U8(v) => TensorSlice::U8(v),
-        };
         TensorRef {
             name: &self.name,
             shape: &self.shape,
-            data,
+            data: self.data.as_slice(),
             zero_point: self.zero_point,
             scale: self.scale,
         }

@@ -301,13 +301,20 @@ mod with_hailort {
         let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
         let controls = use_double();
         controls.fail("hailo_create_vdevice", 64); // no device needed to describe a HEF
-        let described = hmg_detect::engine::hailort::describe_hef(&hailo_fixtures().join("nudenet320-nms.hef"));
+        let described =
+            hmg_detect::engine::hailort::describe_hef(&hailo_fixtures().join("nudenet320-nms.hef"));
         controls.fail("", 0);
         let (version, infos) = described.unwrap();
         assert_eq!(version, "4.23.0");
         assert_eq!(infos.len(), 2);
-        assert_eq!((infos[0].direction, infos[0].shape.clone()), ("input", vec![320, 320, 3]));
-        assert_eq!((infos[1].nms, infos[1].shape.clone()), (true, vec![18, 100]));
+        assert_eq!(
+            (infos[0].direction, infos[0].shape.clone()),
+            ("input", vec![320, 320, 3])
+        );
+        assert_eq!(
+            (infos[1].nms, infos[1].shape.clone()),
+            (true, vec![18, 100])
+        );
         assert_eq!(infos[1].network, "nudenet320/nudenet320");
     }
 

@@ -167,15 +167,7 @@ pub fn attach(
     s.set("model", model);
     s.set("layout", layout.name());
     s.set("labels", labels);
-    s.set("model-width", lb.dst_width as i32);
-    s.set("model-height", lb.dst_height as i32);
-    s.set("frame-width", lb.src_width as i32);
-    s.set("frame-height", lb.src_height as i32);
-    s.set("resized-width", lb.resized_width as i32);
-    s.set("resized-height", lb.resized_height as i32);
-    s.set("pad-left", lb.pad_left as i32);
-    s.set("pad-top", lb.pad_top as i32);
-    s.set("scale", lb.gain);
+    set_letterbox(s, lb);
     s.set(
         "tensors",
         gst::Array::new(tensors.into_iter().map(tensor_structure)),
