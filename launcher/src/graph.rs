@@ -90,13 +90,12 @@ pub fn run(description: &str, count_at: &str, progress: bool) -> anyhow::Result<
                 if let Some(bar) = &bar {
                     let pos = pipeline.query_position::<gst::ClockTime>();
                     let dur = pipeline.query_duration::<gst::ClockTime>();
-                    if let (Some(p), Some(d)) = (pos, dur) {
-                        if d.nseconds() > 0 {
+                    if let (Some(p), Some(d)) = (pos, dur)
+                        && d.nseconds() > 0 {
                             bar.set_position(
                                 (p.nseconds() as u128 * 1000 / d.nseconds() as u128) as u64,
                             );
                         }
-                    }
                     let s = stats.lock().unwrap();
                     bar.set_message(format!(
                         "{} frames, {:.1} FPS, {} detections",

@@ -96,7 +96,7 @@ pub fn read_candidates(buffer: &gst::BufferRef) -> Option<Result<CandidatesMeta,
         let bytes: glib::Bytes = s
             .get("candidates")
             .map_err(|e| format!("field 'candidates': {e}"))?;
-        if bytes.len() % 24 != 0 {
+        if !bytes.len().is_multiple_of(24) {
             return Err(format!(
                 "candidates of {} bytes are not whole rows",
                 bytes.len()

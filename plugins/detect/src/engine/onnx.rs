@@ -23,11 +23,10 @@ static EXTRA_DIRS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 
 /// Adds a folder to search for `libonnxruntime.so` (the plugin adds its own folder).
 pub fn add_library_dir(dir: &Path) {
-    if let Ok(mut dirs) = EXTRA_DIRS.lock() {
-        if !dirs.iter().any(|d| d == dir) {
+    if let Ok(mut dirs) = EXTRA_DIRS.lock()
+        && !dirs.iter().any(|d| d == dir) {
             dirs.push(dir.to_path_buf());
         }
-    }
 }
 
 /// Where hmg looks for onnxruntime, in order. `ORT_DYLIB_PATH`, when set, is the only place.
@@ -195,14 +194,13 @@ impl OnnxEngine {
         let shapes: Vec<Vec<usize>> = outputs.iter().map(|t| t.shape.clone()).collect();
         let names: Vec<&str> = outputs.iter().map(|t| t.name.as_str()).collect();
         engine.info.layout = Layout::detect_named(&names, &shapes).map_err(unknown)?;
-        if let Some(nc) = engine.info.layout.classes() {
-            if !engine.info.labels.is_empty() && engine.info.labels.len() != nc {
+        if let Some(nc) = engine.info.layout.classes()
+            && !engine.info.labels.is_empty() && engine.info.labels.len() != nc {
                 return Err(unknown(format!(
                     "its metadata names {} classes but its output carries {nc}",
                     engine.info.labels.len()
                 )));
             }
-        }
         Ok(engine)
     }
 }

@@ -214,8 +214,8 @@ impl BaseTransformImpl for DetLog {
     }
 
     fn sink_event(&self, event: gst::Event) -> bool {
-        if let gst::EventView::Eos(_) = event.view() {
-            if let Err(e) = self.flush() {
+        if let gst::EventView::Eos(_) = event.view()
+            && let Err(e) = self.flush() {
                 gst::element_imp_error!(
                     self,
                     gst::ResourceError::Write,
@@ -223,7 +223,6 @@ impl BaseTransformImpl for DetLog {
                 );
                 return false;
             }
-        }
         self.parent_sink_event(event)
     }
 

@@ -278,7 +278,7 @@ impl BaseTransformImpl for YoloNms {
                     &opts,
                     &mut state.detections,
                 )?;
-                Ok(m.letterbox.clone())
+                Ok(m.letterbox)
             })
         } else {
             gst::trace!(CAT, imp = self, "no HmgTensors meta, passing on");
