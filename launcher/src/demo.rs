@@ -83,7 +83,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     );
     graph::init()?;
     println!("hmg demo: {} on {}", model.display(), input.display());
-    let stats = match graph::run(&description, "log", !args.quiet) {
+    let stats = match graph::run(&description, Some("log"), !args.quiet) {
         Ok(s) => s,
         Err(e) => {
             // Nothing half-written stays behind; earlier results are kept.

@@ -2,6 +2,7 @@
 //! Running a launch graph to the end: progress, per-frame statistics, clean errors.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -34,20 +35,64 @@ impl RunStats {
     }
 }
 
-/// Runs `description` until EOS. Frames and detections are counted on the sink pad of the
-/// element named `count_at`.
-pub fn run(description: &str, count_at: &str, progress: bool) -> anyhow::Result<RunStats> {
+/// The first element made by `factory` in `pipeline`.
+fn first_of(pipeline: &gst::Pipeline, factory: &str) -> Option<gst::Element> {
+    pipeline
+        .iterate_recurse()
+        .into_iter()
+        .flatten()
+        .find(|e| e.factory().is_some_and(|f| f.name() == factory))
+}
+
+static SIGNALS: AtomicU32 = AtomicU32::new(0);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    // Only an atomic store: async-signal-safe.
+    SIGNALS.fetch_add(1, Ordering::SeqCst);
+}
+
+/// Ctrl-C / SIGTERM: the first asks the graph to finish (EOS: files are closed properly), the
+/// second stops at once.
+fn watch_signals() -> &'static AtomicU32 {
+    for signal in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: the handler only touches an atomic.
+        unsafe {
+            libc::signal(
+                signal,
+                on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t,
+            )
+        };
+    }
+    &SIGNALS
+}
+
+/// Runs `description` until EOS (or Ctrl-C). Frames and detections are counted on the sink
+/// pad of the element named `count_at`, else of the first `yolonms`.
+pub fn run(description: &str, count_at: Option<&str>, progress: bool) -> anyhow::Result<RunStats> {
     let pipeline = gst::parse::launch(description)
         .with_context(|| format!("cannot build the graph:\n  {description}"))?
         .downcast::<gst::Pipeline>()
         .map_err(|_| anyhow!("the graph is not a pipeline"))?;
     let stats = Arc::new(Mutex::new(RunStats::default()));
-    let counter = pipeline
-        .by_name(count_at)
-        .ok_or_else(|| anyhow!("no element named '{count_at}' in the graph"))?;
+    // Detections exist after yolonms: count on its source pad, or where the caller says.
+    let (counter, pad_name) = match count_at {
+        Some(name) => (
+            pipeline
+                .by_name(name)
+                .ok_or_else(|| anyhow!("no element named '{name}' in the graph"))?,
+            "sink",
+        ),
+        None => (
+            first_of(&pipeline, "yolonms").ok_or_else(|| {
+                anyhow!("the graph has no yolonms element to count detections at")
+            })?,
+            "src",
+        ),
+    };
+    let count_at = counter.name();
     let pad = counter
-        .static_pad("sink")
-        .ok_or_else(|| anyhow!("'{count_at}' has no sink pad"))?;
+        .static_pad(pad_name)
+        .ok_or_else(|| anyhow!("'{count_at}' has no {pad_name} pad"))?;
     let probe_stats = stats.clone();
     pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
         if let Some(buf) = info.buffer() {
@@ -79,7 +124,21 @@ pub fn run(description: &str, count_at: &str, progress: bool) -> anyhow::Result<
     let bus = pipeline
         .bus()
         .ok_or_else(|| anyhow!("pipeline without bus"))?;
+    let signals = watch_signals();
+    let mut handled = signals.load(Ordering::SeqCst);
+    let mut eos_sent = false;
     let result = loop {
+        let seen = signals.load(Ordering::SeqCst);
+        if seen > handled {
+            handled = seen;
+            if !eos_sent {
+                eos_sent = true;
+                eprintln!("\nstopping: finishing the files (Ctrl-C again to stop at once)");
+                pipeline.send_event(gst::event::Eos::new());
+            } else {
+                break Err(anyhow!("stopped by the user before the graph finished"));
+            }
+        }
         match bus.timed_pop(gst::ClockTime::from_mseconds(100)) {
             Some(msg) => match msg.view() {
                 gst::MessageView::Eos(_) => break Ok(()),
@@ -88,14 +147,16 @@ pub fn run(description: &str, count_at: &str, progress: bool) -> anyhow::Result<
             },
             None => {
                 if let Some(bar) = &bar {
+                    bar.tick();
                     let pos = pipeline.query_position::<gst::ClockTime>();
                     let dur = pipeline.query_duration::<gst::ClockTime>();
                     if let (Some(p), Some(d)) = (pos, dur)
-                        && d.nseconds() > 0 {
-                            bar.set_position(
-                                (p.nseconds() as u128 * 1000 / d.nseconds() as u128) as u64,
-                            );
-                        }
+                        && d.nseconds() > 0
+                    {
+                        bar.set_position(
+                            (p.nseconds() as u128 * 1000 / d.nseconds() as u128) as u64,
+                        );
+                    }
                     let s = stats.lock().unwrap();
                     bar.set_message(format!(
                         "{} frames, {:.1} FPS, {} detections",

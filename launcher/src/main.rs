@@ -5,6 +5,9 @@ mod assets;
 mod demo;
 mod graph;
 mod hef;
+mod run;
+mod template;
+mod usage;
 
 use std::process::ExitCode;
 
@@ -21,6 +24,8 @@ struct Cli {
 enum Command {
     /// Run the default detection graph on the bundled clip: writes out/demo.mp4 and out/demo.jsonl
     Demo(demo::DemoArgs),
+    /// Run a graph template from graphs/ (or a .gst file), or print its gst-launch-1.0 line
+    Run(run::RunArgs),
     /// Inspect compiled Hailo models (.hef)
     Hef(hef::HefArgs),
 }
@@ -29,13 +34,14 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Demo(args) => demo::run(&args),
+        Command::Run(args) => run::run(&args),
         Command::Hef(args) => hef::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            ExitCode::from(usage::exit_code(&e))
         }
     }
 }

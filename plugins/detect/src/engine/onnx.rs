@@ -24,9 +24,10 @@ static EXTRA_DIRS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 /// Adds a folder to search for `libonnxruntime.so` (the plugin adds its own folder).
 pub fn add_library_dir(dir: &Path) {
     if let Ok(mut dirs) = EXTRA_DIRS.lock()
-        && !dirs.iter().any(|d| d == dir) {
-            dirs.push(dir.to_path_buf());
-        }
+        && !dirs.iter().any(|d| d == dir)
+    {
+        dirs.push(dir.to_path_buf());
+    }
 }
 
 /// Where hmg looks for onnxruntime, in order. `ORT_DYLIB_PATH`, when set, is the only place.
@@ -195,12 +196,14 @@ impl OnnxEngine {
         let names: Vec<&str> = outputs.iter().map(|t| t.name.as_str()).collect();
         engine.info.layout = Layout::detect_named(&names, &shapes).map_err(unknown)?;
         if let Some(nc) = engine.info.layout.classes()
-            && !engine.info.labels.is_empty() && engine.info.labels.len() != nc {
-                return Err(unknown(format!(
-                    "its metadata names {} classes but its output carries {nc}",
-                    engine.info.labels.len()
-                )));
-            }
+            && !engine.info.labels.is_empty()
+            && engine.info.labels.len() != nc
+        {
+            return Err(unknown(format!(
+                "its metadata names {} classes but its output carries {nc}",
+                engine.info.labels.len()
+            )));
+        }
         Ok(engine)
     }
 }

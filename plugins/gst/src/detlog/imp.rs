@@ -215,14 +215,15 @@ impl BaseTransformImpl for DetLog {
 
     fn sink_event(&self, event: gst::Event) -> bool {
         if let gst::EventView::Eos(_) = event.view()
-            && let Err(e) = self.flush() {
-                gst::element_imp_error!(
-                    self,
-                    gst::ResourceError::Write,
-                    ["Cannot write the detection log: {}", e]
-                );
-                return false;
-            }
+            && let Err(e) = self.flush()
+        {
+            gst::element_imp_error!(
+                self,
+                gst::ResourceError::Write,
+                ["Cannot write the detection log: {}", e]
+            );
+            return false;
+        }
         self.parent_sink_event(event)
     }
 
