@@ -116,8 +116,44 @@ pub fn run(description: &str, count_at: Option<&str>, progress: bool) -> anyhow:
         bar
     });
     let start = Instant::now();
+    let result = play(&pipeline, |pipeline| {
+        if let Some(bar) = &bar {
+            bar.tick();
+            let pos = pipeline.query_position::<gst::ClockTime>();
+            let dur = pipeline.query_duration::<gst::ClockTime>();
+            if let (Some(p), Some(d)) = (pos, dur)
+                && d.nseconds() > 0
+            {
+                bar.set_position((p.nseconds() as u128 * 1000 / d.nseconds() as u128) as u64);
+            }
+            let s = stats.lock().unwrap();
+            bar.set_message(format!(
+                "{} frames, {:.1} FPS, {} detections",
+                s.frames,
+                s.frames as f64 / start.elapsed().as_secs_f64(),
+                s.detections
+            ));
+        }
+    });
+    let elapsed = start.elapsed();
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    result?;
+    let mut s = stats.lock().unwrap().clone();
+    s.elapsed = elapsed;
+    Ok(s)
+}
+
+/// Plays `pipeline` to EOS, calling `tick` about ten times a second; Ctrl-C / SIGTERM send
+/// EOS (a second one stops at once). Leaves the pipeline in NULL; returns the playing time.
+pub fn play(
+    pipeline: &gst::Pipeline,
+    mut tick: impl FnMut(&gst::Pipeline),
+) -> anyhow::Result<Duration> {
+    let start = Instant::now();
     if pipeline.set_state(gst::State::Playing).is_err() {
-        let err = first_error(&pipeline).unwrap_or_else(|| anyhow!("the graph failed to start"));
+        let err = first_error(pipeline).unwrap_or_else(|| anyhow!("the graph failed to start"));
         let _ = pipeline.set_state(gst::State::Null);
         return Err(err);
     }
@@ -145,38 +181,12 @@ pub fn run(description: &str, count_at: Option<&str>, progress: bool) -> anyhow:
                 gst::MessageView::Error(e) => break Err(error_text(e)),
                 _ => {}
             },
-            None => {
-                if let Some(bar) = &bar {
-                    bar.tick();
-                    let pos = pipeline.query_position::<gst::ClockTime>();
-                    let dur = pipeline.query_duration::<gst::ClockTime>();
-                    if let (Some(p), Some(d)) = (pos, dur)
-                        && d.nseconds() > 0
-                    {
-                        bar.set_position(
-                            (p.nseconds() as u128 * 1000 / d.nseconds() as u128) as u64,
-                        );
-                    }
-                    let s = stats.lock().unwrap();
-                    bar.set_message(format!(
-                        "{} frames, {:.1} FPS, {} detections",
-                        s.frames,
-                        s.frames as f64 / start.elapsed().as_secs_f64(),
-                        s.detections
-                    ));
-                }
-            }
+            None => tick(pipeline),
         }
     };
     let elapsed = start.elapsed();
-    if let Some(bar) = bar {
-        bar.finish_and_clear();
-    }
     let _ = pipeline.set_state(gst::State::Null);
-    result?;
-    let mut s = stats.lock().unwrap().clone();
-    s.elapsed = elapsed;
-    Ok(s)
+    result.map(|()| elapsed)
 }
 
 fn error_text(e: &gst::message::Error) -> anyhow::Error {

@@ -3,9 +3,11 @@
 
 mod assets;
 mod demo;
+mod detect;
 mod graph;
 mod hef;
 mod run;
+mod sources;
 mod template;
 mod usage;
 
@@ -24,6 +26,8 @@ struct Cli {
 enum Command {
     /// Run the default detection graph on the bundled clip: writes out/demo.mp4 and out/demo.jsonl
     Demo(demo::DemoArgs),
+    /// Live detection from cameras, video files, image folders or RTSP streams (several at once)
+    Detect(detect::DetectArgs),
     /// Run a graph template from graphs/ (or a .gst file), or print its gst-launch-1.0 line
     Run(run::RunArgs),
     /// Inspect compiled Hailo models (.hef)
@@ -34,6 +38,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Demo(args) => demo::run(&args),
+        Command::Detect(args) => detect::run(&args),
         Command::Run(args) => run::run(&args),
         Command::Hef(args) => hef::run(&args),
     };

@@ -101,6 +101,15 @@ fn launch_words(line: &str) -> Vec<String> {
     words
 }
 
+/// A launch line as shell words a user can paste after `gst-launch-1.0`.
+pub fn shell_line(line: &str) -> String {
+    launch_words(line)
+        .iter()
+        .map(|w| shell_word(w))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     let path = resolve(&args.graph)?;
     let template = Template::load(&path)?;
@@ -129,8 +138,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     }
     let line = template.fill(&values)?;
     if args.print {
-        let words: Vec<String> = launch_words(&line).iter().map(|w| shell_word(w)).collect();
-        println!("gst-launch-1.0 {}", words.join(" "));
+        println!("gst-launch-1.0 {}", shell_line(&line));
         return Ok(());
     }
     graph::init()?;

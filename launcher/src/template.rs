@@ -11,6 +11,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use crate::sources::quote;
 use crate::usage::UsageError;
 
 /// One documented variable.
@@ -126,18 +127,6 @@ impl Template {
         // One line, as gst-launch-1.0 takes it.
         Ok(out.split_whitespace().collect::<Vec<_>>().join(" "))
     }
-}
-
-/// Quotes a value for a launch line when it needs it (spaces, quotes, `!`).
-fn quote(value: &str) -> String {
-    if !value.is_empty()
-        && value
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "/._-:,+=@%~".contains(c))
-    {
-        return value.to_string();
-    }
-    format!("\"{}\"", value.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
 fn parse_variable(line: &str) -> Option<Variable> {

@@ -2,13 +2,14 @@
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
+use std::path::PathBuf;
 use std::sync::{LazyLock, Mutex};
 
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 use gst_base::subclass::prelude::*;
-use hmg_detect::Detection;
+use hmg_detect::{Detection, Letterboxer, PixelFormat};
 
 use crate::roi;
 
@@ -20,10 +21,25 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     )
 });
 
-#[derive(Debug, Clone, Default)]
+const DEFAULT_SNAPSHOT_INTERVAL: f64 = 5.0;
+
+#[derive(Debug, Clone)]
 struct Settings {
     location: Option<String>,
     stream_name: Option<String>,
+    snapshot_dir: Option<String>,
+    snapshot_interval: f64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            location: None,
+            stream_name: None,
+            snapshot_dir: None,
+            snapshot_interval: DEFAULT_SNAPSHOT_INTERVAL,
+        }
+    }
 }
 
 struct State {
@@ -32,6 +48,57 @@ struct State {
     frames: u64,
     size: (i32, i32),
     line: String,
+    snapshots: Option<Snapshots>,
+}
+
+/// Periodic PNG snapshots of frames that have detections.
+struct Snapshots {
+    dir: PathBuf,
+    interval: gst::ClockTime,
+    last: Option<gst::ClockTime>,
+    video: Option<(gst_video::VideoInfo, PixelFormat)>,
+    letterboxer: Letterboxer,
+    warned: bool,
+}
+
+impl Snapshots {
+    fn due(&self, pts: Option<gst::ClockTime>) -> bool {
+        match (self.last, pts) {
+            (None, _) => true,
+            (Some(last), Some(pts)) => pts >= last + self.interval || pts < last,
+            (Some(_), None) => false,
+        }
+    }
+
+    /// Writes `buf` as `<dir>/<stream>-<frame>.png` (temp file, then rename).
+    fn write(&mut self, buf: &gst::BufferRef, stream: &str, frame: u64) -> Result<PathBuf, String> {
+        let (info, format) = self
+            .video
+            .clone()
+            .ok_or("the frame format has no snapshot support")?;
+        let mapped = gst_video::VideoFrameRef::from_buffer_ref_readable(buf, &info)
+            .map_err(|_| "cannot map the frame")?;
+        let fr = crate::frame::frame_ref(&mapped, format).map_err(|e| e.to_string())?;
+        let (w, h) = (info.width() as usize, info.height() as usize);
+        let (rgb, _) = self.letterboxer.run(&fr, w, h);
+        let path = self.dir.join(format!("{stream}-{frame:06}.png"));
+        let part = self.dir.join(format!("{stream}-{frame:06}.png.part"));
+        let file = File::create(&part).map_err(|e| format!("{}: {e}", part.display()))?;
+        let mut encoder = png::Encoder::new(BufWriter::new(file), w as u32, h as u32);
+        encoder.set_color(png::ColorType::Rgb);
+        encoder.set_depth(png::BitDepth::Eight);
+        let written = encoder
+            .write_header()
+            .and_then(|mut writer| writer.write_image_data(rgb).and_then(|()| writer.finish()))
+            .map_err(|e| format!("{}: {e}", part.display()));
+        if let Err(e) = written.and_then(|()| {
+            std::fs::rename(&part, &path).map_err(|e| format!("{}: {e}", path.display()))
+        }) {
+            let _ = std::fs::remove_file(&part);
+            return Err(e);
+        }
+        Ok(path)
+    }
 }
 
 #[derive(Default)]
@@ -104,6 +171,19 @@ impl ObjectImpl for DetLog {
                     .blurb("Value of the \"stream\" field of every line (default: the element's name)")
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecString::builder("snapshot-dir")
+                    .nick("Snapshot folder")
+                    .blurb("Save frames that have detections as PNG (<stream>-<frame>.png) into this folder; unset: no snapshots")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecDouble::builder("snapshot-interval")
+                    .nick("Snapshot interval")
+                    .blurb("Seconds of stream time between two snapshots (0: every frame with detections)")
+                    .minimum(0.0)
+                    .maximum(86400.0)
+                    .default_value(DEFAULT_SNAPSHOT_INTERVAL)
+                    .mutable_ready()
+                    .build(),
             ]
         });
         PROPERTIES.as_ref()
@@ -114,6 +194,10 @@ impl ObjectImpl for DetLog {
         match pspec.name() {
             "location" => s.location = value.get().expect("type checked upstream"),
             "stream-name" => s.stream_name = value.get().expect("type checked upstream"),
+            "snapshot-dir" => s.snapshot_dir = value.get().expect("type checked upstream"),
+            "snapshot-interval" => {
+                s.snapshot_interval = value.get().expect("type checked upstream")
+            }
             _ => unimplemented!(),
         }
     }
@@ -123,6 +207,8 @@ impl ObjectImpl for DetLog {
         match pspec.name() {
             "location" => s.location.to_value(),
             "stream-name" => s.stream_name.to_value(),
+            "snapshot-dir" => s.snapshot_dir.to_value(),
+            "snapshot-interval" => s.snapshot_interval.to_value(),
             _ => unimplemented!(),
         }
     }
@@ -182,12 +268,34 @@ impl BaseTransformImpl for DetLog {
             "logging stream '{stream}' to {:?}",
             s.location
         );
+        let snapshots = match s.snapshot_dir.filter(|d| !d.is_empty()) {
+            None => None,
+            Some(dir) => {
+                std::fs::create_dir_all(&dir).map_err(|e| {
+                    gst::error_msg!(
+                        gst::ResourceError::OpenWrite,
+                        ("Cannot create snapshot folder '{}': {}", dir, e)
+                    )
+                })?;
+                Some(Snapshots {
+                    dir: PathBuf::from(dir),
+                    interval: gst::ClockTime::from_nseconds(
+                        (s.snapshot_interval.max(0.0) * 1e9) as u64,
+                    ),
+                    last: None,
+                    video: None,
+                    letterboxer: Letterboxer::new(),
+                    warned: false,
+                })
+            }
+        };
         *self.state.lock().unwrap() = Some(State {
             out,
             stream,
             frames: 0,
             size: (0, 0),
             line: String::new(),
+            snapshots,
         });
         Ok(())
     }
@@ -209,6 +317,11 @@ impl BaseTransformImpl for DetLog {
                 s.get::<i32>("width").unwrap_or(0),
                 s.get::<i32>("height").unwrap_or(0),
             );
+            if let Some(snap) = state.snapshots.as_mut() {
+                snap.video = gst_video::VideoInfo::from_caps(incaps)
+                    .ok()
+                    .and_then(|info| crate::frame::pixel_format(&info).map(|f| (info, f)));
+            }
         }
         Ok(())
     }
@@ -242,7 +355,26 @@ impl BaseTransformImpl for DetLog {
             &dets,
         );
         state.line.push('\n');
+        let frame = state.frames;
         state.frames += 1;
+        if !dets.is_empty()
+            && let Some(snap) = state.snapshots.as_mut()
+            && snap.due(buf.pts())
+        {
+            snap.last = buf.pts();
+            match snap.write(buf, &state.stream, frame) {
+                Ok(path) => gst::debug!(CAT, imp = self, "snapshot {}", path.display()),
+                Err(e) if !snap.warned => {
+                    snap.warned = true;
+                    gst::element_imp_warning!(
+                        self,
+                        gst::ResourceError::Write,
+                        ["Cannot write a snapshot: {}", e]
+                    );
+                }
+                Err(_) => {}
+            }
+        }
         if let Err(e) = state.out.write_all(state.line.as_bytes()) {
             drop(guard);
             gst::element_imp_error!(

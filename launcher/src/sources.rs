@@ -1,0 +1,200 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! Where frames come from. Every source of `hmg detect` is built here, so tests can swap the
+//! cameras for test sources and still exercise the same graph construction.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use crate::usage::UsageError;
+
+/// One input of `hmg detect`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Source {
+    /// The Raspberry Pi camera (libcamera).
+    PiCamera,
+    /// `/dev/video<N>` (USB webcams: raw or MJPEG).
+    Camera(u32),
+    /// A video file.
+    File(PathBuf),
+    /// A folder of images, in name order.
+    Folder(PathBuf),
+    /// An RTSP stream.
+    Rtsp(String),
+    /// A generated test pattern (what tests put in place of a camera).
+    Test { pattern: String, frames: u32 },
+}
+
+impl Source {
+    /// Reads `--input`: an RTSP URL, a folder or a file (which must exist).
+    pub fn from_input(input: &str) -> Result<Self, UsageError> {
+        if input.starts_with("rtsp://") || input.starts_with("rtsps://") {
+            return Ok(Self::Rtsp(input.to_string()));
+        }
+        let path = PathBuf::from(input);
+        if path.is_dir() {
+            return Ok(Self::Folder(path));
+        }
+        if path.is_file() {
+            return Ok(Self::File(path));
+        }
+        Err(UsageError(format!(
+            "input '{input}' does not exist: give a video file, a folder of images or an rtsp:// URL"
+        )))
+    }
+
+    /// The stream name used in file names, JSON lines and the status line.
+    pub fn stream_name(&self, index: usize) -> String {
+        match self {
+            Self::PiCamera => "picam".into(),
+            Self::Camera(n) => format!("cam{n}"),
+            Self::File(p) | Self::Folder(p) => {
+                let stem = p
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                let clean: String = stem
+                    .chars()
+                    .map(|c| {
+                        if c.is_ascii_alphanumeric() || c == '-' {
+                            c
+                        } else {
+                            '_'
+                        }
+                    })
+                    .collect();
+                if clean.is_empty() {
+                    format!("input{index}")
+                } else {
+                    clean
+                }
+            }
+            Self::Rtsp(_) => format!("rtsp{index}"),
+            Self::Test { .. } => format!("test{index}"),
+        }
+    }
+
+    pub fn is_live(&self) -> bool {
+        matches!(
+            self,
+            Self::PiCamera | Self::Camera(_) | Self::Rtsp(_) | Self::Test { .. }
+        )
+    }
+
+    /// The launch-line fragment that produces raw video (any format our elements take).
+    /// Folders are read through numbered links in `scratch` (see [`link_folder`]).
+    pub fn launch(&self, scratch: &std::path::Path) -> String {
+        match self {
+            Self::PiCamera => {
+                "libcamerasrc ! video/x-raw,width=1280,height=720,framerate=30/1".into()
+            }
+            Self::Camera(n) => format!("v4l2src device=/dev/video{n} ! decodebin"),
+            Self::File(p) => format!(
+                "filesrc location={} ! decodebin",
+                quote(&p.display().to_string())
+            ),
+            Self::Folder(_) => format!(
+                "multifilesrc location={} index=0 caps=image/jpeg,framerate=30/1 ! decodebin",
+                quote(&scratch.join("%06d.jpg").display().to_string())
+            ),
+            Self::Rtsp(url) => format!("rtspsrc location={} latency=200 ! decodebin", quote(url)),
+            Self::Test { pattern, frames } => {
+                format!(
+                    "videotestsrc is-live=true pattern={pattern} num-buffers={frames} ! video/x-raw,width=640,height=480,framerate=30/1"
+                )
+            }
+        }
+    }
+}
+
+/// Links a folder's JPEG images, in name order, as `scratch/000000.jpg`, … (multifilesrc reads
+/// numbered names only). Returns how many.
+pub fn link_folder(folder: &std::path::Path, scratch: &std::path::Path) -> anyhow::Result<usize> {
+    let mut images: Vec<PathBuf> = std::fs::read_dir(folder)
+        .map_err(|e| anyhow::anyhow!("cannot read folder '{}': {e}", folder.display()))?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.extension()
+                .is_some_and(|x| x.eq_ignore_ascii_case("jpg") || x.eq_ignore_ascii_case("jpeg"))
+        })
+        .collect();
+    images.sort();
+    if images.is_empty() {
+        return Err(UsageError(format!("folder '{}' has no .jpg images", folder.display())).into());
+    }
+    std::fs::create_dir_all(scratch)?;
+    for (i, img) in images.iter().enumerate() {
+        let target = std::fs::canonicalize(img)?;
+        std::os::unix::fs::symlink(&target, scratch.join(format!("{i:06}.jpg")))?;
+    }
+    Ok(images.len())
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::PiCamera => write!(f, "Pi camera"),
+            Self::Camera(n) => write!(f, "/dev/video{n}"),
+            Self::File(p) | Self::Folder(p) => write!(f, "{}", p.display()),
+            Self::Rtsp(u) => write!(f, "{u}"),
+            Self::Test { pattern, .. } => write!(f, "test pattern {pattern}"),
+        }
+    }
+}
+
+/// Quotes a launch-line value when it needs it.
+pub fn quote(value: &str) -> String {
+    if !value.is_empty()
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-:,+=@%~".contains(c))
+    {
+        return value.to_string();
+    }
+    format!("\"{}\"", value.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn real_sources_have_the_expected_launch_lines() {
+        let s = std::path::Path::new("/tmp/x");
+        assert_eq!(
+            Source::PiCamera.launch(s),
+            "libcamerasrc ! video/x-raw,width=1280,height=720,framerate=30/1"
+        );
+        assert_eq!(
+            Source::Camera(2).launch(s),
+            "v4l2src device=/dev/video2 ! decodebin"
+        );
+        assert_eq!(
+            Source::Rtsp("rtsp://cam:554/s 1".into()).launch(s),
+            "rtspsrc location=\"rtsp://cam:554/s 1\" latency=200 ! decodebin"
+        );
+        assert_eq!(
+            Source::File("my clip.mp4".into()).launch(s),
+            "filesrc location=\"my clip.mp4\" ! decodebin"
+        );
+        assert_eq!(Source::Camera(1).stream_name(0), "cam1");
+        assert_eq!(
+            Source::File("dir/front door.mp4".into()).stream_name(3),
+            "front_door"
+        );
+    }
+
+    #[test]
+    fn inputs_are_checked_before_anything_starts() {
+        assert!(matches!(
+            Source::from_input("rtsp://x/y"),
+            Ok(Source::Rtsp(_))
+        ));
+        assert!(
+            Source::from_input("no/such/file.mp4")
+                .unwrap_err()
+                .0
+                .contains("does not exist")
+        );
+    }
+}

@@ -1,0 +1,266 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! `hmg detect` as a user runs it: several sources in one graph, headless outputs, recordings,
+//! camera sources swapped for test patterns, and bad arguments.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use hmg_e2e::*;
+
+fn hmg() -> Command {
+    let mut c = Command::new(profile_dir().join("hmg"));
+    c.current_dir(repo());
+    c
+}
+
+fn model() -> String {
+    repo()
+        .join("models/yolov12n-coco.onnx")
+        .display()
+        .to_string()
+}
+
+/// The single run folder `hmg detect` made under `out`.
+fn run_dir(out: &Path) -> PathBuf {
+    let dirs: Vec<PathBuf> = std::fs::read_dir(out)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(dirs.len(), 1, "{dirs:?}");
+    dirs[0].clone()
+}
+
+/// (lines, stream names seen, detections per label) of a JSON-lines file.
+fn summarize(path: &Path) -> (usize, Vec<String>, BTreeMap<String, usize>) {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut streams = Vec::new();
+    let mut labels = BTreeMap::new();
+    let mut n = 0;
+    for line in text.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        n += 1;
+        let s = v["stream"].as_str().unwrap().to_string();
+        if !streams.contains(&s) {
+            streams.push(s);
+        }
+        for d in v["detections"].as_array().unwrap() {
+            *labels
+                .entry(d["label"].as_str().unwrap().to_string())
+                .or_default() += 1;
+        }
+    }
+    (n, streams, labels)
+}
+
+#[test]
+fn test_three_streams_in_one_graph_keep_their_own_detections() {
+    let dir = temp_dir("detect-three");
+    let (eagle, dog) = (dir.join("eagle"), dir.join("dog"));
+    for (folder, images) in [
+        (&eagle, vec!["eagle.jpg"]),
+        (&dog, vec!["dog.jpg", "person.jpg"]),
+    ] {
+        std::fs::create_dir_all(folder).unwrap();
+        for img in images {
+            std::fs::copy(testdata().join("images").join(img), folder.join(img)).unwrap();
+        }
+    }
+    let out = dir.join("out");
+    let o = hmg()
+        .args([
+            "detect",
+            "--headless",
+            "--snapshot-interval",
+            "1",
+            "--model",
+            &model(),
+            "--input",
+        ])
+        .arg(&eagle)
+        .arg("--input")
+        .arg(&dog)
+        .arg("--input")
+        .arg(testdata().join("video/bikes.mp4"))
+        .arg("--output")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    for needle in [
+        "eagle: frames 1",
+        "dog: frames 2",
+        "bikes: frames 250",
+        "latency p50",
+        "peak memory",
+    ] {
+        assert!(t.contains(needle), "{needle}: {t}");
+    }
+    let run = run_dir(&out);
+    let (n, streams, labels) = summarize(&run.join("eagle.jsonl"));
+    assert_eq!((n, streams), (1, vec!["eagle".to_string()]));
+    assert_eq!(
+        labels.keys().collect::<Vec<_>>(),
+        vec!["bird"],
+        "the eagle stream sees only its bird"
+    );
+    let (n, streams, labels) = summarize(&run.join("dog.jsonl"));
+    assert_eq!((n, streams), (2, vec!["dog".to_string()]));
+    assert!(
+        labels.contains_key("dog") && labels.contains_key("horse") && !labels.contains_key("bird"),
+        "{labels:?}"
+    );
+    let (n, streams, labels) = summarize(&run.join("bikes.jsonl"));
+    assert_eq!((n, streams), (250, vec!["bikes".to_string()]));
+    assert!(
+        labels["car"] > 100 && !labels.contains_key("bird") && !labels.contains_key("dog"),
+        "{labels:?}"
+    );
+    // Snapshots: frames with detections, as PNG, named by stream and frame.
+    let snaps: Vec<String> = std::fs::read_dir(run.join("snapshots"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        snaps
+            .iter()
+            .any(|s| s.starts_with("bikes-") && s.ends_with(".png")),
+        "{snaps:?}"
+    );
+    assert!(snaps.contains(&"eagle-000000.png".to_string()), "{snaps:?}");
+    let png = std::fs::read(run.join("snapshots/eagle-000000.png")).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    assert!(!snaps.iter().any(|s| s.ends_with(".part")));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn test_cameras_swapped_for_test_patterns_record_playable_mp4s() {
+    let dir = temp_dir("detect-cams");
+    let out = dir.join("out");
+    let o = hmg()
+        .args([
+            "detect",
+            "--headless",
+            "--record",
+            "--test-frames",
+            "15",
+            "--picamera",
+            "--camera",
+            "0",
+            "--model",
+            &model(),
+        ])
+        .arg("--output")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    let run = run_dir(&out);
+    for stream in ["picam", "cam0"] {
+        let (n, streams, _) = summarize(&run.join(format!("{stream}.jsonl")));
+        assert!(n >= 1, "{stream}: {n} lines");
+        assert_eq!(streams, vec![stream.to_string()]);
+        let mp4 = run.join(format!("{stream}.mp4"));
+        let demux = gst_command("gst-launch-1.0", &dir)
+            .args(["-q", "filesrc"])
+            .arg(format!("location={}", mp4.display()))
+            .args(["!", "qtdemux", "!", "fakesink"])
+            .output()
+            .unwrap();
+        assert!(demux.status.success(), "{stream}.mp4: {}", text(&demux));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn test_real_camera_graphs_build_and_print() {
+    let o = hmg()
+        .args([
+            "detect",
+            "--check",
+            "--picamera",
+            "--camera",
+            "0",
+            "--input",
+            "rtsp://127.0.0.1:8554/cam",
+            "--model",
+            &model(),
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("graph builds: 3 stream(s)"));
+    let o = hmg()
+        .args([
+            "detect",
+            "--print",
+            "--headless",
+            "--picamera",
+            "--model",
+            &model(),
+        ])
+        .output()
+        .unwrap();
+    let line = String::from_utf8_lossy(&o.stdout);
+    assert!(line.starts_with("gst-launch-1.0 libcamerasrc ! video/x-raw,width=1280,height=720,framerate=30/1 ! videoconvert"), "{line}");
+    assert!(
+        line.contains("stream-name=picam") && line.contains("fakesink"),
+        "{line}"
+    );
+}
+
+#[test]
+fn test_bad_arguments_exit_2_before_anything_starts() {
+    let m = model();
+    for (args, needle) in [
+        (
+            vec!["detect", "--model", "missing.hef", "--picamera"],
+            "model 'missing.hef' does not exist",
+        ),
+        (
+            vec!["detect", "--model", m.as_str()],
+            "say where frames come from",
+        ),
+        (
+            vec!["detect", "--model", m.as_str(), "--camera", "63"],
+            "camera /dev/video63 does not exist",
+        ),
+        (
+            vec!["detect", "--model", m.as_str(), "--input", "nope.mp4"],
+            "input 'nope.mp4' does not exist",
+        ),
+        (
+            vec![
+                "detect",
+                "--model",
+                m.as_str(),
+                "--picamera",
+                "--conf",
+                "1.5",
+            ],
+            "--conf 1.5 must be between 0 and 1",
+        ),
+        (
+            vec![
+                "detect",
+                "--model",
+                m.as_str(),
+                "--picamera",
+                "--labels",
+                "nope.txt",
+            ],
+            "labels file 'nope.txt'",
+        ),
+    ] {
+        let o = hmg().args(&args).output().unwrap();
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o));
+        let t = text(&o);
+        assert!(t.contains(needle), "{args:?}: {t}");
+        assert_eq!(t.trim().lines().count(), 1, "one line: {t}");
+    }
+}
