@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use gst::prelude::*;
 
-use crate::graph;
+use crate::graph::{self, PlayEvent};
 use crate::sources::{Source, link_folder, quote};
 use crate::usage::UsageError;
 
@@ -62,6 +62,9 @@ pub struct DetectArgs {
     /// Testing: replace every source with a live test pattern of this many frames
     #[arg(long, hide = true)]
     test_frames: Option<u32>,
+    /// Testing: the first source fails after this many frames
+    #[arg(long, hide = true)]
+    test_fail_after: Option<u32>,
 }
 
 /// What one branch needs.
@@ -78,6 +81,7 @@ struct StreamStats {
     started: HashMap<u64, Instant>,
     latencies_ms: Vec<f64>,
     recent: VecDeque<(Instant, u64)>,
+    frames_at_restart: Option<u64>,
 }
 
 fn usage(text: impl Into<String>) -> anyhow::Error {
@@ -150,7 +154,32 @@ fn check_args(args: &DetectArgs) -> anyhow::Result<Vec<Branch>> {
 }
 
 /// The whole graph: one branch per source, in one pipeline.
+/// One branch as launch-line text: the source part (rebuilt when it fails) and the rest.
+struct BranchGraph {
+    source: String,
+    rest: String,
+    live: bool,
+}
+
+impl BranchGraph {
+    fn line(&self) -> String {
+        format!("{} ! {}", self.source, self.rest)
+    }
+}
+
 fn describe(args: &DetectArgs, branches: &[Branch], run_dir: &Path) -> anyhow::Result<String> {
+    Ok(describe_branches(args, branches, run_dir)?
+        .iter()
+        .map(BranchGraph::line)
+        .collect::<Vec<_>>()
+        .join("  "))
+}
+
+fn describe_branches(
+    args: &DetectArgs,
+    branches: &[Branch],
+    run_dir: &Path,
+) -> anyhow::Result<Vec<BranchGraph>> {
     let hef = args
         .model
         .extension()
@@ -208,14 +237,204 @@ fn describe(args: &DetectArgs, branches: &[Branch], run_dir: &Path) -> anyhow::R
         } else {
             "videoconvert ! autovideosink sync=false".to_string()
         };
-        parts.push(format!(
-            "{} ! videoconvert ! {queue} ! {infer} ! yolonms name=nms{i} conf={} iou={} ! detoverlay ! {detlog} ! {sink}",
-            source.launch(&scratch),
-            args.conf,
-            args.iou
-        ));
+        let mut source_line = format!("{} ! videoconvert name=out{i}", source.launch(&scratch));
+        if i == 0
+            && let Some(n) = args.test_fail_after
+        {
+            // Testing: the first source fails after n frames, like an unplugged camera.
+            source_line.push_str(&format!(" ! identity error-after={n}"));
+        }
+        parts.push(BranchGraph {
+            source: source_line,
+            live: source.is_live(),
+            rest: format!(
+                "{queue} name=q{i} ! {infer} ! yolonms name=nms{i} conf={} iou={} ! detoverlay ! {detlog} ! {sink}",
+                args.conf, args.iou
+            ),
+        });
     }
-    Ok(parts.join("  "))
+    Ok(parts)
+}
+
+/// Restarts failed sources with back-off; the other branches keep running.
+struct Supervisor {
+    graphs: Vec<BranchGraph>,
+    names: Vec<String>,
+    /// Per branch: when to bring the source back, and how many failures in a row.
+    restart_at: Vec<Option<Instant>>,
+    failures: Vec<u32>,
+    /// Branches whose (non-live) input failed for good.
+    ended: Vec<bool>,
+    /// Set when the run ends: EOS from sources passes again.
+    stopping: Arc<std::sync::atomic::AtomicBool>,
+    /// Per branch: its live source ended (set by the EOS probe, acted on at the next tick).
+    failed: Vec<Arc<std::sync::atomic::AtomicBool>>,
+}
+
+impl Supervisor {
+    fn source_name(i: usize) -> String {
+        format!("source{i}")
+    }
+
+    /// Builds branch `i`'s source as a bin and links it to the branch's queue.
+    fn attach(&self, pipeline: &gst::Pipeline, i: usize) -> anyhow::Result<()> {
+        // No automatic ghosting: it would also ghost the sink pads waiting for decodebin.
+        let bin =
+            gst::parse::bin_from_description(&self.graphs[i].source, false).with_context(|| {
+                format!(
+                    "cannot build source of {}: {}",
+                    self.names[i], self.graphs[i].source
+                )
+            })?;
+        let last = bin
+            .iterate_elements()
+            .into_iter()
+            .flatten()
+            .find(|e| e.static_pad("src").is_some_and(|p| p.peer().is_none()))
+            .context("the source has no free output")?;
+        let ghost =
+            gst::GhostPad::builder_with_target(&last.static_pad("src").context("source output")?)?
+                .name("src")
+                .build();
+        bin.add_pad(&ghost)?;
+        bin.set_property("name", Self::source_name(i));
+        // A failing source sends EOS after its error; the branch must not end for it unless
+        // the run is stopping (or the input is a file that ended).
+        let stopping = self.stopping.clone();
+        let failed = self.failed[i].clone();
+        failed.store(false, std::sync::atomic::Ordering::SeqCst);
+        let live = self.graphs[i].live;
+        if let Some(pad) = bin.static_pad("src") {
+            pad.add_probe(
+                gst::PadProbeType::EVENT_DOWNSTREAM,
+                move |_, info| match info.event() {
+                    // A live stream that ends was lost (camera unplugged, server gone): the
+                    // branch waits for the source to come back instead of ending.
+                    Some(e)
+                        if e.type_() == gst::EventType::Eos
+                            && live
+                            && !stopping.load(std::sync::atomic::Ordering::SeqCst) =>
+                    {
+                        failed.store(true, std::sync::atomic::Ordering::SeqCst);
+                        gst::PadProbeReturn::Drop
+                    }
+                    _ => gst::PadProbeReturn::Ok,
+                },
+            );
+        }
+        pipeline.add(&bin)?;
+        let queue = pipeline
+            .by_name(&format!("q{i}"))
+            .context("branch queue missing")?;
+        bin.link(&queue)
+            .with_context(|| format!("cannot link the source of {}", self.names[i]))?;
+        bin.sync_state_with_parent()?;
+        Ok(())
+    }
+
+    /// The branch whose source bin holds `element` (or whose queue it is: the queue reports
+    /// the failure it received from the source), if any.
+    fn branch_of(&self, element: &gst::Object) -> Option<usize> {
+        let mut cur = Some(element.clone());
+        while let Some(o) = cur {
+            if let Some(i) = (0..self.graphs.len())
+                .find(|&i| o.name() == Self::source_name(i) || o.name() == format!("q{i}"))
+            {
+                return Some(i);
+            }
+            cur = o.parent();
+        }
+        None
+    }
+
+    /// An error from a source: live sources come back after a back-off, a failed file ends
+    /// its branch (EOS) so the others finish normally. Returns false for errors elsewhere.
+    fn on_error(&mut self, pipeline: &gst::Pipeline, err: &gst::message::Error) -> bool {
+        let Some(i) = err.src().and_then(|s| self.branch_of(s)) else {
+            return false;
+        };
+        self.fail(pipeline, i, &err.error().to_string());
+        true
+    }
+
+    /// Branch `i`'s source failed (an error, or a live stream that ended).
+    fn fail(&mut self, pipeline: &gst::Pipeline, i: usize, reason: &str) {
+        if self.restart_at[i].is_some() || self.ended[i] {
+            return; // the same failure, reported again by another element
+        }
+        let name = &self.names[i];
+        if let Some(bin) = pipeline.by_name(&Self::source_name(i)) {
+            let _ = bin.set_state(gst::State::Null);
+            let _ = pipeline.remove(&bin);
+        }
+        if self.graphs[i].live {
+            self.failures[i] += 1;
+            let delay = Duration::from_secs((1u64 << (self.failures[i] - 1).min(5)).min(30));
+            eprintln!(
+                "\n{name}: source failed ({reason}); restarting in {} s",
+                delay.as_secs()
+            );
+            self.restart_at[i] = Some(Instant::now() + delay);
+        } else {
+            eprintln!("\n{name}: input failed ({reason}); this stream ends, the others go on");
+            self.ended[i] = true;
+            // An error during start-up aborts the pipeline's state change: ask for PLAYING again.
+            let _ = pipeline.set_state(gst::State::Playing);
+            if let Some(pad) = pipeline
+                .by_name(&format!("q{i}"))
+                .and_then(|q| q.static_pad("sink"))
+            {
+                pad.send_event(gst::event::Eos::new());
+            }
+        }
+    }
+
+    /// The run ends: branches waiting for a restart end now (EOS into their queue).
+    fn stop(&mut self, pipeline: &gst::Pipeline) {
+        self.stopping
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        for i in 0..self.graphs.len() {
+            if self.restart_at[i].take().is_some()
+                && let Some(pad) = pipeline
+                    .by_name(&format!("q{i}"))
+                    .and_then(|q| q.static_pad("sink"))
+            {
+                pad.send_event(gst::event::Eos::new());
+            }
+        }
+    }
+
+    fn tick(&mut self, pipeline: &gst::Pipeline, stats: &[Arc<Mutex<StreamStats>>]) {
+        for i in 0..self.graphs.len() {
+            if self.failed[i].swap(false, std::sync::atomic::Ordering::SeqCst) {
+                self.fail(pipeline, i, "the stream ended");
+            }
+            if self.restart_at[i].is_some_and(|t| Instant::now() >= t) {
+                self.restart_at[i] = None;
+                {
+                    let mut st = stats[i].lock().unwrap();
+                    st.frames_at_restart = Some(st.frames);
+                }
+                match self.attach(pipeline, i) {
+                    Ok(()) => eprintln!("\n{}: source restarted", self.names[i]),
+                    Err(e) => {
+                        self.failures[i] += 1;
+                        eprintln!("\n{}: restart failed: {e:#}", self.names[i]);
+                        self.restart_at[i] = Some(
+                            Instant::now()
+                                + Duration::from_secs(30.min(1 << self.failures[i].min(5))),
+                        );
+                    }
+                }
+            }
+            // Frames flow again: the next failure starts the back-off from the beginning.
+            let mut st = stats[i].lock().unwrap();
+            if st.frames_at_restart.is_some_and(|f| st.frames > f) {
+                st.frames_at_restart = None;
+                self.failures[i] = 0;
+            }
+        }
+    }
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -338,12 +557,33 @@ pub fn run(args: &DetectArgs) -> anyhow::Result<()> {
     }
     std::fs::create_dir_all(&run_dir)
         .with_context(|| format!("cannot create output folder '{}'", run_dir.display()))?;
-    let description = describe(args, &branches, &run_dir)?;
+    let graphs = describe_branches(args, &branches, &run_dir)?;
     graph::init()?;
-    let pipeline = gst::parse::launch(&description)
-        .with_context(|| format!("cannot build the graph:\n  {description}"))?
+    // Sources are separate bins, so that one can be rebuilt while the others run.
+    let rest = graphs
+        .iter()
+        .map(|g| g.rest.as_str())
+        .collect::<Vec<_>>()
+        .join("  ");
+    let pipeline = gst::parse::launch(&rest)
+        .with_context(|| format!("cannot build the graph:\n  {rest}"))?
         .downcast::<gst::Pipeline>()
         .map_err(|_| anyhow::anyhow!("the graph is not a pipeline"))?;
+    let mut supervisor = Supervisor {
+        names: branches.iter().map(|b| b.name.clone()).collect(),
+        restart_at: vec![None; graphs.len()],
+        failures: vec![0; graphs.len()],
+        ended: vec![false; graphs.len()],
+        stopping: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+        failed: (0..graphs.len())
+            .map(|_| Arc::new(std::sync::atomic::AtomicBool::new(false)))
+            .collect(),
+        graphs,
+    };
+
+    for i in 0..branches.len() {
+        supervisor.attach(&pipeline, i)?;
+    }
     let stats = install_probes(&pipeline, &branches)?;
     println!(
         "hmg detect: {} on {} stream(s), outputs in {}",
@@ -359,12 +599,25 @@ pub fn run(args: &DetectArgs) -> anyhow::Result<()> {
         .duration
         .map(|d| Instant::now() + Duration::from_secs_f64(d));
     let mut stopping = false;
-    let elapsed = graph::play(&pipeline, |pipeline| {
-        bar.set_message(status_line(&branches, &stats));
-        bar.tick();
-        if !stopping && deadline.is_some_and(|d| Instant::now() >= d) {
+    let elapsed = graph::play(&pipeline, |pipeline, event| match event {
+        PlayEvent::Tick => {
+            bar.set_message(status_line(&branches, &stats));
+            bar.tick();
+            if !stopping && deadline.is_some_and(|d| Instant::now() >= d) {
+                stopping = true;
+                supervisor.stop(pipeline);
+                pipeline.send_event(gst::event::Eos::new());
+            }
+            if !stopping {
+                supervisor.tick(pipeline, &stats);
+            }
+            true
+        }
+        PlayEvent::Error(err) => !stopping && supervisor.on_error(pipeline, err),
+        PlayEvent::Stopping => {
             stopping = true;
-            pipeline.send_event(gst::event::Eos::new());
+            supervisor.stop(pipeline);
+            true
         }
     });
     bar.finish_and_clear();

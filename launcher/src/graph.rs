@@ -116,7 +116,10 @@ pub fn run(description: &str, count_at: Option<&str>, progress: bool) -> anyhow:
         bar
     });
     let start = Instant::now();
-    let result = play(&pipeline, |pipeline| {
+    let result = play(&pipeline, |pipeline, event| {
+        if !matches!(event, PlayEvent::Tick) {
+            return false;
+        }
         if let Some(bar) = &bar {
             bar.tick();
             let pos = pipeline.query_position::<gst::ClockTime>();
@@ -134,6 +137,7 @@ pub fn run(description: &str, count_at: Option<&str>, progress: bool) -> anyhow:
                 s.detections
             ));
         }
+        true
     });
     let elapsed = start.elapsed();
     if let Some(bar) = bar {
@@ -145,11 +149,21 @@ pub fn run(description: &str, count_at: Option<&str>, progress: bool) -> anyhow:
     Ok(s)
 }
 
-/// Plays `pipeline` to EOS, calling `tick` about ten times a second; Ctrl-C / SIGTERM send
-/// EOS (a second one stops at once). Leaves the pipeline in NULL; returns the playing time.
+/// What `play` tells its caller.
+pub enum PlayEvent<'a> {
+    /// About ten times a second.
+    Tick,
+    /// An element failed; the caller returns true when it dealt with it (else the run ends).
+    Error(&'a gst::message::Error),
+    /// Ctrl-C / SIGTERM: EOS was sent to the pipeline.
+    Stopping,
+}
+
+/// Plays `pipeline` to EOS, reporting to `on_event`; Ctrl-C / SIGTERM send EOS (a second one
+/// stops at once). Leaves the pipeline in NULL; returns the playing time.
 pub fn play(
     pipeline: &gst::Pipeline,
-    mut tick: impl FnMut(&gst::Pipeline),
+    mut on_event: impl FnMut(&gst::Pipeline, PlayEvent<'_>) -> bool,
 ) -> anyhow::Result<Duration> {
     let start = Instant::now();
     if pipeline.set_state(gst::State::Playing).is_err() {
@@ -163,6 +177,7 @@ pub fn play(
     let signals = watch_signals();
     let mut handled = signals.load(Ordering::SeqCst);
     let mut eos_sent = false;
+    let mut last_tick = Instant::now();
     let result = loop {
         let seen = signals.load(Ordering::SeqCst);
         if seen > handled {
@@ -171,17 +186,26 @@ pub fn play(
                 eos_sent = true;
                 eprintln!("\nstopping: finishing the files (Ctrl-C again to stop at once)");
                 pipeline.send_event(gst::event::Eos::new());
+                on_event(pipeline, PlayEvent::Stopping);
             } else {
                 break Err(anyhow!("stopped by the user before the graph finished"));
             }
         }
-        match bus.timed_pop(gst::ClockTime::from_mseconds(100)) {
-            Some(msg) => match msg.view() {
+        if let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(100)) {
+            match msg.view() {
                 gst::MessageView::Eos(_) => break Ok(()),
-                gst::MessageView::Error(e) => break Err(error_text(e)),
+                gst::MessageView::Error(e) => {
+                    if !on_event(pipeline, PlayEvent::Error(e)) {
+                        break Err(error_text(e));
+                    }
+                }
                 _ => {}
-            },
-            None => tick(pipeline),
+            }
+        }
+        // Ticks keep their pace even when messages keep coming.
+        if last_tick.elapsed() >= Duration::from_millis(100) {
+            last_tick = Instant::now();
+            on_event(pipeline, PlayEvent::Tick);
         }
     };
     let elapsed = start.elapsed();

@@ -147,7 +147,9 @@ fn test_cameras_swapped_for_test_patterns_record_playable_mp4s() {
             "--headless",
             "--record",
             "--test-frames",
-            "15",
+            "100000",
+            "--duration",
+            "4",
             "--picamera",
             "--camera",
             "0",
@@ -263,4 +265,70 @@ fn test_bad_arguments_exit_2_before_anything_starts() {
         assert!(t.contains(needle), "{args:?}: {t}");
         assert_eq!(t.trim().lines().count(), 1, "one line: {t}");
     }
+}
+
+#[test]
+fn test_a_failing_camera_restarts_while_the_others_run() {
+    let dir = temp_dir("detect-fault");
+    let out = dir.join("out");
+    let o = hmg()
+        .args([
+            "detect",
+            "--headless",
+            "--test-frames",
+            "100000",
+            "--test-fail-after",
+            "10",
+            "--duration",
+            "8",
+        ])
+        .args(["--camera", "0", "--camera", "1", "--model", &model()])
+        .arg("--output")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(
+        t.contains("cam0: source failed") && t.contains("cam0: source restarted"),
+        "{t}"
+    );
+    assert!(!t.contains("cam1: source failed"), "{t}");
+    let run = run_dir(&out);
+    let (cam0, _, _) = summarize(&run.join("cam0.jsonl"));
+    let (cam1, _, _) = summarize(&run.join("cam1.jsonl"));
+    // cam0 delivered frames again after a restart; cam1 never stopped.
+    assert!(cam0 > 10, "cam0 {cam0} frames: {t}");
+    assert!(cam1 > cam0, "cam1 {cam1} vs cam0 {cam0}: {t}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn test_a_broken_file_ends_its_stream_only() {
+    let dir = temp_dir("detect-broken");
+    let clip = std::fs::read(testdata().join("video/bikes.mp4")).unwrap();
+    let broken = dir.join("broken.mp4");
+    std::fs::write(&broken, &clip[..clip.len() / 3]).unwrap();
+    let eagle = dir.join("eagle");
+    std::fs::create_dir_all(&eagle).unwrap();
+    std::fs::copy(testdata().join("images/eagle.jpg"), eagle.join("eagle.jpg")).unwrap();
+    let out = dir.join("out");
+    let o = hmg()
+        .args(["detect", "--headless", "--model", &model(), "--input"])
+        .arg(&broken)
+        .arg("--input")
+        .arg(&eagle)
+        .arg("--output")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    let run = run_dir(&out);
+    let (eagle_lines, _, labels) = summarize(&run.join("eagle.jsonl"));
+    assert_eq!(eagle_lines, 1);
+    assert!(labels.contains_key("bird"));
+    let (broken_lines, _, _) = summarize(&run.join("broken.jsonl"));
+    assert!(broken_lines < 250, "{t}");
+    let _ = std::fs::remove_dir_all(&dir);
 }
