@@ -4,6 +4,7 @@
 mod assets;
 mod demo;
 mod detect;
+mod doctor;
 mod graph;
 mod hef;
 mod run;
@@ -32,6 +33,8 @@ enum Command {
     Run(run::RunArgs),
     /// Inspect compiled Hailo models (.hef)
     Hef(hef::HefArgs),
+    /// Check this machine: GStreamer, our plugin, cameras, onnxruntime, HailoRT and the Hailo device
+    Doctor(doctor::DoctorArgs),
 }
 
 fn main() -> ExitCode {
@@ -41,6 +44,7 @@ fn main() -> ExitCode {
         Command::Detect(args) => detect::run(&args),
         Command::Run(args) => run::run(&args),
         Command::Hef(args) => hef::run(&args),
+        Command::Doctor(args) => doctor::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
