@@ -605,6 +605,7 @@ pub fn run(args: &DetectArgs) -> anyhow::Result<()> {
             bar.tick();
             if !stopping && deadline.is_some_and(|d| Instant::now() >= d) {
                 stopping = true;
+                graph::stop_watchdog();
                 supervisor.stop(pipeline);
                 pipeline.send_event(gst::event::Eos::new());
             }

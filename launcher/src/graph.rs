@@ -149,6 +149,25 @@ pub fn run(description: &str, count_at: Option<&str>, progress: bool) -> anyhow:
     Ok(s)
 }
 
+/// Once a graph is asked to stop, it must finish within this time; a graph stuck on a device
+/// or a wedged element must not keep the process (and a service restart) hanging forever.
+const STOP_GRACE: Duration = Duration::from_secs(20);
+
+/// Starts (once) a timer that ends the process if stopping takes longer than `STOP_GRACE`.
+pub fn stop_watchdog() {
+    static ARMED: std::sync::Once = std::sync::Once::new();
+    ARMED.call_once(|| {
+        std::thread::spawn(|| {
+            std::thread::sleep(STOP_GRACE);
+            eprintln!(
+                "\nerror: the graph did not finish within {} s of being stopped; exiting (the last frames of open files may be missing)",
+                STOP_GRACE.as_secs()
+            );
+            std::process::exit(1);
+        });
+    });
+}
+
 /// What `play` tells its caller.
 pub enum PlayEvent<'a> {
     /// About ten times a second.
@@ -185,6 +204,7 @@ pub fn play(
             if !eos_sent {
                 eos_sent = true;
                 eprintln!("\nstopping: finishing the files (Ctrl-C again to stop at once)");
+                stop_watchdog();
                 pipeline.send_event(gst::event::Eos::new());
                 on_event(pipeline, PlayEvent::Stopping);
             } else {

@@ -8,6 +8,9 @@ use std::process::Command;
 
 use hmg_e2e::*;
 
+/// One `hmg detect` at a time: each runs a model per stream on this machine's two cores.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn hmg() -> Command {
     let mut c = Command::new(profile_dir().join("hmg"));
     c.current_dir(repo());
@@ -56,6 +59,7 @@ fn summarize(path: &Path) -> (usize, Vec<String>, BTreeMap<String, usize>) {
 
 #[test]
 fn test_three_streams_in_one_graph_keep_their_own_detections() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let dir = temp_dir("detect-three");
     let (eagle, dog) = (dir.join("eagle"), dir.join("dog"));
     for (folder, images) in [
@@ -139,6 +143,7 @@ fn test_three_streams_in_one_graph_keep_their_own_detections() {
 
 #[test]
 fn test_cameras_swapped_for_test_patterns_record_playable_mp4s() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let dir = temp_dir("detect-cams");
     let out = dir.join("out");
     let o = hmg()
@@ -181,6 +186,7 @@ fn test_cameras_swapped_for_test_patterns_record_playable_mp4s() {
 
 #[test]
 fn test_real_camera_graphs_build_and_print() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let o = hmg()
         .args([
             "detect",
@@ -218,6 +224,7 @@ fn test_real_camera_graphs_build_and_print() {
 
 #[test]
 fn test_bad_arguments_exit_2_before_anything_starts() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let m = model();
     for (args, needle) in [
         (
@@ -269,6 +276,7 @@ fn test_bad_arguments_exit_2_before_anything_starts() {
 
 #[test]
 fn test_a_failing_camera_restarts_while_the_others_run() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let dir = temp_dir("detect-fault");
     let out = dir.join("out");
     let o = hmg()
@@ -305,6 +313,7 @@ fn test_a_failing_camera_restarts_while_the_others_run() {
 
 #[test]
 fn test_a_broken_file_ends_its_stream_only() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let dir = temp_dir("detect-broken");
     let clip = std::fs::read(testdata().join("video/bikes.mp4")).unwrap();
     let broken = dir.join("broken.mp4");
