@@ -53,3 +53,19 @@ pub fn text(o: &Output) -> String {
         String::from_utf8_lossy(&o.stderr)
     )
 }
+
+/// Asserts that `mp4` is a finalized file (qtdemux reads it to the end); `dir` is scratch space.
+pub fn assert_mp4_playable(mp4: &Path, dir: &Path) {
+    let demux = gst_command("gst-launch-1.0", dir)
+        .args(["-q", "filesrc"])
+        .arg(format!("location={}", mp4.display()))
+        .args(["!", "qtdemux", "!", "fakesink"])
+        .output()
+        .unwrap();
+    assert!(
+        demux.status.success(),
+        "{}: {}",
+        mp4.display(),
+        text(&demux)
+    );
+}

@@ -172,14 +172,7 @@ fn test_cameras_swapped_for_test_patterns_record_playable_mp4s() {
         let (n, streams, _) = summarize(&run.join(format!("{stream}.jsonl")));
         assert!(n >= 1, "{stream}: {n} lines");
         assert_eq!(streams, vec![stream.to_string()]);
-        let mp4 = run.join(format!("{stream}.mp4"));
-        let demux = gst_command("gst-launch-1.0", &dir)
-            .args(["-q", "filesrc"])
-            .arg(format!("location={}", mp4.display()))
-            .args(["!", "qtdemux", "!", "fakesink"])
-            .output()
-            .unwrap();
-        assert!(demux.status.success(), "{stream}.mp4: {}", text(&demux));
+        assert_mp4_playable(&run.join(format!("{stream}.mp4")), &dir);
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

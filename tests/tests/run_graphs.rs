@@ -130,12 +130,6 @@ fn test_ctrl_c_finishes_the_files() {
         std::fs::read_to_string(&log).unwrap().lines().count(),
         frames
     );
-    let demux = gst_command("gst-launch-1.0", &dir)
-        .args(["-q", "filesrc"])
-        .arg(format!("location={}", mp4.display()))
-        .args(["!", "qtdemux", "!", "fakesink"])
-        .output()
-        .unwrap();
-    assert!(demux.status.success(), "{}", text(&demux));
+    assert_mp4_playable(&mp4, &dir);
     let _ = std::fs::remove_dir_all(&dir);
 }
