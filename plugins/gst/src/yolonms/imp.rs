@@ -55,6 +55,16 @@ struct State {
     warned: bool,
 }
 
+impl State {
+    /// Splits the labels only when the producer's list changed.
+    fn set_labels(&mut self, text: &str) {
+        if text != self.labels_text {
+            self.labels = text.lines().map(String::from).collect();
+            self.labels_text = text.to_string();
+        }
+    }
+}
+
 #[derive(Default)]
 pub struct YoloNms {
     settings: Mutex<Settings>,
@@ -245,10 +255,7 @@ impl BaseTransformImpl for YoloNms {
         // Candidates from yolodecode win; else decode the tensors ourselves.
         let result = if let Some(parsed) = meta::read_candidates(buf) {
             parsed.map(|m| {
-                if m.labels != state.labels_text {
-                    state.labels = m.labels.lines().map(String::from).collect();
-                    state.labels_text = m.labels.clone();
-                }
+                state.set_labels(&m.labels);
                 state.detections.clear();
                 let presuppressed = matches!(m.layout.as_str(), "hailo-nms" | "ultralytics-nms");
                 state.post.run_candidates(
@@ -264,10 +271,7 @@ impl BaseTransformImpl for YoloNms {
         } else if let Some(parsed) = meta::read(buf) {
             parsed.and_then(|m| {
                 let layout = m.layout()?;
-                if m.labels != state.labels_text {
-                    state.labels = m.labels.lines().map(String::from).collect();
-                    state.labels_text = m.labels.clone();
-                }
+                state.set_labels(&m.labels);
                 let views = m.views(&mut state.scratch)?;
                 state.detections.clear();
                 state.post.run(
