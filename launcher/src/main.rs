@@ -2,11 +2,14 @@
 //! `hmg`: from camera pictures to live YOLO detection on a Raspberry Pi with a Hailo-8.
 
 mod assets;
+mod atomic;
+mod batch;
 mod demo;
 mod detect;
 mod doctor;
 mod graph;
 mod hef;
+mod nms;
 mod run;
 mod sources;
 mod template;
@@ -29,6 +32,10 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Live detection from cameras, video files, image folders or RTSP streams (several at once)
     Detect(detect::DetectArgs),
+    /// Detection over a folder of images: one detections.json plus annotated images
+    Batch(batch::BatchArgs),
+    /// Decode and NMS of a saved raw model output (.npy/.npz) into detections (.npz)
+    Nms(nms::NmsArgs),
     /// Run a graph template from graphs/ (or a .gst file), or print its gst-launch-1.0 line
     Run(run::RunArgs),
     /// Inspect compiled Hailo models (.hef)
@@ -42,6 +49,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Demo(args) => demo::run(&args),
         Command::Detect(args) => detect::run(&args),
+        Command::Batch(args) => batch::run(&args),
+        Command::Nms(args) => nms::run(&args),
         Command::Run(args) => run::run(&args),
         Command::Hef(args) => hef::run(&args),
         Command::Doctor(args) => doctor::run(&args),

@@ -19,7 +19,7 @@ fn frame_1080p() -> Vec<u8> {
     let path = testdata().join("images/astronaut.png");
     if let Ok(file) = std::fs::File::open(path) {
         if let Ok(mut r) = png::Decoder::new(std::io::BufReader::new(file)).read_info() {
-            let mut buf = vec![0; r.output_buffer_size()];
+            let mut buf = vec![0; r.output_buffer_size().expect("image fits in memory")];
             if let Ok(info) = r.next_frame(&mut buf) {
                 let (iw, ih) = (info.width as usize, info.height as usize);
                 for y in 0..h {

@@ -27,6 +27,19 @@ impl Detection {
     pub fn height(&self) -> f32 {
         self.y2 - self.y1
     }
+
+    /// `{"class_id","label","confidence","box":[x1,y1,x2,y2]}`, the record every hmg output
+    /// (detlog lines, `hmg batch`) uses; boxes to 1/1000 px, confidence to 6 decimals.
+    pub fn to_json(&self) -> serde_json::Value {
+        let round = |v: f32, scale: f64| (v as f64 * scale).round() / scale;
+        let xyxy = [self.x1, self.y1, self.x2, self.y2].map(|v| round(v, 1e3));
+        serde_json::json!({
+            "class_id": self.class_id,
+            "label": self.label,
+            "confidence": round(self.confidence, 1e6),
+            "box": xyxy,
+        })
+    }
 }
 
 /// Thresholds and filters of post-processing (ultralytics' `conf`, `iou`, `max_det`,

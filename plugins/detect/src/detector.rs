@@ -73,18 +73,61 @@ impl Detector {
         self.engine.info()
     }
 
+    /// Frames the engine takes at once: the batch of a dynamic-batch ONNX model, the frames
+    /// a HailoRT device keeps in flight, 1 for a fixed-batch ONNX model.
+    pub fn batch_size(&self) -> usize {
+        self.engine.max_in_flight().max(1)
+    }
+
     /// Detects objects in one frame; boxes are in the frame's pixels.
     pub fn detect(&mut self, frame: &FrameRef<'_>) -> Result<Vec<Detection>, DetectError> {
+        let mut out = self.detect_batch(std::slice::from_ref(frame))?;
+        Ok(out.pop().unwrap_or_default())
+    }
+
+    /// Detects objects in several frames, [`batch_size`](Self::batch_size) at a time through
+    /// the engine; one list of detections per frame, in order.
+    pub fn detect_batch(
+        &mut self,
+        frames: &[FrameRef<'_>],
+    ) -> Result<Vec<Vec<Detection>>, DetectError> {
         let info = self.engine.info();
-        let (w, h, layout) = (info.input_width, info.input_height, info.layout);
-        let (rgb, lb) = self.letterboxer.run(frame, w, h);
-        let tensors = self.engine.infer(rgb)?;
+        let (w, h) = (info.input_width, info.input_height);
+        let mut results = Vec::with_capacity(frames.len());
+        for chunk in frames.chunks(self.batch_size()) {
+            let mut boxes = Vec::with_capacity(chunk.len());
+            for frame in chunk {
+                let (rgb, lb) = self.letterboxer.run(frame, w, h);
+                self.engine.submit(rgb)?;
+                boxes.push(lb);
+            }
+            for lb in boxes {
+                let tensors = self.engine.collect()?;
+                results.push(self.postprocess(&tensors, &lb)?);
+            }
+        }
+        Ok(results)
+    }
+
+    fn postprocess(
+        &mut self,
+        tensors: &[crate::tensor::Tensor],
+        lb: &crate::letterbox::Letterbox,
+    ) -> Result<Vec<Detection>, DetectError> {
+        let info = self.engine.info();
         let views: Vec<_> = tensors.iter().map(|t| t.view()).collect();
         let mut out = Vec::new();
         self.post
-            .run(layout, &views, &lb, &self.labels, &self.options, &mut out)
+            .run(
+                info.layout,
+                &views,
+                lb,
+                &self.labels,
+                &self.options,
+                &mut out,
+            )
             .map_err(|reason| DetectError::Tensor {
-                name: self.engine.info().path.display().to_string(),
+                name: info.path.display().to_string(),
                 reason,
             })?;
         Ok(out)

@@ -120,6 +120,7 @@ pub fn layout_detections(
     }
 }
 
+#[allow(clippy::too_many_arguments)] // one rectangle's worth of geometry
 fn layout_label(
     text: &str,
     bx: i32,
@@ -185,7 +186,30 @@ fn layout_label(
     }
 }
 
+/// Draws `dets` on a packed RGB image of `width`×`height` pixels.
+pub fn draw_on_rgb(
+    rgb: &mut [u8],
+    width: usize,
+    height: usize,
+    dets: &[Detection],
+    opts: &DrawOptions,
+) {
+    let mut rects = Vec::new();
+    layout_detections(dets, width as u32, height as u32, opts, &mut rects);
+    paint_plane(
+        PixelFormat::Rgb,
+        YuvMatrix::Bt601Full,
+        0,
+        rgb,
+        width * 3,
+        width,
+        height,
+        &rects,
+    );
+}
+
 /// Fills `rects` into plane `plane` (stride `stride`) of a `width`×`height` frame.
+#[allow(clippy::too_many_arguments)] // a plane is format, matrix, index, data, stride and size
 pub fn paint_plane(
     format: PixelFormat,
     yuv: YuvMatrix,

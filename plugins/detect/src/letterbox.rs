@@ -302,12 +302,13 @@ fn vresize_one(r0: &[i16], b0: i16, out: &mut [u8]) {
     }
 }
 
-/// RGB HWC `u8` → NCHW `f32` in 0..1 (`x / 255` in `f32`, like numpy), into `out`.
-pub fn hwc_to_nchw_unit(rgb: &[u8], out: &mut Vec<f32>) {
+/// RGB HWC `u8` → CHW `f32` in 0..1 (`x / 255` in `f32`, like numpy) into `out`, which holds
+/// exactly one image (`rgb.len()` floats).
+pub fn hwc_to_nchw_unit(rgb: &[u8], out: &mut [f32]) {
     static LUT: std::sync::LazyLock<[f32; 256]> =
         std::sync::LazyLock::new(|| std::array::from_fn(|i| i as f32 / 255.0));
     let plane = rgb.len() / 3;
-    out.resize(plane * 3, 0.0);
+    assert_eq!(out.len(), plane * 3, "one CHW image");
     let (r, rest) = out.split_at_mut(plane);
     let (g, b) = rest.split_at_mut(plane);
     for (i, px) in rgb.chunks_exact(3).enumerate() {

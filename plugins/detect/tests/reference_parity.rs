@@ -6,19 +6,43 @@
 mod common;
 
 use common::{read_png, reference, testdata};
-use hmg_detect::{Detector, FrameRef, Letterbox, PixelFormat};
+use hmg_detect::{Detector, EngineOptions, FrameRef, Letterbox, PixelFormat};
 
 fn check_model(model: &str, reference_name: &str, detections_key: &str, letterbox_key: &str) {
+    check_model_batched(model, reference_name, detections_key, letterbox_key, 1);
+}
+
+/// Runs all PNG images of the reference through `Detector::detect_batch` with `batch_size`.
+fn check_model_batched(
+    model: &str,
+    reference_name: &str,
+    detections_key: &str,
+    letterbox_key: &str,
+    batch_size: usize,
+) -> usize {
     let r = reference(reference_name);
-    let mut detector = Detector::open(testdata().join("models").join(model)).expect("model opens");
+    let options = EngineOptions {
+        batch_size,
+        ..Default::default()
+    };
+    let mut detector =
+        Detector::open_with(&testdata().join("models").join(model), &options).expect("model opens");
     let (tw, th) = (detector.info().input_width, detector.info().input_height);
-    let images = r["images"].as_object().unwrap();
+    let images: Vec<_> = r["images"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(name, _)| name.ends_with(".png"))
+        .map(|(name, img)| (name, img, read_png(&testdata().join("images").join(name))))
+        .collect();
+    let frames: Vec<_> = images
+        .iter()
+        .map(|(_, _, (rgb, w, h))| FrameRef::packed(PixelFormat::Rgb, *w, *h, rgb).unwrap())
+        .collect();
+    let all = detector.detect_batch(&frames).unwrap();
     let mut checked = 0;
-    for (name, img) in images {
-        if !name.ends_with(".png") {
-            continue;
-        }
-        let (rgb, w, h) = read_png(&testdata().join("images").join(name));
+    for ((name, img, (_, w, h)), ours) in images.iter().zip(all) {
+        let (w, h) = (*w, *h);
         let lbr = &img[letterbox_key];
         let lb = Letterbox::new(w, h, tw, th);
         assert_eq!(
@@ -42,8 +66,6 @@ fn check_model(model: &str, reference_name: &str, detections_key: &str, letterbo
             "{name}"
         );
 
-        let frame = FrameRef::packed(PixelFormat::Rgb, w, h, &rgb).unwrap();
-        let ours = detector.detect(&frame).unwrap();
         let theirs = img[detections_key].as_array().unwrap();
         assert_eq!(ours.len(), theirs.len(), "{name}: {ours:?} vs {theirs:?}");
         for (o, t) in ours.iter().zip(theirs) {
@@ -71,6 +93,7 @@ fn check_model(model: &str, reference_name: &str, detections_key: &str, letterbo
         checked += 1;
     }
     assert_eq!(checked, 3, "three PNG images in the reference");
+    detector.batch_size()
 }
 
 #[test]
@@ -86,4 +109,31 @@ fn nudenet_dynamic_model_square_input_matches_ultralytics() {
         "detections_square_input",
         "letterbox_square_input",
     );
+}
+
+#[test]
+fn nudenet_batch_of_three_matches_ultralytics_image_by_image() {
+    let batch = check_model_batched(
+        "nudenet_320n.onnx",
+        "nudenet_320n.json",
+        "detections_square_input",
+        "letterbox_square_input",
+        3,
+    );
+    assert_eq!(
+        batch, 3,
+        "the dynamic batch axis takes three images per run"
+    );
+}
+
+#[test]
+fn fixed_batch_model_runs_a_batch_request_one_image_at_a_time() {
+    let batch = check_model_batched(
+        "yolov12n.onnx",
+        "yolov12n.json",
+        "detections",
+        "letterbox",
+        4,
+    );
+    assert_eq!(batch, 1, "yolov12n's input is fixed at batch 1");
 }

@@ -87,7 +87,11 @@ pub struct OnnxEngine {
     session: Session,
     info: ModelInfo,
     input_name: String,
+    /// Frames per onnxruntime run: `batch_size` when the model's batch axis is dynamic, else 1.
+    batch: usize,
+    /// CHW images of the frames submitted since the last run.
     input: Vec<f32>,
+    queued: usize,
     ready: std::collections::VecDeque<Vec<Tensor>>,
 }
 
@@ -140,7 +144,7 @@ impl OnnxEngine {
             )));
         };
         let input_name = input.name().to_string();
-        let (height, width) = match input.dtype() {
+        let (height, width, dynamic_batch) = match input.dtype() {
             ValueType::Tensor {
                 ty: TensorElementType::Float32,
                 shape,
@@ -161,7 +165,7 @@ impl OnnxEngine {
                     .ok()
                     .filter(|&d| d > 0)
                     .unwrap_or(fallback.1);
-                (h, w)
+                (h, w, shape[0] <= 0)
             }
             other => {
                 return Err(unknown(format!(
@@ -181,13 +185,18 @@ impl OnnxEngine {
                 labels,
             },
             input_name,
+            batch: 1,
             input: Vec::new(),
+            queued: 0,
             ready: std::collections::VecDeque::new(),
         };
         // One warm-up run gives the real output shapes (dynamic models report -1) and proves
         // the model runs before the first frame arrives.
         let grey = vec![crate::letterbox::PAD_VALUE; width * height * 3];
-        let outputs = engine.run(&grey)?;
+        let outputs = engine.infer(&grey)?;
+        if dynamic_batch {
+            engine.batch = options.batch_size.max(1);
+        }
         engine.info.outputs = outputs
             .iter()
             .map(|t| (t.name.clone(), t.shape.clone()))
@@ -228,13 +237,28 @@ impl Engine for OnnxEngine {
     }
 
     fn submit(&mut self, rgb: &[u8]) -> Result<(), DetectError> {
-        // onnxruntime runs synchronously: the result waits here for `collect`.
-        let outputs = self.run(rgb)?;
-        self.ready.push_back(outputs);
+        let (w, h) = (self.info.input_width, self.info.input_height);
+        let image = w * h * 3;
+        if rgb.len() != image {
+            return Err(DetectError::Inference {
+                path: self.info.path.clone(),
+                reason: format!("input image has {} bytes, expected {w}x{h}x3", rgb.len()),
+            });
+        }
+        let start = self.queued * image;
+        self.input.resize(start + image, 0.0);
+        hwc_to_nchw_unit(rgb, &mut self.input[start..]);
+        self.queued += 1;
+        if self.queued >= self.batch {
+            self.run_queued()?;
+        }
         Ok(())
     }
 
     fn collect(&mut self) -> Result<Vec<Tensor>, DetectError> {
+        if self.ready.is_empty() && self.queued > 0 {
+            self.run_queued()?;
+        }
         self.ready
             .pop_front()
             .ok_or_else(|| DetectError::Inference {
@@ -242,44 +266,49 @@ impl Engine for OnnxEngine {
                 reason: "collect without a submitted frame".into(),
             })
     }
+
+    fn max_in_flight(&self) -> usize {
+        self.batch
+    }
 }
 
 impl OnnxEngine {
-    fn run(&mut self, rgb: &[u8]) -> Result<Vec<Tensor>, DetectError> {
+    /// Runs the queued frames as one batch and splits the outputs per frame.
+    fn run_queued(&mut self) -> Result<(), DetectError> {
+        let n = std::mem::take(&mut self.queued);
         let (w, h) = (self.info.input_width, self.info.input_height);
         let fail = |reason: String| DetectError::Inference {
             path: self.info.path.clone(),
             reason,
         };
-        if rgb.len() != w * h * 3 {
-            return Err(fail(format!(
-                "input image has {} bytes, expected {w}x{h}x3",
-                rgb.len()
-            )));
-        }
-        hwc_to_nchw_unit(rgb, &mut self.input);
-        let tensor = TensorRef::from_array_view(([1usize, 3, h, w], &self.input[..]))
+        let tensor = TensorRef::from_array_view(([n, 3, h, w], &self.input[..n * 3 * h * w]))
             .map_err(|e| fail(e.to_string()))?;
         let outputs = self
             .session
             .run(ort::inputs![self.input_name.as_str() => tensor])
-            .map_err(|e| DetectError::Inference {
-                path: self.info.path.clone(),
-                reason: e.to_string(),
-            })?;
-        let mut tensors = Vec::with_capacity(outputs.len());
+            .map_err(|e| fail(e.to_string()))?;
+        let mut frames: Vec<Vec<Tensor>> =
+            (0..n).map(|_| Vec::with_capacity(outputs.len())).collect();
         for (name, value) in outputs.iter() {
-            let (shape, data) =
-                value
-                    .try_extract_tensor::<f32>()
-                    .map_err(|e| DetectError::Inference {
-                        path: self.info.path.clone(),
-                        reason: format!("output '{name}' is not float32: {e}"),
-                    })?;
+            let (shape, data) = value
+                .try_extract_tensor::<f32>()
+                .map_err(|e| fail(format!("output '{name}' is not float32: {e}")))?;
             let shape: Vec<usize> = shape.iter().map(|&d| d.max(0) as usize).collect();
-            tensors.push(Tensor::f32(name.to_string(), shape, data.to_vec()));
+            if shape.first() != Some(&n) || data.len() % n != 0 {
+                return Err(fail(format!(
+                    "output '{name}' has shape {shape:?}; expected its first axis to be the batch of {n}"
+                )));
+            }
+            let mut one = shape.clone();
+            one[0] = 1;
+            let per = data.len() / n;
+            for (i, frame) in frames.iter_mut().enumerate() {
+                let chunk = data[i * per..(i + 1) * per].to_vec();
+                frame.push(Tensor::f32(name.to_string(), one.clone(), chunk));
+            }
         }
-        Ok(tensors)
+        self.ready.extend(frames);
+        Ok(())
     }
 }
 

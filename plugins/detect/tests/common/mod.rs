@@ -30,7 +30,7 @@ pub fn reference(name: &str) -> serde_json::Value {
 pub fn read_png(path: &Path) -> (Vec<u8>, usize, usize) {
     let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(path).unwrap()));
     let mut reader = decoder.read_info().unwrap();
-    let mut buf = vec![0; reader.output_buffer_size()];
+    let mut buf = vec![0; reader.output_buffer_size().expect("image fits in memory")];
     let info = reader.next_frame(&mut buf).unwrap();
     assert_eq!(info.bit_depth, png::BitDepth::Eight);
     let (w, h) = (info.width as usize, info.height as usize);

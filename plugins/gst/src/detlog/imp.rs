@@ -114,10 +114,6 @@ impl ObjectSubclass for DetLog {
     type ParentType = gst_base::BaseTransform;
 }
 
-fn round3(v: f32) -> f64 {
-    (v as f64 * 1000.0).round() / 1000.0
-}
-
 /// One JSON line (without the newline) for one frame.
 pub fn frame_line(
     stream: &str,
@@ -126,17 +122,7 @@ pub fn frame_line(
     size: (i32, i32),
     dets: &[Detection],
 ) -> String {
-    let detections: Vec<serde_json::Value> = dets
-        .iter()
-        .map(|d| {
-            serde_json::json!({
-                "class_id": d.class_id,
-                "label": d.label,
-                "confidence": (d.confidence as f64 * 1e6).round() / 1e6,
-                "box": [round3(d.x1), round3(d.y1), round3(d.x2), round3(d.y2)],
-            })
-        })
-        .collect();
+    let detections: Vec<serde_json::Value> = dets.iter().map(Detection::to_json).collect();
     serde_json::json!({
         "stream": stream,
         "frame": frame,

@@ -1,0 +1,163 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! `hmg batch` over a folder of the shared test images, against ultralytics' reference.
+
+use std::path::Path;
+use std::process::Command;
+
+use hmg_e2e::*;
+
+fn batch(args: &[&str], input: &Path, output: &Path) -> std::process::Output {
+    Command::new(profile_dir().join("hmg"))
+        .current_dir(repo())
+        .args(["batch", "--input"])
+        .arg(input)
+        .arg("--output")
+        .arg(output)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn model(name: &str) -> String {
+    testdata().join("models").join(name).display().to_string()
+}
+
+#[test]
+fn test_batch_of_four_matches_ultralytics_and_reports_a_broken_image() {
+    let dir = temp_dir("batch");
+    let input = dir.join("pictures");
+    std::fs::create_dir_all(&input).unwrap();
+    for entry in std::fs::read_dir(testdata().join("images")).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, input.join(path.file_name().unwrap())).unwrap();
+    }
+    std::fs::write(input.join("broken.jpg"), b"not a jpeg").unwrap();
+    std::fs::write(input.join("notes.txt"), b"not an image").unwrap();
+    let output = dir.join("out");
+
+    let out = batch(
+        &["--model", &model("nudenet_320n.onnx"), "--batch-size", "4"],
+        &input,
+        &output,
+    );
+    let t = text(&out);
+    // Every good image is processed; the broken one is named and makes the exit code 1.
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("broken.jpg"), "{t}");
+    assert!(t.contains("1 of 7 images could not be read"), "{t}");
+
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(output.join("detections.json")).unwrap()).unwrap();
+    assert_eq!(report["batch_size"], 4);
+    assert_eq!(report["failed"][0]["file"], "broken.jpg");
+    let reference: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(testdata().join("reference/nudenet_320n.json")).unwrap(),
+    )
+    .unwrap();
+    let images = report["images"].as_array().unwrap();
+    assert_eq!(images.len(), 6, "{report}");
+    let mut with_detections = 0;
+    for image in images {
+        let file = image["file"].as_str().unwrap();
+        let expected = &reference["images"][file];
+        assert_eq!(image["width"], expected["width"], "{file}");
+        // PNGs decode identically everywhere. JPEG decoders differ by a grey level here and
+        // there (ours is zune-jpeg, ultralytics' is libjpeg-turbo): compare the detections that
+        // are clear of the 0.25 threshold, boxes to 1.5 px.
+        let (margin, tolerance) = if file.ends_with(".png") {
+            (0.0, 0.01)
+        } else {
+            (0.03, 1.5)
+        };
+        let clear = |list: &serde_json::Value| -> Vec<serde_json::Value> {
+            list.as_array()
+                .unwrap()
+                .iter()
+                .filter(|d| d["confidence"].as_f64().unwrap() > 0.25 + margin)
+                .cloned()
+                .collect()
+        };
+        let ours = clear(&image["detections"]);
+        let theirs = clear(&expected["detections_square_input"]);
+        assert_eq!(ours.len(), theirs.len(), "{file}: {ours:?} vs {theirs:?}");
+        for (o, t) in ours.iter().zip(&theirs) {
+            assert_eq!(o["class_id"], t["class_id"], "{file}");
+            assert_eq!(o["label"], t["class_name"], "{file}");
+            for (a, b) in o["box"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .zip(t["box_xyxy"].as_array().unwrap())
+            {
+                let (a, b) = (a.as_f64().unwrap(), b.as_f64().unwrap());
+                assert!((a - b).abs() < tolerance, "{file}: {o} vs {t}");
+            }
+        }
+        let drawn = !image["detections"].as_array().unwrap().is_empty();
+        with_detections += usize::from(drawn);
+
+        // The annotated copy has the original's size; boxes change pixels only where drawn.
+        let annotated = image::open(output.join("images").join(file))
+            .unwrap()
+            .into_rgb8();
+        let original = image::open(input.join(file)).unwrap().into_rgb8();
+        assert_eq!(annotated.dimensions(), original.dimensions(), "{file}");
+        if file.ends_with(".png") {
+            assert_eq!(annotated == original, !drawn, "{file}");
+        }
+    }
+    assert!(with_detections >= 3, "{report}");
+    assert!(!output.join("images/broken.jpg").exists());
+    let leftovers: Vec<_> = std::fs::read_dir(output.join("images"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n.to_string_lossy().ends_with(".part"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn test_batch_refuses_bad_arguments_before_starting() {
+    let dir = temp_dir("batch-usage");
+    let images = testdata().join("images");
+    let cases: [(&[&str], &Path, &str); 3] = [
+        (
+            &["--model", "missing.onnx"],
+            &images,
+            "model 'missing.onnx' does not exist",
+        ),
+        (
+            &["--model", &model("nudenet_320n.onnx")],
+            &dir,
+            "has no images",
+        ),
+        (
+            &["--model", &model("nudenet_320n.onnx"), "--batch-size", "0"],
+            &images,
+            "--batch-size must be at least 1",
+        ),
+    ];
+    for (args, input, message) in cases {
+        let out = batch(args, input, &dir.join("out"));
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+        assert!(text(&out).contains(message), "{}", text(&out));
+    }
+    // Writing annotated images into the input folder would overwrite the originals.
+    std::fs::create_dir_all(dir.join("in/images")).unwrap();
+    std::fs::copy(images.join("dog.jpg"), dir.join("in/images/dog.jpg")).unwrap();
+    let out = Command::new(profile_dir().join("hmg"))
+        .current_dir(&dir)
+        .args([
+            "batch",
+            "--model",
+            &model("nudenet_320n.onnx"),
+            "--input",
+            "in/images",
+            "--output",
+            "in",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("over the originals"), "{}", text(&out));
+}

@@ -1,0 +1,199 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! `hmg nms` on saved raw outputs: an ultralytics ONNX output against ultralytics' own
+//! detections, Hailo raw heads and a HailoRT NMS buffer against the fixtures' boxes.
+
+use std::fs::File;
+use std::path::Path;
+use std::process::Command;
+
+use hmg_e2e::*;
+use ndarray::{Array1, Array2, ArrayD, IxDyn};
+use ndarray_npy::{NpzReader, NpzWriter};
+
+fn nms(args: &[&str], dir: &Path) -> std::process::Output {
+    Command::new(profile_dir().join("hmg"))
+        .current_dir(repo())
+        .arg("nms")
+        .args(args)
+        .arg("--output")
+        .arg(dir.join("detections.npz"))
+        .output()
+        .unwrap()
+}
+
+struct Found {
+    boxes: Array2<f32>,
+    scores: Array1<f32>,
+    class_ids: Array1<i64>,
+}
+
+fn read_detections(dir: &Path) -> Found {
+    let mut npz = NpzReader::new(File::open(dir.join("detections.npz")).unwrap()).unwrap();
+    Found {
+        boxes: npz.by_name("boxes").unwrap(),
+        scores: npz.by_name("scores").unwrap(),
+        class_ids: npz.by_name("class_ids").unwrap(),
+    }
+}
+
+#[test]
+fn test_nms_of_a_saved_ultralytics_output_matches_ultralytics() {
+    let dir = temp_dir("nms-raw");
+    let out = nms(
+        &[
+            "--input",
+            "tests/fixtures/nms/nudenet320-person-raw.npy",
+            "--source-size",
+            "640x424",
+        ],
+        &dir,
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("1 detections (ultralytics-raw layout, input 320x320)"));
+    let found = read_detections(&dir);
+    let reference: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(testdata().join("reference/nudenet_320n.json")).unwrap(),
+    )
+    .unwrap();
+    let expected = reference["images"]["person.jpg"]["detections_square_input"]
+        .as_array()
+        .unwrap();
+    assert_eq!(found.boxes.nrows(), expected.len());
+    for (i, e) in expected.iter().enumerate() {
+        assert_eq!(found.class_ids[i], e["class_id"].as_i64().unwrap());
+        assert!((found.scores[i] as f64 - e["confidence"].as_f64().unwrap()).abs() < 1e-5);
+        for (j, v) in e["box_xyxy"].as_array().unwrap().iter().enumerate() {
+            assert!((found.boxes[[i, j]] as f64 - v.as_f64().unwrap()).abs() < 0.01);
+        }
+    }
+
+    // Without --source-size the boxes stay in model-input pixels (letterbox: scale 0.5, top 54).
+    let out = nms(
+        &["--input", "tests/fixtures/nms/nudenet320-person-raw.npy"],
+        &dir,
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let input_px = read_detections(&dir);
+    assert!((input_px.boxes[[0, 0]] - found.boxes[[0, 0]] * 0.5).abs() < 0.01);
+    assert!((input_px.boxes[[0, 1]] - (found.boxes[[0, 1]] * 0.5 + 54.0)).abs() < 0.01);
+}
+
+/// The six quantized heads of the Hailo fixture for `image`, dequantized, as arrays by name.
+fn hailo_heads(image: &str) -> (Vec<(String, ArrayD<f32>)>, serde_json::Value) {
+    let fixtures = repo().join("tests/fixtures/hailo");
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fixtures.join("manifest.json")).unwrap()).unwrap();
+    let entry = &manifest["images"][image];
+    let bytes = std::fs::read(fixtures.join(entry["heads"].as_str().unwrap())).unwrap();
+    let mut offset = 0;
+    let mut arrays = Vec::new();
+    for o in manifest["outputs"].as_array().unwrap() {
+        let shape: Vec<usize> = o["shape"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d.as_u64().unwrap() as usize)
+            .collect();
+        let len: usize = shape.iter().product();
+        let (zp, scale) = (
+            o["zero_point"].as_f64().unwrap(),
+            o["scale"].as_f64().unwrap(),
+        );
+        let data = bytes[offset..offset + len]
+            .iter()
+            .map(|&q| ((q as f64 - zp) * scale) as f32)
+            .collect();
+        offset += len;
+        let name = o["name"].as_str().unwrap().replace('/', "_");
+        arrays.push((name, ArrayD::from_shape_vec(IxDyn(&shape), data).unwrap()));
+    }
+    (arrays, entry["nms_boxes"].clone())
+}
+
+fn assert_boxes(found: &Found, expected: &serde_json::Value, tolerance: f32) {
+    let expected = expected.as_array().unwrap();
+    assert_eq!(found.boxes.nrows(), expected.len(), "{expected:?}");
+    for (i, e) in expected.iter().enumerate() {
+        assert_eq!(found.class_ids[i], e["class_id"].as_i64().unwrap());
+        for (j, v) in e["box"].as_array().unwrap().iter().enumerate() {
+            let v = v.as_f64().unwrap() as f32;
+            assert!(
+                (found.boxes[[i, j]] - v).abs() < tolerance,
+                "{} vs {v}",
+                found.boxes[[i, j]]
+            );
+        }
+    }
+}
+
+#[test]
+fn test_nms_of_hailo_raw_heads_in_an_npz() {
+    let dir = temp_dir("nms-hailo-raw");
+    let (arrays, expected) = hailo_heads("astronaut.png");
+    let path = dir.join("heads.npz");
+    let mut npz = NpzWriter::new(File::create(&path).unwrap());
+    for (name, a) in &arrays {
+        npz.add_array(name.as_str(), a).unwrap();
+    }
+    npz.finish().unwrap();
+    let out = nms(&["--input", path.to_str().unwrap()], &dir);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("hailo-raw layout, input 320x320"),
+        "{}",
+        text(&out)
+    );
+    // Decoded from 8-bit heads, as a Hailo-8 would give them: boxes within a pixel.
+    assert_boxes(&read_detections(&dir), &expected, 1.0);
+}
+
+#[test]
+fn test_nms_of_a_hailort_nms_buffer_needs_and_uses_the_input_size() {
+    let dir = temp_dir("nms-hailo-nms");
+    let fixtures = repo().join("tests/fixtures/hailo");
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fixtures.join("manifest.json")).unwrap()).unwrap();
+    let entry = &manifest["images"]["camera.png"];
+    let bytes = std::fs::read(fixtures.join(entry["nms"].as_str().unwrap())).unwrap();
+    let floats: Vec<f32> = bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+        .collect();
+    let classes = manifest["classes"].as_u64().unwrap() as usize;
+    let buffer = Array2::from_shape_vec((classes, floats.len() / classes), floats).unwrap();
+    let path = dir.join("yolov8_nms_postprocess.npy");
+    ndarray_npy::write_npy(&path, &buffer).unwrap();
+
+    let out = nms(&["--input", path.to_str().unwrap()], &dir);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("--imgsz"), "{}", text(&out));
+
+    let out = nms(&["--input", path.to_str().unwrap(), "--imgsz", "320"], &dir);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("hailo-nms layout"), "{}", text(&out));
+    assert_boxes(&read_detections(&dir), &entry["nms_boxes"], 0.01);
+}
+
+#[test]
+fn test_nms_names_what_is_wrong_with_the_input() {
+    let dir = temp_dir("nms-bad");
+    let quantized = dir.join("quantized.npy");
+    ndarray_npy::write_npy(&quantized, &Array2::<u8>::zeros((84, 8400))).unwrap();
+    let not_yolo = dir.join("embedding.npy");
+    ndarray_npy::write_npy(&not_yolo, &Array1::<f32>::zeros(512)).unwrap();
+    let garbage = dir.join("garbage.npy");
+    std::fs::write(&garbage, b"\x93NUMPY garbage").unwrap();
+    for (path, message) in [
+        (&quantized, "dtype"),
+        (&not_yolo, "is not a YOLO output hmg decodes"),
+        (&garbage, "cannot read the raw output"),
+    ] {
+        let out = nms(&["--input", path.to_str().unwrap()], &dir);
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+        assert!(text(&out).contains(message), "{}", text(&out));
+        assert!(text(&out).contains(path.file_name().unwrap().to_str().unwrap()));
+    }
+    assert!(!dir.join("detections.npz").exists());
+    let out = nms(&["--input", "missing.npy"], &dir);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+}
