@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use crate::graph;
+use crate::{graph, venvs};
 
 #[derive(clap::Args, Debug)]
 pub struct DoctorArgs {
@@ -140,6 +140,7 @@ fn checks() -> Vec<Check> {
             .unwrap_or_else(|| "not found".into()),
         "run scripts/setup, or set ORT_DYLIB_PATH to libonnxruntime.so",
     ));
+    out.extend(python_checks());
     out.push(hailort_check());
     let dev = Path::new("/dev/hailo0").exists();
     out.push(check(
@@ -148,6 +149,101 @@ fn checks() -> Vec<Check> {
         if dev { "/dev/hailo0" } else { "no /dev/hailo0" },
         "on the Raspberry Pi: sudo apt install hailo-all, then reboot (check the board with `hailortcli fw-control identify`)",
     ));
+    out
+}
+
+/// Python itself, the ultralytics venv (training/export) and the Dataflow Compiler venv (HEF
+/// compilation). The venvs are only needed for those steps: missing is not a problem, broken is.
+fn python_checks() -> Vec<Check> {
+    let mut out = Vec::new();
+    let python = std::process::Command::new("python3")
+        .arg("--version")
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    out.push(check(
+        "Python",
+        python.is_some(),
+        python.unwrap_or_else(|| "python3 not found".into()),
+        "sudo apt install python3 python3-venv",
+    ));
+
+    let venv = venvs::ultralytics_venv();
+    let packages = venvs::ultralytics_packages();
+    out.push(if !venv.exists() {
+        check(
+            "ultralytics venv",
+            true,
+            format!(
+                "not created yet at {} (needed to train and export; scripts/setup-ultralytics creates it)",
+                venv.display()
+            ),
+            "",
+        )
+    } else {
+        match venvs::package_versions(&venv, &packages) {
+            Ok(versions) => check(
+                "ultralytics venv",
+                true,
+                format!(
+                    "{} ({})",
+                    venv.display(),
+                    packages
+                        .iter()
+                        .zip(&versions)
+                        .map(|(p, v)| format!("{p} {v}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                "",
+            ),
+            Err(e) => check(
+                "ultralytics venv",
+                false,
+                format!("broken: {e}"),
+                format!(
+                    "rm -rf {} && scripts/setup-ultralytics",
+                    venv.display()
+                ),
+            ),
+        }
+    });
+
+    let candidates = venvs::dfc_venv_candidates();
+    let found = candidates.iter().find(|v| v.exists());
+    out.push(match found {
+        None => check(
+            "Dataflow Compiler venv",
+            true,
+            format!(
+                "not installed (needed only to compile .hef on an x86 PC; looked in {})",
+                candidates
+                    .iter()
+                    .map(|c| c.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            "",
+        ),
+        Some(v) => match venvs::package_versions(v, &["hailo_dataflow_compiler"]) {
+            Ok(version) => check(
+                "Dataflow Compiler venv",
+                true,
+                format!("{} (Dataflow Compiler {})", v.display(), version[0]),
+                "",
+            ),
+            Err(e) => check(
+                "Dataflow Compiler venv",
+                false,
+                format!("broken: {e}"),
+                format!(
+                    "download the Dataflow Compiler (3.33.0 or newer) from the Hailo Developer Zone and pip install its wheel into {}",
+                    v.display()
+                ),
+            ),
+        },
+    });
     out
 }
 

@@ -14,6 +14,7 @@ mod run;
 mod sources;
 mod template;
 mod usage;
+mod venvs;
 
 use std::process::ExitCode;
 

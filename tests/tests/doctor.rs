@@ -54,3 +54,56 @@ fn test_doctor_reports_each_check_and_the_fix_for_problems() {
         "{t}"
     );
 }
+
+/// A stand-in `bin/python` that runs `body` (a shell script) whatever it is asked.
+fn fake_venv(dir: &std::path::Path, body: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(dir.join("bin")).unwrap();
+    let python = dir.join("bin/python");
+    std::fs::write(&python, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(&python, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+#[test]
+fn test_doctor_checks_the_python_venvs() {
+    let dir = temp_dir("doctor-venvs");
+    let ultralytics = dir.join("ultralytics");
+    fake_venv(
+        &ultralytics,
+        "echo 'importlib.metadata.PackageNotFoundError: No package metadata was found for onnxslim' >&2; exit 1",
+    );
+    let dfc = dir.join("dfc");
+    fake_venv(&dfc, "echo 3.33.0");
+    let out = Command::new(profile_dir().join("hmg"))
+        .arg("doctor")
+        .env("HMG_ULTRALYTICS_VENV", &ultralytics)
+        .env("HMG_DFC_VENV", &dfc)
+        .output()
+        .unwrap();
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("FIX  ultralytics venv"), "{t}");
+    assert!(
+        t.contains("No package metadata was found for onnxslim"),
+        "{t}"
+    );
+    assert!(t.contains("scripts/setup-ultralytics"), "{t}");
+    assert!(t.contains("Dataflow Compiler 3.33.0"), "{t}");
+
+    // Not created yet is fine: only training and export need it.
+    let out = Command::new(profile_dir().join("hmg"))
+        .args(["doctor", "--json"])
+        .env("HMG_ULTRALYTICS_VENV", dir.join("none"))
+        .env("HMG_DFC_VENV", dir.join("none"))
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let venv = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "ultralytics venv")
+        .unwrap();
+    assert_eq!(venv["ok"], true);
+    assert!(venv["found"].as_str().unwrap().contains("not created yet"));
+}
