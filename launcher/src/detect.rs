@@ -53,6 +53,9 @@ pub struct DetectArgs {
     /// Stop after this many seconds (default: run until the inputs end or Ctrl-C)
     #[arg(long)]
     duration: Option<f64>,
+    /// onnxruntime threads per stream (default: the cores shared out among the streams)
+    #[arg(long)]
+    threads: Option<u32>,
     /// Print the gst-launch-1.0 command of this graph instead of running it
     #[arg(long)]
     print: bool,
@@ -209,6 +212,9 @@ fn describe_branches(
         );
         if hef {
             infer.push_str(" vdevice-group=hmg-detect");
+        } else if let Some(threads) = onnx_threads(args.threads, branches.len()) {
+            // One onnxruntime per stream: without a share each would spin a thread per core.
+            infer.push_str(&format!(" threads={threads}"));
         }
         if let Some(l) = &args.labels {
             infer.push_str(&format!(" labels={}", quote(&l.display().to_string())));
@@ -624,27 +630,59 @@ pub fn run(args: &DetectArgs) -> anyhow::Result<()> {
     bar.finish_and_clear();
     let _ = std::fs::remove_dir_all(run_dir.join(".frames"));
     let elapsed = elapsed?;
-    println!("summary ({:.1} s):", elapsed.as_secs_f64());
+    let secs = elapsed.as_secs_f64();
+    println!("summary ({secs:.1} s):");
+    let mut streams = Vec::new();
     for (b, s) in branches.iter().zip(&stats) {
         let s = s.lock().unwrap();
         let mut lat = s.latencies_ms.clone();
         lat.sort_by(f64::total_cmp);
-        println!(
-            "  {}: frames {}  FPS {:.1}  detections {}  latency p50 {:.1} ms  p90 {:.1} ms  p99 {:.1} ms",
-            b.name,
-            s.frames,
-            s.frames as f64 / elapsed.as_secs_f64().max(1e-9),
-            s.detections,
+        let (p50, p90, p99) = (
             percentile(&lat, 0.5),
             percentile(&lat, 0.9),
-            percentile(&lat, 0.99)
+            percentile(&lat, 0.99),
         );
+        let fps = s.frames as f64 / secs.max(1e-9);
+        println!(
+            "  {}: frames {}  FPS {fps:.1}  detections {}  latency p50 {p50:.1} ms  p90 {p90:.1} ms  p99 {p99:.1} ms",
+            b.name, s.frames, s.detections,
+        );
+        let ms = |v: f64| v.is_finite().then(|| (v * 100.0).round() / 100.0);
+        streams.push(serde_json::json!({
+            "name": b.name,
+            "source": b.source.to_string(),
+            "frames": s.frames,
+            "fps": (fps * 100.0).round() / 100.0,
+            "detections": s.detections,
+            "latency_ms": {"p50": ms(p50), "p90": ms(p90), "p99": ms(p99)},
+        }));
     }
-    if let Some(mib) = peak_memory_mib() {
+    let peak = peak_memory_mib();
+    if let Some(mib) = peak {
         println!("  peak memory {mib:.0} MiB");
     }
+    let summary = serde_json::json!({
+        "model": args.model.display().to_string(),
+        "seconds": (secs * 1000.0).round() / 1000.0,
+        "streams": streams,
+        "peak_memory_mib": peak.map(|m| m.round()),
+    });
+    crate::atomic::write_atomic(&run_dir.join("summary.json"), |w| {
+        serde_json::to_writer_pretty(&mut *w, &summary)?;
+        Ok(std::io::Write::write_all(w, b"\n")?)
+    })?;
     println!("wrote {}", run_dir.display());
     Ok(())
+}
+
+/// Threads for each stream's onnxruntime: as asked, or the cores shared out when several streams
+/// run (None: onnxruntime's default, a thread per core).
+fn onnx_threads(asked: Option<u32>, streams: usize) -> Option<u32> {
+    if asked.is_some() {
+        return asked;
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (streams > 1).then(|| (cores / streams).max(1) as u32)
 }
 
 /// `<output>/<stamp>`, never an existing folder (a second run in the same second gets `-2`).
@@ -659,29 +697,12 @@ fn new_run_dir(output: &Path) -> PathBuf {
     dir
 }
 
-/// `YYYYmmdd-HHMMSS` in UTC, without a date crate.
+/// `YYYYmmdd-HHMMSS` in UTC.
 fn chrono_stamp() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    // Civil-from-days (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}{m:02}{d:02}-{:02}{:02}{:02}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    gst::glib::DateTime::now_utc()
+        .and_then(|t| t.format("%Y%m%d-%H%M%S"))
+        .map(|s| s.to_string())
+        .unwrap_or_else(|_| "run".into())
 }
 
 #[cfg(test)]

@@ -138,6 +138,17 @@ fn test_three_streams_in_one_graph_keep_their_own_detections() {
     let png = std::fs::read(run.join("snapshots/eagle-000000.png")).unwrap();
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
     assert!(!snaps.iter().any(|s| s.ends_with(".part")));
+    // The summary, machine-readable: frames per stream as counted in the JSON lines.
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("summary.json")).unwrap()).unwrap();
+    let frames: Vec<(&str, u64)> = summary["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["name"].as_str().unwrap(), s["frames"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(frames, [("eagle", 1), ("dog", 2), ("bikes", 250)]);
+    assert!(summary["streams"][2]["latency_ms"]["p50"].as_f64().unwrap() > 0.0);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -196,6 +207,38 @@ fn test_real_camera_graphs_build_and_print() {
         .unwrap();
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("graph builds: 3 stream(s)"));
+    // Several ONNX streams share the cores out instead of each taking all of them.
+    let o = hmg()
+        .args([
+            "detect",
+            "--print",
+            "--headless",
+            "--camera",
+            "0",
+            "--camera",
+            "1",
+        ])
+        .args(["--model", &model()])
+        .output()
+        .unwrap();
+    let line = String::from_utf8_lossy(&o.stdout);
+    let cores = std::thread::available_parallelism().unwrap().get();
+    let share = format!("threads={}", (cores / 2).max(1));
+    assert_eq!(line.matches(&share).count(), 2, "{line}");
+    let o = hmg()
+        .args([
+            "detect",
+            "--print",
+            "--headless",
+            "--camera",
+            "0",
+            "--threads",
+            "3",
+        ])
+        .args(["--model", &model()])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&o.stdout).contains("threads=3"));
     let o = hmg()
         .args([
             "detect",
