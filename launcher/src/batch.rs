@@ -11,13 +11,11 @@ use std::time::Instant;
 use anyhow::Context;
 use hmg_detect::draw::{DrawOptions, draw_on_rgb};
 use hmg_detect::{Detection, Detector, EngineOptions, FrameRef, PixelFormat};
-use image::{ImageDecoder, ImageReader, RgbImage};
+use image::RgbImage;
 
 use crate::atomic::write_atomic;
+use crate::images::{IMAGE_EXTENSIONS, list_images, read_rgb};
 use crate::usage::UsageError;
-
-/// Image files `hmg batch` reads (what the `image` crate decodes in this build).
-pub const IMAGE_EXTENSIONS: [&str; 4] = ["jpg", "jpeg", "png", "bmp"];
 
 #[derive(clap::Args, Debug)]
 pub struct BatchArgs {
@@ -113,34 +111,6 @@ fn check_args(args: &BatchArgs) -> anyhow::Result<Vec<PathBuf>> {
 
 fn same_folder(a: &Path, b: &Path) -> bool {
     matches!((a.canonicalize(), b.canonicalize()), (Ok(a), Ok(b)) if a == b)
-}
-
-/// The folder's image files, sorted by name.
-pub fn list_images(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
-    let mut images = Vec::new();
-    for entry in std::fs::read_dir(dir)? {
-        let path = entry?.path();
-        let is_image = path
-            .extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()));
-        if is_image && path.is_file() {
-            images.push(path);
-        }
-    }
-    images.sort();
-    Ok(images)
-}
-
-/// Decodes an image to RGB, turned upright by its EXIF orientation (as OpenCV's imread does).
-pub fn read_rgb(path: &Path) -> anyhow::Result<RgbImage> {
-    let mut decoder = ImageReader::open(path)?
-        .with_guessed_format()?
-        .into_decoder()?;
-    let orientation = decoder.orientation()?;
-    let mut image = image::DynamicImage::from_decoder(decoder)?;
-    image.apply_orientation(orientation);
-    Ok(image.into_rgb8())
 }
 
 fn file_name(path: &Path) -> String {

@@ -4,11 +4,13 @@
 mod assets;
 mod atomic;
 mod batch;
+mod dataset;
 mod demo;
 mod detect;
 mod doctor;
 mod graph;
 mod hef;
+mod images;
 mod nms;
 mod run;
 mod sources;
@@ -37,6 +39,8 @@ enum Command {
     Batch(batch::BatchArgs),
     /// Decode and NMS of a saved raw model output (.npy/.npz) into detections (.npz)
     Nms(nms::NmsArgs),
+    /// YOLO datasets: verify, split into train/val, init with data.yaml
+    Dataset(dataset::DatasetArgs),
     /// Run a graph template from graphs/ (or a .gst file), or print its gst-launch-1.0 line
     Run(run::RunArgs),
     /// Inspect compiled Hailo models (.hef)
@@ -52,6 +56,7 @@ fn main() -> ExitCode {
         Command::Detect(args) => detect::run(&args),
         Command::Batch(args) => batch::run(&args),
         Command::Nms(args) => nms::run(&args),
+        Command::Dataset(args) => dataset::run(&args),
         Command::Run(args) => run::run(&args),
         Command::Hef(args) => hef::run(&args),
         Command::Doctor(args) => doctor::run(&args),
