@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! `hmg`: from camera pictures to live YOLO detection on a Raspberry Pi with a Hailo-8.
 
+mod annotate;
 mod assets;
 mod atomic;
 mod batch;
@@ -35,6 +36,8 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Live detection from cameras, video files, image folders or RTSP streams (several at once)
     Detect(detect::DetectArgs),
+    /// Label pictures in the browser (the seed's mouse and key controls) into a YOLO dataset
+    Annotate(annotate::AnnotateArgs),
     /// Detection over a folder of images: one detections.json plus annotated images
     Batch(batch::BatchArgs),
     /// Decode and NMS of a saved raw model output (.npy/.npz) into detections (.npz)
@@ -54,6 +57,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Demo(args) => demo::run(&args),
         Command::Detect(args) => detect::run(&args),
+        Command::Annotate(args) => annotate::run(&args),
         Command::Batch(args) => batch::run(&args),
         Command::Nms(args) => nms::run(&args),
         Command::Dataset(args) => dataset::run(&args),

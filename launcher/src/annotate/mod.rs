@@ -1,0 +1,164 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! `hmg annotate`: the seed's annotate_drones.py as a local web page — draw boxes with the mouse,
+//! 0–9 picks the class, Space saves and moves on, Backspace removes the last box, Escape quits
+//! without saving the current image.
+
+mod server;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use crate::dataset::data_yaml::DataYaml;
+use crate::images::list_images;
+use crate::usage::UsageError;
+
+#[derive(clap::Args, Debug)]
+pub struct AnnotateArgs {
+    /// Folder of pictures to label (.jpg, .jpeg, .png, .bmp)
+    #[arg(long)]
+    images: PathBuf,
+    /// Dataset split to write into: <dataset>/images/ gets a copy of each saved picture,
+    /// <dataset>/labels/<name>.txt its boxes
+    #[arg(long)]
+    dataset: PathBuf,
+    /// Class names, comma-separated (keys 0–9 pick the first ten)
+    #[arg(long, value_delimiter = ',', conflicts_with = "data")]
+    classes: Vec<String>,
+    /// Take the class names from this data.yaml (default: <dataset>/../data.yaml when present)
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Address to listen on; anything but loopback exposes your pictures to the network
+    #[arg(long, default_value = "127.0.0.1")]
+    bind: String,
+    /// Port (0 = a free one)
+    #[arg(long, default_value_t = 0)]
+    port: u16,
+    /// Open the page in the default browser
+    #[arg(long)]
+    open: bool,
+}
+
+fn usage(text: impl Into<String>) -> anyhow::Error {
+    UsageError(text.into()).into()
+}
+
+/// Class names from --classes, --data, or the dataset's data.yaml.
+fn class_names(args: &AnnotateArgs) -> anyhow::Result<Vec<String>> {
+    if !args.classes.is_empty() {
+        let names: Vec<String> = args.classes.iter().map(|c| c.trim().to_string()).collect();
+        if names.iter().any(String::is_empty) {
+            return Err(usage("--classes has an empty class name"));
+        }
+        return Ok(names);
+    }
+    let yaml = match &args.data {
+        Some(p) if !p.is_file() => {
+            return Err(usage(format!("data.yaml '{}' does not exist", p.display())));
+        }
+        Some(p) => p.clone(),
+        None => {
+            let beside = std::path::absolute(&args.dataset)
+                .ok()
+                .and_then(|d| d.parent().map(|p| p.join("data.yaml")))
+                .filter(|p| p.is_file());
+            beside.ok_or_else(|| {
+                usage(format!(
+                    "no class names: give --classes drone,IR-Drone or --data data.yaml (none found beside '{}')",
+                    args.dataset.display()
+                ))
+            })?
+        }
+    };
+    Ok(DataYaml::read(&yaml)?.names)
+}
+
+/// A per-run secret for the URL, from the kernel's random source.
+fn token() -> anyhow::Result<String> {
+    use std::io::Read;
+    let mut bytes = [0u8; 16];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .context("cannot read /dev/urandom for the page token")?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// The pictures to label: regular files inside `dir` (symlinks that lead outside are skipped).
+fn pictures(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let root = dir
+        .canonicalize()
+        .with_context(|| format!("cannot open '{}'", dir.display()))?;
+    Ok(list_images(dir)?
+        .into_iter()
+        .filter(|p| p.canonicalize().is_ok_and(|c| c.starts_with(&root)))
+        .collect())
+}
+
+pub fn run(args: &AnnotateArgs) -> anyhow::Result<()> {
+    if !args.images.is_dir() {
+        return Err(usage(format!(
+            "images folder '{}' does not exist (give the folder of pictures with --images)",
+            args.images.display()
+        )));
+    }
+    let names = class_names(args)?;
+    let pictures = pictures(&args.images)?;
+    if pictures.is_empty() {
+        return Err(usage(format!(
+            "'{}' has no pictures (.jpg, .jpeg, .png, .bmp)",
+            args.images.display()
+        )));
+    }
+    for sub in ["images", "labels"] {
+        let d = args.dataset.join(sub);
+        std::fs::create_dir_all(&d).with_context(|| format!("cannot create '{}'", d.display()))?;
+    }
+    let ip: std::net::IpAddr = args
+        .bind
+        .parse()
+        .map_err(|_| usage(format!("--bind '{}' is not an IP address", args.bind)))?;
+    let session = server::Session::new(pictures, args.dataset.clone(), names, token()?);
+    let server = tiny_http::Server::http((ip, args.port))
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}:{}: {e}", args.bind, args.port))?;
+    let addr = server
+        .server_addr()
+        .to_ip()
+        .ok_or_else(|| anyhow::anyhow!("the server has no IP address"))?;
+    let host = if addr.ip().is_unspecified() {
+        "127.0.0.1".to_string()
+    } else {
+        addr.ip().to_string()
+    };
+    let url = format!("http://{host}:{}/?token={}", addr.port(), session.token);
+    println!(
+        "annotating {} pictures ({} already labelled) into {}",
+        session.count(),
+        session.labelled(),
+        args.dataset.display()
+    );
+    if !ip.is_loopback() {
+        println!(
+            "warning: listening on {ip}: anyone who can reach this machine and has the link sees your pictures"
+        );
+    }
+    println!("open {url}");
+    println!("(Escape in the page, or Ctrl-C here, stops)");
+    if args.open {
+        let opened = std::process::Command::new("xdg-open")
+            .arg(&url)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn();
+        if opened.is_err() {
+            println!("note: no browser could be opened here; open the link above yourself");
+        }
+    }
+    let session = server::serve(&server, session);
+    println!(
+        "stopped: {} of {} pictures labelled in {}",
+        session.labelled(),
+        session.count(),
+        args.dataset.display()
+    );
+    Ok(())
+}

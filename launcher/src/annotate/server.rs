@@ -1,0 +1,289 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! The annotator's HTTP side. Pictures are addressed by their index in the list made at start,
+//! never by a path from the request, so no URL can reach a file outside the given folders.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use tiny_http::{Header, Method, Request, Response, Server};
+
+use crate::atomic::write_atomic;
+use crate::dataset::labels::{self, YoloBox};
+
+const PAGE: &str = include_str!("page.html");
+/// Largest request body accepted (a label list).
+const MAX_BODY: u64 = 1 << 20;
+
+pub struct Session {
+    pictures: Vec<PathBuf>,
+    dataset: PathBuf,
+    names: Vec<String>,
+    pub token: String,
+}
+
+impl Session {
+    pub fn new(
+        pictures: Vec<PathBuf>,
+        dataset: PathBuf,
+        names: Vec<String>,
+        token: String,
+    ) -> Self {
+        Self {
+            pictures,
+            dataset,
+            names,
+            token,
+        }
+    }
+
+    pub fn count(&self) -> usize {
+        self.pictures.len()
+    }
+
+    fn label_path(&self, picture: &Path) -> PathBuf {
+        let stem = picture.file_stem().unwrap_or_default().to_string_lossy();
+        self.dataset.join("labels").join(format!("{stem}.txt"))
+    }
+
+    fn is_labelled(&self, picture: &Path) -> bool {
+        self.label_path(picture).is_file()
+    }
+
+    pub fn labelled(&self) -> usize {
+        self.pictures.iter().filter(|p| self.is_labelled(p)).count()
+    }
+
+    fn state(&self) -> serde_json::Value {
+        let images: Vec<serde_json::Value> = self
+            .pictures
+            .iter()
+            .map(|p| {
+                serde_json::json!({
+                    "name": p.file_name().unwrap_or_default().to_string_lossy(),
+                    "labelled": self.is_labelled(p),
+                })
+            })
+            .collect();
+        let classes: Vec<serde_json::Value> = self
+            .names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                let [r, g, b] = hmg_detect::draw::class_color(i as u32);
+                serde_json::json!({"id": i, "name": n, "color": format!("#{r:02x}{g:02x}{b:02x}")})
+            })
+            .collect();
+        // Resume at the first picture without a label file.
+        let start = self
+            .pictures
+            .iter()
+            .position(|p| !self.is_labelled(p))
+            .unwrap_or(0);
+        serde_json::json!({
+            "dataset": self.dataset.display().to_string(),
+            "classes": classes,
+            "images": images,
+            "start": start,
+        })
+    }
+
+    fn labels_of(&self, picture: &Path) -> serde_json::Value {
+        let path = self.label_path(picture);
+        let saved = path.is_file();
+        let boxes = if saved {
+            labels::read_lenient(&path).unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        serde_json::json!({"saved": saved, "boxes": boxes})
+    }
+
+    /// Copies the picture into `<dataset>/images/` (unless it is already there) and writes its
+    /// label file; both through a temporary file and a rename.
+    fn save(&self, picture: &Path, boxes: &[YoloBox]) -> anyhow::Result<()> {
+        let nc = self.names.len() as u32;
+        let mut clean = Vec::with_capacity(boxes.len());
+        for b in boxes {
+            if b.class >= nc {
+                anyhow::bail!("class {} does not exist ({} classes)", b.class, nc);
+            }
+            let x1 = (b.cx - b.w / 2.0).clamp(0.0, 1.0);
+            let x2 = (b.cx + b.w / 2.0).clamp(0.0, 1.0);
+            let y1 = (b.cy - b.h / 2.0).clamp(0.0, 1.0);
+            let y2 = (b.cy + b.h / 2.0).clamp(0.0, 1.0);
+            if !(x2 > x1 && y2 > y1) {
+                continue;
+            }
+            clean.push(YoloBox {
+                class: b.class,
+                cx: (x1 + x2) / 2.0,
+                cy: (y1 + y2) / 2.0,
+                w: x2 - x1,
+                h: y2 - y1,
+            });
+        }
+        let target = self
+            .dataset
+            .join("images")
+            .join(picture.file_name().unwrap_or_default());
+        let same = matches!(
+            (picture.canonicalize(), target.canonicalize()),
+            (Ok(a), Ok(b)) if a == b
+        );
+        if !same {
+            write_atomic(&target, |w| {
+                let mut src = std::fs::File::open(picture)?;
+                std::io::copy(&mut src, w)?;
+                Ok(())
+            })?;
+        }
+        labels::write(&self.label_path(picture), &clean)
+    }
+}
+
+fn header(name: &str, value: &str) -> Header {
+    Header::from_bytes(name.as_bytes(), value.as_bytes()).expect("ASCII header")
+}
+
+fn json(value: &serde_json::Value) -> Response<std::io::Cursor<Vec<u8>>> {
+    Response::from_data(value.to_string().into_bytes())
+        .with_header(header("Content-Type", "application/json"))
+}
+
+fn status(code: u16, text: &str) -> Response<std::io::Cursor<Vec<u8>>> {
+    Response::from_data(text.as_bytes().to_vec())
+        .with_status_code(code)
+        .with_header(header("Content-Type", "text/plain; charset=utf-8"))
+}
+
+/// Equal-time comparison, so the token cannot be guessed byte by byte from response times.
+fn same_secret(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+fn content_type(path: &Path) -> &'static str {
+    match path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        Some("png") => "image/png",
+        Some("bmp") => "image/bmp",
+        _ => "image/jpeg",
+    }
+}
+
+enum Outcome {
+    Continue,
+    Quit,
+}
+
+/// Serves requests until the page asks to quit.
+pub fn serve(server: &Server, session: Session) -> Session {
+    for request in server.incoming_requests() {
+        if let Outcome::Quit = handle(&session, request) {
+            break;
+        }
+    }
+    session
+}
+
+fn handle(session: &Session, mut request: Request) -> Outcome {
+    let url = request.url().to_string();
+    let (path, query) = url.split_once('?').unwrap_or((&url, ""));
+    let from_query = query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("token="))
+        .unwrap_or("");
+    let from_header = request
+        .headers()
+        .iter()
+        .find(|h| h.field.equiv("X-Hmg-Token"))
+        .map(|h| h.value.as_str().to_string())
+        .unwrap_or_default();
+    let authorized =
+        same_secret(from_query, &session.token) || same_secret(&from_header, &session.token);
+    if !authorized {
+        let _ = request.respond(status(
+            403,
+            "missing or wrong token: open the link hmg annotate printed",
+        ));
+        return Outcome::Continue;
+    }
+    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let picture = |i: &str| {
+        i.parse::<usize>()
+            .ok()
+            .and_then(|i| session.pictures.get(i))
+    };
+    let method = request.method().clone();
+    let (response, outcome) = match (&method, parts.as_slice()) {
+        (Method::Get, [""]) => (
+            Response::from_data(PAGE.as_bytes().to_vec())
+                .with_header(header("Content-Type", "text/html; charset=utf-8"))
+                .with_header(header("Cache-Control", "no-store")),
+            Outcome::Continue,
+        ),
+        (Method::Get, ["api", "state"]) => (json(&session.state()), Outcome::Continue),
+        (Method::Get, ["api", "image", i]) => match picture(i).map(|p| (p, std::fs::read(p))) {
+            Some((p, Ok(bytes))) => (
+                Response::from_data(bytes).with_header(header("Content-Type", content_type(p))),
+                Outcome::Continue,
+            ),
+            Some((p, Err(e))) => (
+                status(500, &format!("cannot read {}: {e}", p.display())),
+                Outcome::Continue,
+            ),
+            None => (status(404, "no such picture"), Outcome::Continue),
+        },
+        (Method::Get, ["api", "labels", i]) => match picture(i) {
+            Some(p) => (json(&session.labels_of(p)), Outcome::Continue),
+            None => (status(404, "no such picture"), Outcome::Continue),
+        },
+        (Method::Post, ["api", "labels", i]) => match picture(i) {
+            Some(p) => {
+                let mut body = String::new();
+                let read = request.as_reader().take(MAX_BODY).read_to_string(&mut body);
+                let parsed = read.map_err(|e| e.to_string()).and_then(|_| {
+                    serde_json::from_str::<Vec<YoloBox>>(&body).map_err(|e| e.to_string())
+                });
+                match parsed {
+                    Ok(boxes) => match session.save(p, &boxes) {
+                        Ok(()) => (
+                            json(&serde_json::json!({"labelled": session.labelled()})),
+                            Outcome::Continue,
+                        ),
+                        Err(e) => (status(500, &format!("{e:#}")), Outcome::Continue),
+                    },
+                    Err(e) => (
+                        status(400, &format!("bad label list: {e}")),
+                        Outcome::Continue,
+                    ),
+                }
+            }
+            None => (status(404, "no such picture"), Outcome::Continue),
+        },
+        (Method::Post, ["api", "quit"]) => (status(200, "bye"), Outcome::Quit),
+        _ => (status(404, "not found"), Outcome::Continue),
+    };
+    let _ = request.respond(response);
+    outcome
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_secret;
+
+    #[test]
+    fn secrets_compare_whole() {
+        assert!(same_secret("abc", "abc"));
+        assert!(!same_secret("abc", "abd"));
+        assert!(!same_secret("ab", "abc"));
+        assert!(!same_secret("", "abc"));
+    }
+}

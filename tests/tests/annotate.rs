@@ -1,0 +1,296 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! `hmg annotate` driven like a person would: headless Chromium draws boxes with the mouse and
+//! presses the seed's keys; then the label files on disk are checked. And the server's guards.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use hmg_e2e::webdriver::{Browser, http};
+use hmg_e2e::*;
+
+/// `datasets/` (drone, IR-Drone) and `pictures/` with coffee.png (already labelled), dog.jpg,
+/// eagle.jpg and a symlink that leads outside the folder.
+fn setup(name: &str) -> PathBuf {
+    let dir = temp_dir(name);
+    let out = Command::new(profile_dir().join("hmg"))
+        .current_dir(&dir)
+        .args(["dataset", "init", "datasets", "--names", "drone,IR-Drone"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let pictures = dir.join("pictures");
+    std::fs::create_dir_all(&pictures).unwrap();
+    for f in ["coffee.png", "dog.jpg", "eagle.jpg"] {
+        std::fs::copy(testdata().join("images").join(f), pictures.join(f)).unwrap();
+    }
+    std::os::unix::fs::symlink("/etc/hostname", pictures.join("outside.jpg")).unwrap();
+    std::fs::write(
+        dir.join("datasets/train/labels/coffee.txt"),
+        "1 0.500000 0.500000 0.200000 0.200000\n",
+    )
+    .unwrap();
+    dir
+}
+
+/// The annotator process, killed if a test fails before it stops on its own.
+struct Annotator(Child);
+
+impl Drop for Annotator {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `hmg annotate` and returns it with the URL it printed.
+fn annotate(dir: &Path) -> (Annotator, String) {
+    let mut child = Command::new(profile_dir().join("hmg"))
+        .current_dir(dir)
+        .args([
+            "annotate",
+            "--images",
+            "pictures",
+            "--dataset",
+            "datasets/train",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(dir.join("annotate.err")).unwrap())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut printed = String::new();
+    let url = loop {
+        let line = lines.next().expect("hmg annotate printed its URL").unwrap();
+        printed += &line;
+        if let Some(url) = line.strip_prefix("open ") {
+            break url.to_string();
+        }
+    };
+    assert!(
+        printed.contains("annotating 3 pictures (1 already labelled)"),
+        "{printed}"
+    );
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+    // Keep reading, so that hmg's later lines do not meet a closed pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    (Annotator(child), url)
+}
+
+fn wait_exit(annotator: &mut Annotator) -> std::process::ExitStatus {
+    let child = &mut annotator.0;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("hmg annotate did not stop");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn label_lines(path: &Path) -> Vec<Vec<f64>> {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .lines()
+        .map(|l| l.split_whitespace().map(|v| v.parse().unwrap()).collect())
+        .collect()
+}
+
+#[test]
+fn test_mouse_and_keys_write_yolo_labels() {
+    let dir = setup("annotate-browser");
+    let (mut child, url) = annotate(&dir);
+    let browser = Browser::start(dir.join("profile"));
+    browser.goto(&url);
+    // Resumes at the first picture without labels: dog.jpg (768×576).
+    browser.wait_for(
+        "window.hmgReady && document.getElementById('file').textContent.startsWith('dog.jpg')",
+    );
+    let v = browser.script("return window.hmgView;");
+    let f = |k: &str| v[k].as_f64().unwrap();
+    let (scale, ox, oy, left, top) = (f("scale"), f("ox"), f("oy"), f("left"), f("top"));
+    let at = |x: f64, y: f64| (left + ox + x * scale, top + oy + y * scale);
+
+    browser.drag(at(100.0, 80.0), at(300.0, 280.0)); // class 0 (current)
+    browser.key("1");
+    browser.drag(at(400.0, 200.0), at(700.0, 500.0)); // class 1
+    browser.drag(at(20.0, 20.0), at(60.0, 60.0)); // a mistake…
+    browser.key("\u{E003}"); // … Backspace removes it
+    assert!(
+        browser
+            .script("return document.getElementById('progress').textContent")
+            .as_str()
+            .unwrap()
+            .contains("2 of 3 · 1 labelled · unsaved")
+    );
+    browser.key(" "); // Space: save, next
+    browser.wait_for(
+        "window.hmgReady && document.getElementById('file').textContent.startsWith('eagle.jpg')",
+    );
+    browser.drag(at(10.0, 10.0), at(200.0, 200.0));
+    browser.key("\u{E00C}"); // Escape: quit without saving eagle.jpg
+    browser.wait_for("window.hmgClosed === true");
+    let status = wait_exit(&mut child);
+    assert!(status.success(), "{status}");
+
+    let (w, h) = (768.0f64, 576.0f64);
+    let lines = label_lines(&dir.join("datasets/train/labels/dog.txt"));
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    let expected = [
+        [0.0, 200.0 / w, 180.0 / h, 200.0 / w, 200.0 / h],
+        [1.0, 550.0 / w, 350.0 / h, 300.0 / w, 300.0 / h],
+    ];
+    // One screen pixel of rounding in the mouse positions, at this zoom.
+    let tolerance = 1.5 / scale / w.min(h);
+    for (line, want) in lines.iter().zip(expected) {
+        assert_eq!(line[0], want[0]);
+        for (got, want) in line[1..].iter().zip(&want[1..]) {
+            assert!((got - want).abs() < tolerance, "{line:?} vs {want:?}");
+        }
+    }
+    let text = std::fs::read_to_string(dir.join("datasets/train/labels/dog.txt")).unwrap();
+    assert!(
+        text.lines()
+            .all(|l| l.split(' ').skip(1).all(|v| v.len() == 8)),
+        "6 decimals: {text}"
+    );
+    assert_eq!(
+        std::fs::read(dir.join("datasets/train/images/dog.jpg")).unwrap(),
+        std::fs::read(dir.join("pictures/dog.jpg")).unwrap(),
+        "the picture is copied into the dataset"
+    );
+    assert!(
+        !dir.join("datasets/train/labels/eagle.txt").exists(),
+        "Escape saved nothing"
+    );
+    assert!(!dir.join("datasets/train/images/eagle.jpg").exists());
+    assert_eq!(
+        std::fs::read_to_string(dir.join("datasets/train/labels/coffee.txt")).unwrap(),
+        "1 0.500000 0.500000 0.200000 0.200000\n"
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(dir.join("datasets/train/labels"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".part"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn test_server_refuses_missing_tokens_traversal_and_links_outside() {
+    let dir = setup("annotate-guards");
+    let (mut child, url) = annotate(&dir);
+    let (base, token) = url.split_once("/?token=").unwrap();
+    let agent = http();
+    let get = |path: &str, token: Option<&str>| {
+        let mut req = agent.get(format!("{base}{path}"));
+        if let Some(t) = token {
+            req = req.header("X-Hmg-Token", t);
+        }
+        let mut r = req.call().unwrap();
+        let body = r.body_mut().with_config().limit(1 << 24).read_to_vec().unwrap();
+        (r.status().as_u16(), String::from_utf8_lossy(&body).into_owned())
+    };
+    assert_eq!(get("/", None).0, 403);
+    assert_eq!(get("/api/state", None).0, 403);
+    assert_eq!(
+        get("/api/state", Some("0123456789abcdef0123456789abcdef")).0,
+        403
+    );
+    assert_eq!(get("/api/image/0", Some(&token[..token.len() - 1])).0, 403);
+    let (code, state) = get("/api/state", Some(token));
+    assert_eq!(code, 200);
+    let state: serde_json::Value = serde_json::from_str(&state).unwrap();
+    let names: Vec<&str> = state["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["coffee.png", "dog.jpg", "eagle.jpg"],
+        "the link outside is not offered"
+    );
+    assert_eq!(state["start"], 1);
+    for path in [
+        "/api/image/3",
+        "/api/image/-1",
+        "/api/image/../../../etc/passwd",
+        "/api/image/%2e%2e%2f%2e%2e%2fetc%2fpasswd",
+        "/../../etc/passwd",
+        "/pictures/dog.jpg",
+        "/api/labels/9",
+    ] {
+        assert_eq!(get(path, Some(token)).0, 404, "{path}");
+    }
+    let (code, body) = get(&format!("/api/image/1?token={token}"), None);
+    assert_eq!((code, body.is_empty()), (200, false));
+    // A label for a class that does not exist is refused and nothing is written.
+    let mut r = agent
+        .post(format!("{base}/api/labels/2"))
+        .header("X-Hmg-Token", token)
+        .send(r#"[{"class":5,"cx":0.5,"cy":0.5,"w":0.1,"h":0.1}]"#)
+        .unwrap();
+    assert_eq!(
+        r.status().as_u16(),
+        500,
+        "{}",
+        r.body_mut().read_to_string().unwrap()
+    );
+    assert!(!dir.join("datasets/train/labels/eagle.txt").exists());
+    let r = agent
+        .post(format!("{base}/api/quit"))
+        .header("X-Hmg-Token", token)
+        .send_empty()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(wait_exit(&mut child).success());
+}
+
+#[test]
+fn test_annotate_refuses_bad_arguments() {
+    let dir = setup("annotate-usage");
+    let run = |args: &[&str]| {
+        Command::new(profile_dir().join("hmg"))
+            .current_dir(&dir)
+            .arg("annotate")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    for (args, message) in [
+        (
+            vec!["--images", "nowhere", "--dataset", "datasets/train"],
+            "does not exist",
+        ),
+        (
+            vec!["--images", "pictures", "--dataset", "other/train"],
+            "no class names",
+        ),
+        (
+            vec!["--images", "datasets", "--dataset", "datasets/train"],
+            "has no pictures",
+        ),
+        (
+            vec![
+                "--images",
+                "pictures",
+                "--dataset",
+                "datasets/train",
+                "--bind",
+                "localhost:1",
+            ],
+            "is not an IP address",
+        ),
+    ] {
+        let out = run(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));
+        assert!(text(&out).contains(message), "{args:?}: {}", text(&out));
+    }
+}
