@@ -15,7 +15,7 @@ use image::RgbImage;
 
 use crate::atomic::write_atomic;
 use crate::images::{IMAGE_EXTENSIONS, list_images, read_rgb};
-use crate::usage::UsageError;
+use crate::usage::{check_model_args, usage};
 
 #[derive(clap::Args, Debug)]
 pub struct BatchArgs {
@@ -56,30 +56,12 @@ struct ImageResult {
     detections: Vec<Detection>,
 }
 
-fn usage(text: impl Into<String>) -> anyhow::Error {
-    UsageError(text.into()).into()
-}
-
 fn check_args(args: &BatchArgs) -> anyhow::Result<Vec<PathBuf>> {
-    if !args.model.is_file() {
-        return Err(usage(format!(
-            "model '{}' does not exist: give a .onnx or .hef with --model",
-            args.model.display()
-        )));
-    }
-    if let Some(l) = &args.labels
-        && !l.is_file()
-    {
-        return Err(usage(format!(
-            "labels file '{}' does not exist",
-            l.display()
-        )));
-    }
-    for (name, v) in [("--conf", args.conf), ("--iou", args.iou)] {
-        if !(0.0..=1.0).contains(&v) {
-            return Err(usage(format!("{name} {v} must be between 0 and 1")));
-        }
-    }
+    check_model_args(
+        &args.model,
+        args.labels.as_deref(),
+        &[("--conf", args.conf.into()), ("--iou", args.iou.into())],
+    )?;
     if args.batch_size == 0 {
         return Err(usage("--batch-size must be at least 1"));
     }

@@ -13,7 +13,7 @@ use gst::prelude::*;
 
 use crate::graph::{self, PlayEvent};
 use crate::sources::{Source, link_folder, quote};
-use crate::usage::UsageError;
+use crate::usage::{check_model_args, usage};
 
 #[derive(clap::Args, Debug)]
 pub struct DetectArgs {
@@ -87,30 +87,12 @@ struct StreamStats {
     frames_at_restart: Option<u64>,
 }
 
-fn usage(text: impl Into<String>) -> anyhow::Error {
-    UsageError(text.into()).into()
-}
-
 fn check_args(args: &DetectArgs) -> anyhow::Result<Vec<Branch>> {
-    if !args.model.is_file() {
-        return Err(usage(format!(
-            "model '{}' does not exist: give a .hef or .onnx with --model",
-            args.model.display()
-        )));
-    }
-    if let Some(l) = &args.labels
-        && !l.is_file()
-    {
-        return Err(usage(format!(
-            "labels file '{}' does not exist",
-            l.display()
-        )));
-    }
-    for (name, v) in [("--conf", args.conf), ("--iou", args.iou)] {
-        if !(0.0..=1.0).contains(&v) {
-            return Err(usage(format!("{name} {v} must be between 0 and 1")));
-        }
-    }
+    check_model_args(
+        &args.model,
+        args.labels.as_deref(),
+        &[("--conf", args.conf), ("--iou", args.iou)],
+    )?;
     let mut sources = Vec::new();
     if args.picamera {
         sources.push(Source::PiCamera);

@@ -13,7 +13,7 @@ use ndarray::{Array1, Array2, ArrayD};
 use ndarray_npy::{NpzReader, NpzWriter, ReadNpyError, ReadNpyExt, ReadNpzError};
 
 use crate::atomic::write_atomic;
-use crate::usage::UsageError;
+use crate::usage::{check_thresholds, usage};
 
 #[derive(clap::Args, Debug)]
 pub struct NmsArgs {
@@ -45,10 +45,6 @@ pub struct NmsArgs {
     /// Also print every detection as one JSON line
     #[arg(long)]
     json: bool,
-}
-
-fn usage(text: impl Into<String>) -> anyhow::Error {
-    UsageError(text.into()).into()
 }
 
 /// `640` or `640x480` (width × height).
@@ -140,11 +136,7 @@ pub fn run(args: &NmsArgs) -> anyhow::Result<()> {
             args.input.display()
         )));
     }
-    for (name, v) in [("--conf", args.conf), ("--iou", args.iou)] {
-        if !(0.0..=1.0).contains(&v) {
-            return Err(usage(format!("{name} {v} must be between 0 and 1")));
-        }
-    }
+    check_thresholds(&[("--conf", args.conf.into()), ("--iou", args.iou.into())])?;
     let imgsz = args
         .imgsz
         .as_deref()

@@ -22,3 +22,42 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
         1
     }
 }
+
+/// A usage error with this text.
+pub fn usage(text: impl Into<String>) -> anyhow::Error {
+    UsageError(text.into()).into()
+}
+
+/// Checks shared by the commands that run a model: the model and labels files exist and the
+/// thresholds (`("--conf", 0.25)`, …) lie in [0, 1].
+pub fn check_model_args(
+    model: &std::path::Path,
+    labels: Option<&std::path::Path>,
+    thresholds: &[(&str, f64)],
+) -> anyhow::Result<()> {
+    if !model.is_file() {
+        return Err(usage(format!(
+            "model '{}' does not exist: give a .onnx or .hef with --model",
+            model.display()
+        )));
+    }
+    if let Some(l) = labels
+        && !l.is_file()
+    {
+        return Err(usage(format!(
+            "labels file '{}' does not exist",
+            l.display()
+        )));
+    }
+    check_thresholds(thresholds)
+}
+
+/// Every threshold lies in [0, 1].
+pub fn check_thresholds(thresholds: &[(&str, f64)]) -> anyhow::Result<()> {
+    for (name, v) in thresholds {
+        if !(0.0..=1.0).contains(v) {
+            return Err(usage(format!("{name} {v} must be between 0 and 1")));
+        }
+    }
+    Ok(())
+}

@@ -193,8 +193,16 @@ fn test_server_refuses_missing_tokens_traversal_and_links_outside() {
             req = req.header("X-Hmg-Token", t);
         }
         let mut r = req.call().unwrap();
-        let body = r.body_mut().with_config().limit(1 << 24).read_to_vec().unwrap();
-        (r.status().as_u16(), String::from_utf8_lossy(&body).into_owned())
+        let body = r
+            .body_mut()
+            .with_config()
+            .limit(1 << 24)
+            .read_to_vec()
+            .unwrap();
+        (
+            r.status().as_u16(),
+            String::from_utf8_lossy(&body).into_owned(),
+        )
     };
     assert_eq!(get("/", None).0, 403);
     assert_eq!(get("/api/state", None).0, 403);

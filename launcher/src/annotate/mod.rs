@@ -11,7 +11,7 @@ use anyhow::Context;
 
 use crate::dataset::data_yaml::DataYaml;
 use crate::images::list_images;
-use crate::usage::UsageError;
+use crate::usage::usage;
 
 #[derive(clap::Args, Debug)]
 pub struct AnnotateArgs {
@@ -37,10 +37,6 @@ pub struct AnnotateArgs {
     /// Open the page in the default browser
     #[arg(long)]
     open: bool,
-}
-
-fn usage(text: impl Into<String>) -> anyhow::Error {
-    UsageError(text.into()).into()
 }
 
 /// Class names from --classes, --data, or the dataset's data.yaml.

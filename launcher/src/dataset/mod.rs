@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use data_yaml::DataYaml;
 
-use crate::usage::UsageError;
+use crate::usage::usage;
 
 #[derive(clap::Args, Debug)]
 pub struct DatasetArgs {
@@ -56,10 +56,6 @@ enum DatasetCommand {
         #[arg(long)]
         force: bool,
     },
-}
-
-fn usage(text: impl Into<String>) -> anyhow::Error {
-    UsageError(text.into()).into()
 }
 
 fn check_names(names: &[String]) -> anyhow::Result<Vec<String>> {
