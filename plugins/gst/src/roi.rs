@@ -7,9 +7,11 @@ use hmg_detect::Detection;
 
 pub const DETECTION_PARAM: &str = "detection";
 
-/// Adds one ROI meta per detection.
+/// Adds one ROI meta per detection, with ids 0, 1, 2 … in detection order (so that bindings
+/// without meta iteration, like PyGObject, can fetch them with
+/// `buffer_get_video_region_of_interest_meta_id`) and no parent (-1).
 pub fn add_detections(buffer: &mut gst::BufferRef, dets: &[Detection]) {
-    for d in dets {
+    for (id, d) in dets.iter().enumerate() {
         let (x, y) = (d.x1.round().max(0.0), d.y1.round().max(0.0));
         let w = (d.x2.round() - x).max(0.0);
         let h = (d.y2.round() - y).max(0.0);
@@ -18,6 +20,8 @@ pub fn add_detections(buffer: &mut gst::BufferRef, dets: &[Detection]) {
             &d.label,
             (x as u32, y as u32, w as u32, h as u32),
         );
+        meta.set_id(id as i32);
+        meta.set_parent_id(-1);
         meta.add_param(
             gst::Structure::builder(DETECTION_PARAM)
                 .field("class-id", d.class_id as i32)
