@@ -1,0 +1,96 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! docs/metadata.md is the metadata contract: every field it lists, with its type, must be what
+//! the elements attach — no more, no less.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use gst::prelude::*;
+
+/// (structure, field) → type name, from the tables of docs/metadata.md.
+fn documented() -> (u32, BTreeMap<(String, String), String>) {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/metadata.md");
+    let text = std::fs::read_to_string(path).expect("docs/metadata.md");
+    let version = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Contract version: **"))
+        .and_then(|v| v.trim_end_matches("**").parse().ok())
+        .expect("a 'Contract version: **N**' line");
+    let mut fields = BTreeMap::new();
+    for line in text.lines() {
+        let cells: Vec<&str> = line.trim().trim_matches('|').split('|').map(str::trim).collect();
+        if cells.len() == 4 && !cells[0].starts_with("---") && cells[0] != "structure" {
+            let key = (cells[0].to_string(), cells[1].to_string());
+            assert!(fields.insert(key.clone(), cells[2].to_string()).is_none(), "{key:?} twice");
+        }
+    }
+    (version, fields)
+}
+
+fn collect(s: &gst::StructureRef, out: &mut BTreeMap<(String, String), String>) {
+    for (field, value) in s.iter() {
+        out.insert(
+            (s.name().to_string(), field.to_string()),
+            value.type_().name().to_string(),
+        );
+        if let Ok(array) = value.get::<gst::Array>() {
+            for v in array.iter() {
+                if let Ok(inner) = v.get::<gst::Structure>() {
+                    collect(&inner, out);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn elements_attach_exactly_the_documented_fields() {
+    common::init();
+    let description = format!(
+        "filesrc location={} ! decodebin ! videoconvert ! hailoinfer model={} ! yolodecode ! yolonms ! appsink name=sink",
+        common::image("astronaut.png"),
+        common::model("nudenet_320n.onnx"),
+    );
+    let pipeline = gst::parse::launch(&description)
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+    let sink = pipeline
+        .by_name("sink")
+        .unwrap()
+        .downcast::<gst_app::AppSink>()
+        .unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let sample = sink.pull_sample().expect("one frame");
+    let buffer = sample.buffer().unwrap();
+
+    let mut attached = BTreeMap::new();
+    for name in ["HmgTensors", "HmgCandidates"] {
+        let meta = gst::meta::CustomMeta::from_buffer(buffer, name)
+            .unwrap_or_else(|_| panic!("{name} attached"));
+        collect(meta.structure(), &mut attached);
+    }
+    let rois: Vec<_> = buffer
+        .iter_meta::<gst_video::VideoRegionOfInterestMeta>()
+        .collect();
+    assert!(!rois.is_empty(), "astronaut.png has a detection");
+    for (i, roi) in rois.iter().enumerate() {
+        assert_eq!(roi.id(), i as i32, "ROI ids number the detections");
+        assert_eq!(roi.parent_id(), -1);
+        let param = roi.param("detection").expect("detection param");
+        assert_eq!(roi.roi_type(), param.get::<&str>("label").unwrap());
+        collect(param, &mut attached);
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+
+    let (version, documented) = documented();
+    assert_eq!(version, 1, "bump the contract version with the tables");
+    let missing: BTreeSet<_> = documented.keys().filter(|k| !attached.contains_key(*k)).collect();
+    let undocumented: BTreeSet<_> = attached.keys().filter(|k| !documented.contains_key(*k)).collect();
+    assert!(missing.is_empty(), "documented but not attached: {missing:?}");
+    assert!(undocumented.is_empty(), "attached but not in docs/metadata.md: {undocumented:?}");
+    for (key, ty) in &documented {
+        assert_eq!(&attached[key], ty, "type of {key:?}");
+    }
+}
