@@ -28,6 +28,10 @@ pub mod pixel;
 pub mod tensor;
 pub mod yuv;
 
+/// The Rust developer's guide (docs/guide-rust.md); its examples run as doc tests.
+#[doc = include_str!("../../../docs/guide-rust.md")]
+pub mod guide {}
+
 pub use decode::{Candidate, Decoder};
 pub use detection::{Detection, PostprocessOptions, Postprocessor};
 pub use detector::Detector;

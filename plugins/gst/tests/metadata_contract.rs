@@ -19,10 +19,18 @@ fn documented() -> (u32, BTreeMap<(String, String), String>) {
         .expect("a 'Contract version: **N**' line");
     let mut fields = BTreeMap::new();
     for line in text.lines() {
-        let cells: Vec<&str> = line.trim().trim_matches('|').split('|').map(str::trim).collect();
+        let cells: Vec<&str> = line
+            .trim()
+            .trim_matches('|')
+            .split('|')
+            .map(str::trim)
+            .collect();
         if cells.len() == 4 && !cells[0].starts_with("---") && cells[0] != "structure" {
             let key = (cells[0].to_string(), cells[1].to_string());
-            assert!(fields.insert(key.clone(), cells[2].to_string()).is_none(), "{key:?} twice");
+            assert!(
+                fields.insert(key.clone(), cells[2].to_string()).is_none(),
+                "{key:?} twice"
+            );
         }
     }
     (version, fields)
@@ -86,10 +94,22 @@ fn elements_attach_exactly_the_documented_fields() {
 
     let (version, documented) = documented();
     assert_eq!(version, 1, "bump the contract version with the tables");
-    let missing: BTreeSet<_> = documented.keys().filter(|k| !attached.contains_key(*k)).collect();
-    let undocumented: BTreeSet<_> = attached.keys().filter(|k| !documented.contains_key(*k)).collect();
-    assert!(missing.is_empty(), "documented but not attached: {missing:?}");
-    assert!(undocumented.is_empty(), "attached but not in docs/metadata.md: {undocumented:?}");
+    let missing: BTreeSet<_> = documented
+        .keys()
+        .filter(|k| !attached.contains_key(*k))
+        .collect();
+    let undocumented: BTreeSet<_> = attached
+        .keys()
+        .filter(|k| !documented.contains_key(*k))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "documented but not attached: {missing:?}"
+    );
+    assert!(
+        undocumented.is_empty(),
+        "attached but not in docs/metadata.md: {undocumented:?}"
+    );
     for (key, ty) in &documented {
         assert_eq!(&attached[key], ty, "type of {key:?}");
     }

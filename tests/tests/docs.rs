@@ -1,0 +1,98 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! The guides' `sh` blocks, run as written from a copy of the hmg folder's layout, so that the
+//! docs never show a command that does not work. (The Rust guide runs as doc tests of hmg-detect.)
+
+use std::path::Path;
+
+use hmg_e2e::*;
+
+/// The `sh` code blocks of a markdown file.
+fn sh_blocks(markdown: &str) -> Vec<String> {
+    let mut blocks = Vec::new();
+    let mut current: Option<String> = None;
+    for line in markdown.lines() {
+        match (&mut current, line.trim_end()) {
+            (None, "```sh") => current = Some(String::new()),
+            (Some(block), "```") => {
+                blocks.push(std::mem::take(block));
+                current = None;
+            }
+            (Some(block), l) => {
+                block.push_str(l);
+                block.push('\n');
+            }
+            (None, _) => {}
+        }
+    }
+    blocks
+}
+
+/// Runs every `sh` block of `guide` in a folder that has the repository's models/, media/ and
+/// test fixtures, with our `hmg` first on PATH and our plugin on GST_PLUGIN_PATH.
+fn run_guide(guide: &str) {
+    let dir = temp_dir(&format!("docs-{}", guide.trim_end_matches(".md")));
+    for link in ["models", "media", "graphs"] {
+        std::os::unix::fs::symlink(repo().join(link), dir.join(link)).unwrap();
+    }
+    std::fs::create_dir_all(dir.join("tests/fixtures")).unwrap();
+    std::os::unix::fs::symlink(
+        repo().join("tests/fixtures/hailo"),
+        dir.join("tests/fixtures/hailo"),
+    )
+    .unwrap();
+    let markdown = std::fs::read_to_string(repo().join("docs").join(guide)).unwrap();
+    let blocks = sh_blocks(&markdown);
+    assert!(!blocks.is_empty(), "{guide} has no sh blocks");
+    let path = format!(
+        "{}:{}",
+        profile_dir().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    for block in blocks {
+        let out = gst_command("bash", &dir)
+            .current_dir(&dir)
+            .env("PATH", &path)
+            .env("HMG_HOME", repo())
+            .args(["-euo", "pipefail", "-c", &block])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{guide}: this block failed:\n{block}\n{}",
+            text(&out)
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn test_pi_guide_commands_work() {
+    run_guide("guide-pi.md");
+}
+
+#[test]
+fn test_gstreamer_guide_commands_work() {
+    run_guide("guide-gstreamer.md");
+}
+
+#[test]
+fn test_guides_link_only_to_files_that_exist() {
+    for guide in [
+        "guide-pi.md",
+        "guide-gstreamer.md",
+        "guide-rust.md",
+        "metadata.md",
+    ] {
+        let text = std::fs::read_to_string(repo().join("docs").join(guide)).unwrap();
+        for target in text.split("](").skip(1).filter_map(|s| s.split(')').next()) {
+            if target.starts_with("http") {
+                continue;
+            }
+            let path = repo().join("docs").join(target);
+            assert!(
+                Path::new(&path).exists(),
+                "{guide} links to missing {target}"
+            );
+        }
+    }
+}
