@@ -8,11 +8,17 @@ use crate::tensor::TensorRef;
 /// A box before NMS, in model-input pixels.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Candidate {
+    /// Left edge, model-input pixels.
     pub x1: f32,
+    /// Top edge.
     pub y1: f32,
+    /// Right edge.
     pub x2: f32,
+    /// Bottom edge.
     pub y2: f32,
+    /// Class score in 0..1.
     pub score: f32,
+    /// Class number.
     pub class_id: u32,
 }
 
@@ -25,6 +31,7 @@ pub struct Decoder {
 }
 
 impl Decoder {
+    /// A decoder with empty scratch buffers.
     pub fn new() -> Self {
         Self::default()
     }

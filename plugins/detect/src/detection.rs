@@ -11,19 +11,28 @@ use crate::tensor::TensorRef;
 /// One detected object, box in pixels of the frame it was found in.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Detection {
+    /// Class number.
     pub class_id: u32,
+    /// Class name (`class-N` when the model names none).
     pub label: String,
+    /// Score in 0..1.
     pub confidence: f32,
+    /// Left edge, frame pixels.
     pub x1: f32,
+    /// Top edge.
     pub y1: f32,
+    /// Right edge.
     pub x2: f32,
+    /// Bottom edge.
     pub y2: f32,
 }
 
 impl Detection {
+    /// Box width in pixels.
     pub fn width(&self) -> f32 {
         self.x2 - self.x1
     }
+    /// Box height in pixels.
     pub fn height(&self) -> f32 {
         self.y2 - self.y1
     }
@@ -46,7 +55,9 @@ impl Detection {
 /// `agnostic_nms`, `classes`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct PostprocessOptions {
+    /// Keep candidates scoring above this.
     pub conf: f32,
+    /// NMS settings (IoU, class-agnostic, max detections).
     pub nms: NmsOptions,
     /// Keep only these class ids (`None` = all).
     pub classes: Option<Vec<u32>>,
@@ -70,11 +81,30 @@ pub struct Postprocessor {
 }
 
 impl Postprocessor {
+    /// A post-processor with empty scratch buffers.
     pub fn new() -> Self {
         Self::default()
     }
 
     /// Detections of one frame's model outputs `tensors` (layout `layout`) letterboxed with `lb`.
+    ///
+    /// ```
+    /// use hmg_detect::{Layout, Letterbox, PostprocessOptions, Postprocessor, Tensor};
+    /// // An ultralytics NMS output (1, rows, 6): x1, y1, x2, y2, score, class in input pixels.
+    /// let out = Tensor::f32("output0", vec![1, 2, 6], vec![
+    ///     100.0, 140.0, 200.0, 240.0, 0.9, 3.0,
+    ///     0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
+    /// ]);
+    /// let layout = Layout::detect(&[out.shape.clone()]).unwrap();
+    /// let lb = Letterbox::new(1280, 720, 640, 640); // gain 0.5, 140 px pad on top
+    /// let mut found = Vec::new();
+    /// Postprocessor::new()
+    ///     .run(layout, &[out.view()], &lb, &[], &PostprocessOptions::default(), &mut found)
+    ///     .unwrap();
+    /// assert_eq!(found.len(), 1);
+    /// assert_eq!((found[0].x1, found[0].y1, found[0].x2, found[0].y2), (200.0, 0.0, 400.0, 200.0));
+    /// assert_eq!(found[0].label, "class-3");
+    /// ```
     pub fn run(
         &mut self,
         layout: Layout,

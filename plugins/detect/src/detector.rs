@@ -11,15 +11,17 @@ use crate::pixel::FrameRef;
 
 /// A model plus everything needed to go from a frame to detections.
 ///
-/// ```no_run
+/// ```
+/// # std::env::set_current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))?;
 /// use hmg_detect::{Detector, FrameRef, PixelFormat};
-/// let mut detector = Detector::open("models/yolov8-coco.onnx")?.conf(0.25).iou(0.45);
-/// let rgb = vec![0u8; 640 * 480 * 3];
+/// let mut detector = Detector::open("models/yolov12n-coco.onnx")?.conf(0.25).iou(0.45);
+/// assert_eq!(detector.info().labels[2], "car");
+/// let rgb = vec![0u8; 640 * 480 * 3]; // a black frame: nothing to find
 /// let frame = FrameRef::packed(PixelFormat::Rgb, 640, 480, &rgb)?;
 /// for d in detector.detect(&frame)? {
 ///     println!("{} {:.2} [{:.0}, {:.0}, {:.0}, {:.0}]", d.label, d.confidence, d.x1, d.y1, d.x2, d.y2);
 /// }
-/// # Ok::<(), hmg_detect::DetectError>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Detector {
     engine: Box<dyn Engine>,
@@ -35,6 +37,7 @@ impl Detector {
         Self::open_with(path.as_ref(), &EngineOptions::default())
     }
 
+    /// Opens a model with explicit engine options (backend, threads, batch size, …).
     pub fn open_with(path: &Path, options: &EngineOptions) -> Result<Self, DetectError> {
         let engine = open_engine(path, options)?;
         let labels = engine.info().labels.clone();
@@ -65,10 +68,12 @@ impl Detector {
         self
     }
 
+    /// The post-processing options, to change thresholds or class filters in place.
     pub fn options_mut(&mut self) -> &mut PostprocessOptions {
         &mut self.options
     }
 
+    /// What the model expects and produces.
     pub fn info(&self) -> &ModelInfo {
         self.engine.info()
     }

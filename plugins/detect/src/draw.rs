@@ -12,20 +12,28 @@ use crate::yuv::rgb_to_yuv;
 /// A filled rectangle, `x1`/`y1` exclusive, in frame pixels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rect {
+    /// Left, inclusive.
     pub x0: i32,
+    /// Top, inclusive.
     pub y0: i32,
+    /// Right, exclusive.
     pub x1: i32,
+    /// Bottom, exclusive.
     pub y1: i32,
+    /// Fill colour.
     pub rgb: [u8; 3],
 }
 
 /// How detections are drawn.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct DrawOptions {
+    /// Box edge thickness in pixels.
     pub line_width: u32,
     /// Glyph size in pixels (multiples of 8 look sharpest).
     pub font_size: u32,
+    /// Draw the class label above the box.
     pub show_label: bool,
+    /// Append the confidence to the label.
     pub show_conf: bool,
 }
 

@@ -1,7 +1,11 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
+//! [`DetectError`]: every failure of hmg-detect, as a sentence that names the file and the fix.
+
 use std::path::PathBuf;
 
 /// Everything that can go wrong in hmg-detect; each message names the file and what to do.
+// Each variant's `#[error]` text is its documentation.
+#[allow(missing_docs)]
 #[derive(Debug, thiserror::Error)]
 pub enum DetectError {
     #[error("model file '{}' does not exist: give the path of a .onnx model (see models/README.md)", .0.display())]

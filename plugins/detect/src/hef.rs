@@ -19,18 +19,28 @@ const MAX_PROTO_HEADER: u64 = 64 * 1024;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(into = "String")]
 pub enum HwArch {
+    /// Hailo-8.
     Hailo8,
+    /// Hailo-8P.
     Hailo8P,
+    /// Hailo-8R.
     Hailo8R,
+    /// Hailo-8L.
     Hailo8L,
+    /// Hailo-15M.
     Hailo15M,
+    /// Hailo-10H.
     Hailo10H,
+    /// Hailo-15L.
     Hailo15L,
+    /// Hailo-15H.
     Hailo15H,
+    /// A chip number this hmg does not know.
     Other(u64),
 }
 
 impl HwArch {
+    /// The chip a HEF's protobuf `hw_arch` value names.
     pub fn from_proto(v: u64) -> Self {
         match v {
             0 => Self::Hailo8,
@@ -98,19 +108,27 @@ impl fmt::Display for HwArch {
 /// What the header of a HEF says.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct HefHeader {
+    /// Size of the file on disk.
     pub file_size: u64,
     /// Header format version (0–3).
     pub version: u32,
+    /// Bytes of the fixed header before the protobuf.
     pub header_size: u64,
+    /// Bytes of the protobuf the header declares.
     pub proto_size: u64,
     /// Bytes the header says the file has (header + proto + compiled code it declares).
     pub declared_size: u64,
+    /// The chip the HEF was compiled for.
     pub hw_arch: HwArch,
+    /// Dataflow Compiler version, when the header records it.
     pub sdk_version: Option<String>,
+    /// Compile time (Unix seconds), when recorded.
     pub timestamp: Option<u64>,
 }
 
 /// Why a file is not a usable HEF.
+// Each variant's `#[error]` text is its documentation.
+#[allow(missing_docs)]
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HefError {
     #[error(
@@ -138,6 +156,14 @@ fn be64(b: &[u8], at: usize) -> u64 {
 }
 
 /// Reads the header of the HEF at `path`, touching only its first bytes.
+///
+/// ```
+/// let hef = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/hailo/nudenet320-hailo8l.hef");
+/// let header = hmg_detect::hef::read_header(std::path::Path::new(hef))?;
+/// assert_eq!(header.hw_arch, hmg_detect::hef::HwArch::Hailo8L);
+/// assert!(header.hw_arch.runs_on_hailo8()); // a Hailo-8L HEF also runs on a Hailo-8
+/// # Ok::<(), hmg_detect::hef::HefError>(())
+/// ```
 pub fn read_header(path: &Path) -> Result<HefHeader, HefError> {
     let mut file = std::fs::File::open(path).map_err(|e| HefError::Io(e.to_string()))?;
     let file_size = file

@@ -8,6 +8,12 @@ use std::path::Path;
 use crate::error::DetectError;
 
 /// Name of class `id`, or `class-<id>` when the list has none.
+///
+/// ```
+/// let labels = vec!["drone".to_string(), "IR-Drone".to_string()];
+/// assert_eq!(hmg_detect::label_for(&labels, 1), "IR-Drone");
+/// assert_eq!(hmg_detect::label_for(&labels, 7), "class-7");
+/// ```
 pub fn label_for(labels: &[String], id: usize) -> String {
     labels
         .get(id)
@@ -16,6 +22,16 @@ pub fn label_for(labels: &[String], id: usize) -> String {
 }
 
 /// Loads labels from a file, choosing the format from its extension.
+///
+/// ```
+/// let dir = std::env::temp_dir().join(format!("hmg-doc-labels-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir)?;
+/// let yaml = dir.join("data.yaml");
+/// std::fs::write(&yaml, "nc: 2\nnames:\n  0: drone\n  1: IR-Drone\n")?;
+/// assert_eq!(hmg_detect::load_labels(&yaml)?, ["drone", "IR-Drone"]);
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn load_labels(path: &Path) -> Result<Vec<String>, DetectError> {
     let err = |reason: String| DetectError::Labels {
         path: path.to_path_buf(),

@@ -9,20 +9,31 @@ pub enum Layout {
     /// Ultralytics ONNX without NMS: (1, 4+classes, anchors), rows cx, cy, w, h then class
     /// scores (already sigmoid). `transposed` = (1, anchors, 4+classes).
     UltralyticsRaw {
+        /// Number of classes.
         classes: usize,
+        /// Number of anchor points (8400 at 640×640).
         anchors: usize,
+        /// Anchors first: (1, anchors, 4+classes).
         transposed: bool,
     },
     /// Ultralytics ONNX with NMS / end2end: (1, rows, 6) = x1, y1, x2, y2, score, class.
-    UltralyticsNms { rows: usize },
+    UltralyticsNms {
+        /// Rows of the output (usually 300).
+        rows: usize,
+    },
     /// A HEF compiled without NMS: per stride a box tensor (H, W, 64 = 4 sides × 16 DFL bins)
     /// and a class tensor (H, W, classes), NHWC, usually UINT8 with zero point and scale.
-    HailoRaw { classes: usize },
+    HailoRaw {
+        /// Number of classes.
+        classes: usize,
+    },
     /// HailoRT's NMS output (`HAILO_NMS_BY_CLASS`, float32): per class a count, then count ×
     /// {y_min, x_min, y_max, x_max, score} normalized to the model input; fixed size
     /// `classes × (1 + 5 × max_per_class)` floats.
     HailoNms {
+        /// Number of classes.
         classes: usize,
+        /// Boxes each class's block can hold.
         max_per_class: usize,
     },
 }
@@ -190,10 +201,15 @@ impl Layout {
 /// One stride of a Hailo raw output: which tensors hold its boxes and classes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HailoHead {
+    /// Index of the (H, W, 64) box tensor.
     pub box_index: usize,
+    /// Index of the (H, W, classes) class tensor.
     pub class_index: usize,
+    /// Grid height.
     pub height: usize,
+    /// Grid width.
     pub width: usize,
+    /// Number of classes.
     pub classes: usize,
 }
 

@@ -17,13 +17,21 @@ const COEF_SCALE: f32 = (1 << COEF_BITS) as f32;
 /// Where a frame lands inside the model input: the geometry of one letterbox.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Letterbox {
+    /// Frame width.
     pub src_width: usize,
+    /// Frame height.
     pub src_height: usize,
+    /// Model input width.
     pub dst_width: usize,
+    /// Model input height.
     pub dst_height: usize,
+    /// Width of the scaled frame inside the input.
     pub resized_width: usize,
+    /// Height of the scaled frame inside the input.
     pub resized_height: usize,
+    /// Padding left of the scaled frame.
     pub pad_left: usize,
+    /// Padding above the scaled frame.
     pub pad_top: usize,
     /// `min(dst_h / src_h, dst_w / src_w)`, as ultralytics computes it.
     pub gain: f64,
@@ -31,6 +39,14 @@ pub struct Letterbox {
 
 impl Letterbox {
     /// Ultralytics' `LetterBox(center=True, scaleup=True)` geometry (Python `round` = ties-to-even).
+    ///
+    /// ```
+    /// use hmg_detect::Letterbox;
+    /// let lb = Letterbox::new(1920, 1080, 640, 640);
+    /// assert_eq!((lb.resized_width, lb.resized_height, lb.pad_left, lb.pad_top), (640, 360, 0, 140));
+    /// // A point in model-input pixels back in frame pixels:
+    /// assert_eq!(lb.to_frame(320.0, 320.0), (960.0, 540.0));
+    /// ```
     pub fn new(src_width: usize, src_height: usize, dst_width: usize, dst_height: usize) -> Self {
         let (sw, sh) = (src_width.max(1) as f64, src_height.max(1) as f64);
         let gain = (dst_height as f64 / sh).min(dst_width as f64 / sw);
@@ -154,11 +170,24 @@ pub struct Letterboxer {
 }
 
 impl Letterboxer {
+    /// A letterboxer with empty scratch buffers.
     pub fn new() -> Self {
         Self::default()
     }
 
     /// Letterboxes `frame` into a `dst_width`×`dst_height` RGB HWC image.
+    ///
+    /// ```
+    /// use hmg_detect::{FrameRef, Letterboxer, PixelFormat};
+    /// let bgr = vec![200u8; 64 * 32 * 3];
+    /// let frame = FrameRef::packed(PixelFormat::Bgr, 64, 32, &bgr)?;
+    /// let mut letterboxer = Letterboxer::new();
+    /// let (rgb, lb) = letterboxer.run(&frame, 32, 32);
+    /// assert_eq!(rgb.len(), 32 * 32 * 3);
+    /// assert_eq!((lb.resized_height, lb.pad_top), (16, 8));
+    /// assert_eq!(&rgb[..3], &[114, 114, 114]); // ultralytics' grey padding
+    /// # Ok::<(), hmg_detect::DetectError>(())
+    /// ```
     pub fn run(
         &mut self,
         frame: &FrameRef<'_>,

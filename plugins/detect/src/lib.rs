@@ -11,6 +11,7 @@
 
 // `!(score > conf)` on purpose: a NaN score must fail every threshold.
 #![allow(clippy::neg_cmp_op_on_partial_ord)]
+#![deny(missing_docs)]
 
 pub mod decode;
 mod decode_hailo;

@@ -25,6 +25,7 @@ impl Default for NmsOptions {
 }
 
 #[inline]
+/// Intersection over union of two boxes (0 when either has no area).
 pub fn iou(a: &Candidate, b: &Candidate) -> f32 {
     let iw = (a.x2.min(b.x2) - a.x1.max(b.x1)).max(0.0);
     let ih = (a.y2.min(b.y2) - a.y1.max(b.y1)).max(0.0);
@@ -36,6 +37,15 @@ pub fn iou(a: &Candidate, b: &Candidate) -> f32 {
 }
 
 /// Sorts `cands` by score (highest first) and keeps the NMS survivors, in that order.
+///
+/// ```
+/// use hmg_detect::{Candidate, NmsOptions, nms};
+/// let c = |x1: f32, score: f32, class_id: u32| Candidate { x1, y1: 0.0, x2: x1 + 10.0, y2: 10.0, score, class_id };
+/// let mut boxes = vec![c(0.0, 0.8, 0), c(1.0, 0.9, 0), c(1.0, 0.7, 1), c(50.0, 0.5, 0)];
+/// nms(&mut boxes, NmsOptions::default());
+/// let kept: Vec<f32> = boxes.iter().map(|b| b.score).collect();
+/// assert_eq!(kept, [0.9, 0.7, 0.5]); // 0.8 overlaps 0.9 of the same class
+/// ```
 pub fn nms(cands: &mut Vec<Candidate>, opts: NmsOptions) {
     cands.sort_by(|a, b| b.score.total_cmp(&a.score));
     // ultralytics looks at no more than 30 000 boxes.

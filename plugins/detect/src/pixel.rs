@@ -6,22 +6,36 @@ use crate::error::DetectError;
 /// Pixel formats that hailoinfer and detoverlay accept (GStreamer names in `gst_name`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PixelFormat {
+    /// Packed 8-bit R, G, B.
     Rgb,
+    /// Packed 8-bit B, G, R.
     Bgr,
+    /// R, G, B, unused byte.
     Rgbx,
+    /// B, G, R, unused byte.
     Bgrx,
+    /// Unused byte, R, G, B.
     Xrgb,
+    /// Unused byte, B, G, R.
     Xbgr,
+    /// R, G, B, alpha.
     Rgba,
+    /// B, G, R, alpha.
     Bgra,
+    /// Alpha, R, G, B.
     Argb,
+    /// Alpha, B, G, R.
     Abgr,
+    /// Y plane, then interleaved U/V at half resolution.
     Nv12,
+    /// Y, U and V planes, U and V at half resolution.
     I420,
+    /// One 8-bit grey plane.
     Gray8,
 }
 
 impl PixelFormat {
+    /// Every supported format.
     pub const ALL: [PixelFormat; 13] = [
         Self::Rgb,
         Self::Bgr,
@@ -57,6 +71,7 @@ impl PixelFormat {
         }
     }
 
+    /// The format GStreamer calls `name` (e.g. `NV12`), if supported.
     pub fn from_gst_name(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|f| f.gst_name() == name)
     }
@@ -75,6 +90,7 @@ impl PixelFormat {
         })
     }
 
+    /// Planes a frame of this format has.
     pub fn num_planes(self) -> usize {
         match self {
             Self::Nv12 => 2,
@@ -88,25 +104,45 @@ impl PixelFormat {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum YuvMatrix {
     #[default]
+    /// BT.601, limited range (16–235): SD cameras, most webcams.
     Bt601Limited,
+    /// BT.601, full range (JPEG).
     Bt601Full,
+    /// BT.709, limited range: HD video.
     Bt709Limited,
+    /// BT.709, full range.
     Bt709Full,
 }
 
 /// A borrowed video frame: up to three planes with their strides (bytes per row).
 #[derive(Debug, Clone, Copy)]
 pub struct FrameRef<'a> {
+    /// Pixel format.
     pub format: PixelFormat,
+    /// Width in pixels.
     pub width: usize,
+    /// Height in pixels.
     pub height: usize,
+    /// Plane data (unused planes empty).
     pub planes: [&'a [u8]; 3],
+    /// Bytes per row of each plane.
     pub strides: [usize; 3],
+    /// How YUV formats convert to RGB.
     pub yuv: YuvMatrix,
 }
 
 impl<'a> FrameRef<'a> {
     /// A tightly packed single-plane frame (RGB-family or GRAY8).
+    ///
+    /// ```
+    /// use hmg_detect::{FrameRef, PixelFormat};
+    /// let bgrx = vec![0u8; 4 * 2 * 4];
+    /// let frame = FrameRef::packed(PixelFormat::Bgrx, 4, 2, &bgrx)?;
+    /// assert_eq!(frame.strides[0], 16);
+    /// assert!(FrameRef::packed(PixelFormat::Bgrx, 4, 2, &bgrx[..16]).is_err()); // too short
+    /// assert!(FrameRef::packed(PixelFormat::Nv12, 4, 2, &bgrx).is_err()); // planar: FrameRef::new
+    /// # Ok::<(), hmg_detect::DetectError>(())
+    /// ```
     pub fn packed(
         format: PixelFormat,
         width: usize,
@@ -164,6 +200,7 @@ impl<'a> FrameRef<'a> {
         })
     }
 
+    /// The same frame with another YUV matrix.
     pub fn with_yuv_matrix(mut self, yuv: YuvMatrix) -> Self {
         self.yuv = yuv;
         self

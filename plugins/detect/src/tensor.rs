@@ -4,11 +4,14 @@
 /// Element data of one tensor.
 #[derive(Debug, Clone, PartialEq)]
 pub enum TensorData {
+    /// 32-bit floats.
     F32(Vec<f32>),
+    /// Quantized bytes (see the tensor's zero point and scale).
     U8(Vec<u8>),
 }
 
 impl TensorData {
+    /// `float32` or `uint8`.
     pub fn dtype(&self) -> &'static str {
         match self {
             Self::F32(_) => "float32",
@@ -24,10 +27,12 @@ impl TensorData {
         }
     }
 
+    /// Number of elements.
     pub fn len(&self) -> usize {
         self.as_slice().len()
     }
 
+    /// Whether there are no elements.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -36,14 +41,20 @@ impl TensorData {
 /// One named output with its shape and, for quantized outputs, `real = (q - zero_point) * scale`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Tensor {
+    /// Output name.
     pub name: String,
+    /// Dimensions, row-major.
     pub shape: Vec<usize>,
+    /// The values.
     pub data: TensorData,
+    /// Quantization zero point (0 for float data).
     pub zero_point: f32,
+    /// Quantization scale (1 for float data).
     pub scale: f32,
 }
 
 impl Tensor {
+    /// A float tensor without quantization.
     pub fn f32(name: impl Into<String>, shape: Vec<usize>, data: Vec<f32>) -> Self {
         Self {
             name: name.into(),
@@ -75,11 +86,14 @@ impl Tensor {
 /// Borrowed element data: what decoders read, wherever the tensor lives (engine, buffer meta).
 #[derive(Debug, Clone, Copy)]
 pub enum TensorSlice<'a> {
+    /// 32-bit floats.
     F32(&'a [f32]),
+    /// Quantized bytes.
     U8(&'a [u8]),
 }
 
 impl TensorSlice<'_> {
+    /// Number of elements.
     pub fn len(&self) -> usize {
         match self {
             Self::F32(v) => v.len(),
@@ -87,6 +101,7 @@ impl TensorSlice<'_> {
         }
     }
 
+    /// Whether there are no elements.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -95,10 +110,15 @@ impl TensorSlice<'_> {
 /// A borrowed tensor: name, shape, data and quantization.
 #[derive(Debug, Clone, Copy)]
 pub struct TensorRef<'a> {
+    /// Output name.
     pub name: &'a str,
+    /// Dimensions, row-major.
     pub shape: &'a [usize],
+    /// The values.
     pub data: TensorSlice<'a>,
+    /// Quantization zero point.
     pub zero_point: f32,
+    /// Quantization scale.
     pub scale: f32,
 }
 
@@ -129,6 +149,7 @@ impl<'a> TensorRef<'a> {
 }
 
 impl Tensor {
+    /// A borrowed view of this tensor.
     pub fn view(&self) -> TensorRef<'_> {
         TensorRef {
             name: &self.name,

@@ -17,13 +17,16 @@ pub enum Backend {
     /// From the file extension: `.hef` → HailoRT, anything else → onnxruntime.
     #[default]
     Auto,
+    /// HailoRT (`.hef`; needs the `hailo` feature).
     HailoRt,
+    /// onnxruntime (`.onnx`).
     Onnx,
 }
 
 /// Options for opening a model.
 #[derive(Debug, Clone, Default)]
 pub struct EngineOptions {
+    /// Which runtime opens the model.
     pub backend: Backend,
     /// Intra-op threads for onnxruntime; 0 = onnxruntime's default (all cores).
     pub threads: usize,
@@ -33,15 +36,18 @@ pub struct EngineOptions {
     pub vdevice_group: Option<String>,
     /// HailoRT NMS score / IoU thresholds pushed to HEFs with on-chip NMS (None = the HEF's).
     pub nms_score_threshold: Option<f32>,
+    /// HailoRT NMS IoU threshold (None = the HEF's).
     pub nms_iou_threshold: Option<f32>,
 }
 
 /// What a model expects and produces, known once it is open.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelInfo {
+    /// The model file.
     pub path: PathBuf,
     /// Model input size in pixels (a letterboxed RGB image of this size goes in).
     pub input_width: usize,
+    /// Model input height in pixels.
     pub input_height: usize,
     /// The output layout hmg decodes.
     pub layout: Layout,
@@ -53,6 +59,7 @@ pub struct ModelInfo {
 
 /// A model ready to run.
 pub trait Engine: Send {
+    /// What the model expects and produces.
     fn info(&self) -> &ModelInfo;
     /// Runs the model on one letterboxed RGB HWC `u8` image of the model's input size.
     fn infer(&mut self, rgb: &[u8]) -> Result<Vec<Tensor>, DetectError> {

@@ -104,6 +104,7 @@ impl std::fmt::Debug for OnnxEngine {
 }
 
 impl OnnxEngine {
+    /// Loads `path` into an onnxruntime session and finds its layout with one warm-up run.
     pub fn open(path: &Path, options: &EngineOptions) -> Result<Self, DetectError> {
         if !path.is_file() {
             return Err(DetectError::ModelMissing(path.to_path_buf()));

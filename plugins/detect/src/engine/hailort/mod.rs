@@ -31,6 +31,7 @@ pub const LIBRARY_ENV: &str = "HMG_HAILORT_LIBRARY";
 /// The loaded library.
 pub struct HailoRt {
     api: Api,
+    /// HailoRT version, e.g. `4.20.0`.
     pub version: String,
 }
 
@@ -84,7 +85,9 @@ pub fn runtime() -> Result<Arc<HailoRt>, String> {
 /// A HailoRT failure: which call, which status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CallError {
+    /// The HailoRT function that failed.
     pub function: &'static str,
+    /// Its `hailo_status`.
     pub status: i32,
 }
 
@@ -157,16 +160,22 @@ fn vdevice(rt: &Arc<HailoRt>, group: Option<&str>) -> Result<Arc<VDevice>, CallE
 }
 
 /// One vstream's description.
+/// One input or output stream of a HEF, as `hmg hef info` shows it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct VStreamDescription {
+    /// Vstream name.
     pub name: String,
     /// Network group / network it belongs to.
     pub network: String,
+    /// `input` or `output`.
     pub direction: &'static str,
     /// NHWC shape, or [classes, max boxes per class] for NMS outputs.
     pub shape: Vec<usize>,
+    /// Whether HailoRT's NMS produces it.
     pub nms: bool,
+    /// Quantization zero point.
     pub zero_point: f32,
+    /// Quantization scale.
     pub scale: f32,
 }
 
@@ -313,6 +322,7 @@ impl Drop for HailoEngine {
 }
 
 impl HailoEngine {
+    /// Opens `path` on a (possibly shared) virtual device and creates its vstreams.
     pub fn open(
         path: &Path,
         header: &HefHeader,
@@ -605,6 +615,7 @@ impl HailoEngine {
         Ok(engine)
     }
 
+    /// What the model expects and produces.
     pub fn info(&self) -> &ModelInfo {
         &self.info
     }
