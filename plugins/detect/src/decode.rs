@@ -1,5 +1,20 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! Tensors → candidate boxes (in model-input pixels), the way ultralytics' postprocess does.
+//!
+//! ```
+//! use hmg_detect::{Decoder, Layout, Tensor};
+//! // (1, 4+2 classes, 8 anchors): rows cx, cy, w, h, score0, score1; anchor 0 scores 0.8.
+//! let mut data = vec![0.0f32; 6 * 8];
+//! for (row, value) in [50.0, 50.0, 20.0, 10.0, 0.1, 0.8].into_iter().enumerate() {
+//!     data[row * 8] = value;
+//! }
+//! let out = Tensor::f32("output0", vec![1, 6, 8], data);
+//! let layout = Layout::detect(&[out.shape.clone()]).unwrap();
+//! let mut found = Vec::new();
+//! Decoder::new().decode_tensors(layout, &[out.view()], (640, 640), 0.25, &|_| true, &mut found).unwrap();
+//! assert_eq!(found.len(), 1);
+//! assert_eq!((found[0].class_id, found[0].x1, found[0].y1, found[0].x2, found[0].y2), (1, 40.0, 45.0, 60.0, 55.0));
+//! ```
 
 use crate::decode_hailo;
 use crate::layout::{Layout, hailo_heads};

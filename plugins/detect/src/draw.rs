@@ -4,6 +4,20 @@
 //! Drawing is split in two: `layout_detections` turns detections into coloured rectangles
 //! (box edges, label background, glyph strokes of the 8×8 bitmap font), and `paint_plane`
 //! fills those rectangles into one plane of a frame. Planar YUV frames paint each plane in turn.
+//!
+//! ```
+//! use hmg_detect::Detection;
+//! use hmg_detect::draw::{DrawOptions, class_color, draw_on_rgb, layout_detections};
+//! let dog = Detection { class_id: 16, label: "dog".into(), confidence: 0.9, x1: 10.0, y1: 20.0, x2: 50.0, y2: 60.0 };
+//! let mut rgb = vec![0u8; 64 * 64 * 3];
+//! draw_on_rgb(&mut rgb, 64, 64, &[dog.clone()], &DrawOptions::default());
+//! let at = |x: usize, y: usize| &rgb[(y * 64 + x) * 3..][..3];
+//! assert_eq!(at(10, 40), class_color(16)); // the left edge, in the class's colour
+//! assert_eq!(at(30, 40), [0, 0, 0]);       // inside the box: untouched
+//! let mut rects = Vec::new();
+//! layout_detections(&[dog], 64, 64, &DrawOptions { show_label: false, show_conf: false, ..Default::default() }, &mut rects);
+//! assert_eq!(rects.len(), 4); // four edges, no label text
+//! ```
 
 use crate::detection::Detection;
 use crate::pixel::{PixelFormat, YuvMatrix};

@@ -2,6 +2,19 @@
 //! HEF header and protobuf preamble, read without Hailo's library (HAILO.md §3): enough to say
 //! what a file is, which chip it was compiled for and with which SDK, and to refuse a truncated
 //! or foreign file before HailoRT sees it.
+//!
+//! ```
+//! use hmg_detect::hef::{HefError, HwArch, parse};
+//! let bytes = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/hailo/nudenet320.hef"))?;
+//! let header = parse(&bytes)?;
+//! assert_eq!(header.hw_arch.to_string(), "Hailo-8");
+//! assert!(header.hw_arch.runs_on_hailo8() && !header.hw_arch.runs_on_hailo8l());
+//! assert_eq!(header.sdk_version.as_deref(), Some("3.33.0"));
+//! assert_eq!(parse(b"PNG not a HEF"), Err(HefError::NotHef));
+//! assert!(matches!(parse(&bytes[..20]), Err(HefError::Truncated { .. })));
+//! assert_eq!(HwArch::from_proto(3), HwArch::Hailo8L);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use std::fmt;
 use std::io::{Read, Seek, SeekFrom};

@@ -1,6 +1,14 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! Class names: from a model's `names` metadata, a .txt (one per line), an ultralytics
 //! data.yaml (`names:` as list or map) or JSON (list or `{"0": name}`).
+//!
+//! ```
+//! use hmg_detect::labels::{parse_python_names, parse_yaml_names};
+//! // What ultralytics writes into an ONNX model's `names` metadata:
+//! assert_eq!(parse_python_names("{0: 'drone', 1: 'IR-Drone'}").unwrap(), ["drone", "IR-Drone"]);
+//! assert_eq!(parse_yaml_names("nc: 2\nnames: [drone, IR-Drone]\n").unwrap(), ["drone", "IR-Drone"]);
+//! assert!(parse_yaml_names("nc: 2\n").is_err());
+//! ```
 
 use std::collections::BTreeMap;
 use std::path::Path;

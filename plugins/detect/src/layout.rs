@@ -1,5 +1,21 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! Which YOLO output layout a model has, found from its output shapes.
+//!
+//! ```
+//! use hmg_detect::{Layout, hailo_heads};
+//! let raw = Layout::detect(&[vec![1, 84, 8400]]).unwrap();
+//! assert_eq!(raw, Layout::UltralyticsRaw { classes: 80, anchors: 8400, transposed: false });
+//! assert_eq!((raw.name(), raw.classes(), raw.item_len()), ("ultralytics-raw", Some(80), 84 * 8400));
+//! assert_eq!(Layout::detect(&[vec![1, 300, 6]]).unwrap().name(), "ultralytics-nms");
+//! // Six Hailo heads, in any order: paired by grid, finest first.
+//! let heads = [vec![20, 20, 64], vec![80, 80, 2], vec![40, 40, 64], vec![80, 80, 64], vec![40, 40, 2], vec![20, 20, 2]];
+//! assert_eq!(Layout::detect(&heads).unwrap(), Layout::HailoRaw { classes: 2 });
+//! let pairs = hailo_heads(&heads).unwrap();
+//! assert_eq!((pairs[0].width, pairs[0].box_index, pairs[0].class_index), (80, 3, 1));
+//! assert_eq!(Layout::detect_named(&["yolov8_nms_postprocess"], &[vec![2, 501]]).unwrap(),
+//!            Layout::HailoNms { classes: 2, max_per_class: 100 });
+//! assert!(Layout::from_name("hailo-nms", &[vec![1, 84, 8400]]).is_err());
+//! ```
 
 use std::fmt;
 

@@ -1,5 +1,20 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! Frame pixel formats hmg reads and draws on, and a borrowed view of one frame.
+//!
+//! ```
+//! use hmg_detect::{FrameRef, PixelFormat, YuvMatrix};
+//! assert_eq!(PixelFormat::from_gst_name("NV12"), Some(PixelFormat::Nv12));
+//! assert_eq!((PixelFormat::Nv12.num_planes(), PixelFormat::Bgrx.packed_layout()), (2, Some((4, [2, 1, 0]))));
+//! assert!(PixelFormat::ALL.iter().all(|f| PixelFormat::from_gst_name(f.gst_name()) == Some(*f)));
+//! // A 4×2 NV12 frame: Y plane 4×2, interleaved UV plane 4×1.
+//! let (y, uv) = ([16u8; 8], [128u8; 4]);
+//! let frame = FrameRef::new(PixelFormat::Nv12, 4, 2, [&y, &uv, &[]], [4, 4, 0])?
+//!     .with_yuv_matrix(YuvMatrix::Bt709Limited);
+//! let mut rgb = [1u8; 12];
+//! hmg_detect::yuv::row_to_rgb(&frame, 0, &mut rgb);
+//! assert_eq!(rgb, [0u8; 12]); // limited-range black
+//! # Ok::<(), hmg_detect::DetectError>(())
+//! ```
 
 use crate::error::DetectError;
 

@@ -1,5 +1,18 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! Model output tensors as they travel between engine, metadata and decoder.
+//!
+//! ```
+//! use hmg_detect::{Tensor, TensorData, TensorSlice};
+//! let float = Tensor::f32("output0", vec![1, 2], vec![0.5, 1.5]);
+//! assert_eq!((float.data.dtype(), float.shape_len(), float.view().get(1)), ("float32", 2, 1.5));
+//! // A quantized Hailo output: real = (q - zero_point) * scale.
+//! let q = Tensor { name: "conv41".into(), shape: vec![2], data: TensorData::U8(vec![10, 30]), zero_point: 10.0, scale: 0.5 };
+//! let mut scratch = Vec::new();
+//! assert_eq!(q.as_f32(&mut scratch), &[0.0, 10.0]);
+//! let view = q.view();
+//! assert!(matches!(view.data, TensorSlice::U8(b) if b.len() == 2));
+//! assert_eq!(view.to_f32(&mut scratch), &[0.0, 10.0]);
+//! ```
 
 /// Element data of one tensor.
 #[derive(Debug, Clone, PartialEq)]

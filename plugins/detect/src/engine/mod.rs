@@ -1,5 +1,24 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! Inference engines: a letterboxed RGB `u8` image in, raw output tensors out.
+//!
+//! ```
+//! # std::env::set_current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))?;
+//! use hmg_detect::{EngineOptions, Layout, open_engine};
+//! let mut engine = open_engine("models/yolov12n-coco.onnx".as_ref(), &EngineOptions { threads: 1, ..Default::default() })?;
+//! let info = engine.info().clone();
+//! assert_eq!((info.input_width, info.input_height), (640, 640));
+//! assert_eq!(info.layout, Layout::UltralyticsRaw { classes: 80, anchors: 8400, transposed: false });
+//! let grey = vec![114u8; 640 * 640 * 3]; // an already letterboxed RGB image
+//! let outputs = engine.infer(&grey)?;
+//! assert_eq!(outputs[0].shape, [1, 84, 8400]);
+//! assert_eq!(engine.max_in_flight(), 1);
+//! // A .hef needs the `hailo` feature; without it the error says how to get it.
+//! if !hmg_detect::HAILO_SUPPORT {
+//!     let err = open_engine("tests/fixtures/hailo/nudenet320.hef".as_ref(), &EngineOptions::default()).err().unwrap();
+//!     assert!(err.to_string().contains("without HailoRT support"));
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 #[cfg(feature = "hailo")]
 pub mod hailort;
