@@ -39,6 +39,12 @@ impl Detection {
 
     /// `{"class_id","label","confidence","box":[x1,y1,x2,y2]}`, the record every hmg output
     /// (detlog lines, `hmg batch`) uses; boxes to 1/1000 px, confidence to 6 decimals.
+    ///
+    /// ```
+    /// let d = hmg_detect::Detection { class_id: 2, label: "car".into(), confidence: 0.712_345_67, x1: 1.23456, y1: 2.0, x2: 30.0, y2: 40.0 };
+    /// assert_eq!(d.to_json().to_string(), r#"{"box":[1.235,2.0,30.0,40.0],"class_id":2,"confidence":0.712346,"label":"car"}"#);
+    /// assert_eq!((d.width(), d.height()), (28.76544, 38.0));
+    /// ```
     pub fn to_json(&self) -> serde_json::Value {
         let round = |v: f32, scale: f64| (v as f64 * scale).round() / scale;
         let xyxy = [self.x1, self.y1, self.x2, self.y2].map(|v| round(v, 1e3));

@@ -69,6 +69,16 @@ impl Detector {
     }
 
     /// The post-processing options, to change thresholds or class filters in place.
+    ///
+    /// ```
+    /// # std::env::set_current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))?;
+    /// let mut detector = hmg_detect::Detector::open("models/yolov12n-coco.onnx")?;
+    /// let options = detector.options_mut();
+    /// options.classes = Some(vec![0, 2]); // persons and cars only
+    /// options.nms.class_agnostic = true;
+    /// options.nms.max_det = 50;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn options_mut(&mut self) -> &mut PostprocessOptions {
         &mut self.options
     }

@@ -333,6 +333,13 @@ fn vresize_one(r0: &[i16], b0: i16, out: &mut [u8]) {
 
 /// RGB HWC `u8` → CHW `f32` in 0..1 (`x / 255` in `f32`, like numpy) into `out`, which holds
 /// exactly one image (`rgb.len()` floats).
+///
+/// ```
+/// let rgb = [255u8, 0, 51, 0, 255, 102]; // two pixels
+/// let mut chw = [0f32; 6];
+/// hmg_detect::letterbox::hwc_to_nchw_unit(&rgb, &mut chw);
+/// assert_eq!(chw, [1.0, 0.0, 0.0, 1.0, 0.2, 0.4]); // R plane, G plane, B plane
+/// ```
 pub fn hwc_to_nchw_unit(rgb: &[u8], out: &mut [f32]) {
     static LUT: std::sync::LazyLock<[f32; 256]> =
         std::sync::LazyLock::new(|| std::array::from_fn(|i| i as f32 / 255.0));

@@ -24,8 +24,15 @@ impl Default for NmsOptions {
     }
 }
 
-#[inline]
 /// Intersection over union of two boxes (0 when either has no area).
+///
+/// ```
+/// use hmg_detect::{Candidate, nms::iou};
+/// let b = |x1: f32| Candidate { x1, y1: 0.0, x2: x1 + 10.0, y2: 10.0, score: 1.0, class_id: 0 };
+/// assert_eq!(iou(&b(0.0), &b(5.0)), 1.0 / 3.0);
+/// assert_eq!(iou(&b(0.0), &b(20.0)), 0.0);
+/// ```
+#[inline]
 pub fn iou(a: &Candidate, b: &Candidate) -> f32 {
     let iw = (a.x2.min(b.x2) - a.x1.max(b.x1)).max(0.0);
     let ih = (a.y2.min(b.y2) - a.y1.max(b.y1)).max(0.0);

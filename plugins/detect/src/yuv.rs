@@ -93,6 +93,12 @@ pub fn row_to_rgb(frame: &FrameRef<'_>, y: usize, out: &mut [u8]) {
 }
 
 /// RGB → (Y, U, V) for drawing on YUV frames, with the same matrix.
+///
+/// ```
+/// use hmg_detect::{YuvMatrix, yuv::rgb_to_yuv};
+/// assert_eq!(rgb_to_yuv(YuvMatrix::Bt601Limited, [0, 0, 0]), [16, 128, 128]);
+/// assert_eq!(rgb_to_yuv(YuvMatrix::Bt709Full, [255, 255, 255]), [255, 128, 128]);
+/// ```
 pub fn rgb_to_yuv(m: YuvMatrix, rgb: [u8; 3]) -> [u8; 3] {
     let (kr, kb, limited) = match m {
         YuvMatrix::Bt601Limited => (0.299, 0.114, true),

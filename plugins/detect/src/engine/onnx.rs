@@ -31,6 +31,11 @@ pub fn add_library_dir(dir: &Path) {
 }
 
 /// Where hmg looks for onnxruntime, in order. `ORT_DYLIB_PATH`, when set, is the only place.
+///
+/// ```
+/// let places = hmg_detect::engine::onnx::library_candidates();
+/// assert!(places.iter().all(|p| p.ends_with("libonnxruntime.so")));
+/// ```
 pub fn library_candidates() -> Vec<PathBuf> {
     if let Some(p) = std::env::var_os("ORT_DYLIB_PATH").filter(|p| !p.is_empty()) {
         return vec![PathBuf::from(p)];
