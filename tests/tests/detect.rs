@@ -208,37 +208,20 @@ fn test_real_camera_graphs_build_and_print() {
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("graph builds: 3 stream(s)"));
     // Several ONNX streams share the cores out instead of each taking all of them.
-    let o = hmg()
-        .args([
-            "detect",
-            "--print",
-            "--headless",
-            "--camera",
-            "0",
-            "--camera",
-            "1",
-        ])
-        .args(["--model", &model()])
-        .output()
-        .unwrap();
-    let line = String::from_utf8_lossy(&o.stdout);
+    let print = |extra: &[&str]| {
+        let o = hmg()
+            .args(["detect", "--print", "--headless", "--camera", "0"])
+            .args(extra)
+            .args(["--model", &model()])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let line = print(&["--camera", "1"]);
     let cores = std::thread::available_parallelism().unwrap().get();
     let share = format!("threads={}", (cores / 2).max(1));
     assert_eq!(line.matches(&share).count(), 2, "{line}");
-    let o = hmg()
-        .args([
-            "detect",
-            "--print",
-            "--headless",
-            "--camera",
-            "0",
-            "--threads",
-            "3",
-        ])
-        .args(["--model", &model()])
-        .output()
-        .unwrap();
-    assert!(String::from_utf8_lossy(&o.stdout).contains("threads=3"));
+    assert!(print(&["--threads", "3"]).contains("threads=3"));
     let o = hmg()
         .args([
             "detect",

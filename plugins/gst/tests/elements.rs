@@ -209,23 +209,6 @@ fn test_yolonms_thresholds_change_while_playing() {
     );
 }
 
-fn run_collect_buffer(description: &str) -> gst::Buffer {
-    init();
-    let pipeline = gst::parse::launch(description)
-        .unwrap()
-        .downcast::<gst::Pipeline>()
-        .unwrap();
-    let sink = pipeline
-        .by_name("sink")
-        .unwrap()
-        .downcast::<gst_app::AppSink>()
-        .unwrap();
-    pipeline.set_state(gst::State::Playing).unwrap();
-    let sample = sink.pull_sample().unwrap();
-    pipeline.set_state(gst::State::Null).unwrap();
-    sample.buffer_owned().unwrap()
-}
-
 fn with_detection(mut buf: gst::Buffer, d: &Detection) -> gst::Buffer {
     gsthmg::roi::add_detections(buf.get_mut().unwrap(), std::slice::from_ref(d));
     buf

@@ -6,8 +6,6 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use gst::prelude::*;
-
 /// (structure, field) → type name, from the tables of docs/metadata.md.
 fn documented() -> (u32, BTreeMap<(String, String), String>) {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/metadata.md");
@@ -54,24 +52,13 @@ fn collect(s: &gst::StructureRef, out: &mut BTreeMap<(String, String), String>) 
 
 #[test]
 fn elements_attach_exactly_the_documented_fields() {
-    common::init();
     let description = format!(
         "filesrc location={} ! decodebin ! videoconvert ! hailoinfer model={} ! yolodecode ! yolonms ! appsink name=sink",
         common::image("astronaut.png"),
         common::model("nudenet_320n.onnx"),
     );
-    let pipeline = gst::parse::launch(&description)
-        .unwrap()
-        .downcast::<gst::Pipeline>()
-        .unwrap();
-    let sink = pipeline
-        .by_name("sink")
-        .unwrap()
-        .downcast::<gst_app::AppSink>()
-        .unwrap();
-    pipeline.set_state(gst::State::Playing).unwrap();
-    let sample = sink.pull_sample().expect("one frame");
-    let buffer = sample.buffer().unwrap();
+    let buffer = common::run_collect_buffer(&description);
+    let buffer = buffer.as_ref();
 
     let mut attached = BTreeMap::new();
     for name in ["HmgTensors", "HmgCandidates"] {
@@ -90,8 +77,6 @@ fn elements_attach_exactly_the_documented_fields() {
         assert_eq!(roi.roi_type(), param.get::<&str>("label").unwrap());
         collect(param, &mut attached);
     }
-    pipeline.set_state(gst::State::Null).unwrap();
-
     let (version, documented) = documented();
     assert_eq!(version, 1, "bump the contract version with the tables");
     let missing: BTreeSet<_> = documented

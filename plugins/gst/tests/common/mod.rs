@@ -119,3 +119,21 @@ pub fn ref_box(v: &serde_json::Value) -> [f64; 4] {
         .collect();
     [b[0], b[1], b[2], b[3]]
 }
+
+/// Plays a launch line ending in `appsink name=sink` and returns its first buffer.
+pub fn run_collect_buffer(description: &str) -> gst::Buffer {
+    init();
+    let pipeline = gst::parse::launch(description)
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+    let sink = pipeline
+        .by_name("sink")
+        .unwrap()
+        .downcast::<gst_app::AppSink>()
+        .unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let sample = sink.pull_sample().unwrap();
+    pipeline.set_state(gst::State::Null).unwrap();
+    sample.buffer_owned().unwrap()
+}
