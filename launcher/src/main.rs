@@ -7,6 +7,7 @@ mod atomic;
 mod batch;
 mod dataset;
 mod demo;
+mod deploy;
 mod detect;
 mod doctor;
 mod graph;
@@ -44,6 +45,8 @@ enum Command {
     Nms(nms::NmsArgs),
     /// YOLO datasets: verify, split into train/val, init with data.yaml
     Dataset(dataset::DatasetArgs),
+    /// Copy a model (and graphs, an aarch64 build, a systemd service) to a Raspberry Pi over SSH keys
+    Deploy(deploy::DeployArgs),
     /// Run a graph template from graphs/ (or a .gst file), or print its gst-launch-1.0 line
     Run(run::RunArgs),
     /// Inspect compiled Hailo models (.hef)
@@ -61,6 +64,7 @@ fn main() -> ExitCode {
         Command::Batch(args) => batch::run(&args),
         Command::Nms(args) => nms::run(&args),
         Command::Dataset(args) => dataset::run(&args),
+        Command::Deploy(args) => deploy::run(&args),
         Command::Run(args) => run::run(&args),
         Command::Hef(args) => hef::run(&args),
         Command::Doctor(args) => doctor::run(&args),

@@ -118,7 +118,7 @@ fn implied_input(layout: Layout, shapes: &[Vec<usize>]) -> Option<(usize, usize)
             let cells = anchors as f64 / (1.0 + 0.25 + 0.0625);
             let s = (cells.sqrt() * 8.0).round() as usize;
             let check = (s / 8).pow(2) + (s / 16).pow(2) + (s / 32).pow(2);
-            (s % 32 == 0 && check == anchors).then_some((s, s))
+            (s.is_multiple_of(32) && check == anchors).then_some((s, s))
         }
         Layout::HailoRaw { .. } => {
             let heads = hmg_detect::hailo_heads(shapes).ok()?;

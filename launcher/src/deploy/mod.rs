@@ -1,0 +1,462 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! `hmg deploy`: the seed's step 5 without passwords — check the Pi, copy the model (versioned,
+//! atomically), the graph templates and optionally an aarch64 bundle, keep the previous model for
+//! `--rollback`, and run `hmg detect` as a systemd user service.
+//!
+//! Remote layout under `--remote-dir` (default `~/hmg`): `models/<stem>-<sha12>.<ext>`, the text
+//! files `models/CURRENT` and `models/PREVIOUS` naming the active and the previous model,
+//! `graphs/`, and from a bundle `bin/hmg` and `lib/gstreamer-1.0/libgsthmg.so`.
+
+mod ssh;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use ssh::{Ssh, line, quote};
+
+use crate::usage::usage;
+
+const UNIT: &str = "hmg-detect.service";
+
+#[derive(clap::Args, Debug)]
+pub struct DeployArgs {
+    /// Target, as for ssh: pi@raspberrypi.local, or a Host from your ssh config
+    #[arg(long)]
+    host: String,
+    /// SSH port (default: ssh's, or your ssh config's)
+    #[arg(long)]
+    port: Option<u16>,
+    /// Private key to log in with (default: your agent and ssh config)
+    #[arg(long)]
+    identity: Option<PathBuf>,
+    /// An ssh config file to use instead of ~/.ssh/config
+    #[arg(long)]
+    ssh_config: Option<PathBuf>,
+    /// Model to deploy (.hef on a Hailo-8; .onnx runs on the Pi's CPU)
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Folder on the Pi (relative to the home folder unless absolute)
+    #[arg(long, default_value = "hmg")]
+    remote_dir: String,
+    /// A folder with an aarch64 build to install: hmg and libgsthmg.so (see docs/deploy.md)
+    #[arg(long)]
+    bundle: Option<PathBuf>,
+    /// Install and (re)start a systemd user service that runs hmg detect --headless
+    #[arg(long)]
+    service: bool,
+    /// Sources for the service's hmg detect
+    #[arg(long, default_value = "--picamera", allow_hyphen_values = true)]
+    detect_args: String,
+    /// Make the previous model the current one again
+    #[arg(long, conflicts_with_all = ["model", "bundle"])]
+    rollback: bool,
+    /// Deploy even when a check of the Pi fails
+    #[arg(long)]
+    force: bool,
+    /// Print every step without doing it
+    #[arg(long)]
+    dry_run: bool,
+}
+
+/// What the Pi reported.
+#[derive(Debug, Default)]
+struct Target {
+    os: String,
+    arch: String,
+    hailort: String,
+    gstreamer: String,
+    free_mib: u64,
+}
+
+const PROBE: &str = r#"echo "os=$( (. /etc/os-release 2>/dev/null && echo "$PRETTY_NAME") || uname -s)"
+echo "arch=$(uname -m)"
+if command -v hailortcli >/dev/null 2>&1; then echo "hailort=$(hailortcli --version 2>/dev/null | head -n 1)"; elif ls /usr/lib/libhailort.so* /usr/lib/*/libhailort.so* >/dev/null 2>&1; then echo "hailort=library"; else echo "hailort="; fi
+echo "gstreamer=$(gst-launch-1.0 --version 2>/dev/null | head -n 1)"
+echo "free_kib=$(df -Pk "$HOME" | awk 'NR==2 {print $4}')"
+"#;
+
+fn parse_probe(text: &str) -> Target {
+    let mut t = Target::default();
+    for l in text.lines() {
+        let Some((k, v)) = l.split_once('=') else {
+            continue;
+        };
+        let v = v.trim().to_string();
+        match k {
+            "os" => t.os = v,
+            "arch" => t.arch = v,
+            "hailort" => t.hailort = v,
+            "gstreamer" => t.gstreamer = v,
+            "free_kib" => t.free_mib = v.parse::<u64>().unwrap_or(0) / 1024,
+            _ => {}
+        }
+    }
+    t
+}
+
+/// `<stem>-<first 12 hex of sha256>.<ext>`: a new model never overwrites an old one.
+fn versioned_name(model: &Path) -> anyhow::Result<String> {
+    let bytes =
+        std::fs::read(model).with_context(|| format!("cannot read '{}'", model.display()))?;
+    let digest = sha256_hex(&bytes);
+    let stem = model.file_stem().unwrap_or_default().to_string_lossy();
+    let ext = model
+        .extension()
+        .map(|e| format!(".{}", e.to_string_lossy()))
+        .unwrap_or_default();
+    Ok(format!("{stem}-{}{ext}", &digest[..12]))
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Does the local machine have a key ssh could offer?
+fn has_key(args: &DeployArgs) -> bool {
+    if args.identity.is_some() || args.ssh_config.is_some() {
+        return true;
+    }
+    if std::env::var_os("SSH_AUTH_SOCK").is_some() {
+        return true;
+    }
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_default();
+    [
+        "id_ed25519",
+        "id_ecdsa",
+        "id_rsa",
+        "id_ed25519_sk",
+        "id_ecdsa_sk",
+    ]
+    .iter()
+    .any(|k| home.join(".ssh").join(k).is_file())
+        || home.join(".ssh/config").is_file()
+}
+
+/// `<dir>/<rest>` on the Pi (relative paths are relative to the login folder).
+fn remote_path(dir: &str, rest: &str) -> String {
+    format!("{}/{rest}", dir.trim_end_matches('/'))
+}
+
+pub fn run(args: &DeployArgs) -> anyhow::Result<()> {
+    if args.host.trim().is_empty() || args.host.starts_with('-') {
+        return Err(usage(format!("--host '{}' is not a host", args.host)));
+    }
+    if let Some(m) = &args.model
+        && !m.is_file()
+    {
+        return Err(usage(format!("model '{}' does not exist", m.display())));
+    }
+    if let Some(i) = &args.identity
+        && !i.is_file()
+    {
+        return Err(usage(format!("identity '{}' does not exist", i.display())));
+    }
+    let bundle = match &args.bundle {
+        Some(b) => {
+            let (hmg, plugin) = (b.join("hmg"), b.join("libgsthmg.so"));
+            if !hmg.is_file() || !plugin.is_file() {
+                return Err(usage(format!(
+                    "bundle '{}' must hold hmg and libgsthmg.so built for the Pi (docs/deploy.md says how)",
+                    b.display()
+                )));
+            }
+            Some((hmg, plugin))
+        }
+        None => None,
+    };
+    if args.model.is_none() && bundle.is_none() && !args.rollback && !args.service {
+        return Err(usage(
+            "nothing to deploy: give --model, --bundle, --service or --rollback",
+        ));
+    }
+    if !has_key(args) {
+        return Err(usage(format!(
+            "no SSH key found: create one with `ssh-keygen -t ed25519`, install it on the Pi with `ssh-copy-id {}`, then deploy again (hmg never uses passwords)",
+            args.host
+        )));
+    }
+    let ssh = Ssh {
+        host: args.host.clone(),
+        port: args.port,
+        identity: args.identity.clone(),
+        config: args.ssh_config.clone(),
+        dry_run: args.dry_run,
+    };
+    let dir = &args.remote_dir;
+
+    println!("checking {} …", args.host);
+    let target = parse_probe(&ssh.run(PROBE, None)?);
+    if !args.dry_run {
+        check_target(args, &target)?;
+    }
+
+    if args.rollback {
+        return rollback(&ssh, args);
+    }
+
+    ssh.run(
+        &format!(
+            "mkdir -p {} {} {}",
+            quote(&remote_path(dir, "models")),
+            quote(&remote_path(dir, "graphs")),
+            quote(&remote_path(dir, "out"))
+        ),
+        None,
+    )?;
+    if let Some(model) = &args.model {
+        let name = versioned_name(model)?;
+        upload(
+            &ssh,
+            model,
+            &remote_path(dir, &format!("models/{name}")),
+            false,
+        )?;
+        let models = remote_path(dir, "models");
+        let switch = format!(
+            "cd {models} && if [ -f CURRENT ] && [ \"$(cat CURRENT)\" != {name} ]; then cp CURRENT PREVIOUS.tmp && mv -f PREVIOUS.tmp PREVIOUS; fi && printf '%s\\n' {name} > CURRENT.tmp && mv -f CURRENT.tmp CURRENT",
+            models = quote(&models),
+            name = quote(&name)
+        );
+        ssh.run(&switch, None)?;
+        println!("model: {name} is current on {}", args.host);
+    }
+    let graphs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../graphs");
+    let graphs = crate::assets::find("graphs/file.gst")
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+        .unwrap_or(graphs);
+    if let Ok(entries) = std::fs::read_dir(&graphs) {
+        let mut files: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "gst"))
+            .collect();
+        files.sort();
+        for f in files {
+            let name = f
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
+            upload(
+                &ssh,
+                &f,
+                &remote_path(dir, &format!("graphs/{name}")),
+                false,
+            )?;
+        }
+    }
+    if let Some((hmg, plugin)) = &bundle {
+        ssh.run(
+            &line(&[
+                "mkdir",
+                "-p",
+                &remote_path(dir, "bin"),
+                &remote_path(dir, "lib/gstreamer-1.0"),
+            ]),
+            None,
+        )?;
+        upload(&ssh, hmg, &remote_path(dir, "bin/hmg"), true)?;
+        upload(
+            &ssh,
+            plugin,
+            &remote_path(dir, "lib/gstreamer-1.0/libgsthmg.so"),
+            false,
+        )?;
+        println!("bundle: hmg and libgsthmg.so installed in {dir}/");
+    }
+    if args.service {
+        install_service(&ssh, args, bundle.is_some())?;
+    }
+    println!(
+        "watch detections: ssh {} 'tail -F {}/out/detect/*/*.jsonl'",
+        args.host, dir
+    );
+    Ok(())
+}
+
+fn check_target(args: &DeployArgs, t: &Target) -> anyhow::Result<()> {
+    println!("  system      {} ({})", t.os, t.arch);
+    let mut problems = Vec::new();
+    let hef = args
+        .model
+        .as_ref()
+        .and_then(|m| m.extension())
+        .is_some_and(|e| e.eq_ignore_ascii_case("hef"));
+    if t.hailort.is_empty() {
+        println!("  HailoRT     not found");
+        if hef {
+            problems.push("HailoRT is not installed on the Pi, so a .hef cannot run there: `sudo apt install hailo-all` on the Pi, then reboot".to_string());
+        }
+    } else {
+        println!("  HailoRT     {}", t.hailort);
+    }
+    if t.gstreamer.is_empty() {
+        println!("  GStreamer   not found");
+        problems.push("GStreamer is not installed on the Pi: `sudo apt install gstreamer1.0-tools gstreamer1.0-plugins-good gstreamer1.0-libcamera`".to_string());
+    } else {
+        println!("  GStreamer   {}", t.gstreamer);
+    }
+    let need_mib = args
+        .model
+        .as_ref()
+        .and_then(|m| std::fs::metadata(m).ok())
+        .map_or(0, |m| m.len() / (1024 * 1024))
+        + 50;
+    println!("  free disk   {} MiB", t.free_mib);
+    if t.free_mib < need_mib {
+        problems.push(format!(
+            "only {} MiB free on the Pi, {need_mib} MiB needed: delete old recordings in ~/hmg/out",
+            t.free_mib
+        ));
+    }
+    if args.bundle.is_some() && t.arch != "aarch64" {
+        problems.push(format!(
+            "the Pi reports architecture {}; the bundle must be built for it (docs/deploy.md)",
+            t.arch
+        ));
+    }
+    if problems.is_empty() {
+        return Ok(());
+    }
+    for p in &problems {
+        eprintln!("problem: {p}");
+    }
+    if args.force {
+        eprintln!("--force: deploying anyway");
+        return Ok(());
+    }
+    anyhow::bail!(
+        "{} problem(s) on {}; fix them (or pass --force)",
+        problems.len(),
+        args.host
+    )
+}
+
+/// Streams `file` to `<remote>.upload`, then renames it into place (never a half file).
+fn upload(ssh: &Ssh, file: &Path, remote: &str, executable: bool) -> anyhow::Result<()> {
+    let part = format!("{remote}.upload");
+    let mut cmd = format!("cat > {} && ", quote(&part));
+    if executable {
+        cmd += &format!("chmod +x {} && ", quote(&part));
+    }
+    cmd += &line(&["mv", "-f", &part, remote]);
+    ssh.run(&cmd, Some(file))
+        .with_context(|| format!("copying '{}' to the Pi failed", file.display()))?;
+    Ok(())
+}
+
+fn rollback(ssh: &Ssh, args: &DeployArgs) -> anyhow::Result<()> {
+    let models = quote(&remote_path(&args.remote_dir, "models"));
+    let swap = format!(
+        "cd {models} && [ -f PREVIOUS ] || {{ echo 'no previous model to roll back to' >&2; exit 3; }}; cp CURRENT CURRENT.old && cp PREVIOUS CURRENT.tmp && mv -f CURRENT.tmp CURRENT && mv -f CURRENT.old PREVIOUS && cat CURRENT"
+    );
+    let now = ssh.run(&swap, None)?;
+    if !args.dry_run {
+        println!("rolled back: {} is current on {}", now.trim(), args.host);
+    }
+    if args.service {
+        ssh.run(&line(&["systemctl", "--user", "restart", UNIT]), None)?;
+        println!("{UNIT} restarted");
+    }
+    Ok(())
+}
+
+/// The unit: `hmg detect --headless` on the current model, restarted whenever it stops.
+fn unit_text(args: &DeployArgs, bundled: bool) -> String {
+    // systemd expands `%` specifiers and `$` variables in unit lines: escape ours.
+    let escape = |s: &str| s.replace('%', "%%").replace('$', "$$");
+    let dir = if args.remote_dir.starts_with('/') {
+        escape(&args.remote_dir)
+    } else {
+        format!("%h/{}", escape(&args.remote_dir))
+    };
+    let hmg = if bundled {
+        format!("{dir}/bin/hmg")
+    } else {
+        "hmg".to_string()
+    };
+    let env = if bundled {
+        format!("Environment=GST_PLUGIN_PATH={dir}/lib/gstreamer-1.0\n")
+    } else {
+        String::new()
+    };
+    let sources: Vec<String> = args
+        .detect_args
+        .split_whitespace()
+        .map(|w| escape(&quote(w)))
+        .collect();
+    // The model is read from CURRENT at each start, so a deploy or rollback + restart switches it.
+    let script = format!(
+        "cd {} && exec {} detect --model \"models/$$(cat models/CURRENT)\" --headless {} --output out/detect",
+        quote(&dir),
+        quote(&hmg),
+        sources.join(" ")
+    );
+    format!(
+        "# Installed by hmg deploy.\n[Unit]\nDescription=hmg live detection\nAfter=network-online.target\n\n[Service]\n{env}ExecStart=/bin/sh -c {}\nRestart=always\nRestartSec=5\n\n[Install]\nWantedBy=default.target\n",
+        quote(&script)
+    )
+}
+
+fn install_service(ssh: &Ssh, args: &DeployArgs, bundled: bool) -> anyhow::Result<()> {
+    let unit = std::env::temp_dir().join(format!("hmg-{}-{UNIT}", std::process::id()));
+    std::fs::write(&unit, unit_text(args, bundled))
+        .with_context(|| format!("cannot write '{}'", unit.display()))?;
+    // $HOME, not the login folder: systemd reads user units from $HOME/.config.
+    let installed = ssh.run(
+        &format!(
+            "mkdir -p \"$HOME/.config/systemd/user\" && cat > \"$HOME/.config/systemd/user/{UNIT}.upload\" && mv -f \"$HOME/.config/systemd/user/{UNIT}.upload\" \"$HOME/.config/systemd/user/{UNIT}\""
+        ),
+        Some(&unit),
+    );
+    let _ = std::fs::remove_file(&unit);
+    installed.context("installing the service unit failed")?;
+    ssh.run(
+        &format!(
+            "systemctl --user daemon-reload && systemctl --user enable {UNIT} && systemctl --user restart {UNIT}"
+        ),
+        None,
+    )?;
+    let status = ssh.run(
+        &format!(
+            "systemctl --user --no-pager status {UNIT} | head -n 5; journalctl --user -u {UNIT} -n 10 --no-pager"
+        ),
+        None,
+    )?;
+    println!("{UNIT} (re)started:\n{}", status.trim_end());
+    println!(
+        "note: to keep it running without a login, run once on the Pi: sudo loginctl enable-linger $USER"
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probe_output_parses() {
+        let t = parse_probe(
+            "os=Debian GNU/Linux 12 (bookworm)\narch=aarch64\nhailort=HailoRT-CLI version 4.20.0\ngstreamer=gst-launch-1.0 version 1.22.0\nfree_kib=2048000\n",
+        );
+        assert_eq!((t.arch.as_str(), t.free_mib), ("aarch64", 2000));
+        assert!(t.hailort.contains("4.20"));
+    }
+
+    #[test]
+    fn versioned_names_keep_the_extension() {
+        let dir = std::env::temp_dir().join(format!("hmg-deploy-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let m = dir.join("my model.hef");
+        std::fs::write(&m, b"abc").unwrap();
+        // sha256("abc") = ba7816bf8f01…
+        assert_eq!(versioned_name(&m).unwrap(), "my model-ba7816bf8f01.hef");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,385 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! `hmg deploy` against a real OpenSSH server started by the test on loopback: key login, deploy,
+//! redeploy, rollback, a changed host key, a password-only server, hostile file names, dry run.
+//! On the "Pi" side, `systemctl` is a test double (a script on the session's PATH that records its
+//! calls): there is no systemd user session here.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output};
+use std::time::{Duration, Instant};
+
+use hmg_e2e::*;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn keygen(path: &Path) {
+    let out = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(path)
+        .output()
+        .expect("ssh-keygen (openssh-client) is installed by scripts/setup");
+    assert!(out.status.success(), "{}", text(&out));
+}
+
+/// An sshd on 127.0.0.1 with its own host key, for the current user, whose sessions see
+/// `HOME=<dir>/pi` and the `systemctl` test double first on PATH.
+struct Sshd {
+    child: Child,
+    dir: PathBuf,
+    port: u16,
+}
+
+impl Sshd {
+    fn start(dir: &Path, host_key: &str, password_only: bool) -> Self {
+        let port = free_port();
+        let fakebin = dir.join("fakebin");
+        let (pubkey, password) = if password_only {
+            ("no", "yes")
+        } else {
+            ("yes", "no")
+        };
+        let config = format!(
+            "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/{host_key}\nPidFile {d}/sshd-{port}.pid\n\
+             AuthorizedKeysFile {d}/authorized_keys\nPubkeyAuthentication {pubkey}\nPasswordAuthentication {password}\n\
+             KbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\nPermitRootLogin yes\n\
+             SetEnv PATH={fb}:/usr/local/bin:/usr/bin:/bin HOME={d}/pi\n",
+            d = dir.display(),
+            fb = fakebin.display(),
+        );
+        let path = dir.join(format!("sshd-{port}.conf"));
+        std::fs::write(&path, config).unwrap();
+        let _ = std::fs::create_dir_all("/run/sshd"); // privilege separation folder, when root
+        let child = Command::new("/usr/sbin/sshd")
+            .args(["-D", "-e", "-f"])
+            .arg(&path)
+            .stderr(std::fs::File::create(dir.join(format!("sshd-{port}.log"))).unwrap())
+            .spawn()
+            .expect("/usr/sbin/sshd (openssh-server) is installed by scripts/setup");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "sshd did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Sshd {
+            child,
+            dir: dir.to_path_buf(),
+            port,
+        }
+    }
+
+    /// A client config for Host `pi`: this server, the test's key and known_hosts, and the
+    /// common policy of trusting a new host key once (a changed one is still refused).
+    fn client_config(&self) -> PathBuf {
+        let user =
+            String::from_utf8(Command::new("id").arg("-un").output().unwrap().stdout).unwrap();
+        let path = self.dir.join(format!("ssh-{}.conf", self.port));
+        std::fs::write(
+            &path,
+            format!(
+                "Host pi\n  HostName 127.0.0.1\n  Port {}\n  User {}\n  IdentityFile {d}/client_key\n  IdentitiesOnly yes\n  UserKnownHostsFile {d}/known_hosts\n  StrictHostKeyChecking accept-new\n",
+                self.port,
+                user.trim(),
+                d = self.dir.display()
+            ),
+        )
+        .unwrap();
+        path
+    }
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn setup(name: &str) -> PathBuf {
+    let dir = temp_dir(name);
+    keygen(&dir.join("host_key"));
+    keygen(&dir.join("other_host_key"));
+    keygen(&dir.join("client_key"));
+    std::fs::copy(dir.join("client_key.pub"), dir.join("authorized_keys")).unwrap();
+    std::fs::create_dir_all(dir.join("pi")).unwrap();
+    std::fs::create_dir_all(dir.join("fakebin")).unwrap();
+    // Test double of systemctl: records each call.
+    let systemctl = dir.join("fakebin/systemctl");
+    std::fs::write(
+        &systemctl,
+        format!("#!/bin/sh\necho \"systemctl $*\" >> {}/systemctl.log\necho \"hmg-detect.service - hmg live detection\"\n", dir.display()),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&systemctl, std::fs::Permissions::from_mode(0o755)).unwrap();
+    dir
+}
+
+fn deploy(config: &Path, dir: &Path, extra: &[&str]) -> Output {
+    Command::new(profile_dir().join("hmg"))
+        .current_dir(repo())
+        .args(["deploy", "--host", "pi", "--ssh-config"])
+        .arg(config)
+        .arg("--remote-dir")
+        .arg(dir.join("pi/hmg"))
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+fn model_copy(dir: &Path, name: &str, extra: &[u8]) -> String {
+    let path = dir.join(name);
+    let mut bytes = std::fs::read(repo().join("models/yolov12n-coco.onnx")).unwrap();
+    bytes.extend_from_slice(extra);
+    std::fs::write(&path, bytes).unwrap();
+    path.display().to_string()
+}
+
+fn current(dir: &Path, file: &str) -> String {
+    std::fs::read_to_string(dir.join("pi/hmg/models").join(file))
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn test_deploy_redeploy_rollback_and_service() {
+    let dir = setup("deploy");
+    let sshd = Sshd::start(&dir, "host_key", false);
+    let config = sshd.client_config();
+    let v1 = model_copy(&dir, "drones.onnx", b"");
+    let v2 = model_copy(&dir, "drones.onnx.v2", b"");
+    let v2 = {
+        let p = dir.join("v2");
+        std::fs::create_dir_all(&p).unwrap();
+        let target = p.join("drones.onnx");
+        std::fs::rename(&v2, &target).unwrap();
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&target)
+            .unwrap();
+        std::io::Write::write_all(&mut f, b"\0").unwrap();
+        target.display().to_string()
+    };
+
+    let out = deploy(&config, &dir, &["--model", &v1, "--service"]);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    for needle in [
+        "checking pi",
+        "GStreamer   gst-launch-1.0 version 1.",
+        "is current on pi",
+        "hmg-detect.service (re)started",
+        "watch detections: ssh pi",
+    ] {
+        assert!(t.contains(needle), "{needle}: {t}");
+    }
+    let first = current(&dir, "CURRENT");
+    assert!(
+        first.starts_with("drones-") && first.ends_with(".onnx"),
+        "{first}"
+    );
+    assert_eq!(
+        std::fs::read(dir.join("pi/hmg/models").join(&first)).unwrap(),
+        std::fs::read(&v1).unwrap()
+    );
+    assert!(dir.join("pi/hmg/graphs/pi-camera.gst").is_file());
+    let unit =
+        std::fs::read_to_string(dir.join("pi/.config/systemd/user/hmg-detect.service")).unwrap();
+    assert!(
+        unit.contains("Restart=always") && unit.contains("--headless --picamera"),
+        "{unit}"
+    );
+    let calls = std::fs::read_to_string(dir.join("systemctl.log")).unwrap();
+    assert!(calls.contains("systemctl --user daemon-reload\nsystemctl --user enable hmg-detect.service\nsystemctl --user restart hmg-detect.service"), "{calls}");
+
+    // A second version: new versioned file, the first one kept as PREVIOUS.
+    let out = deploy(&config, &dir, &["--model", &v2]);
+    assert!(out.status.success(), "{}", text(&out));
+    let second = current(&dir, "CURRENT");
+    assert_ne!(second, first);
+    assert_eq!(current(&dir, "PREVIOUS"), first);
+    assert!(dir.join("pi/hmg/models").join(&first).is_file());
+
+    // Rollback swaps them back and restarts the service.
+    let out = deploy(&config, &dir, &["--rollback", "--service"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!("rolled back: {first} is current")),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(
+        (current(&dir, "CURRENT"), current(&dir, "PREVIOUS")),
+        (first.clone(), second)
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(dir.join("pi/hmg/models"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".upload") || n.ends_with(".tmp") || n.ends_with(".old"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+
+    // --dry-run shows every step and changes nothing.
+    let before = current(&dir, "CURRENT");
+    let out = deploy(&config, &dir, &["--model", &v2, "--dry-run", "--service"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).matches("would run: ssh").count() >= 5,
+        "{}",
+        text(&out)
+    );
+    assert_eq!(current(&dir, "CURRENT"), before);
+}
+
+#[test]
+fn test_hostile_file_names_stay_file_names() {
+    let dir = setup("deploy-hostile");
+    let sshd = Sshd::start(&dir, "host_key", false);
+    let config = sshd.client_config();
+    let model = model_copy(&dir, "m'; touch PWNED; echo '$(touch PWNED2).onnx", b"");
+    let out = deploy(&config, &dir, &["--model", &model]);
+    assert!(out.status.success(), "{}", text(&out));
+    let name = current(&dir, "CURRENT");
+    assert!(
+        name.starts_with("m'; touch PWNED; echo '$(touch PWNED2)-"),
+        "{name}"
+    );
+    assert!(dir.join("pi/hmg/models").join(&name).is_file());
+    for home in [
+        dir.join("pi"),
+        PathBuf::from(std::env::var("HOME").unwrap_or_default()),
+        repo(),
+    ] {
+        assert!(
+            !home.join("PWNED").exists() && !home.join("PWNED2").exists(),
+            "{}",
+            home.display()
+        );
+    }
+}
+
+#[test]
+fn test_changed_host_key_and_password_only_servers_are_refused() {
+    let dir = setup("deploy-refused");
+    let model = model_copy(&dir, "drones.onnx", b"");
+    {
+        let sshd = Sshd::start(&dir, "host_key", false);
+        let config = sshd.client_config();
+        let out = deploy(&config, &dir, &["--model", &model]);
+        assert!(out.status.success(), "{}", text(&out));
+        // Same address and port, another host key: a reinstalled Pi, or an attacker.
+        let port = sshd.port;
+        drop(sshd);
+        let mut other = Sshd::start(&dir, "other_host_key", false);
+        if other.port != port {
+            // Put the known key under the new port, so the client sees a *changed* key.
+            let known = std::fs::read_to_string(dir.join("known_hosts")).unwrap();
+            std::fs::write(
+                dir.join("known_hosts"),
+                known.replace(&format!("]:{port} "), &format!("]:{} ", other.port)),
+            )
+            .unwrap();
+        }
+        let config = other.client_config();
+        std::fs::remove_dir_all(dir.join("pi/hmg")).unwrap();
+        let out = deploy(&config, &dir, &["--model", &model]);
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+        assert!(text(&out).contains("has CHANGED"), "{}", text(&out));
+        assert!(!dir.join("pi/hmg").exists(), "nothing was copied");
+        let _ = &mut other;
+    }
+    let sshd = Sshd::start(&dir, "host_key", true);
+    let config = sshd.client_config();
+    let out = deploy(&config, &dir, &["--model", &model]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("refused key login") && text(&out).contains("ssh-copy-id pi"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn test_deploy_checks_the_target_and_its_arguments() {
+    let dir = setup("deploy-checks");
+    let sshd = Sshd::start(&dir, "host_key", false);
+    let config = sshd.client_config();
+    // A .hef where HailoRT is missing: refused with the fix, unless --force.
+    let hef = dir.join("m.hef");
+    std::fs::copy(repo().join("tests/fixtures/hailo/nudenet320.hef"), &hef).unwrap();
+    let hef = hef.display().to_string();
+    let out = deploy(&config, &dir, &["--model", &hef]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("sudo apt install hailo-all"),
+        "{}",
+        text(&out)
+    );
+    assert!(current(&dir, "CURRENT").is_empty());
+    let out = deploy(&config, &dir, &["--model", &hef, "--force"]);
+    assert!(out.status.success(), "{}", text(&out));
+    // A bundle: refused for the wrong architecture, installed (executable) with --force.
+    let bundle = dir.join("bundle");
+    std::fs::create_dir_all(&bundle).unwrap();
+    for f in ["hmg", "libgsthmg.so"] {
+        std::fs::copy(profile_dir().join(f), bundle.join(f)).unwrap();
+    }
+    let b = bundle.display().to_string();
+    let out = deploy(&config, &dir, &["--bundle", &b]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("the bundle must be built for it"),
+        "{}",
+        text(&out)
+    );
+    let out = deploy(&config, &dir, &["--bundle", &b, "--force", "--service"]);
+    assert!(out.status.success(), "{}", text(&out));
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(dir.join("pi/hmg/bin/hmg"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert!(mode & 0o111 != 0, "bin/hmg is executable");
+    assert!(dir.join("pi/hmg/lib/gstreamer-1.0/libgsthmg.so").is_file());
+    let unit =
+        std::fs::read_to_string(dir.join("pi/.config/systemd/user/hmg-detect.service")).unwrap();
+    assert!(
+        unit.contains("/pi/hmg/bin/hmg") && unit.contains("GST_PLUGIN_PATH="),
+        "{unit}"
+    );
+    // Without any key (no agent, no ~/.ssh keys or config): how to make one, and stop.
+    let empty_home = dir.join("empty-home");
+    std::fs::create_dir_all(&empty_home).unwrap();
+    let out = Command::new(profile_dir().join("hmg"))
+        .args(["deploy", "--host", "pi@raspberrypi.local", "--model", &hef])
+        .env("HOME", &empty_home)
+        .env_remove("SSH_AUTH_SOCK")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("ssh-keygen -t ed25519")
+            && text(&out).contains("ssh-copy-id pi@raspberrypi.local"),
+        "{}",
+        text(&out)
+    );
+    // Bad arguments: exit 2 before connecting.
+    for (args, message) in [
+        (vec!["--model", "missing.hef"], "does not exist"),
+        (
+            vec!["--bundle", "/nonexistent"],
+            "must hold hmg and libgsthmg.so",
+        ),
+        (vec![], "nothing to deploy"),
+    ] {
+        let out = deploy(&config, &dir, &args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));
+        assert!(text(&out).contains(message), "{args:?}: {}", text(&out));
+    }
+}
