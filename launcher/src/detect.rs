@@ -392,6 +392,8 @@ impl Supervisor {
         }
     }
 
+    // `i` indexes several parallel per-branch vectors (and `fail`/`restart` take it).
+    #[allow(clippy::needless_range_loop)]
     fn tick(&mut self, pipeline: &gst::Pipeline, stats: &[Arc<Mutex<StreamStats>>]) {
         for i in 0..self.graphs.len() {
             if self.failed[i].swap(false, std::sync::atomic::Ordering::SeqCst) {

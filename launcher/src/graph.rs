@@ -214,10 +214,8 @@ pub fn play(
         if let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(100)) {
             match msg.view() {
                 gst::MessageView::Eos(_) => break Ok(()),
-                gst::MessageView::Error(e) => {
-                    if !on_event(pipeline, PlayEvent::Error(e)) {
-                        break Err(error_text(e));
-                    }
+                gst::MessageView::Error(e) if !on_event(pipeline, PlayEvent::Error(e)) => {
+                    break Err(error_text(e));
                 }
                 _ => {}
             }

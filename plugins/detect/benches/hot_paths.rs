@@ -17,8 +17,10 @@ fn frame_1080p() -> Vec<u8> {
     let (w, h) = (1920usize, 1080usize);
     let mut out: Vec<u8> = (0..w * h * 3).map(|i| ((i * 7919) % 251) as u8).collect();
     let path = testdata().join("images/astronaut.png");
-    if let Ok(file) = std::fs::File::open(path) {
-        if let Ok(mut r) = png::Decoder::new(std::io::BufReader::new(file)).read_info() {
+    if let Ok(file) = std::fs::File::open(path)
+        && let Ok(mut r) = png::Decoder::new(std::io::BufReader::new(file)).read_info()
+    {
+        {
             let mut buf = vec![0; r.output_buffer_size().expect("image fits in memory")];
             if let Ok(info) = r.next_frame(&mut buf) {
                 let (iw, ih) = (info.width as usize, info.height as usize);
@@ -88,7 +90,7 @@ fn bench_decode_nms(c: &mut Criterion) {
     let mut lb = Letterboxer::new();
     let (input, geometry) = lb.run(&frame, 640, 640);
     let output = engine.infer(input).unwrap().remove(0);
-    let layout = Layout::detect(&[output.shape.clone()]).unwrap();
+    let layout = Layout::detect(std::slice::from_ref(&output.shape)).unwrap();
     let labels = engine.info().labels.clone();
     let mut post = Postprocessor::new();
     let opts = PostprocessOptions::default();

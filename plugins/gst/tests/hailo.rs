@@ -6,10 +6,13 @@
 mod common;
 
 use std::path::PathBuf;
+#[cfg(feature = "hailo")]
 use std::sync::{Arc, Mutex};
 
 use common::*;
+#[cfg(feature = "hailo")]
 use gst::prelude::*;
+#[cfg(feature = "hailo")]
 use hmg_detect::Detection;
 
 fn fixtures() -> PathBuf {
@@ -81,6 +84,7 @@ fn test_hef_without_hailort_support_says_how_to_get_it() {
 }
 
 /// Runs a graph with appsinks named `sink0`, `sink1`, … and returns each one's detections.
+#[cfg(feature = "hailo")]
 fn run_sinks(description: &str, sinks: usize) -> Result<Vec<Vec<Vec<Detection>>>, String> {
     init();
     let pipeline = gst::parse::launch(description)

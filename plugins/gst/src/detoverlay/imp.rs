@@ -186,9 +186,8 @@ impl VideoFilterImpl for DetOverlay {
         rects.clear();
         layout_detections(&dets, w, h, &opts, &mut rects);
         let strides: Vec<i32> = vframe.plane_stride().to_vec();
-        for plane in 0..format.num_planes() {
-            let stride =
-                usize::try_from(strides[plane]).map_err(|_| gst::FlowError::NotSupported)?;
+        for (plane, &stride) in strides.iter().enumerate().take(format.num_planes()) {
+            let stride = usize::try_from(stride).map_err(|_| gst::FlowError::NotSupported)?;
             let data = vframe
                 .plane_data_mut(plane as u32)
                 .map_err(|_| gst::FlowError::Error)?;

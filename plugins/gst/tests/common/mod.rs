@@ -38,8 +38,11 @@ pub fn image(name: &str) -> String {
     testdata().join("images").join(name).display().to_string()
 }
 
+/// Each buffer's pts and detections.
+pub type FrameDetections = Vec<(Option<u64>, Vec<Detection>)>;
+
 /// Runs a launch line ending in `appsink name=sink` and returns each buffer's pts and detections.
-pub fn run_collect(description: &str) -> Result<Vec<(Option<u64>, Vec<Detection>)>, String> {
+pub fn run_collect(description: &str) -> Result<FrameDetections, String> {
     init();
     let pipeline = gst::parse::launch(description)
         .map_err(|e| e.to_string())?
