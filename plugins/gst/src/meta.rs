@@ -162,10 +162,23 @@ pub fn attach(
     lb: &Letterbox,
     tensors: Vec<Tensor>,
 ) -> Result<(), glib::BoolError> {
+    attach_raw(buffer, model, layout.name(), labels, lb, tensors)
+}
+
+/// [`attach`] with any layout string, as an upstream element other than hailoinfer might write
+/// it (readers check it against the shapes).
+pub fn attach_raw(
+    buffer: &mut gst::BufferRef,
+    model: &str,
+    layout: &str,
+    labels: &str,
+    lb: &Letterbox,
+    tensors: Vec<Tensor>,
+) -> Result<(), glib::BoolError> {
     let mut meta = gst::meta::CustomMeta::add(buffer, TENSORS_META)?;
     let s = meta.mut_structure();
     s.set("model", model);
-    s.set("layout", layout.name());
+    s.set("layout", layout);
     s.set("labels", labels);
     set_letterbox(s, lb);
     s.set(

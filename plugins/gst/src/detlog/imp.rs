@@ -289,12 +289,16 @@ impl BaseTransformImpl for DetLog {
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
         let res = self.flush();
         *self.state.lock().unwrap() = None;
-        res.map_err(|e| {
-            gst::error_msg!(
+        // Reported, not returned: a failing stop() leaves the pad active ("Failed to deactivate
+        // pad") and the element stuck; the log is closed either way.
+        if let Err(e) = res {
+            gst::element_imp_error!(
+                self,
                 gst::ResourceError::Write,
-                ("Cannot write the detection log: {}", e)
-            )
-        })
+                ["Cannot write the detection log: {}", e]
+            );
+        }
+        Ok(())
     }
 
     fn set_caps(&self, incaps: &gst::Caps, _outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {
