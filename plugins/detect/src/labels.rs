@@ -68,11 +68,21 @@ pub fn load_labels(path: &Path) -> Result<Vec<String>, DetectError> {
     Ok(labels)
 }
 
-fn from_map(map: BTreeMap<usize, String>) -> Vec<String> {
+/// More classes than any detector has: a larger number is a corrupt file, not a class.
+const MAX_CLASS_ID: usize = 100_000;
+
+/// Names by class number; gaps get `class-N`.
+fn from_map(map: BTreeMap<usize, String>) -> Result<Vec<String>, String> {
     let n = map.keys().next_back().map_or(0, |k| k + 1);
-    (0..n)
+    if n > MAX_CLASS_ID {
+        return Err(format!(
+            "class number {} is out of range (at most {MAX_CLASS_ID})",
+            n - 1
+        ));
+    }
+    Ok((0..n)
         .map(|i| map.get(&i).cloned().unwrap_or_else(|| format!("class-{i}")))
-        .collect()
+        .collect())
 }
 
 /// Parses ultralytics' ONNX `names` metadata, a Python dict literal: `{0: 'person', 1: "bicycle"}`.
@@ -102,7 +112,7 @@ pub fn parse_python_names(text: &str) -> Result<Vec<String>, String> {
             break;
         }
     }
-    Ok(from_map(map))
+    from_map(map)
 }
 
 fn parse_json_names(text: &str) -> Result<Vec<String>, String> {
@@ -126,7 +136,7 @@ fn parse_json_names(text: &str) -> Result<Vec<String>, String> {
                     .map_err(|_| format!("key '{k}' is not a class number"))?;
                 map.insert(k, v.as_str().ok_or("names must be strings")?.to_string());
             }
-            Ok(from_map(map))
+            from_map(map)
         }
         _ => Err("expected a list of names or an object {\"0\": name}".into()),
     }
@@ -193,7 +203,7 @@ pub fn parse_yaml_names(text: &str) -> Result<Vec<String>, String> {
     if !list.is_empty() {
         Ok(list)
     } else {
-        Ok(from_map(map))
+        from_map(map)
     }
 }
 
@@ -297,6 +307,18 @@ impl Scanner<'_> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn huge_class_numbers_are_refused_not_allocated() {
+        // Found by the class_names fuzz target: one name with id 22222222222222 made a
+        // 22-trillion-entry list (an allocation failure that would abort the whole process).
+        let crash = "{022222222222222: : '           ,}";
+        assert!(parse_python_names(crash).is_err());
+        let err = parse_python_names("{22222222222222: 'x'}").unwrap_err();
+        assert!(err.contains("out of range"), "{err}");
+        assert!(parse_yaml_names("names:\n  99999999: x\n").is_err());
+        assert_eq!(parse_python_names("{1: 'b'}").unwrap(), ["class-0", "b"]);
+    }
+
     use super::*;
 
     #[test]
