@@ -1,28 +1,10 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! `hmg`: from camera pictures to live YOLO detection on a Raspberry Pi with a Hailo-8.
 
-mod annotate;
-mod assets;
-mod atomic;
-mod batch;
-mod dataset;
-mod demo;
-mod deploy;
-mod detect;
-mod doctor;
-mod graph;
-mod hef;
-mod images;
-mod nms;
-mod run;
-mod sources;
-mod template;
-mod usage;
-mod venvs;
-
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use hmg_launcher::{annotate, batch, dataset, demo, deploy, detect, doctor, hef, nms, run, usage};
 
 #[derive(Parser)]
 #[command(name = "hmg", version, about = "From camera pictures to real-time YOLO detection on a Raspberry Pi 5 with a Hailo-8", long_about = None)]

@@ -10,7 +10,7 @@ use hmg_detect::{
     Detection, Layout, Letterbox, PostprocessOptions, Postprocessor, Tensor, load_labels,
 };
 use ndarray::{Array1, Array2, ArrayD};
-use ndarray_npy::{NpzReader, NpzWriter, ReadNpyError, ReadNpyExt, ReadNpzError};
+use ndarray_npy::{NpzWriter, ReadNpyError, ReadNpyExt};
 
 use crate::atomic::write_atomic;
 use crate::usage::{check_thresholds, usage};
@@ -78,36 +78,97 @@ fn read_array<R: std::io::Read>(
 /// Every array of the input file as a tensor named after it.
 fn read_tensors(path: &Path) -> anyhow::Result<Vec<Tensor>> {
     let bytes = std::fs::read(path)?;
-    let is_npz = bytes.starts_with(b"PK");
-    let to_tensor = |name: String, a: ArrayD<f32>| {
-        let shape = a.shape().to_vec();
-        Tensor::f32(name, shape, a.iter().copied().collect())
-    };
-    if !is_npz {
-        let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned());
-        let array = read_array(|| Ok(Cursor::new(&bytes)))?;
-        return Ok(vec![to_tensor(stem.unwrap_or_default(), array)]);
+    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned());
+    tensors_from_bytes(&bytes, &stem.unwrap_or_default())
+}
+
+/// The arrays of an `.npy` (one, named `stem`) or `.npz` file held in memory, as float tensors.
+pub fn tensors_from_bytes(bytes: &[u8], stem: &str) -> anyhow::Result<Vec<Tensor>> {
+    if !bytes.starts_with(b"PK") {
+        return Ok(vec![npy_tensor(stem, bytes)?]);
     }
-    let mut npz = NpzReader::new(Cursor::new(&bytes))?;
-    let names = npz.names()?;
-    let mut tensors = Vec::with_capacity(names.len());
-    for name in names {
-        let array = match npz.by_name::<ndarray::OwnedRepr<f32>, ndarray::IxDyn>(&name) {
-            Ok(a) => a,
-            Err(ReadNpzError::Npy(ReadNpyError::WrongDescriptor(_))) => npz
-                .by_name::<ndarray::OwnedRepr<f64>, ndarray::IxDyn>(&name)
-                .map(|a| a.mapv(|v| v as f32))
-                .map_err(|e| match e {
-                    ReadNpzError::Npy(ReadNpyError::WrongDescriptor(d)) => anyhow::anyhow!(
-                        "array '{name}' has dtype {d}; hmg nms reads float32 or float64 (dequantize uint8 outputs first)"
-                    ),
-                    e => anyhow::anyhow!("array '{name}': {e}"),
-                })?,
-            Err(e) => return Err(anyhow::anyhow!("array '{name}': {e}")),
-        };
-        tensors.push(to_tensor(name, array));
+    let mut archive = zip::ZipArchive::new(Cursor::new(bytes))?;
+    let mut tensors = Vec::with_capacity(archive.len());
+    for i in 0..archive.len() {
+        let mut entry = archive.by_index(i)?;
+        let name = entry.name();
+        let name = name.strip_suffix(".npy").unwrap_or(name).to_string();
+        // numpy.savez stores members uncompressed: none can be larger than the archive.
+        let mut member = Vec::new();
+        std::io::Read::read_to_end(
+            &mut std::io::Read::take(&mut entry, bytes.len() as u64 + 1),
+            &mut member,
+        )
+        .with_context(|| format!("array '{name}' cannot be read"))?;
+        tensors.push(npy_tensor(&name, &member).with_context(|| format!("array '{name}'"))?);
     }
     Ok(tensors)
+}
+
+/// One `.npy` array, after checking that its header and data fit in the bytes at hand (a
+/// damaged or hostile header must be an error, not a huge allocation).
+fn npy_tensor(name: &str, bytes: &[u8]) -> anyhow::Result<Tensor> {
+    check_npy_sizes(bytes)?;
+    let array = read_array(|| Ok(Cursor::new(bytes)))?;
+    let shape = array.shape().to_vec();
+    Ok(Tensor::f32(name, shape, array.iter().copied().collect()))
+}
+
+fn check_npy_sizes(bytes: &[u8]) -> anyhow::Result<()> {
+    if !bytes.starts_with(b"\x93NUMPY") || bytes.len() < 10 {
+        anyhow::bail!("it is not a .npy array (no \\x93NUMPY magic)");
+    }
+    let (header_len, start) = match bytes[6] {
+        1 => (usize::from(u16::from_le_bytes([bytes[8], bytes[9]])), 10),
+        2 | 3 if bytes.len() >= 12 => (
+            u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
+            12,
+        ),
+        v => anyhow::bail!("it has .npy format version {v}, which numpy does not write"),
+    };
+    let data = bytes.len().saturating_sub(start).checked_sub(header_len).ok_or_else(|| {
+        anyhow::anyhow!(
+            "its header claims {header_len} bytes but the file is only {} bytes: truncated or damaged",
+            bytes.len()
+        )
+    })?;
+    let header = String::from_utf8_lossy(&bytes[start..start + header_len]);
+    // 'shape': (1, 84, 8400) and 'descr': '<f4' → the data must hold their product.
+    let shape = header
+        .split_once("'shape':")
+        .and_then(|(_, rest)| rest.split_once('(')?.1.split_once(')'))
+        .map(|(dims, _)| {
+            dims.split(',')
+                .map(str::trim)
+                .filter(|d| !d.is_empty())
+                .map(|d| d.trim_end_matches('L').parse::<usize>().ok())
+                .collect::<Option<Vec<usize>>>()
+        });
+    let item = header
+        .split_once("'descr':")
+        .and_then(|(_, rest)| {
+            let digits: String = rest
+                .trim_start()
+                .trim_start_matches(['\'', '"'])
+                .chars()
+                .skip(2)
+                .take_while(char::is_ascii_digit)
+                .collect();
+            digits.parse::<usize>().ok()
+        })
+        .unwrap_or(1);
+    if let Some(Some(dims)) = shape {
+        let needed = dims
+            .iter()
+            .try_fold(item, |acc, &d| acc.checked_mul(d))
+            .ok_or_else(|| anyhow::anyhow!("its shape {dims:?} is impossibly large"))?;
+        if needed > data {
+            anyhow::bail!(
+                "its shape {dims:?} needs {needed} bytes of data but the file holds {data}: truncated or damaged"
+            );
+        }
+    }
+    Ok(())
 }
 
 /// The model input size the outputs imply, when they do.
@@ -246,6 +307,33 @@ mod tests {
         assert_eq!(implied_input(raw(8400), &[]), Some((640, 640)));
         assert_eq!(implied_input(raw(2100), &[]), Some((320, 320)));
         assert_eq!(implied_input(raw(2000), &[]), None);
+    }
+
+    #[test]
+    fn lying_npy_headers_are_errors_not_allocations() {
+        // Found by the raw_outputs fuzz target: a 21-byte file whose header claims 4 GiB made
+        // ndarray-npy allocate 4 GiB before reading (an out-of-memory abort).
+        let crash = b"\x93NUMPY\x03\x00s\xff\xff\xff\x86\x00\x00-\x00\x00\x00\x00!";
+        let err = tensors_from_bytes(crash, "x").unwrap_err().to_string();
+        assert!(err.contains("truncated or damaged"), "{err}");
+        // A header that promises more values than the file holds.
+        let mut lie = b"\x93NUMPY\x01\x00".to_vec();
+        let header = "{'descr': '<f4', 'fortran_order': False, 'shape': (100000, 100000), }";
+        let header = format!("{header:<117}\n");
+        lie.extend_from_slice(&(header.len() as u16).to_le_bytes());
+        lie.extend_from_slice(header.as_bytes());
+        lie.extend_from_slice(&[0; 16]);
+        let err = tensors_from_bytes(&lie, "x").unwrap_err().to_string();
+        assert!(err.contains("needs 40000000000 bytes"), "{err}");
+        let good = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../tests/fixtures/nms/nudenet320-person-raw.npy"
+        ))
+        .unwrap();
+        assert_eq!(
+            tensors_from_bytes(&good, "raw").unwrap()[0].shape,
+            [1, 22, 2100]
+        );
     }
 
     #[test]

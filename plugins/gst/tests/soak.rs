@@ -84,7 +84,17 @@ fn run_graph(model: &str, extra: &str, log: &Path, n: u64) -> (u64, u64) {
             }
             gst::PadProbeReturn::Ok
         });
-    run_to_end(&pipeline).unwrap();
+    // No fixed cap: a long soak on a slow machine takes as long as it takes (≤ 100 ms a frame).
+    let bus = pipeline.bus().unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let limit = gst::ClockTime::from_seconds(60 + n / 10);
+    for msg in bus.iter_timed(limit) {
+        match msg.view() {
+            gst::MessageView::Eos(_) => break,
+            gst::MessageView::Error(e) => panic!("{} ({:?})", e.error(), e.debug()),
+            _ => {}
+        }
+    }
     let end = rss_kib();
     pipeline.set_state(gst::State::Null).unwrap();
     drop(pipeline);

@@ -1,0 +1,22 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! The `hmg` command line as a library: each sub-command's arguments and `run`, and the dataset,
+//! label and raw-output readers (also used by the fuzz targets).
+
+pub mod annotate;
+pub mod assets;
+pub mod atomic;
+pub mod batch;
+pub mod dataset;
+pub mod demo;
+pub mod deploy;
+pub mod detect;
+pub mod doctor;
+pub mod graph;
+pub mod hef;
+pub mod images;
+pub mod nms;
+pub mod run;
+pub mod sources;
+pub mod template;
+pub mod usage;
+pub mod venvs;
