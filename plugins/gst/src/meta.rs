@@ -200,13 +200,28 @@ pub struct TensorView {
 }
 
 impl TensorView {
+    /// Elements the shape holds (an error when the product overflows: a malformed meta).
+    fn elements(&self) -> Result<usize, String> {
+        self.shape
+            .iter()
+            .try_fold(1usize, |n, &d| n.checked_mul(d))
+            .ok_or_else(|| {
+                format!(
+                    "tensor '{}' has an impossible shape {:?}",
+                    self.name, self.shape
+                )
+            })
+    }
+
     /// A borrowed view; quantized data stays quantized (decoders read it directly).
     pub fn view<'a>(&'a self, scratch: &'a mut Vec<f32>) -> Result<TensorRef<'a>, String> {
         let bytes: &[u8] = self.data.as_ref();
-        let expected: usize = self.shape.iter().product();
+        let expected = self.elements()?;
         let data = match self.dtype.as_str() {
             "uint8" if bytes.len() == expected => TensorSlice::U8(bytes),
-            "float32" if bytes.len() == expected * 4 => TensorSlice::F32(self.to_f32(scratch)?),
+            "float32" if expected.checked_mul(4) == Some(bytes.len()) => {
+                TensorSlice::F32(self.to_f32(scratch)?)
+            }
             "uint8" | "float32" => {
                 return Err(format!(
                     "tensor '{}' has {} bytes, which does not fit its shape {:?}",
@@ -234,15 +249,15 @@ impl TensorView {
     /// The values as `f32`: borrowed when stored as aligned float32, else converted into `scratch`.
     pub fn to_f32<'a>(&'a self, scratch: &'a mut Vec<f32>) -> Result<&'a [f32], String> {
         let bytes: &[u8] = self.data.as_ref();
-        let expected: usize = self.shape.iter().product();
+        let expected = self.elements()?;
         match self.dtype.as_str() {
             "float32" => {
-                if bytes.len() != expected * 4 {
+                if expected.checked_mul(4) != Some(bytes.len()) {
                     return Err(format!(
                         "tensor '{}' has {} bytes, shape needs {}",
                         self.name,
                         bytes.len(),
-                        expected * 4
+                        expected.saturating_mul(4)
                     ));
                 }
                 match bytemuck::try_cast_slice::<u8, f32>(bytes) {

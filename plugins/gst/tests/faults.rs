@@ -177,6 +177,23 @@ fn malformed_model_outputs_warn_once_and_the_video_flows_on() {
             vec![Tensor::f32("output0", vec![1, 84, 8400], vec![0.5; 10])],
             "ultralytics-raw",
         ),
+        // Heads whose element count overflows (found by the tensors_meta fuzz target: the shape
+        // product overflowed before the size check).
+        (
+            vec![
+                Tensor::f32(
+                    "boxes",
+                    vec![i32::MAX as usize, i32::MAX as usize, 64],
+                    vec![0.0; 4],
+                ),
+                Tensor::f32(
+                    "classes",
+                    vec![i32::MAX as usize, i32::MAX as usize, 2],
+                    vec![0.0; 4],
+                ),
+            ],
+            "hailo-raw",
+        ),
         // Hailo heads that do not pair up.
         (
             vec![
