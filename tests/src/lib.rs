@@ -25,6 +25,15 @@ pub fn testdata() -> PathBuf {
         .unwrap_or_else(|| repo().join("../shared/testdata"))
 }
 
+/// A TCP port on 127.0.0.1 that was free a moment ago (for servers a test starts).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// A fresh temporary folder for one test.
 pub fn temp_dir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("hmg-e2e-{name}-{}", std::process::id()));

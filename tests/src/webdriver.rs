@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use crate::free_port;
+
 /// An HTTP client for localhost: no proxy, HTTP errors returned as responses.
 pub fn http() -> ureq::Agent {
     ureq::Agent::config_builder()
@@ -15,14 +17,6 @@ pub fn http() -> ureq::Agent {
         .timeout_global(Some(Duration::from_secs(30)))
         .build()
         .into()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// A chromedriver process with one headless Chromium session.

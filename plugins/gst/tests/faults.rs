@@ -28,15 +28,12 @@ fn detlog_on_a_full_disk_posts_an_error() {
 fn resolution_changes_mid_stream_are_followed() {
     init();
     // Two sizes in one stream: concat of two test sources with different caps.
-    let pipeline = gst::parse::launch(&format!(
+    let pipeline = launch(&format!(
         "concat name=c ! videoconvert ! hailoinfer model={} ! yolonms ! appsink name=sink \
          videotestsrc num-buffers=3 ! video/x-raw,width=320,height=240,framerate=30/1 ! c. \
          videotestsrc num-buffers=3 ! video/x-raw,width=200,height=400,framerate=30/1 ! c.",
         nudenet()
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
+    ));
     let sink = pipeline
         .by_name("sink")
         .unwrap()
@@ -79,13 +76,10 @@ fn resolution_changes_mid_stream_are_followed() {
 #[test]
 fn playing_null_playing_a_hundred_times() {
     init();
-    let pipeline = gst::parse::launch(&format!(
+    let pipeline = launch(&format!(
         "videotestsrc is-live=true ! video/x-raw,width=64,height=48 ! hailoinfer model={} ! yolonms ! detlog location=/dev/null ! fakesink",
         nudenet()
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
+    ));
     let bus = pipeline.bus().unwrap();
     for round in 0..100 {
         pipeline.set_state(gst::State::Playing).unwrap();
@@ -105,12 +99,9 @@ fn playing_null_playing_a_hundred_times() {
 /// warnings posted).
 fn run_with_tensors(tensors: Vec<Tensor>, layout: &str) -> (usize, Vec<String>) {
     init();
-    let pipeline = gst::parse::launch(
+    let pipeline = launch(
         "videotestsrc num-buffers=3 ! video/x-raw,format=RGB,width=64,height=48 ! identity name=inject ! yolonms ! fakesink name=sink",
-    )
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
+    );
     let pad = pipeline
         .by_name("inject")
         .unwrap()

@@ -61,14 +61,11 @@ fn soak(model: &str, extra: &str, log: &Path, n: u64) -> (u64, u64) {
 }
 
 fn run_graph(model: &str, extra: &str, log: &Path, n: u64) -> (u64, u64) {
-    let pipeline = gst::parse::launch(&format!(
+    let pipeline = launch(&format!(
         "videotestsrc num-buffers={n} pattern=ball ! video/x-raw,format=RGB,width=96,height=64 ! \
          hailoinfer model={model} {extra} ! yolonms ! detoverlay ! detlog location={} ! fakesink name=sink",
         log.display()
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
+    ));
     let seen = Arc::new(AtomicU64::new(0));
     let warm = Arc::new(AtomicU64::new(0));
     let (seen2, warm2) = (seen.clone(), warm.clone());

@@ -125,11 +125,7 @@ pub fn ref_box(v: &serde_json::Value) -> [f64; 4] {
 
 /// Plays a launch line ending in `appsink name=sink` and returns its first buffer.
 pub fn run_collect_buffer(description: &str) -> gst::Buffer {
-    init();
-    let pipeline = gst::parse::launch(description)
-        .unwrap()
-        .downcast::<gst::Pipeline>()
-        .unwrap();
+    let pipeline = launch(description);
     let sink = pipeline
         .by_name("sink")
         .unwrap()
@@ -139,4 +135,13 @@ pub fn run_collect_buffer(description: &str) -> gst::Buffer {
     let sample = sink.pull_sample().unwrap();
     pipeline.set_state(gst::State::Null).unwrap();
     sample.buffer_owned().unwrap()
+}
+
+/// A pipeline from a launch line (plugin registered).
+pub fn launch(description: &str) -> gst::Pipeline {
+    init();
+    gst::parse::launch(description)
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap()
 }
