@@ -88,10 +88,19 @@ impl Letterbox {
 #[derive(Debug, Default)]
 struct Tables {
     key: (usize, usize, usize, usize, usize),
-    /// Byte offsets of the two source pixels of each output column.
+    /// Byte offsets of the two source pixels of each output column (the second equals the
+    /// first where its weight is 0: it contributes exactly nothing).
     x0: Vec<u32>,
     x1: Vec<u32>,
     alpha: Vec<[i16; 2]>,
+    /// The source columns the resize reads, ascending, and the same two offsets per output
+    /// column into a row holding only those columns as RGB (the YUV path converts just these).
+    columns: Vec<u32>,
+    cx0: Vec<u32>,
+    cx1: Vec<u32>,
+    /// The largest offset in `x0`/`x1` and in `cx0`/`cx1`.
+    x_max: u32,
+    cx_max: u32,
     /// The two source rows of each output row (already clamped) and their weights.
     y0: Vec<u32>,
     y1: Vec<u32>,
@@ -124,26 +133,38 @@ impl Tables {
         self.x0.clear();
         self.x1.clear();
         self.alpha.clear();
+        self.columns.clear();
+        self.cx0.clear();
+        self.cx1.clear();
+        let last = sw as i64 - 1;
         for dx in 0..dw {
             let (mut sx, mut fx) = interval_start(dx, scale_x);
             if sx < 0 {
                 sx = 0;
                 fx = 0.0;
             }
-            let last = sw as i64 - 1;
             if sx >= last {
                 sx = last;
                 fx = 0.0;
             }
-            let sx1 = (sx + 1).min(last);
-            self.x0.push((sx as usize * bpp) as u32);
-            self.x1.push((sx1 as usize * bpp) as u32);
-            self.alpha.push(if sx == last {
+            let alpha = if sx == last {
                 [COEF_SCALE as i16, 0]
             } else {
                 weights(fx)
-            });
+            };
+            let sx1 = if alpha[1] == 0 { sx } else { sx + 1 };
+            self.x0.push((sx as usize * bpp) as u32);
+            self.x1.push((sx1 as usize * bpp) as u32);
+            self.alpha.push(alpha);
+            for (col, compact) in [(sx, &mut self.cx0), (sx1, &mut self.cx1)] {
+                if self.columns.last() != Some(&(col as u32)) {
+                    self.columns.push(col as u32);
+                }
+                compact.push(((self.columns.len() - 1) * 3) as u32);
+            }
         }
+        self.x_max = self.x0.iter().chain(&self.x1).copied().max().unwrap_or(0);
+        self.cx_max = self.cx0.iter().chain(&self.cx1).copied().max().unwrap_or(0);
         self.y0.clear();
         self.y1.clear();
         self.beta.clear();
@@ -165,6 +186,7 @@ pub struct Letterboxer {
     rows: [Vec<i16>; 2],
     row_ids: [Option<usize>; 2],
     rgb_row: Vec<u8>,
+    yuv_samples: Vec<u8>,
     out: Vec<u8>,
     out_geometry: Option<Letterbox>,
 }
@@ -224,7 +246,26 @@ impl Letterboxer {
         }
     }
 
+    /// The resize, compiled twice: for the CPU's AVX2 when it has it (the vertical pass then
+    /// runs 16 values at a time), and for the baseline target.
     fn resize(&mut self, frame: &FrameRef<'_>, lb: &Letterbox) {
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2, checked on the line above.
+            unsafe { self.resize_avx2(frame, lb) };
+            return;
+        }
+        self.resize_rows(frame, lb);
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn resize_avx2(&mut self, frame: &FrameRef<'_>, lb: &Letterbox) {
+        self.resize_rows(frame, lb);
+    }
+
+    #[inline(always)]
+    fn resize_rows(&mut self, frame: &FrameRef<'_>, lb: &Letterbox) {
         let bpp = row_bpp(frame.format);
         self.tables.build(
             frame.width,
@@ -260,6 +301,7 @@ impl Letterboxer {
     }
 
     /// Makes slot `slot` hold horizontal-pass row `sy`, reusing the other slot when it has it.
+    #[inline(always)]
     fn ensure_row(&mut self, frame: &FrameRef<'_>, slot: usize, sy: usize) {
         if self.row_ids[slot] == Some(sy) {
             return;
@@ -270,8 +312,26 @@ impl Letterboxer {
             self.row_ids.swap(0, 1);
             return;
         }
-        let (src, bpp, off) = source_row(frame, sy, &mut self.rgb_row);
-        hresize(src, bpp, off, &self.tables, &mut self.rows[slot]);
+        let t = &self.tables;
+        let dst = &mut self.rows[slot];
+        match frame.format.packed_layout() {
+            Some((bpp, off)) => {
+                let start = sy * frame.strides[0];
+                let src = &frame.planes[0][start..start + frame.width * bpp];
+                hresize_packed(src, bpp, off, (&t.x0, &t.x1, t.x_max), &t.alpha, dst);
+            }
+            None => {
+                self.rgb_row.resize(t.columns.len() * 3, 0);
+                yuv::columns_to_rgb(
+                    frame,
+                    sy,
+                    &t.columns,
+                    &mut self.yuv_samples,
+                    &mut self.rgb_row,
+                );
+                hresize::<3, 0, 1, 2>(&self.rgb_row, (&t.cx0, &t.cx1, t.cx_max), &t.alpha, dst);
+            }
+        }
         self.row_ids[slot] = Some(sy);
     }
 }
@@ -300,35 +360,81 @@ fn source_row<'a>(
     }
 }
 
-fn hresize(src: &[u8], _bpp: usize, off: [usize; 3], t: &Tables, dst: &mut [i16]) {
-    for (((d, &x0), &x1), &[a0, a1]) in dst.chunks_exact_mut(3).zip(&t.x0).zip(&t.x1).zip(&t.alpha)
-    {
-        let (x0, x1) = (x0 as usize, x1 as usize);
+/// The horizontal pass specialised for each packed layout `PixelFormat` has, so the channel
+/// offsets are constants.
+#[inline(always)]
+fn hresize_packed(
+    src: &[u8],
+    bpp: usize,
+    off: [usize; 3],
+    x: (&[u32], &[u32], u32),
+    alpha: &[[i16; 2]],
+    dst: &mut [i16],
+) {
+    match (bpp, off) {
+        (3, [0, 1, 2]) => hresize::<3, 0, 1, 2>(src, x, alpha, dst),
+        (3, [2, 1, 0]) => hresize::<3, 2, 1, 0>(src, x, alpha, dst),
+        (4, [0, 1, 2]) => hresize::<4, 0, 1, 2>(src, x, alpha, dst),
+        (4, [2, 1, 0]) => hresize::<4, 2, 1, 0>(src, x, alpha, dst),
+        (4, [1, 2, 3]) => hresize::<4, 1, 2, 3>(src, x, alpha, dst),
+        (4, [3, 2, 1]) => hresize::<4, 3, 2, 1>(src, x, alpha, dst),
+        (1, [0, 0, 0]) => hresize::<1, 0, 0, 0>(src, x, alpha, dst),
+        _ => unreachable!("PixelFormat::packed_layout has no layout {bpp} {off:?}"),
+    }
+}
+
+/// `H = p[x0]*a0 + p[x1]*a1` per channel, stored as `H >> 4` (OpenCV's `HResizeLinear` for
+/// 8-bit input). `x` holds the byte offsets of the two pixels (of `BPP` bytes, R/G/B at
+/// `R`/`G`/`B`) of each output column, and the largest of them.
+#[inline(always)]
+fn hresize<const BPP: usize, const R: usize, const G: usize, const B: usize>(
+    src: &[u8],
+    (x0, x1, max): (&[u32], &[u32], u32),
+    alpha: &[[i16; 2]],
+    dst: &mut [i16],
+) {
+    let n = dst.len() / 3;
+    let (x0, x1, alpha) = (&x0[..n], &x1[..n], &alpha[..n]);
+    // The tables never point past the row: one check here instead of six per column.
+    let max = max as usize;
+    assert!(n == 0 || max + BPP <= src.len(), "resize table beyond the row");
+    for (i, d) in dst.chunks_exact_mut(3).enumerate() {
+        let (p0, p1) = (x0[i] as usize, x1[i] as usize);
+        let [a0, a1] = alpha[i];
         let (a0, a1) = (a0 as i32, a1 as i32);
-        for c in 0..3 {
-            let h = src[x0 + off[c]] as i32 * a0 + src[x1 + off[c]] as i32 * a1;
-            d[c] = (h >> 4) as i16;
-        }
+        // SAFETY: p0, p1 <= max and max + BPP <= src.len(), checked above; R, G, B < BPP.
+        let px = |p: usize, c: usize| unsafe { *src.get_unchecked(p + c) } as i32;
+        d[0] = ((px(p0, R) * a0 + px(p1, R) * a1) >> 4) as i16;
+        d[1] = ((px(p0, G) * a0 + px(p1, G) * a1) >> 4) as i16;
+        d[2] = ((px(p0, B) * a0 + px(p1, B) * a1) >> 4) as i16;
     }
 }
 
-/// OpenCV's `VResizeLinearVec_32s8u`: `((h0*b0)>>16) + ((h1*b1)>>16)`, then `(t+2)>>2`, saturated.
-#[inline]
+/// OpenCV's `VResizeLinearVec_32s8u`: `((h0*b0)>>16) + ((h1*b1)>>16)`, then `(t+2)>>2`,
+/// saturated. Written on `i16` lanes (both products' high halves fit) so it maps to `pmulhw`.
+#[inline(always)]
 fn vresize_two(r0: &[i16], r1: &[i16], b0: i16, b1: i16, out: &mut [u8]) {
-    let (b0, b1) = (b0 as i32, b1 as i32);
-    for ((o, &h0), &h1) in out.iter_mut().zip(r0).zip(r1) {
-        let t = ((h0 as i32 * b0) >> 16) + ((h1 as i32 * b1) >> 16);
-        *o = ((t + 2) >> 2).clamp(0, 255) as u8;
+    let n = out.len();
+    let (r0, r1) = (&r0[..n], &r1[..n]);
+    for i in 0..n {
+        let t = mul_hi(r0[i], b0).wrapping_add(mul_hi(r1[i], b1));
+        out[i] = (t.wrapping_add(2) >> 2).clamp(0, 255) as u8;
     }
 }
 
-#[inline]
+#[inline(always)]
 fn vresize_one(r0: &[i16], b0: i16, out: &mut [u8]) {
-    let b0 = b0 as i32;
-    for (o, &h0) in out.iter_mut().zip(r0) {
-        let t = (h0 as i32 * b0) >> 16;
-        *o = ((t + 2) >> 2).clamp(0, 255) as u8;
+    let n = out.len();
+    let r0 = &r0[..n];
+    for i in 0..n {
+        let t = mul_hi(r0[i], b0);
+        out[i] = (t.wrapping_add(2) >> 2).clamp(0, 255) as u8;
     }
+}
+
+#[inline(always)]
+fn mul_hi(a: i16, b: i16) -> i16 {
+    ((a as i32 * b as i32) >> 16) as i16
 }
 
 /// RGB HWC `u8` → CHW `f32` in 0..1 (`x / 255` in `f32`, like numpy) into `out`, which holds

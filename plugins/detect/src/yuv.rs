@@ -40,7 +40,7 @@ fn coefs(m: YuvMatrix) -> Coefs {
     }
 }
 
-#[inline]
+#[inline(always)]
 fn clamp8(v: i32) -> u8 {
     ((v + (1 << (SHIFT - 1))) >> SHIFT).clamp(0, 255) as u8
 }
@@ -89,6 +89,63 @@ pub fn row_to_rgb(frame: &FrameRef<'_>, y: usize, out: &mut [u8]) {
                 o.fill(yv);
             }
         }
+    }
+}
+
+/// Converts the pixels at columns `cols` of row `y` of a NV12/I420 frame to packed RGB, one
+/// after the other in `out` (`out.len() >= cols.len() * 3`): the letterbox converts only the
+/// pixels its resize samples. Same arithmetic as [`row_to_rgb`], so the same values.
+/// `scratch` holds the gathered Y, U and V bytes between the two passes.
+#[inline(always)]
+pub(crate) fn columns_to_rgb(
+    frame: &FrameRef<'_>,
+    y: usize,
+    cols: &[u32],
+    scratch: &mut Vec<u8>,
+    out: &mut [u8],
+) {
+    let n = cols.len();
+    let w = frame.width;
+    let yrow = &frame.planes[0][y * frame.strides[0]..][..w];
+    let cy = y / 2;
+    let cw = w.div_ceil(2);
+    scratch.resize(3 * n, 128);
+    let (ys, chroma) = scratch.split_at_mut(n);
+    let (us, vs) = chroma.split_at_mut(n);
+    // Pass 1, scalar: gather the samples. Pass 2 then runs on whole rows, which the compiler
+    // turns into SIMD with branch-free clamps.
+    for (d, &x) in ys.iter_mut().zip(cols) {
+        *d = yrow[x as usize];
+    }
+    match frame.format {
+        PixelFormat::Nv12 => {
+            let uv = &frame.planes[1][cy * frame.strides[1]..][..cw * 2];
+            for ((u, v), &x) in us.iter_mut().zip(vs.iter_mut()).zip(cols) {
+                let i = (x as usize / 2) * 2;
+                *u = uv[i];
+                *v = uv[i + 1];
+            }
+        }
+        PixelFormat::I420 => {
+            let up = &frame.planes[1][cy * frame.strides[1]..][..cw];
+            let vp = &frame.planes[2][cy * frame.strides[2]..][..cw];
+            for ((u, v), &x) in us.iter_mut().zip(vs.iter_mut()).zip(cols) {
+                *u = up[x as usize / 2];
+                *v = vp[x as usize / 2];
+            }
+        }
+        _ => {
+            us.fill(128);
+            vs.fill(128);
+        }
+    }
+    let c = coefs(frame.yuv);
+    for (((o, &yv), &u), &v) in out[..n * 3].chunks_exact_mut(3).zip(&*ys).zip(&*us).zip(&*vs) {
+        let (u, v) = (u as i32 - 128, v as i32 - 128);
+        let yy = (yv as i32 - c.y_off) * c.y_mul;
+        o[0] = clamp8(yy + c.rv * v);
+        o[1] = clamp8(yy + (-c.gu * u - c.gv * v));
+        o[2] = clamp8(yy + c.bu * u);
     }
 }
 
