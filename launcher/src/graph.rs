@@ -101,7 +101,7 @@ pub fn run(description: &str, count_at: Option<&str>, progress: bool) -> anyhow:
             s.frames += 1;
             s.detections += dets.len() as u64;
             for d in dets {
-                *s.per_class.entry(d.label).or_default() += 1;
+                *s.per_class.entry(d.label.to_string()).or_default() += 1;
             }
         }
         gst::PadProbeReturn::Ok

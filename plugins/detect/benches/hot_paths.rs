@@ -1,15 +1,17 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-//! Hot paths per frame: letterbox 1920x1080 → 640, decode + NMS of a real (1, 84, 8400)
-//! output, drawing 20 boxes. `cargo bench -p hmg-detect --bench hot_paths`.
+//! Hot paths per frame: the letterbox from each pixel format and to each model size, the
+//! tensor conversion, decode + NMS of real outputs of a 640 and a 320 model, the whole host
+//! path of one 1080p frame, drawing 20 boxes. `cargo bench -p hmg-detect --bench hot_paths`.
 
 use std::hint::black_box;
 use std::path::PathBuf;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use hmg_detect::draw::{DrawOptions, layout_detections, paint_plane};
+use hmg_detect::letterbox::hwc_to_nchw_unit;
 use hmg_detect::{
     Detection, FrameRef, Layout, Letterbox, Letterboxer, PixelFormat, PostprocessOptions,
-    Postprocessor, YuvMatrix, open_engine,
+    Postprocessor, Tensor, YuvMatrix, open_engine, yuv,
 };
 
 /// A 1920x1080 RGB frame with real image content (a PNG from testdata, tiled) or a pattern.
@@ -44,63 +46,146 @@ fn testdata() -> PathBuf {
         })
 }
 
-fn to_nv12(rgb: &[u8], w: usize, h: usize) -> (Vec<u8>, Vec<u8>) {
-    let y: Vec<u8> = rgb
-        .chunks_exact(3)
-        .map(|p| ((66 * p[0] as u32 + 129 * p[1] as u32 + 25 * p[2] as u32 + 128) >> 8) as u8 + 16)
-        .collect();
-    (y, vec![128u8; w * h / 2])
+/// Planar YUV 4:2:0 of `rgb` (BT.601 limited luma, real chroma from 2×2 averages), as
+/// (Y, interleaved UV for NV12, U, V).
+fn to_yuv420(rgb: &[u8], w: usize, h: usize) -> (Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>) {
+    let px = |x: usize, y: usize| {
+        let p = &rgb[(y * w + x) * 3..][..3];
+        yuv::rgb_to_yuv(YuvMatrix::Bt601Limited, [p[0], p[1], p[2]])
+    };
+    let y: Vec<u8> = (0..w * h).map(|i| px(i % w, i / w)[0]).collect();
+    let (cw, ch) = (w / 2, h / 2);
+    let (mut u, mut v) = (Vec::with_capacity(cw * ch), Vec::with_capacity(cw * ch));
+    for cy in 0..ch {
+        for cx in 0..cw {
+            let s = [(0, 0), (1, 0), (0, 1), (1, 1)].map(|(dx, dy)| px(2 * cx + dx, 2 * cy + dy));
+            u.push((s.iter().map(|p| p[1] as u32).sum::<u32>() / 4) as u8);
+            v.push((s.iter().map(|p| p[2] as u32).sum::<u32>() / 4) as u8);
+        }
+    }
+    let uv = u.iter().zip(&v).flat_map(|(&u, &v)| [u, v]).collect();
+    (y, uv, u, v)
 }
 
-fn bench_letterbox(c: &mut Criterion) {
-    let (w, h) = (1920, 1080);
-    let rgb = frame_1080p();
+fn bench_letterbox_size(c: &mut Criterion, rgb: &[u8], (w, h): (usize, usize), size: usize) {
     let bgrx: Vec<u8> = rgb
         .chunks_exact(3)
         .flat_map(|p| [p[2], p[1], p[0], 255])
         .collect();
-    let (y, uv) = to_nv12(&rgb, w, h);
+    let (y, uv, u, v) = to_yuv420(rgb, w, h);
+    let frames = [
+        FrameRef::packed(PixelFormat::Rgb, w, h, rgb).unwrap(),
+        FrameRef::packed(PixelFormat::Bgrx, w, h, &bgrx).unwrap(),
+        FrameRef::new(PixelFormat::Nv12, w, h, [&y, &uv, &[]], [w, w, 0]).unwrap(),
+        FrameRef::new(PixelFormat::I420, w, h, [&y, &u, &v], [w, w / 2, w / 2]).unwrap(),
+    ];
     let mut lb = Letterboxer::new();
-    let mut g = c.benchmark_group("letterbox_1920x1080_to_640");
-    g.bench_function("RGB", |b| {
-        let f = FrameRef::packed(PixelFormat::Rgb, w, h, &rgb).unwrap();
-        b.iter(|| black_box(lb.run(black_box(&f), 640, 640).1))
-    });
-    g.bench_function("BGRx", |b| {
-        let f = FrameRef::packed(PixelFormat::Bgrx, w, h, &bgrx).unwrap();
-        b.iter(|| black_box(lb.run(black_box(&f), 640, 640).1))
-    });
-    g.bench_function("NV12", |b| {
-        let f = FrameRef::new(PixelFormat::Nv12, w, h, [&y, &uv, &[]], [w, w, 0]).unwrap();
-        b.iter(|| black_box(lb.run(black_box(&f), 640, 640).1))
-    });
+    let mut g = c.benchmark_group(format!("letterbox_{w}x{h}_to_{size}"));
+    for f in &frames {
+        g.bench_function(f.format.gst_name(), |b| {
+            b.iter(|| black_box(lb.run(black_box(f), size, size).1))
+        });
+    }
     g.finish();
 }
 
-fn bench_decode_nms(c: &mut Criterion) {
-    let model = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models/yolov12n-coco.onnx");
-    let Ok(mut engine) = open_engine(&model, &Default::default()) else {
+fn bench_letterbox(c: &mut Criterion) {
+    let rgb = frame_1080p();
+    bench_letterbox_size(c, &rgb, (1920, 1080), 640);
+    bench_letterbox_size(c, &rgb, (1920, 1080), 320);
+    let rgb720 = crop(&rgb, 1920, 1280, 720);
+    bench_letterbox_size(c, &rgb720, (1280, 720), 640);
+    let mut lb = Letterboxer::new();
+    let frame = FrameRef::packed(PixelFormat::Rgb, 1920, 1080, &rgb).unwrap();
+    let input = lb.run(&frame, 640, 640).0.to_vec();
+    let mut chw = vec![0f32; input.len()];
+    c.bench_function("to_tensor_640_nchw_f32", |b| {
+        b.iter(|| hwc_to_nchw_unit(black_box(&input), &mut chw))
+    });
+}
+
+fn crop(rgb: &[u8], w: usize, cw: usize, ch: usize) -> Vec<u8> {
+    (0..ch)
+        .flat_map(|y| rgb[y * w * 3..][..cw * 3].iter().copied())
+        .collect()
+}
+
+/// One real output of `model` for the 1080p frame: (engine input, geometry, output, labels).
+fn model_output(model: &PathBuf) -> Option<(Vec<u8>, Letterbox, Tensor, Vec<String>)> {
+    let Ok(mut engine) = open_engine(model, &Default::default()) else {
         eprintln!(
-            "decode_nms skipped: the model or onnxruntime is not available (run scripts/setup)"
+            "{}: skipped, the model or onnxruntime is not available (run scripts/setup)",
+            model.display()
         );
-        return;
+        return None;
     };
     let rgb = frame_1080p();
     let frame = FrameRef::packed(PixelFormat::Rgb, 1920, 1080, &rgb).unwrap();
+    let size = engine.info().input_width;
     let mut lb = Letterboxer::new();
-    let (input, geometry) = lb.run(&frame, 640, 640);
-    let output = engine.infer(input).unwrap().remove(0);
+    let (input, geometry) = lb.run(&frame, size, size);
+    let input = input.to_vec();
+    let output = engine.infer(&input).unwrap().remove(0);
+    Some((input, geometry, output, engine.info().labels.clone()))
+}
+
+fn models() -> [PathBuf; 2] {
+    [
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models/yolov12n-coco.onnx"),
+        testdata().join("models/nudenet_320n.onnx"),
+    ]
+}
+
+fn bench_decode_nms(c: &mut Criterion) {
+    for model in models() {
+        let Some((_, geometry, output, labels)) = model_output(&model) else {
+            continue;
+        };
+        let layout = Layout::detect(std::slice::from_ref(&output.shape)).unwrap();
+        let mut post = Postprocessor::new();
+        let opts = PostprocessOptions::default();
+        let mut out = Vec::new();
+        let shape: Vec<String> = output.shape.iter().map(|d| d.to_string()).collect();
+        c.bench_function(&format!("decode_nms_{}", shape.join("x")), |b| {
+            b.iter(|| {
+                out.clear();
+                post.run(
+                    layout,
+                    black_box(&[output.view()]),
+                    &geometry,
+                    &labels,
+                    &opts,
+                    &mut out,
+                )
+                .unwrap();
+                black_box(out.len())
+            })
+        });
+    }
+}
+
+/// What ultralytics' preprocess + postprocess do for one frame, end to end on the host:
+/// letterbox, HWC u8 → NCHW f32 /255, decode, NMS, boxes back to the frame.
+fn bench_host_path(c: &mut Criterion) {
+    let Some((_, _, output, labels)) = model_output(&models()[0]) else {
+        return;
+    };
     let layout = Layout::detect(std::slice::from_ref(&output.shape)).unwrap();
-    let labels = engine.info().labels.clone();
+    let rgb = frame_1080p();
+    let frame = FrameRef::packed(PixelFormat::Rgb, 1920, 1080, &rgb).unwrap();
+    let mut lb = Letterboxer::new();
+    let mut chw = vec![0f32; 640 * 640 * 3];
     let mut post = Postprocessor::new();
     let opts = PostprocessOptions::default();
     let mut out = Vec::new();
-    c.bench_function("decode_nms_1x84x8400", |b| {
+    c.bench_function("host_path_1920x1080_rgb_640_1x84x8400", |b| {
         b.iter(|| {
+            let (input, geometry) = lb.run(black_box(&frame), 640, 640);
+            hwc_to_nchw_unit(input, &mut chw);
             out.clear();
             post.run(
                 layout,
-                black_box(&[output.view()]),
+                &[output.view()],
                 &geometry,
                 &labels,
                 &opts,
@@ -110,7 +195,6 @@ fn bench_decode_nms(c: &mut Criterion) {
             black_box(out.len())
         })
     });
-    let _: Letterbox = geometry;
 }
 
 fn bench_overlay(c: &mut Criterion) {
@@ -156,5 +240,11 @@ fn bench_overlay(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench_letterbox, bench_decode_nms, bench_overlay);
+criterion_group!(
+    benches,
+    bench_letterbox,
+    bench_decode_nms,
+    bench_host_path,
+    bench_overlay
+);
 criterion_main!(benches);

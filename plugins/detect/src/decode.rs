@@ -41,7 +41,6 @@ pub struct Candidate {
 #[derive(Debug, Default)]
 pub struct Decoder {
     best: Vec<f32>,
-    best_class: Vec<u32>,
     scratch: Vec<f32>,
 }
 
@@ -118,27 +117,27 @@ impl Decoder {
                 anchors,
                 transposed: false,
             } => {
+                // Pass 1: each anchor's best score, class-major over contiguous rows (a plain
+                // vector max). Pass 2: the class of the few anchors above `conf`, first maximum
+                // wins like torch.max.
                 self.best.clear();
                 self.best.resize(anchors, f32::NEG_INFINITY);
-                self.best_class.clear();
-                self.best_class.resize(anchors, 0);
-                // Class-major scan: contiguous rows, vectorises, first maximum wins like torch.max.
-                for c in 0..classes {
-                    let row = &data[(4 + c) * anchors..(5 + c) * anchors];
-                    for ((b, bc), &s) in self
-                        .best
-                        .iter_mut()
-                        .zip(self.best_class.iter_mut())
-                        .zip(row)
-                    {
-                        if s > *b {
-                            *b = s;
-                            *bc = c as u32;
-                        }
+                let scores = &data[4 * anchors..(4 + classes) * anchors];
+                for row in scores.chunks_exact(anchors) {
+                    for (b, &s) in self.best.iter_mut().zip(row) {
+                        *b = if s > *b { s } else { *b };
                     }
                 }
-                for (j, (&score, &class_id)) in self.best.iter().zip(&self.best_class).enumerate() {
-                    if score > conf && keep_class(class_id) {
+                for (j, &score) in self.best.iter().enumerate() {
+                    if !(score > conf) {
+                        continue;
+                    }
+                    let class_id = scores[j..]
+                        .iter()
+                        .step_by(anchors)
+                        .position(|&s| s == score)
+                        .unwrap_or(0) as u32;
+                    if keep_class(class_id) {
                         let (cx, cy, w, h) = (
                             data[j],
                             data[anchors + j],
@@ -255,6 +254,24 @@ mod tests {
                 class_id: 1
             }]
         );
+    }
+
+    #[test]
+    fn ties_go_to_the_first_class_and_nan_scores_are_ignored() {
+        let d = raw(&[
+            ([10.0, 10.0, 4.0, 4.0], [0.5, 0.7, 0.7]),
+            ([20.0, 20.0, 4.0, 4.0], [f32::NAN, 0.6, 0.1]),
+            ([30.0, 30.0, 4.0, 4.0], [f32::NAN, f32::NAN, f32::NAN]),
+        ]);
+        let layout = Layout::UltralyticsRaw {
+            classes: 3,
+            anchors: 3,
+            transposed: false,
+        };
+        let mut out = Vec::new();
+        Decoder::new().decode(layout, &d, 0.25, |_| true, &mut out);
+        let got: Vec<(u32, f32)> = out.iter().map(|c| (c.class_id, c.score)).collect();
+        assert_eq!(got, [(1, 0.7), (1, 0.6)]);
     }
 
     #[test]

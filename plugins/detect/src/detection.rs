@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! Final detections in frame pixels, and the post-processing that makes them.
 
+use std::sync::Arc;
+
 use crate::decode::{Candidate, Decoder};
 use crate::labels::label_for;
 use crate::layout::Layout;
@@ -8,13 +10,80 @@ use crate::letterbox::Letterbox;
 use crate::nms::{NmsOptions, nms};
 use crate::tensor::TensorRef;
 
+/// A class name, shared by every detection of that class: making a detection allocates
+/// nothing. Compares with and reads as a `str`.
+///
+/// ```
+/// let label = hmg_detect::Label::from("dog");
+/// assert!(label == "dog" && label.len() == 3 && label.as_str() == "dog");
+/// assert_eq!(format!("{label}"), "dog");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Label(Arc<str>);
+
+impl Label {
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for Label {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for Label {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Label {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<&str> for Label {
+    fn from(name: &str) -> Self {
+        Self(name.into())
+    }
+}
+
+impl From<String> for Label {
+    fn from(name: String) -> Self {
+        Self(name.into())
+    }
+}
+
+impl PartialEq<str> for Label {
+    fn eq(&self, other: &str) -> bool {
+        *self.0 == *other
+    }
+}
+
+impl PartialEq<&str> for Label {
+    fn eq(&self, other: &&str) -> bool {
+        *self.0 == **other
+    }
+}
+
+impl PartialEq<String> for Label {
+    fn eq(&self, other: &String) -> bool {
+        *self.0 == **other
+    }
+}
+
 /// One detected object, box in pixels of the frame it was found in.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Detection {
     /// Class number.
     pub class_id: u32,
     /// Class name (`class-N` when the model names none).
-    pub label: String,
+    pub label: Label,
     /// Score in 0..1.
     pub confidence: f32,
     /// Left edge, frame pixels.
@@ -50,7 +119,7 @@ impl Detection {
         let xyxy = [self.x1, self.y1, self.x2, self.y2].map(|v| round(v, 1e3));
         serde_json::json!({
             "class_id": self.class_id,
-            "label": self.label,
+            "label": self.label.as_str(),
             "confidence": round(self.confidence, 1e6),
             "box": xyxy,
         })
@@ -84,6 +153,27 @@ impl Default for PostprocessOptions {
 pub struct Postprocessor {
     decoder: Decoder,
     candidates: Vec<Candidate>,
+    labels: LabelCache,
+}
+
+/// The labels as shared strings, rebuilt only when the caller's labels change.
+#[derive(Debug, Default)]
+struct LabelCache {
+    names: Vec<Label>,
+}
+
+impl LabelCache {
+    fn get(&mut self, labels: &[String], id: u32) -> Label {
+        let same = self.names.len() == labels.len()
+            && self.names.iter().zip(labels).all(|(a, b)| **a == **b);
+        if !same {
+            self.names = labels.iter().map(|l| Label::from(l.as_str())).collect();
+        }
+        match self.names.get(id as usize) {
+            Some(name) => name.clone(),
+            None => label_for(labels, id as usize).into(),
+        }
+    }
 }
 
 impl Postprocessor {
@@ -175,12 +265,13 @@ impl Postprocessor {
             nms_opts.iou = f32::INFINITY;
         }
         nms(&mut self.candidates, nms_opts);
+        let names = &mut self.labels;
         out.extend(self.candidates.iter().map(|c| {
             let (x1, y1) = lb.to_frame(c.x1, c.y1);
             let (x2, y2) = lb.to_frame(c.x2, c.y2);
             Detection {
                 class_id: c.class_id,
-                label: label_for(labels, c.class_id as usize),
+                label: names.get(labels, c.class_id),
                 confidence: c.score,
                 x1,
                 y1,

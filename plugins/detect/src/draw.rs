@@ -124,21 +124,27 @@ pub fn layout_detections(
         if !(opts.show_label || opts.show_conf) {
             continue;
         }
-        let text = match (opts.show_label, opts.show_conf) {
-            (true, true) => format!("{} {:.2}", d.label, d.confidence),
-            (true, false) => d.label.clone(),
-            _ => format!("{:.2}", d.confidence),
-        };
-        layout_label(
-            &text,
-            x0,
-            y0,
-            width as i32,
-            height as i32,
-            rgb,
-            opts.font_size,
-            out,
-        );
+        // One text buffer per thread, reused: drawing a frame allocates nothing.
+        thread_local!(static TEXT: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) });
+        TEXT.with_borrow_mut(|text| {
+            use std::fmt::Write;
+            text.clear();
+            let _ = match (opts.show_label, opts.show_conf) {
+                (true, true) => write!(text, "{} {:.2}", d.label, d.confidence),
+                (true, false) => write!(text, "{}", d.label),
+                _ => write!(text, "{:.2}", d.confidence),
+            };
+            layout_label(
+                text,
+                x0,
+                y0,
+                width as i32,
+                height as i32,
+                rgb,
+                opts.font_size,
+                out,
+            );
+        });
     }
 }
 

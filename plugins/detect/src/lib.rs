@@ -34,7 +34,7 @@ pub mod yuv;
 pub mod guide {}
 
 pub use decode::{Candidate, Decoder};
-pub use detection::{Detection, PostprocessOptions, Postprocessor};
+pub use detection::{Detection, Label, PostprocessOptions, Postprocessor};
 pub use detector::Detector;
 pub use engine::{Backend, Engine, EngineOptions, HAILO_SUPPORT, ModelInfo, open_engine};
 pub use error::DetectError;

@@ -140,7 +140,12 @@ pub(crate) fn columns_to_rgb(
         }
     }
     let c = coefs(frame.yuv);
-    for (((o, &yv), &u), &v) in out[..n * 3].chunks_exact_mut(3).zip(&*ys).zip(&*us).zip(&*vs) {
+    for (((o, &yv), &u), &v) in out[..n * 3]
+        .chunks_exact_mut(3)
+        .zip(&*ys)
+        .zip(&*us)
+        .zip(&*vs)
+    {
         let (u, v) = (u as i32 - 128, v as i32 - 128);
         let yy = (yv as i32 - c.y_off) * c.y_mul;
         o[0] = clamp8(yy + c.rv * v);

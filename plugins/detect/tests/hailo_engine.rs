@@ -112,7 +112,7 @@ mod with_hailort {
                 .unwrap();
             assert_eq!(got.len(), want.len(), "{image}: {got:?}");
             for (g, w) in got.iter().zip(want) {
-                assert_eq!(g.label, w["class_name"].as_str().unwrap());
+                assert_eq!(&*g.label, w["class_name"].as_str().unwrap());
                 assert!(
                     (g.confidence - w["confidence"].as_f64().unwrap() as f32).abs() <= 0.03,
                     "{image}: {g:?} vs {w}"

@@ -189,7 +189,7 @@ fn quantized_raw_heads_match_ultralytics() {
             .collect();
         assert_matches(image, &ours, &want, 0.25);
         for d in &ours {
-            assert_eq!(d.label, labels[d.class_id as usize]);
+            assert_eq!(&*d.label, labels[d.class_id as usize]);
         }
         total += want.len();
     }

@@ -106,13 +106,26 @@ fn yuv_planes(w: usize, h: usize, stride_pad: usize) -> (Vec<u8>, Vec<u8>, Vec<u
 fn yuv_frames_equal_converting_first_then_letterboxing() {
     let mut fast = Letterboxer::new();
     let mut reference = Letterboxer::new();
-    for (w, h) in [(1920, 1080), (1280, 720), (999, 577), (203, 301), (320, 240), (640, 480)] {
+    for (w, h) in [
+        (1920, 1080),
+        (1280, 720),
+        (999, 577),
+        (203, 301),
+        (320, 240),
+        (640, 480),
+    ] {
         let pad = 6;
         let (y, u, v, uv) = yuv_planes(w, h, pad);
         let cs = w.div_ceil(2) + pad;
         for matrix in [YuvMatrix::Bt601Limited, YuvMatrix::Bt709Full] {
             let frames = [
-                FrameRef::new(PixelFormat::Nv12, w, h, [&y, &uv, &[]], [w + pad, cs * 2, 0]),
+                FrameRef::new(
+                    PixelFormat::Nv12,
+                    w,
+                    h,
+                    [&y, &uv, &[]],
+                    [w + pad, cs * 2, 0],
+                ),
                 FrameRef::new(PixelFormat::I420, w, h, [&y, &u, &v], [w + pad, cs, cs]),
             ];
             for frame in frames {

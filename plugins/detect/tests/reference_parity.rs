@@ -70,7 +70,7 @@ fn check_model_batched(
         assert_eq!(ours.len(), theirs.len(), "{name}: {ours:?} vs {theirs:?}");
         for (o, t) in ours.iter().zip(theirs) {
             assert_eq!(o.class_id as u64, t["class_id"].as_u64().unwrap(), "{name}");
-            assert_eq!(o.label, t["class_name"].as_str().unwrap(), "{name}");
+            assert_eq!(&*o.label, t["class_name"].as_str().unwrap(), "{name}");
             let conf = t["confidence"].as_f64().unwrap();
             assert!(
                 (o.confidence as f64 - conf).abs() < 1e-4,

@@ -25,7 +25,7 @@ pub fn add_detections(buffer: &mut gst::BufferRef, dets: &[Detection]) {
         meta.add_param(
             gst::Structure::builder(DETECTION_PARAM)
                 .field("class-id", d.class_id as i32)
-                .field("label", d.label.as_str())
+                .field("label", &*d.label)
                 .field("confidence", d.confidence as f64)
                 .field("x1", d.x1 as f64)
                 .field("y1", d.y1 as f64)
@@ -52,9 +52,10 @@ pub fn detections_from_buffer(buffer: &gst::BufferRef) -> Vec<Detection> {
                     .ok()
                     .and_then(|c| u32::try_from(c).ok())
                     .unwrap_or(0),
-                label: p
-                    .get::<String>("label")
-                    .unwrap_or_else(|_| m.roi_type().to_string()),
+                label: match p.get::<&str>("label") {
+                    Ok(label) => label.into(),
+                    Err(_) => m.roi_type().to_string().into(),
+                },
                 confidence: p.get::<f64>("confidence").unwrap_or(0.0) as f32,
                 x1: f("x1", x),
                 y1: f("y1", y),

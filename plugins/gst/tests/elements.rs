@@ -186,7 +186,7 @@ fn test_yolonms_thresholds_change_while_playing() {
     assert!(
         first
             .iter()
-            .any(|d| d.label == "person" && d.confidence > 0.75),
+            .any(|d| &*d.label == "person" && d.confidence > 0.75),
         "{first:?}"
     );
     let nms = h

@@ -178,7 +178,7 @@ mod with_hailort {
             )
             .unwrap();
             let d = only(&out[0]);
-            assert_eq!(d.label, "FACE_FEMALE");
+            assert_eq!(&*d.label, "FACE_FEMALE");
             assert!((d.confidence as f64 - want["confidence"].as_f64().unwrap()).abs() <= 0.03);
             assert!(iou(boxed(d), ref_box(want)) >= 0.95, "{d:?} vs {want}");
         }
@@ -198,7 +198,7 @@ mod with_hailort {
         )
         .unwrap();
         let d = only(&out[0]);
-        assert_eq!((d.class_id, d.label.as_str()), (12, "class-12"));
+        assert_eq!((d.class_id, &*d.label), (12, "class-12"));
         assert_eq!(
             (controls.last_nms_score(), controls.last_nms_iou()),
             (0.3, 0.5)

@@ -1,0 +1,123 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! The per-frame host path allocates nothing once warm: letterbox (every pixel format kind),
+//! tensor conversion, decode, NMS, detections with labels, and the overlay layout. Counted with
+//! a counting global allocator over 50 frames after one warm-up frame. (The engine's `infer`
+//! returns owned tensors, so it allocates per frame; the test prints how many, for the record.)
+
+mod common;
+
+use std::alloc::{GlobalAlloc, Layout as AllocLayout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use common::{read_png, testdata};
+use hmg_detect::draw::{DrawOptions, layout_detections};
+use hmg_detect::letterbox::hwc_to_nchw_unit;
+use hmg_detect::{
+    FrameRef, Layout, Letterboxer, PixelFormat, PostprocessOptions, Postprocessor, open_engine,
+};
+
+struct Counting;
+
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: forwards to the system allocator; only counts.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: AllocLayout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: AllocLayout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: AllocLayout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn allocations_in(mut f: impl FnMut()) -> usize {
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    f();
+    ALLOCATIONS.load(Ordering::Relaxed) - before
+}
+
+#[test]
+fn host_path_allocates_nothing_per_frame_once_warm() {
+    let Ok(mut engine) = open_engine(
+        &testdata().join("models/yolov12n.onnx"),
+        &Default::default(),
+    ) else {
+        panic!("onnxruntime is needed for this test: run scripts/setup");
+    };
+    let (rgb, w, h) = read_png(&testdata().join("images/astronaut.png"));
+    let bgrx: Vec<u8> = rgb
+        .chunks_exact(3)
+        .flat_map(|p| [p[2], p[1], p[0], 0])
+        .collect();
+    let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+    let (y, uv) = (rgb[..w * h].to_vec(), vec![128u8; cw * ch * 2]);
+    let frames = [
+        FrameRef::packed(PixelFormat::Rgb, w, h, &rgb).unwrap(),
+        FrameRef::packed(PixelFormat::Bgrx, w, h, &bgrx).unwrap(),
+        FrameRef::new(PixelFormat::Nv12, w, h, [&y, &uv, &[]], [w, cw * 2, 0]).unwrap(),
+    ];
+    let size = engine.info().input_width;
+    let labels = engine.info().labels.clone();
+    let mut letterboxer = Letterboxer::new();
+    let (input, _) = letterboxer.run(&frames[0], size, size);
+    let output = engine.infer(input).unwrap().remove(0);
+    let layout = Layout::detect(std::slice::from_ref(&output.shape)).unwrap();
+
+    let mut post = Postprocessor::new();
+    let opts = PostprocessOptions::default();
+    let mut chw = vec![0f32; size * size * 3];
+    let mut detections = Vec::new();
+    let mut rects = Vec::new();
+    let mut frame_work = |frame: &FrameRef<'_>| {
+        let (input, geometry) = letterboxer.run(frame, size, size);
+        hwc_to_nchw_unit(input, &mut chw);
+        detections.clear();
+        post.run(
+            layout,
+            &[output.view()],
+            &geometry,
+            &labels,
+            &opts,
+            &mut detections,
+        )
+        .unwrap();
+        rects.clear();
+        layout_detections(
+            &detections,
+            w as u32,
+            h as u32,
+            &DrawOptions::default(),
+            &mut rects,
+        );
+        assert!(!detections.is_empty(), "the astronaut is found");
+    };
+    for frame in &frames {
+        frame_work(frame); // warm-up: scratch buffers grow to size
+        let n = allocations_in(|| {
+            for _ in 0..50 {
+                frame_work(frame);
+            }
+        });
+        assert_eq!(
+            n, 0,
+            "{:?}: {n} allocations in 50 warm frames",
+            frame.format
+        );
+    }
+    let (input, _) = letterboxer.run(&frames[0], size, size);
+    let input = input.to_vec();
+    let per_frame = allocations_in(|| {
+        for _ in 0..5 {
+            engine.infer(&input).unwrap();
+        }
+    }) / 5;
+    println!("onnxruntime engine: {per_frame} allocations per infer (owned output tensors)");
+}
