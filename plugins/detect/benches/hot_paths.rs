@@ -111,7 +111,7 @@ fn crop(rgb: &[u8], w: usize, cw: usize, ch: usize) -> Vec<u8> {
 }
 
 /// One real output of `model` for the 1080p frame: (engine input, geometry, output, labels).
-fn model_output(model: &PathBuf) -> Option<(Vec<u8>, Letterbox, Tensor, Vec<String>)> {
+fn model_output(model: &std::path::Path) -> Option<(Vec<u8>, Letterbox, Tensor, Vec<String>)> {
     let Ok(mut engine) = open_engine(model, &Default::default()) else {
         eprintln!(
             "{}: skipped, the model or onnxruntime is not available (run scripts/setup)",
