@@ -1,14 +1,17 @@
 #!/usr/bin/env python3
-"""Reference timings for the host path, to compare side by side with `cargo bench -p hmg-detect`.
-
-Measures, single-threaded, on the same 1920x1080 frame content the Rust bench uses (astronaut.png tiled):
+# SPDX-License-Identifier: MIT OR Apache-2.0
+"""Reference timings for the host path, single-threaded, on the same 1920x1080 frame the Rust
+benches use (astronaut.png tiled), to set side by side with `cargo bench -p hmg-detect`
+(benches/compare/host_path.sh does both and prints the ratios):
   - cv2 letterbox (resize INTER_LINEAR + copyMakeBorder 114), what ultralytics' LetterBox does
-  - ultralytics' own preprocess (LetterBox + BGR->RGB + CHW + /255) and postprocess
-    (non_max_suppression + scale_boxes) on a real (1, 84, 8400) output, when ultralytics is installed
+  - ultralytics' preprocess (LetterBox + BGR->RGB + CHW + /255 as a torch tensor)
+  - ultralytics' postprocess (non_max_suppression + scale_boxes) on the model's real output
+  - ultralytics' Annotator drawing 20 labelled boxes on the 1080p frame
 
-usage: python3 benches/compare/host_path_reference.py [--model models/yolov12n-coco.onnx] [--testdata ../shared/testdata]
+usage: host_path_reference.py [--model M] [--testdata DIR] [--json OUT]
 """
 import argparse
+import json
 import statistics
 import time
 
@@ -16,8 +19,9 @@ import cv2
 import numpy as np
 
 
-def timeit(fn, n=50):
-    fn()
+def timeit(fn, n=100):
+    for _ in range(5):
+        fn()
     ts = []
     for _ in range(n):
         t = time.perf_counter()
@@ -30,26 +34,33 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="models/yolov12n-coco.onnx")
     ap.add_argument("--testdata", default="../shared/testdata")
+    ap.add_argument("--json", help="write the medians (ms) here")
     a = ap.parse_args()
     cv2.setNumThreads(1)
     tile = cv2.imread(f"{a.testdata}/images/astronaut.png")
-    frame = np.tile(tile, (3, 4, 1))[:1080, :1920].copy()
+    frame = np.ascontiguousarray(np.tile(tile, (3, 4, 1))[:1080, :1920])
+    results = {"opencv": cv2.__version__}
 
     def cv2_letterbox():
         r = min(640 / 1080, 640 / 1920)
         nw, nh = round(1920 * r), round(1080 * r)
         im = cv2.resize(frame, (nw, nh), interpolation=cv2.INTER_LINEAR)
         dh = (640 - nh) / 2
-        return cv2.copyMakeBorder(im, round(dh - 0.1), round(dh + 0.1), 0, 0, cv2.BORDER_CONSTANT, value=(114, 114, 114))
+        return cv2.copyMakeBorder(im, round(dh - 0.1), round(dh + 0.1), 0, 0,
+                                  cv2.BORDER_CONSTANT, value=(114, 114, 114))
 
-    print(f"cv2 letterbox 1920x1080->640: {timeit(cv2_letterbox):.3f} ms")
+    results["cv2_letterbox"] = timeit(cv2_letterbox)
     try:
         import torch
+        import ultralytics
         from ultralytics.data.augment import LetterBox
-        from ultralytics.utils import ops
-    except ImportError:
-        print("ultralytics not installed: skipping its pre/post timings")
+        from ultralytics.utils import nms, ops
+        from ultralytics.utils.plotting import Annotator
+    except ImportError as e:
+        print(f"ultralytics not installed ({e}): only cv2 timed")
+        report(results, a.json)
         return
+    results["ultralytics"] = ultralytics.__version__
     torch.set_num_threads(1)
     lb = LetterBox((640, 640), auto=False, stride=32)
 
@@ -64,12 +75,37 @@ def main():
     out = torch.from_numpy(sess.run(None, {sess.get_inputs()[0].name: x})[0])
 
     def ul_post():
-        p = ops.non_max_suppression(out, 0.25, 0.45, max_det=300)[0]
+        p = nms.non_max_suppression(out, 0.25, 0.45, max_det=300)[0]
         p[:, :4] = ops.scale_boxes((640, 640), p[:, :4], frame.shape)
         return p
 
-    print(f"ultralytics preprocess 1920x1080: {timeit(ul_pre):.3f} ms")
-    print(f"ultralytics postprocess (1,84,8400): {timeit(ul_post):.3f} ms  ({len(ul_post())} detections)")
+    def ul_host_path():
+        ul_pre()
+        return ul_post()
+
+    boxes = [(40 + (i % 5) * 360, 60 + (i // 5) * 250) for i in range(20)]
+    canvas = frame.copy()
+
+    def ul_overlay():
+        ann = Annotator(canvas, line_width=2)
+        for i, (x, y) in enumerate(boxes):
+            ann.box_label((x, y, x + 300, y + 200), "person 0.87", color=(56, 56, 255))
+        return ann.result()
+
+    results["ultralytics_preprocess"] = timeit(ul_pre)
+    results["ultralytics_postprocess"] = timeit(ul_post)
+    results["ultralytics_host_path"] = timeit(ul_host_path)
+    results["ultralytics_overlay_20"] = timeit(ul_overlay)
+    results["detections"] = len(ul_post())
+    report(results, a.json)
+
+
+def report(results, path):
+    for k, v in results.items():
+        print(f"{k}: {v:.3f} ms" if isinstance(v, float) else f"{k}: {v}")
+    if path:
+        with open(path, "w") as f:
+            json.dump(results, f, indent=1)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ pub mod layout;
 pub mod letterbox;
 pub mod nms;
 pub mod pixel;
+mod simd;
 pub mod tensor;
 pub mod yuv;
 

@@ -92,12 +92,12 @@ pub fn row_to_rgb(frame: &FrameRef<'_>, y: usize, out: &mut [u8]) {
     }
 }
 
-/// Converts the pixels at columns `cols` of row `y` of a NV12/I420 frame to packed RGB, one
-/// after the other in `out` (`out.len() >= cols.len() * 3`): the letterbox converts only the
-/// pixels its resize samples. Same arithmetic as [`row_to_rgb`], so the same values.
+/// Converts the pixels at columns `cols` of row `y` of a NV12/I420 frame to RGB, packed
+/// (`PACKED`) or planar: R of every listed column, then G, then B (`out.len() >= 3 * cols.len()`). The letterbox converts
+/// only the pixels its resize samples. Same arithmetic as [`row_to_rgb`], so the same values.
 /// `scratch` holds the gathered Y, U and V bytes between the two passes.
 #[inline(always)]
-pub(crate) fn columns_to_rgb(
+pub(crate) fn columns_to_rgb<const PACKED: bool>(
     frame: &FrameRef<'_>,
     y: usize,
     cols: &[u32],
@@ -112,8 +112,90 @@ pub(crate) fn columns_to_rgb(
     scratch.resize(3 * n, 128);
     let (ys, chroma) = scratch.split_at_mut(n);
     let (us, vs) = chroma.split_at_mut(n);
-    // Pass 1, scalar: gather the samples. Pass 2 then runs on whole rows, which the compiler
-    // turns into SIMD with branch-free clamps.
+    // Pass 1: gather the samples. Pass 2 then runs on whole planes, which the compiler turns
+    // into SIMD with branch-free clamps.
+    if n == w {
+        // Every column (downscales up to 2×, upscales): copies and chroma doubling, no gather.
+        ys.copy_from_slice(yrow);
+        let (us2, vs2) = (&mut us[..w / 2 * 2], &mut vs[..w / 2 * 2]);
+        match frame.format {
+            PixelFormat::Nv12 => {
+                let uv = &frame.planes[1][cy * frame.strides[1]..][..cw * 2];
+                for ((u, v), c) in us2
+                    .chunks_exact_mut(2)
+                    .zip(vs2.chunks_exact_mut(2))
+                    .zip(uv.chunks_exact(2))
+                {
+                    u.fill(c[0]);
+                    v.fill(c[1]);
+                }
+                if w % 2 == 1 {
+                    (us[w - 1], vs[w - 1]) = (uv[2 * (cw - 1)], uv[2 * (cw - 1) + 1]);
+                }
+            }
+            PixelFormat::I420 => {
+                let up = &frame.planes[1][cy * frame.strides[1]..][..cw];
+                let vp = &frame.planes[2][cy * frame.strides[2]..][..cw];
+                for (((u, v), &cu), &cv) in us2
+                    .chunks_exact_mut(2)
+                    .zip(vs2.chunks_exact_mut(2))
+                    .zip(up)
+                    .zip(vp)
+                {
+                    u.fill(cu);
+                    v.fill(cv);
+                }
+                if w % 2 == 1 {
+                    (us[w - 1], vs[w - 1]) = (up[cw - 1], vp[cw - 1]);
+                }
+            }
+            _ => {
+                us.fill(128);
+                vs.fill(128);
+            }
+        }
+    } else {
+        gather_samples(frame, yrow, cy, cols, ys, us, vs);
+    }
+    let c = coefs(frame.yuv);
+    let rgb = |y: u8, u: u8, v: u8| {
+        let (u, v) = (u as i32 - 128, v as i32 - 128);
+        let yy = (y as i32 - c.y_off) * c.y_mul;
+        [
+            clamp8(yy + c.rv * v),
+            clamp8(yy + (-c.gu * u - c.gv * v)),
+            clamp8(yy + c.bu * u),
+        ]
+    };
+    let samples = ys.iter().zip(us.iter()).zip(vs.iter());
+    if PACKED {
+        for (o, ((&y, &u), &v)) in out[..3 * n].chunks_exact_mut(3).zip(samples) {
+            let [r, g, b] = rgb(y, u, v);
+            o[0] = r;
+            o[1] = g;
+            o[2] = b;
+        }
+    } else {
+        let (r, rest) = out[..3 * n].split_at_mut(n);
+        let (g, b) = rest.split_at_mut(n);
+        for (((r, g), b), ((&y, &u), &v)) in r.iter_mut().zip(g).zip(b).zip(samples) {
+            [*r, *g, *b] = rgb(y, u, v);
+        }
+    }
+}
+
+/// Y, U and V of the pixels at columns `cols`.
+#[inline(always)]
+fn gather_samples(
+    frame: &FrameRef<'_>,
+    yrow: &[u8],
+    cy: usize,
+    cols: &[u32],
+    ys: &mut [u8],
+    us: &mut [u8],
+    vs: &mut [u8],
+) {
+    let cw = frame.width.div_ceil(2);
     for (d, &x) in ys.iter_mut().zip(cols) {
         *d = yrow[x as usize];
     }
@@ -138,19 +220,6 @@ pub(crate) fn columns_to_rgb(
             us.fill(128);
             vs.fill(128);
         }
-    }
-    let c = coefs(frame.yuv);
-    for (((o, &yv), &u), &v) in out[..n * 3]
-        .chunks_exact_mut(3)
-        .zip(&*ys)
-        .zip(&*us)
-        .zip(&*vs)
-    {
-        let (u, v) = (u as i32 - 128, v as i32 - 128);
-        let yy = (yv as i32 - c.y_off) * c.y_mul;
-        o[0] = clamp8(yy + c.rv * v);
-        o[1] = clamp8(yy + (-c.gu * u - c.gv * v));
-        o[2] = clamp8(yy + c.bu * u);
     }
 }
 

@@ -5,14 +5,18 @@
 //! Colour conversion happens in the same pass: each source row is read once, in its own pixel
 //! format (RGB-family, GRAY8, NV12, I420), straight into the horizontal resize.
 
-use crate::pixel::{FrameRef, PixelFormat};
+mod kernels;
+mod tables;
+mod to_tensor;
+
+use crate::pixel::FrameRef;
 use crate::yuv;
+use kernels::{Taps, add_rows, average, hresize, packed_layout, sample, vresize_one, vresize_two};
+use tables::Tables;
+pub use to_tensor::hwc_to_nchw_unit;
 
 /// The value ultralytics pads with.
 pub const PAD_VALUE: u8 = 114;
-
-const COEF_BITS: u32 = 11;
-const COEF_SCALE: f32 = (1 << COEF_BITS) as f32;
 
 /// Where a frame lands inside the model input: the geometry of one letterbox.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -84,111 +88,31 @@ impl Letterbox {
     }
 }
 
-/// Per-axis resize tables: source offsets and fixed-point weights, as `cv::resize` builds them.
-#[derive(Debug, Default)]
-struct Tables {
-    key: (usize, usize, usize, usize, usize),
-    /// Byte offsets of the two source pixels of each output column (the second equals the
-    /// first where its weight is 0: it contributes exactly nothing).
-    x0: Vec<u32>,
-    x1: Vec<u32>,
-    alpha: Vec<[i16; 2]>,
-    /// The source columns the resize reads, ascending, and the same two offsets per output
-    /// column into a row holding only those columns as RGB (the YUV path converts just these).
-    columns: Vec<u32>,
-    cx0: Vec<u32>,
-    cx1: Vec<u32>,
-    /// The largest offset in `x0`/`x1` and in `cx0`/`cx1`.
-    x_max: u32,
-    cx_max: u32,
-    /// The two source rows of each output row (already clamped) and their weights.
-    y0: Vec<u32>,
-    y1: Vec<u32>,
-    beta: Vec<[i16; 2]>,
-}
-
-fn interval_start(d: usize, scale: f64) -> (i64, f32) {
-    let f = ((d as f64 + 0.5) * scale - 0.5) as f32;
-    let s = f.floor();
-    (s as i64, f - s)
-}
-
-fn weights(f: f32) -> [i16; 2] {
-    // Each weight rounded on its own (cvRound), not 2048 - a0.
-    [
-        ((1.0 - f) * COEF_SCALE).round_ties_even() as i16,
-        (f * COEF_SCALE).round_ties_even() as i16,
-    ]
-}
-
-impl Tables {
-    fn build(&mut self, sw: usize, sh: usize, dw: usize, dh: usize, bpp: usize) {
-        let key = (sw, sh, dw, dh, bpp);
-        if self.key == key && !self.x0.is_empty() {
-            return;
-        }
-        self.key = key;
-        let scale_x = 1.0 / (dw as f64 / sw as f64);
-        let scale_y = 1.0 / (dh as f64 / sh as f64);
-        self.x0.clear();
-        self.x1.clear();
-        self.alpha.clear();
-        self.columns.clear();
-        self.cx0.clear();
-        self.cx1.clear();
-        let last = sw as i64 - 1;
-        for dx in 0..dw {
-            let (mut sx, mut fx) = interval_start(dx, scale_x);
-            if sx < 0 {
-                sx = 0;
-                fx = 0.0;
-            }
-            if sx >= last {
-                sx = last;
-                fx = 0.0;
-            }
-            let alpha = if sx == last {
-                [COEF_SCALE as i16, 0]
-            } else {
-                weights(fx)
-            };
-            let sx1 = if alpha[1] == 0 { sx } else { sx + 1 };
-            self.x0.push((sx as usize * bpp) as u32);
-            self.x1.push((sx1 as usize * bpp) as u32);
-            self.alpha.push(alpha);
-            for (col, compact) in [(sx, &mut self.cx0), (sx1, &mut self.cx1)] {
-                if self.columns.last() != Some(&(col as u32)) {
-                    self.columns.push(col as u32);
-                }
-                compact.push(((self.columns.len() - 1) * 3) as u32);
-            }
-        }
-        self.x_max = self.x0.iter().chain(&self.x1).copied().max().unwrap_or(0);
-        self.cx_max = self.cx0.iter().chain(&self.cx1).copied().max().unwrap_or(0);
-        self.y0.clear();
-        self.y1.clear();
-        self.beta.clear();
-        let last = sh as i64 - 1;
-        for dy in 0..dh {
-            let (sy, fy) = interval_start(dy, scale_y);
-            self.y0.push(sy.clamp(0, last) as u32);
-            self.y1.push((sy + 1).clamp(0, last) as u32);
-            self.beta.push(weights(fy));
-        }
-    }
-}
-
 /// Reusable letterbox worker: holds tables, row caches and the output buffer, so steady-state
 /// frames allocate nothing.
 #[derive(Debug, Default)]
 pub struct Letterboxer {
     tables: Tables,
+    /// Horizontal-pass rows (general path) and which source rows they hold.
     rows: [Vec<i16>; 2],
     row_ids: [Option<usize>; 2],
-    rgb_row: Vec<u8>,
+    /// The sum of two source rows (halves path).
+    row_sum: Vec<u16>,
+    /// Two source rows of a YUV frame as planar RGB of the sampled columns.
+    planes: [Vec<u8>; 2],
     yuv_samples: Vec<u8>,
+    /// One source row as packed RGB (the unscaled YUV copy).
+    rgb_row: Vec<u8>,
     out: Vec<u8>,
     out_geometry: Option<Letterbox>,
+}
+
+/// Where the resize reads a source row from.
+enum Source<'f> {
+    /// A packed row straight from the frame.
+    Packed(&'f [u8], [usize; 3]),
+    /// A YUV frame, converted per row into planar RGB of the sampled columns.
+    Yuv,
 }
 
 impl Letterboxer {
@@ -235,7 +159,14 @@ impl Letterboxer {
     fn copy_unscaled(&mut self, frame: &FrameRef<'_>, lb: &Letterbox) {
         let row_bytes = lb.resized_width * 3;
         for y in 0..frame.height {
-            let (src, bpp, off) = source_row(frame, y, &mut self.rgb_row);
+            let (src, bpp, off) = match frame.format.packed_layout() {
+                Some((bpp, off)) => (packed_row(frame, y, bpp), bpp, off),
+                None => {
+                    self.rgb_row.resize(frame.width * 3, 0);
+                    yuv::row_to_rgb(frame, y, &mut self.rgb_row);
+                    (&self.rgb_row[..], 3, [0, 1, 2])
+                }
+            };
             let start = ((lb.pad_top + y) * lb.dst_width + lb.pad_left) * 3;
             let dst = &mut self.out[start..start + row_bytes];
             for (d, s) in dst.chunks_exact_mut(3).zip(src.chunks_exact(bpp)) {
@@ -246,12 +177,12 @@ impl Letterboxer {
         }
     }
 
-    /// The resize, compiled twice: for the CPU's AVX2 when it has it (the vertical pass then
-    /// runs 16 values at a time), and for the baseline target.
+    /// The resize, compiled twice: for the CPU's AVX2 when it has it (the per-row loops then
+    /// run 16 or 32 values at a time), and for the baseline target.
     fn resize(&mut self, frame: &FrameRef<'_>, lb: &Letterbox) {
         #[cfg(target_arch = "x86_64")]
-        if std::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU has AVX2, checked on the line above.
+        if crate::simd::avx2() {
+            // SAFETY: simd::avx2() checked that the CPU has AVX2.
             unsafe { self.resize_avx2(frame, lb) };
             return;
         }
@@ -266,7 +197,7 @@ impl Letterboxer {
 
     #[inline(always)]
     fn resize_rows(&mut self, frame: &FrameRef<'_>, lb: &Letterbox) {
-        let bpp = row_bpp(frame.format);
+        let bpp = frame.format.packed_layout().map_or(3, |(bpp, _)| bpp);
         self.tables.build(
             frame.width,
             frame.height,
@@ -275,28 +206,105 @@ impl Letterboxer {
             bpp,
         );
         let n = lb.resized_width * 3;
-        for r in &mut self.rows {
-            r.resize(n, 0);
-        }
-        self.row_ids = [None, None];
         for dy in 0..lb.resized_height {
-            let (sy0, sy1) = (self.tables.y0[dy] as usize, self.tables.y1[dy] as usize);
-            let [b0, b1] = self.tables.beta[dy];
-            self.ensure_row(frame, 0, sy0);
-            // A zero weight contributes exactly 0 in OpenCV's formula: skip that row.
-            let second = b1 != 0 && sy1 != sy0;
-            if second {
-                self.ensure_row(frame, 1, sy1);
-            }
             let start = ((lb.pad_top + dy) * lb.dst_width + lb.pad_left) * 3;
-            let out = &mut self.out[start..start + n];
-            if b1 == 0 {
-                vresize_one(&self.rows[0], b0, out);
-            } else if second {
-                vresize_two(&self.rows[0], &self.rows[1], b0, b1, out);
+            // Taken out for the row so the scratch buffers can be borrowed beside it.
+            let mut out = std::mem::take(&mut self.out);
+            let row = &mut out[start..start + n];
+            if self.tables.nearest {
+                self.sample_row(frame, dy, row);
+            } else if self.tables.halves {
+                self.average_row(frame, dy, row);
             } else {
-                vresize_two(&self.rows[0], &self.rows[0], b0, b1, out);
+                self.interpolate_row(frame, dy, row);
             }
+            self.out = out;
+        }
+    }
+
+    /// Output row `dy` when every weight is (2048, 0): each pixel is one source pixel.
+    #[inline(always)]
+    fn sample_row(&mut self, frame: &FrameRef<'_>, dy: usize, out: &mut [u8]) {
+        let t = &self.tables;
+        let sy = t.y0[dy] as usize;
+        match source(frame, sy) {
+            Source::Packed(src, off) => {
+                let taps = Taps {
+                    first: &t.x0,
+                    second: &t.x1,
+                    max: t.x_max,
+                };
+                packed_layout!(off_bpp(frame), off, sample(src, taps, out))
+            }
+            Source::Yuv => {
+                let planes = yuv_planes(frame, sy, t, &mut self.yuv_samples, &mut self.planes[0]);
+                let taps = Taps {
+                    first: &t.c0,
+                    second: &t.c1,
+                    max: t.c_max,
+                };
+                sample(planar(t), planes, taps, out);
+            }
+        }
+    }
+
+    /// Output row `dy` when every weight is (1024, 1024): each pixel is the rounded mean of
+    /// four source pixels.
+    #[inline(always)]
+    fn average_row(&mut self, frame: &FrameRef<'_>, dy: usize, out: &mut [u8]) {
+        let t = &self.tables;
+        let (sy0, sy1) = (t.y0[dy] as usize, t.y1[dy] as usize);
+        match (source(frame, sy0), source(frame, sy1)) {
+            (Source::Packed(s0, off), Source::Packed(s1, _)) => {
+                self.row_sum.resize(s0.len(), 0);
+                add_rows(s0, s1, &mut self.row_sum);
+                let taps = Taps {
+                    first: &t.x0,
+                    second: &t.x1,
+                    max: t.x_max,
+                };
+                packed_layout!(off_bpp(frame), off, average(&self.row_sum, taps, out))
+            }
+            _ => {
+                let [p0, p1] = &mut self.planes;
+                let s0 = yuv_planes(frame, sy0, t, &mut self.yuv_samples, p0);
+                let s1 = yuv_planes(frame, sy1, t, &mut self.yuv_samples, p1);
+                self.row_sum.resize(s0.len(), 0);
+                add_rows(s0, s1, &mut self.row_sum);
+                let taps = Taps {
+                    first: &t.c0,
+                    second: &t.c1,
+                    max: t.c_max,
+                };
+                average(planar(t), &self.row_sum, taps, out);
+            }
+        }
+    }
+
+    /// Output row `dy` in general: OpenCV's horizontal pass on (up to) two source rows, kept
+    /// while the next output rows use them, then its vertical pass.
+    #[inline(always)]
+    fn interpolate_row(&mut self, frame: &FrameRef<'_>, dy: usize, out: &mut [u8]) {
+        if dy == 0 {
+            self.row_ids = [None, None];
+            for r in &mut self.rows {
+                r.resize(out.len(), 0);
+            }
+        }
+        let (sy0, sy1) = (self.tables.y0[dy] as usize, self.tables.y1[dy] as usize);
+        let [b0, b1] = self.tables.beta[dy];
+        self.ensure_row(frame, 0, sy0);
+        // A zero weight contributes exactly 0 in OpenCV's formula: skip that row.
+        let second = b1 != 0 && sy1 != sy0;
+        if second {
+            self.ensure_row(frame, 1, sy1);
+        }
+        if b1 == 0 {
+            vresize_one(&self.rows[0], b0, out);
+        } else if second {
+            vresize_two(&self.rows[0], &self.rows[1], b0, b1, out);
+        } else {
+            vresize_two(&self.rows[0], &self.rows[0], b0, b1, out);
         }
     }
 
@@ -306,188 +314,81 @@ impl Letterboxer {
         if self.row_ids[slot] == Some(sy) {
             return;
         }
-        let other = 1 - slot;
-        if self.row_ids[other] == Some(sy) {
+        if self.row_ids[1 - slot] == Some(sy) {
             self.rows.swap(0, 1);
             self.row_ids.swap(0, 1);
             return;
         }
         let t = &self.tables;
         let dst = &mut self.rows[slot];
-        match frame.format.packed_layout() {
-            Some((bpp, off)) => {
-                let start = sy * frame.strides[0];
-                let src = &frame.planes[0][start..start + frame.width * bpp];
-                hresize_packed(src, bpp, off, (&t.x0, &t.x1, t.x_max), &t.alpha, dst);
+        match source(frame, sy) {
+            Source::Packed(src, off) => {
+                let taps = Taps {
+                    first: &t.x0,
+                    second: &t.x1,
+                    max: t.x_max,
+                };
+                packed_layout!(off_bpp(frame), off, hresize(src, taps, &t.alpha, dst))
             }
-            None => {
-                self.rgb_row.resize(t.columns.len() * 3, 0);
-                yuv::columns_to_rgb(
-                    frame,
-                    sy,
-                    &t.columns,
-                    &mut self.yuv_samples,
-                    &mut self.rgb_row,
-                );
-                hresize::<3, 0, 1, 2>(&self.rgb_row, (&t.cx0, &t.cx1, t.cx_max), &t.alpha, dst);
+            Source::Yuv => {
+                let planes = yuv_planes(frame, sy, t, &mut self.yuv_samples, &mut self.planes[0]);
+                let taps = Taps {
+                    first: &t.c0,
+                    second: &t.c1,
+                    max: t.c_max,
+                };
+                hresize(planar(t), planes, taps, &t.alpha, dst);
             }
         }
         self.row_ids[slot] = Some(sy);
     }
 }
 
-fn row_bpp(format: PixelFormat) -> usize {
-    format.packed_layout().map_or(3, |(bpp, _)| bpp)
+fn packed_row<'f>(frame: &FrameRef<'f>, y: usize, bpp: usize) -> &'f [u8] {
+    let start = y * frame.strides[0];
+    &frame.planes[0][start..start + frame.width * bpp]
 }
 
-/// One source row as packed bytes: straight from the frame for packed formats, converted to
-/// RGB for YUV.
-fn source_row<'a>(
-    frame: &FrameRef<'a>,
-    y: usize,
-    scratch: &'a mut Vec<u8>,
-) -> (&'a [u8], usize, [usize; 3]) {
+#[inline(always)]
+fn source<'f>(frame: &FrameRef<'f>, y: usize) -> Source<'f> {
     match frame.format.packed_layout() {
-        Some((bpp, off)) => {
-            let start = y * frame.strides[0];
-            (&frame.planes[0][start..start + frame.width * bpp], bpp, off)
-        }
-        None => {
-            scratch.resize(frame.width * 3, 0);
-            yuv::row_to_rgb(frame, y, scratch);
-            (&scratch[..], 3, [0, 1, 2])
-        }
+        Some((bpp, off)) => Source::Packed(packed_row(frame, y, bpp), off),
+        None => Source::Yuv,
     }
 }
 
-/// The horizontal pass specialised for each packed layout `PixelFormat` has, so the channel
-/// offsets are constants.
+/// Bytes per pixel of a packed format (for [`packed_layout!`]).
 #[inline(always)]
-fn hresize_packed(
-    src: &[u8],
-    bpp: usize,
-    off: [usize; 3],
-    x: (&[u32], &[u32], u32),
-    alpha: &[[i16; 2]],
-    dst: &mut [i16],
-) {
-    match (bpp, off) {
-        (3, [0, 1, 2]) => hresize::<3, 0, 1, 2>(src, x, alpha, dst),
-        (3, [2, 1, 0]) => hresize::<3, 2, 1, 0>(src, x, alpha, dst),
-        (4, [0, 1, 2]) => hresize::<4, 0, 1, 2>(src, x, alpha, dst),
-        (4, [2, 1, 0]) => hresize::<4, 2, 1, 0>(src, x, alpha, dst),
-        (4, [1, 2, 3]) => hresize::<4, 1, 2, 3>(src, x, alpha, dst),
-        (4, [3, 2, 1]) => hresize::<4, 3, 2, 1>(src, x, alpha, dst),
-        (1, [0, 0, 0]) => hresize::<1, 0, 0, 0>(src, x, alpha, dst),
-        _ => unreachable!("PixelFormat::packed_layout has no layout {bpp} {off:?}"),
-    }
+fn off_bpp(frame: &FrameRef<'_>) -> usize {
+    frame.format.packed_layout().map_or(3, |(bpp, _)| bpp)
 }
 
-/// `H = p[x0]*a0 + p[x1]*a1` per channel, stored as `H >> 4` (OpenCV's `HResizeLinear` for
-/// 8-bit input). `x` holds the byte offsets of the two pixels (of `BPP` bytes, R/G/B at
-/// `R`/`G`/`B`) of each output column, and the largest of them.
+/// Channel offsets of the planar rows [`yuv_planes`] makes: R, G and B planes one after the
+/// other, a pixel at its column index.
 #[inline(always)]
-fn hresize<const BPP: usize, const R: usize, const G: usize, const B: usize>(
-    src: &[u8],
-    (x0, x1, max): (&[u32], &[u32], u32),
-    alpha: &[[i16; 2]],
-    dst: &mut [i16],
-) {
-    let n = dst.len() / 3;
-    let (x0, x1, alpha) = (&x0[..n], &x1[..n], &alpha[..n]);
-    // The tables never point past the row: one check here instead of six per column.
-    let max = max as usize;
-    assert!(
-        n == 0 || max + BPP <= src.len(),
-        "resize table beyond the row"
-    );
-    for (i, d) in dst.chunks_exact_mut(3).enumerate() {
-        let (p0, p1) = (x0[i] as usize, x1[i] as usize);
-        let [a0, a1] = alpha[i];
-        let (a0, a1) = (a0 as i32, a1 as i32);
-        // SAFETY: p0, p1 <= max and max + BPP <= src.len(), checked above; R, G, B < BPP.
-        let px = |p: usize, c: usize| unsafe { *src.get_unchecked(p + c) } as i32;
-        d[0] = ((px(p0, R) * a0 + px(p1, R) * a1) >> 4) as i16;
-        d[1] = ((px(p0, G) * a0 + px(p1, G) * a1) >> 4) as i16;
-        d[2] = ((px(p0, B) * a0 + px(p1, B) * a1) >> 4) as i16;
-    }
+fn planar(t: &Tables) -> [usize; 3] {
+    let n = t.columns.len();
+    [0, n, 2 * n]
 }
 
-/// OpenCV's `VResizeLinearVec_32s8u`: `((h0*b0)>>16) + ((h1*b1)>>16)`, then `(t+2)>>2`,
-/// saturated. Written on `i16` lanes (both products' high halves fit) so it maps to `pmulhw`.
+/// Row `y` of a YUV frame as planar RGB of the sampled columns, in `buf`.
 #[inline(always)]
-fn vresize_two(r0: &[i16], r1: &[i16], b0: i16, b1: i16, out: &mut [u8]) {
-    let n = out.len();
-    let (r0, r1) = (&r0[..n], &r1[..n]);
-    for i in 0..n {
-        let t = mul_hi(r0[i], b0).wrapping_add(mul_hi(r1[i], b1));
-        out[i] = (t.wrapping_add(2) >> 2).clamp(0, 255) as u8;
-    }
-}
-
-#[inline(always)]
-fn vresize_one(r0: &[i16], b0: i16, out: &mut [u8]) {
-    let n = out.len();
-    let r0 = &r0[..n];
-    for i in 0..n {
-        let t = mul_hi(r0[i], b0);
-        out[i] = (t.wrapping_add(2) >> 2).clamp(0, 255) as u8;
-    }
-}
-
-#[inline(always)]
-fn mul_hi(a: i16, b: i16) -> i16 {
-    ((a as i32 * b as i32) >> 16) as i16
-}
-
-/// RGB HWC `u8` → CHW `f32` in 0..1 (`x / 255` in `f32`, like numpy) into `out`, which holds
-/// exactly one image (`rgb.len()` floats).
-///
-/// ```
-/// let rgb = [255u8, 0, 51, 0, 255, 102]; // two pixels
-/// let mut chw = [0f32; 6];
-/// hmg_detect::letterbox::hwc_to_nchw_unit(&rgb, &mut chw);
-/// assert_eq!(chw, [1.0, 0.0, 0.0, 1.0, 0.2, 0.4]); // R plane, G plane, B plane
-/// ```
-pub fn hwc_to_nchw_unit(rgb: &[u8], out: &mut [f32]) {
-    let plane = rgb.len() / 3;
-    assert_eq!(out.len(), plane * 3, "one CHW image");
-    #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU has AVX2, checked on the line above.
-        unsafe { hwc_to_nchw_unit_avx2(rgb, out) };
-        return;
-    }
-    hwc_to_nchw_unit_rows(rgb, out);
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn hwc_to_nchw_unit_avx2(rgb: &[u8], out: &mut [f32]) {
-    hwc_to_nchw_unit_rows(rgb, out);
-}
-
-/// A true division, like numpy's (a multiplication by 1/255 differs in the last bit).
-#[inline(always)]
-fn hwc_to_nchw_unit_rows(rgb: &[u8], out: &mut [f32]) {
-    let plane = rgb.len() / 3;
-    let (r, rest) = out.split_at_mut(plane);
-    let (g, b) = rest.split_at_mut(plane);
-    for (((px, r), g), b) in rgb
-        .chunks_exact(3)
-        .zip(r.iter_mut())
-        .zip(g.iter_mut())
-        .zip(b.iter_mut())
-    {
-        *r = px[0] as f32 / 255.0;
-        *g = px[1] as f32 / 255.0;
-        *b = px[2] as f32 / 255.0;
-    }
+fn yuv_planes<'b>(
+    frame: &FrameRef<'_>,
+    y: usize,
+    t: &Tables,
+    samples: &mut Vec<u8>,
+    buf: &'b mut Vec<u8>,
+) -> &'b [u8] {
+    buf.resize(3 * t.columns.len(), 0);
+    yuv::columns_to_rgb::<false>(frame, y, &t.columns, samples, buf);
+    buf
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pixel::PixelFormat;
     use crate::pixel::YuvMatrix;
     use crate::yuv::rgb_to_yuv;
 

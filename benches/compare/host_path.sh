@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT OR Apache-2.0
+# The host path side by side, in one run, single thread: hmg's criterion benches and
+# ultralytics' own pre/post-processing (and cv2's letterbox, and its Annotator) on the same
+# 1080p frame and the same model output. Prints a Markdown table of medians and ratios.
+# usage: benches/compare/host_path.sh   (needs scripts/setup and scripts/setup-ultralytics)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+export ORT_DYLIB_PATH="${ORT_DYLIB_PATH:-$PWD/.local/onnxruntime/libonnxruntime.so}"
+venv="${HMG_ULTRALYTICS_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/hmg/venvs/ultralytics}"
+scripts/setup-ultralytics >&2
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+export YOLO_OFFLINE=1 YOLO_CONFIG_DIR="$work/yolo" MPLCONFIGDIR="$work/mpl"
+testdata="${HMG_TESTDATA:-$PWD/../shared/testdata}"
+
+# Pinned to one core, like a single-threaded reference.
+taskset -c 0 cargo bench -q -p hmg-detect --bench hot_paths -- --warm-up-time 1 --measurement-time 3 \
+  'letterbox_1920x1080_to_640/RGB|to_tensor_640|decode_nms_1x84x8400|host_path|overlay' >&2
+taskset -c 0 "$venv/bin/python" benches/compare/host_path_reference.py \
+  --testdata "$testdata" --json "$work/reference.json" >&2
+
+python3 - "$work/reference.json" <<'PY'
+import json, sys, pathlib
+ref = json.load(open(sys.argv[1]))
+def ours(name):
+    est = pathlib.Path("target/criterion") / name / "new" / "estimates.json"
+    return json.load(open(est))["median"]["point_estimate"] / 1e6
+rows = [
+    ("letterbox 1920x1080 RGB -> 640", "letterbox_1920x1080_to_640/RGB", "cv2 resize + copyMakeBorder", "cv2_letterbox"),
+    ("pre-process: letterbox + NCHW f32 /255", None, "ultralytics preprocess (LetterBox, BGR->RGB, CHW, /255)", "ultralytics_preprocess"),
+    ("decode + NMS, (1, 84, 8400)", "decode_nms_1x84x8400", "ultralytics non_max_suppression + scale_boxes", "ultralytics_postprocess"),
+    ("host path: pre + decode + NMS", "host_path_1920x1080_rgb_640_1x84x8400", "ultralytics preprocess + postprocess", "ultralytics_host_path"),
+    ("overlay, 20 labelled boxes, 1080p", "overlay_20_boxes_1920x1080_rgb", "ultralytics Annotator.box_label x20", "ultralytics_overlay_20"),
+]
+print(f"reference: opencv {ref.get('opencv')}, ultralytics {ref.get('ultralytics', 'not installed')}")
+print("| stage | hmg median | reference | reference median | hmg faster by |")
+print("| --- | ---: | --- | ---: | ---: |")
+for label, bench, ref_label, key in rows:
+    if bench is None:
+        mine = ours("letterbox_1920x1080_to_640/RGB") + ours("to_tensor_640_nchw_f32")
+    else:
+        mine = ours(bench)
+    theirs = ref.get(key)
+    if theirs is None:
+        print(f"| {label} | {mine:.3f} ms | {ref_label} | not measured | |")
+    else:
+        print(f"| {label} | {mine:.3f} ms | {ref_label} | {theirs:.3f} ms | **{theirs / mine:.1f}×** |")
+PY
