@@ -38,18 +38,21 @@ def main():
     a = ap.parse_args()
     cv2.setNumThreads(1)
     tile = cv2.imread(f"{a.testdata}/images/astronaut.png")
-    frame = np.ascontiguousarray(np.tile(tile, (3, 4, 1))[:1080, :1920])
+    big = np.tile(tile, (3, 4, 1))
+    frames = {h: np.ascontiguousarray(big[:h, :w]) for w, h in [(1920, 1080), (1280, 720)]}
     results = {"opencv": cv2.__version__}
 
-    def cv2_letterbox():
-        r = min(640 / 1080, 640 / 1920)
-        nw, nh = round(1920 * r), round(1080 * r)
+    def cv2_letterbox(frame):
+        h, w = frame.shape[:2]
+        r = min(640 / h, 640 / w)
+        nw, nh = round(w * r), round(h * r)
         im = cv2.resize(frame, (nw, nh), interpolation=cv2.INTER_LINEAR)
-        dh = (640 - nh) / 2
-        return cv2.copyMakeBorder(im, round(dh - 0.1), round(dh + 0.1), 0, 0,
-                                  cv2.BORDER_CONSTANT, value=(114, 114, 114))
+        dh, dw = (640 - nh) / 2, (640 - nw) / 2
+        return cv2.copyMakeBorder(im, round(dh - 0.1), round(dh + 0.1), round(dw - 0.1),
+                                  round(dw + 0.1), cv2.BORDER_CONSTANT, value=(114, 114, 114))
 
-    results["cv2_letterbox"] = timeit(cv2_letterbox)
+    for h, frame in frames.items():
+        results[f"cv2_letterbox_{h}p"] = timeit(lambda: cv2_letterbox(frame))
     try:
         import torch
         import ultralytics
@@ -64,39 +67,41 @@ def main():
     torch.set_num_threads(1)
     lb = LetterBox((640, 640), auto=False, stride=32)
 
-    def ul_pre():
+    def ul_pre(frame):
         im = lb(image=frame)
         im = im[..., ::-1].transpose(2, 0, 1)[None]
         return torch.from_numpy(np.ascontiguousarray(im)).float() / 255.0
 
     import onnxruntime as ort
     sess = ort.InferenceSession(a.model, providers=["CPUExecutionProvider"])
-    x = ul_pre().numpy()
-    out = torch.from_numpy(sess.run(None, {sess.get_inputs()[0].name: x})[0])
+    for h, frame in frames.items():
+        x = ul_pre(frame).numpy()
+        out = torch.from_numpy(sess.run(None, {sess.get_inputs()[0].name: x})[0])
 
-    def ul_post():
-        p = nms.non_max_suppression(out, 0.25, 0.45, max_det=300)[0]
-        p[:, :4] = ops.scale_boxes((640, 640), p[:, :4], frame.shape)
-        return p
+        def ul_post():
+            p = nms.non_max_suppression(out, 0.25, 0.45, max_det=300)[0]
+            p[:, :4] = ops.scale_boxes((640, 640), p[:, :4], frame.shape)
+            return p
 
-    def ul_host_path():
-        ul_pre()
-        return ul_post()
+        def ul_host_path():
+            ul_pre(frame)
+            return ul_post()
+
+        results[f"ultralytics_preprocess_{h}p"] = timeit(lambda: ul_pre(frame))
+        results[f"ultralytics_postprocess_{h}p"] = timeit(ul_post)
+        results[f"ultralytics_host_path_{h}p"] = timeit(ul_host_path)
+        results[f"detections_{h}p"] = len(ul_post())
 
     boxes = [(40 + (i % 5) * 360, 60 + (i // 5) * 250) for i in range(20)]
-    canvas = frame.copy()
+    canvas = frames[1080].copy()
 
     def ul_overlay():
         ann = Annotator(canvas, line_width=2)
-        for i, (x, y) in enumerate(boxes):
+        for x, y in boxes:
             ann.box_label((x, y, x + 300, y + 200), "person 0.87", color=(56, 56, 255))
         return ann.result()
 
-    results["ultralytics_preprocess"] = timeit(ul_pre)
-    results["ultralytics_postprocess"] = timeit(ul_post)
-    results["ultralytics_host_path"] = timeit(ul_host_path)
     results["ultralytics_overlay_20"] = timeit(ul_overlay)
-    results["detections"] = len(ul_post())
     report(results, a.json)
 
 

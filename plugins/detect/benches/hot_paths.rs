@@ -172,29 +172,32 @@ fn bench_host_path(c: &mut Criterion) {
     };
     let layout = Layout::detect(std::slice::from_ref(&output.shape)).unwrap();
     let rgb = frame_1080p();
-    let frame = FrameRef::packed(PixelFormat::Rgb, 1920, 1080, &rgb).unwrap();
-    let mut lb = Letterboxer::new();
-    let mut chw = vec![0f32; 640 * 640 * 3];
-    let mut post = Postprocessor::new();
-    let opts = PostprocessOptions::default();
-    let mut out = Vec::new();
-    c.bench_function("host_path_1920x1080_rgb_640_1x84x8400", |b| {
-        b.iter(|| {
-            let (input, geometry) = lb.run(black_box(&frame), 640, 640);
-            hwc_to_nchw_unit(input, &mut chw);
-            out.clear();
-            post.run(
-                layout,
-                &[output.view()],
-                &geometry,
-                &labels,
-                &opts,
-                &mut out,
-            )
-            .unwrap();
-            black_box(out.len())
-        })
-    });
+    let rgb720 = crop(&rgb, 1920, 1280, 720);
+    for (w, h, rgb) in [(1920, 1080, &rgb), (1280, 720, &rgb720)] {
+        let frame = FrameRef::packed(PixelFormat::Rgb, w, h, rgb).unwrap();
+        let mut lb = Letterboxer::new();
+        let mut chw = vec![0f32; 640 * 640 * 3];
+        let mut post = Postprocessor::new();
+        let opts = PostprocessOptions::default();
+        let mut out = Vec::new();
+        c.bench_function(&format!("host_path_{w}x{h}_rgb_640_1x84x8400"), |b| {
+            b.iter(|| {
+                let (input, geometry) = lb.run(black_box(&frame), 640, 640);
+                hwc_to_nchw_unit(input, &mut chw);
+                out.clear();
+                post.run(
+                    layout,
+                    &[output.view()],
+                    &geometry,
+                    &labels,
+                    &opts,
+                    &mut out,
+                )
+                .unwrap();
+                black_box(out.len())
+            })
+        });
+    }
 }
 
 fn bench_overlay(c: &mut Criterion) {

@@ -11,7 +11,10 @@ mod to_tensor;
 
 use crate::pixel::FrameRef;
 use crate::yuv;
-use kernels::{Taps, add_rows, average, hresize, packed_layout, sample, vresize_one, vresize_two};
+use kernels::{
+    Taps, add_rows, average, average_pairs, hresize, packed_layout, sample, vresize_one,
+    vresize_two,
+};
 use tables::Tables;
 pub use to_tensor::hwc_to_nchw_unit;
 
@@ -258,12 +261,20 @@ impl Letterboxer {
             (Source::Packed(s0, off), Source::Packed(s1, _)) => {
                 self.row_sum.resize(s0.len(), 0);
                 add_rows(s0, s1, &mut self.row_sum);
-                let taps = Taps {
-                    first: &t.x0,
-                    second: &t.x1,
-                    max: t.x_max,
-                };
-                packed_layout!(off_bpp(frame), off, average(&self.row_sum, taps, out))
+                let sum = &self.row_sum;
+                match (t.pairs, off_bpp(frame)) {
+                    (true, 3) if off == [0, 1, 2] => average_pairs::<3>([0, 1, 2], sum, out),
+                    (true, 3) => average_pairs::<3>(off, sum, out),
+                    (true, 4) => average_pairs::<4>(off, sum, out),
+                    _ => {
+                        let taps = Taps {
+                            first: &t.x0,
+                            second: &t.x1,
+                            max: t.x_max,
+                        };
+                        packed_layout!(off_bpp(frame), off, average(sum, taps, out))
+                    }
+                }
             }
             _ => {
                 let [p0, p1] = &mut self.planes;

@@ -37,6 +37,9 @@ pub(super) struct Tables {
     /// 640, 1080p → 320): the arithmetic then equals `(a + b + c + d + 2) >> 2` of the four
     /// sampled pixels (each `h` is `(a + b)·64`, and `(h·1024) >> 16` is `a + b`).
     pub halves: bool,
+    /// With `halves`: output column `dx` reads source pixels `2dx` and `2dx + 1` (an exact 2×
+    /// downscale), so a row is read in order, a pixel pair at a time.
+    pub pairs: bool,
 }
 
 fn interval_start(d: usize, scale: f64) -> (i64, f32) {
@@ -66,6 +69,10 @@ impl Tables {
         self.build_rows(sh, dh);
         self.nearest = self.alpha.iter().chain(&self.beta).all(|&w| w == WHOLE);
         self.halves = self.alpha.iter().chain(&self.beta).all(|&w| w == HALVES);
+        self.pairs = self.halves
+            && (0..dw).all(|dx| {
+                self.x0[dx] as usize == 2 * dx * bpp && self.x1[dx] as usize == (2 * dx + 1) * bpp
+            });
     }
 
     fn build_columns(&mut self, sw: usize, dw: usize, bpp: usize) {
@@ -129,9 +136,9 @@ mod tests {
         assert!(t.nearest && !t.halves);
         assert_eq!((t.x0[0], t.y0[0], t.y0[1]), (3, 1, 4));
         t.build(1280, 720, 640, 360, 3);
-        assert!(t.halves && !t.nearest);
+        assert!(t.halves && t.pairs && !t.nearest);
         t.build(1920, 1080, 320, 180, 4);
-        assert!(t.halves);
+        assert!(t.halves && !t.pairs);
         t.build(1000, 700, 640, 448, 3);
         assert!(!t.halves && !t.nearest);
         // Only the sampled columns are listed, each once.
