@@ -6,6 +6,7 @@ pub mod annotate;
 pub mod assets;
 pub mod atomic;
 pub mod batch;
+pub mod bench;
 pub mod dataset;
 pub mod demo;
 pub mod deploy;

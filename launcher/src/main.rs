@@ -4,7 +4,9 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use hmg_launcher::{annotate, batch, dataset, demo, deploy, detect, doctor, hef, nms, run, usage};
+use hmg_launcher::{
+    annotate, batch, bench, dataset, demo, deploy, detect, doctor, hef, nms, run, usage,
+};
 
 #[derive(Parser)]
 #[command(name = "hmg", version, about = "From camera pictures to real-time YOLO detection on a Raspberry Pi 5 with a Hailo-8", long_about = None)]
@@ -33,6 +35,8 @@ enum Command {
     Run(run::RunArgs),
     /// Inspect compiled Hailo models (.hef)
     Hef(hef::HefArgs),
+    /// Time each stage of one frame (letterbox, inference, decode + NMS, overlay) and the whole graph
+    Bench(bench::BenchArgs),
     /// Check this machine: GStreamer, our plugin, cameras, onnxruntime, HailoRT and the Hailo device
     Doctor(doctor::DoctorArgs),
 }
@@ -49,6 +53,7 @@ fn main() -> ExitCode {
         Command::Deploy(args) => deploy::run(&args),
         Command::Run(args) => run::run(&args),
         Command::Hef(args) => hef::run(&args),
+        Command::Bench(args) => bench::run(&args),
         Command::Doctor(args) => doctor::run(&args),
     };
     match result {
