@@ -352,6 +352,9 @@ struct GraphRun {
     description: String,
 }
 
+/// Frames seen leaving the graph, and when the first and the last left.
+type FramesOut = (u64, Option<Instant>, Option<Instant>);
+
 fn time_graph(
     model: &std::path::Path,
     input: &std::path::Path,
@@ -369,7 +372,7 @@ fn time_graph(
         .with_context(|| format!("cannot build the graph:\n  {description}"))?
         .downcast::<gst::Pipeline>()
         .map_err(|_| anyhow!("the graph is not a pipeline"))?;
-    let times: Arc<Mutex<(u64, Option<Instant>, Option<Instant>)>> = Default::default();
+    let times: Arc<Mutex<FramesOut>> = Default::default();
     let seen = times.clone();
     let pad = pipeline
         .by_name("out")
