@@ -41,6 +41,6 @@ run() { # format device_us
   end=$(date +%s.%N)
   python3 -c "import sys; f=$FRAMES/($end-$start); b=1e6/$2 if $2 else 0; print(f'{sys.argv[1]:5} device {int($2)/1000:.1f} ms  {f:7.1f} FPS' + (f'  = {100*f/b:5.1f} % of device-bound {b:.0f} FPS' if b else '  (host only)'))" "$1"
 }
-for fmt in RGB NV12; do
+for fmt in RGB BGRx NV12 I420; do
   for us in 0 1000 2000; do run "$fmt" "$us"; done
 done
