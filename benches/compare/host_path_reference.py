@@ -20,7 +20,7 @@ import numpy as np
 
 
 def timeit(fn, n=100):
-    for _ in range(5):
+    for _ in range(20):
         fn()
     ts = []
     for _ in range(n):
@@ -31,11 +31,23 @@ def timeit(fn, n=100):
 
 
 def main():
+    # Everything is measured twice and the faster median kept: the reference at its best, so a
+    # slow spell of a shared machine cannot flatter hmg.
+    first, second = measure(), measure()
+    results = {k: min(v, second[k]) if isinstance(v, float) else v for k, v in first.items()}
+    report(results, ARGS.json)
+
+
+def parse_args():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="models/yolov12n-coco.onnx")
     ap.add_argument("--testdata", default="../shared/testdata")
     ap.add_argument("--json", help="write the medians (ms) here")
-    a = ap.parse_args()
+    return ap.parse_args()
+
+
+def measure():
+    a = ARGS
     cv2.setNumThreads(1)
     tile = cv2.imread(f"{a.testdata}/images/astronaut.png")
     big = np.tile(tile, (3, 4, 1))
@@ -61,8 +73,7 @@ def main():
         from ultralytics.utils.plotting import Annotator
     except ImportError as e:
         print(f"ultralytics not installed ({e}): only cv2 timed")
-        report(results, a.json)
-        return
+        return results
     results["ultralytics"] = ultralytics.__version__
     torch.set_num_threads(1)
     lb = LetterBox((640, 640), auto=False, stride=32)
@@ -73,7 +84,12 @@ def main():
         return torch.from_numpy(np.ascontiguousarray(im)).float() / 255.0
 
     import onnxruntime as ort
-    sess = ort.InferenceSession(a.model, providers=["CPUExecutionProvider"])
+    # One thread that never spins: onnxruntime only makes the real output here, and its idle
+    # pool must not steal the core the timed pre/post-processing runs on.
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    sess = ort.InferenceSession(a.model, so, providers=["CPUExecutionProvider"])
     for h, frame in frames.items():
         x = ul_pre(frame).numpy()
         out = torch.from_numpy(sess.run(None, {sess.get_inputs()[0].name: x})[0])
@@ -102,7 +118,7 @@ def main():
         return ann.result()
 
     results["ultralytics_overlay_20"] = timeit(ul_overlay)
-    report(results, a.json)
+    return results
 
 
 def report(results, path):
@@ -114,4 +130,5 @@ def report(results, path):
 
 
 if __name__ == "__main__":
+    ARGS = parse_args()
     main()
