@@ -16,7 +16,7 @@ use hmg_detect::{
 };
 
 use crate::usage::{check_model_args, usage};
-use crate::{assets, graph, sources};
+use crate::{assets, graph, sources, stats};
 
 #[derive(Args, Debug)]
 #[command(after_help = "Examples:\n  \
@@ -409,11 +409,10 @@ struct Summary {
 fn summarize(name: &'static str, values: &[f64]) -> Summary {
     let mut v = values.to_vec();
     v.sort_by(f64::total_cmp);
-    let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
     Summary {
         name,
-        p50: at(0.5),
-        p90: at(0.9),
+        p50: stats::percentile(&v, 0.5),
+        p90: stats::percentile(&v, 0.9),
         mean: v.iter().sum::<f64>() / v.len() as f64,
     }
 }
@@ -461,7 +460,7 @@ impl Report {
             threads: s.threads,
             layout: s.layout,
             rounds,
-            peak_rss_mib: peak_rss_mib(),
+            peak_rss_mib: stats::peak_memory_mib(),
         }
     }
 
@@ -578,18 +577,4 @@ impl Report {
             "peak_rss_mib": self.peak_rss_mib,
         })
     }
-}
-
-/// The process's peak resident memory (`VmHWM`), Linux only.
-fn peak_rss_mib() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let kib: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()?;
-    Some(kib / 1024.0)
 }

@@ -13,6 +13,7 @@ use gst::prelude::*;
 
 use crate::graph::{self, PlayEvent};
 use crate::sources::{Source, link_folder, quote};
+use crate::stats::{peak_memory_mib, percentile};
 use crate::usage::{check_model_args, usage};
 
 #[derive(clap::Args, Debug)]
@@ -430,27 +431,6 @@ impl Supervisor {
     }
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
-}
-
-/// Peak resident memory of this process (VmHWM), in MiB.
-fn peak_memory_mib() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let kb: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()?;
-    Some(kb / 1024.0)
-}
-
 fn install_probes(
     pipeline: &gst::Pipeline,
     branches: &[Branch],
@@ -651,8 +631,14 @@ pub fn run(args: &DetectArgs) -> anyhow::Result<()> {
     }
     // From the first frame in to the last frame out: the run without graph start-up (model
     // load, session warm-up) — what benchmarks compare with other tools timed the same way.
-    let first_in = stats.iter().filter_map(|s| s.lock().unwrap().first_in).min();
-    let last_out = stats.iter().filter_map(|s| s.lock().unwrap().last_out).max();
+    let first_in = stats
+        .iter()
+        .filter_map(|s| s.lock().unwrap().first_in)
+        .min();
+    let last_out = stats
+        .iter()
+        .filter_map(|s| s.lock().unwrap().last_out)
+        .max();
     let streaming = match (first_in, last_out) {
         (Some(a), Some(b)) if b > a => Some(((b - a).as_secs_f64() * 1000.0).round() / 1000.0),
         _ => None,
@@ -711,13 +697,5 @@ mod tests {
         let s = chrono_stamp();
         assert_eq!(s.len(), 15);
         assert!(s.starts_with("20") && s.as_bytes()[8] == b'-', "{s}");
-    }
-
-    #[test]
-    fn percentiles_of_sorted_values() {
-        let v: Vec<f64> = (1..=100).map(f64::from).collect();
-        assert_eq!(percentile(&v, 0.5), 51.0);
-        assert_eq!(percentile(&v, 0.99), 99.0);
-        assert!(percentile(&[], 0.5).is_nan());
     }
 }

@@ -18,6 +18,7 @@ pub mod images;
 pub mod nms;
 pub mod run;
 pub mod sources;
+pub mod stats;
 pub mod template;
 pub mod usage;
 pub mod venvs;

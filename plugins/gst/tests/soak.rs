@@ -25,6 +25,7 @@ const SMALL_RGB: &str =
     "videotestsrc num-buffers={n} pattern=ball ! video/x-raw,format=RGB,width=96,height=64";
 /// A 1280×720 NV12 camera-like frame repeated (the HailoRT double is fast: the host path of a
 /// real frame size is what runs).
+#[cfg(feature = "hailo")]
 const CAMERA_NV12: &str = "videotestsrc num-buffers=1 pattern=smpte ! video/x-raw,format=NV12,width=1280,height=720 ! imagefreeze num-buffers={n}";
 
 fn rss_kib() -> u64 {

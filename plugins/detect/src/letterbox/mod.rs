@@ -12,8 +12,7 @@ mod to_tensor;
 use crate::pixel::FrameRef;
 use crate::yuv;
 use kernels::{
-    Taps, add_rows, average, average_pairs, hresize, packed_layout, sample, vresize_one,
-    vresize_two,
+    add_rows, average, average_pairs, hresize, packed_layout, sample, vresize_one, vresize_two,
 };
 use tables::Tables;
 pub use to_tensor::hwc_to_nchw_unit;
@@ -232,21 +231,12 @@ impl Letterboxer {
         let sy = t.y0[dy] as usize;
         match source(frame, sy) {
             Source::Packed(src, off) => {
-                let taps = Taps {
-                    first: &t.x0,
-                    second: &t.x1,
-                    max: t.x_max,
-                };
+                let taps = t.pixel_taps();
                 packed_layout!(off_bpp(frame), off, sample(src, taps, out))
             }
+            // The sampled columns are exactly the output's, in order: convert straight into it.
             Source::Yuv => {
-                let planes = yuv_planes(frame, sy, t, &mut self.yuv_samples, &mut self.planes[0]);
-                let taps = Taps {
-                    first: &t.c0,
-                    second: &t.c1,
-                    max: t.c_max,
-                };
-                sample(planar(t), planes, taps, out);
+                yuv::columns_to_rgb::<true>(frame, sy, &t.columns, &mut self.yuv_samples, out)
             }
         }
     }
@@ -267,11 +257,7 @@ impl Letterboxer {
                     (true, 3) => average_pairs::<3>(off, sum, out),
                     (true, 4) => average_pairs::<4>(off, sum, out),
                     _ => {
-                        let taps = Taps {
-                            first: &t.x0,
-                            second: &t.x1,
-                            max: t.x_max,
-                        };
+                        let taps = t.pixel_taps();
                         packed_layout!(off_bpp(frame), off, average(sum, taps, out))
                     }
                 }
@@ -282,11 +268,7 @@ impl Letterboxer {
                 let s1 = yuv_planes(frame, sy1, t, &mut self.yuv_samples, p1);
                 self.row_sum.resize(s0.len(), 0);
                 add_rows(s0, s1, &mut self.row_sum);
-                let taps = Taps {
-                    first: &t.c0,
-                    second: &t.c1,
-                    max: t.c_max,
-                };
+                let taps = t.column_taps();
                 average(planar(t), &self.row_sum, taps, out);
             }
         }
@@ -334,20 +316,12 @@ impl Letterboxer {
         let dst = &mut self.rows[slot];
         match source(frame, sy) {
             Source::Packed(src, off) => {
-                let taps = Taps {
-                    first: &t.x0,
-                    second: &t.x1,
-                    max: t.x_max,
-                };
+                let taps = t.pixel_taps();
                 packed_layout!(off_bpp(frame), off, hresize(src, taps, &t.alpha, dst))
             }
             Source::Yuv => {
                 let planes = yuv_planes(frame, sy, t, &mut self.yuv_samples, &mut self.planes[0]);
-                let taps = Taps {
-                    first: &t.c0,
-                    second: &t.c1,
-                    max: t.c_max,
-                };
+                let taps = t.column_taps();
                 hresize(planar(t), planes, taps, &t.alpha, dst);
             }
         }

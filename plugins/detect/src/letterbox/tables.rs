@@ -2,6 +2,8 @@
 //! Per-axis resize tables: source offsets and fixed-point weights, as `cv::resize` builds them
 //! for `INTER_LINEAR`, plus the facts about them that let the resize take a shortcut.
 
+use super::kernels::Taps;
+
 pub(super) const COEF_BITS: u32 = 11;
 pub(super) const COEF_SCALE: f32 = (1 << COEF_BITS) as f32;
 /// A weight pair that takes the first pixel only.
@@ -57,6 +59,24 @@ fn weights(f: f32) -> [i16; 2] {
 }
 
 impl Tables {
+    /// The two taps of each output column as byte offsets into a packed source row.
+    pub fn pixel_taps(&self) -> Taps<'_> {
+        Taps {
+            first: &self.x0,
+            second: &self.x1,
+            max: self.x_max,
+        }
+    }
+
+    /// The two taps of each output column as indices into the sampled `columns`.
+    pub fn column_taps(&self) -> Taps<'_> {
+        Taps {
+            first: &self.c0,
+            second: &self.c1,
+            max: self.c_max,
+        }
+    }
+
     /// Tables for a `sw`×`sh` source of `bpp` bytes per pixel resized to `dw`×`dh` (kept
     /// when the same sizes come again).
     pub fn build(&mut self, sw: usize, sh: usize, dw: usize, dh: usize, bpp: usize) {
