@@ -18,8 +18,27 @@ fn test_gst_inspect_documents_every_element_and_property() {
         "yolonms",
         "detoverlay",
         "detlog",
+        "detmqtt",
     ] {
         assert!(t.contains(e), "{e} missing:\n{t}");
+    }
+    let out = gst_command("gst-inspect-1.0", &dir)
+        .arg("detmqtt")
+        .output()
+        .unwrap();
+    let t = text(&out);
+    for p in [
+        "location",
+        "spool-dir",
+        "spool-max-messages",
+        "credentials-file",
+        "ca-file",
+        "cert-file",
+        "key-file",
+        "dropped",
+        "HMG_MQTT_USERNAME", // where credentials come from instead of the command line
+    ] {
+        assert!(t.contains(p), "detmqtt: {p} missing:\n{t}");
     }
     let out = gst_command("gst-inspect-1.0", &dir)
         .arg("hailoinfer")

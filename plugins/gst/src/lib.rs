@@ -7,12 +7,13 @@
  * YOLO object detection as GStreamer elements: `hailoinfer` runs a model on each frame and
  * attaches its raw outputs (`HmgTensors` custom meta), `yolodecode` turns them into candidate
  * boxes (`HmgCandidates`), `yolonms` (which also decodes by itself) turns them into standard
- * `GstVideoRegionOfInterestMeta` detections, `detoverlay` draws them and `detlog` writes them
- * as JSON lines. The frame itself flows on untouched.
+ * `GstVideoRegionOfInterestMeta` detections, `detoverlay` draws them, `detlog` writes them
+ * as JSON lines and `detmqtt` publishes them to an MQTT broker. The frame itself flows on untouched.
  */
 use gst::glib;
 
 pub mod detlog;
+pub mod detmqtt;
 pub mod detoverlay;
 pub mod frame;
 pub mod hailoinfer;
@@ -37,6 +38,7 @@ fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     yolonms::register(plugin)?;
     detoverlay::register(plugin)?;
     detlog::register(plugin)?;
+    detmqtt::register(plugin)?;
     Ok(())
 }
 

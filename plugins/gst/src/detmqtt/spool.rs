@@ -1,0 +1,210 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! A bounded on-disk queue of messages: one file per message, named by its sequence number, so
+//! nothing is lost when the broker is away or the process restarts, and the sender always takes
+//! the oldest. When it is full the oldest message is dropped and counted.
+
+use std::collections::VecDeque;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Condvar, Mutex};
+use std::time::Duration;
+
+/// Message files end with this; anything else in the folder is left alone.
+const SUFFIX: &str = ".msg";
+
+#[derive(Debug)]
+pub struct Spool {
+    dir: PathBuf,
+    max_messages: usize,
+    inner: Mutex<Inner>,
+    changed: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    /// Sequence numbers on disk, oldest first.
+    queued: VecDeque<u64>,
+    next: u64,
+    dropped: u64,
+    closed: Option<std::time::Instant>,
+}
+
+impl Spool {
+    /// Opens (creating) the spool folder `dir`; messages a previous run left are kept, oldest
+    /// first.
+    pub fn open(dir: &Path, max_messages: usize) -> Result<Self, String> {
+        fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create spool folder '{}': {e}", dir.display()))?;
+        let mut queued: Vec<u64> = fs::read_dir(dir)
+            .map_err(|e| format!("cannot read spool folder '{}': {e}", dir.display()))?
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.strip_suffix(SUFFIX)?.parse().ok())
+            .collect();
+        queued.sort_unstable();
+        let next = queued.last().map_or(0, |n| n + 1);
+        let spool = Self {
+            dir: dir.to_path_buf(),
+            max_messages: max_messages.max(1),
+            inner: Mutex::new(Inner {
+                queued: queued.into(),
+                next,
+                ..Default::default()
+            }),
+            changed: Condvar::new(),
+        };
+        spool.trim(&mut spool.inner.lock().unwrap());
+        Ok(spool)
+    }
+
+    fn path(&self, seq: u64) -> PathBuf {
+        self.dir.join(format!("{seq:020}{SUFFIX}"))
+    }
+
+    /// Drops the oldest messages beyond the limit.
+    fn trim(&self, inner: &mut Inner) {
+        while inner.queued.len() > self.max_messages {
+            if let Some(old) = inner.queued.pop_front() {
+                let _ = fs::remove_file(self.path(old));
+                inner.dropped += 1;
+            }
+        }
+    }
+
+    /// Appends one message (temp file, then rename: a crash never leaves half a message).
+    pub fn push(&self, payload: &[u8]) -> Result<(), String> {
+        let mut inner = self.inner.lock().unwrap();
+        let seq = inner.next;
+        let path = self.path(seq);
+        let part = path.with_extension("part");
+        let written = fs::File::create(&part)
+            .and_then(|mut f| f.write_all(payload))
+            .and_then(|()| fs::rename(&part, &path));
+        if let Err(e) = written {
+            let _ = fs::remove_file(&part);
+            return Err(format!(
+                "cannot write to the spool '{}': {e}",
+                self.dir.display()
+            ));
+        }
+        inner.next += 1;
+        inner.queued.push_back(seq);
+        self.trim(&mut inner);
+        self.changed.notify_all();
+        Ok(())
+    }
+
+    /// Up to `n` of the oldest messages (sequence number, payload), waiting up to `wait` for
+    /// one to arrive; empty when closed or nothing came.
+    pub fn oldest(&self, n: usize, wait: Duration) -> Vec<(u64, Vec<u8>)> {
+        let mut inner = self.inner.lock().unwrap();
+        if inner.queued.is_empty() && inner.closed.is_none() {
+            inner = self.changed.wait_timeout(inner, wait).unwrap().0;
+        }
+        let seqs: Vec<u64> = inner.queued.iter().take(n).copied().collect();
+        drop(inner);
+        seqs.into_iter()
+            .filter_map(|seq| Some((seq, fs::read(self.path(seq)).ok()?)))
+            .collect()
+    }
+
+    /// The messages after `after` (exclusive), up to `n`, without waiting.
+    pub fn after(&self, after: u64, n: usize) -> Vec<(u64, Vec<u8>)> {
+        let inner = self.inner.lock().unwrap();
+        let seqs: Vec<u64> = inner
+            .queued
+            .iter()
+            .filter(|&&s| s > after)
+            .take(n)
+            .copied()
+            .collect();
+        drop(inner);
+        seqs.into_iter()
+            .filter_map(|seq| Some((seq, fs::read(self.path(seq)).ok()?)))
+            .collect()
+    }
+
+    /// Removes message `seq` (delivered).
+    pub fn remove(&self, seq: u64) {
+        let mut inner = self.inner.lock().unwrap();
+        if let Some(i) = inner.queued.iter().position(|&s| s == seq) {
+            inner.queued.remove(i);
+            let _ = fs::remove_file(self.path(seq));
+        }
+    }
+
+    /// Messages waiting.
+    pub fn len(&self) -> usize {
+        self.inner.lock().unwrap().queued.len()
+    }
+
+    /// Messages dropped because the spool was full.
+    pub fn dropped(&self) -> u64 {
+        self.inner.lock().unwrap().dropped
+    }
+
+    /// Wakes a waiting sender for good (the element stops).
+    pub fn close(&self) {
+        self.inner
+            .lock()
+            .unwrap()
+            .closed
+            .get_or_insert_with(std::time::Instant::now);
+        self.changed.notify_all();
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.inner.lock().unwrap().closed.is_some()
+    }
+
+    /// How long ago the spool was closed.
+    pub fn closed_for(&self) -> Option<Duration> {
+        self.inner.lock().unwrap().closed.map(|t| t.elapsed())
+    }
+
+    /// Sleeps `wait`, or less when the spool is closed meanwhile.
+    pub fn wait_closed(&self, wait: Duration) {
+        let inner = self.inner.lock().unwrap();
+        if inner.closed.is_none() {
+            let _ = self
+                .changed
+                .wait_timeout_while(inner, wait, |i| i.closed.is_none());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dir(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("hmg-spool-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        d
+    }
+
+    #[test]
+    fn keeps_order_across_reopening_and_drops_the_oldest_when_full() {
+        let d = dir("order");
+        let spool = Spool::open(&d, 3).unwrap();
+        for i in 0..5 {
+            spool.push(format!("m{i}").as_bytes()).unwrap();
+        }
+        assert_eq!((spool.len(), spool.dropped()), (3, 2));
+        drop(spool);
+        let spool = Spool::open(&d, 3).unwrap();
+        let got: Vec<String> = spool
+            .oldest(10, Duration::ZERO)
+            .into_iter()
+            .map(|(_, p)| String::from_utf8(p).unwrap())
+            .collect();
+        assert_eq!(got, ["m2", "m3", "m4"]);
+        let first = spool.oldest(1, Duration::ZERO)[0].0;
+        spool.remove(first);
+        spool.push(b"m5").unwrap();
+        let after: Vec<u64> = spool.after(first, 10).into_iter().map(|(s, _)| s).collect();
+        assert_eq!(after.len(), 3);
+        assert!(after.windows(2).all(|w| w[0] < w[1]));
+        let _ = fs::remove_dir_all(&d);
+    }
+}

@@ -1,0 +1,572 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! detmqtt against a real mosquitto broker started on loopback: topic and schema, the broker
+//! stopped mid-stream and restarted (every message arrives afterwards, first arrivals in
+//! order), the spool limit, TLS with a throw-away CA and client certificates, credentials.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use common::*;
+use gst::prelude::*;
+use rumqttc::{Client, Event, Incoming, MqttOptions, QoS};
+
+/// One test at a time: brokers, ports and graphs stay apart.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn temp_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("hmg-detmqtt-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A mosquitto process with its own config; killed when dropped.
+struct Broker {
+    child: Child,
+    config: PathBuf,
+    ports: Vec<u16>,
+}
+
+impl Broker {
+    /// `listeners`: extra config lines per listener, e.g. `("", 1883)`.
+    fn start(dir: &Path, listeners: &[(&str, u16)], extra: &str) -> Self {
+        // Run as ourselves: started as root, mosquitto would switch to its own user and could not
+        // read the test's key files.
+        let user = Command::new("id").arg("-un").output().unwrap();
+        let user = String::from_utf8_lossy(&user.stdout).trim().to_string();
+        let mut config = format!(
+            "user {user}\npersistence true\npersistence_location {}/\nper_listener_settings false\n{extra}\n",
+            dir.display()
+        );
+        for (lines, port) in listeners {
+            config.push_str(&format!("listener {port} 127.0.0.1\n{lines}\n"));
+        }
+        if !extra.contains("allow_anonymous") {
+            config.push_str("allow_anonymous true\n");
+        }
+        let path = dir.join("mosquitto.conf");
+        std::fs::write(&path, config).unwrap();
+        let mut broker = Self {
+            child: Self::spawn(&path),
+            config: path,
+            ports: listeners.iter().map(|l| l.1).collect(),
+        };
+        broker.wait_ready();
+        broker
+    }
+
+    fn spawn(config: &Path) -> Child {
+        Command::new("mosquitto")
+            .arg("-c")
+            .arg(config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("mosquitto is installed (scripts/setup)")
+    }
+
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        for port in &self.ports {
+            while std::net::TcpStream::connect(("127.0.0.1", *port)).is_err() {
+                assert!(
+                    Instant::now() < deadline,
+                    "mosquitto did not listen on {port}"
+                );
+                if let Ok(Some(status)) = self.child.try_wait() {
+                    panic!("mosquitto exited: {status}");
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+
+    /// SIGTERM (mosquitto saves its persistent sessions), then wait.
+    fn stop(&mut self) {
+        // SAFETY: plain kill(2) on our own child's pid.
+        unsafe { libc_kill(self.child.id() as i32, 15) };
+        let _ = self.child.wait();
+    }
+
+    fn restart(&mut self) {
+        self.child = Self::spawn(&self.config);
+        self.wait_ready();
+    }
+}
+
+unsafe extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, sig: i32) -> i32;
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A QoS 1 subscriber with a persistent session (it gets what was published while it or the
+/// broker was away); messages arrive on the channel as (topic, JSON).
+fn subscribe(port: u16, topic: &str, id: &str) -> mpsc::Receiver<(String, serde_json::Value)> {
+    let (tx, rx) = mpsc::channel();
+    let mut options = MqttOptions::new(id, "127.0.0.1", port);
+    options.set_clean_session(false);
+    options.set_keep_alive(Duration::from_secs(5));
+    let (client, mut connection) = Client::new(options, 10);
+    client.subscribe(topic, QoS::AtLeastOnce).unwrap();
+    let (ready_tx, ready_rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _client = client;
+        for event in connection.iter() {
+            match event {
+                Ok(Event::Incoming(Incoming::SubAck(_))) => {
+                    let _ = ready_tx.send(());
+                }
+                Ok(Event::Incoming(Incoming::Publish(p))) => {
+                    let json = serde_json::from_slice(&p.payload).expect("JSON payload");
+                    if tx.send((p.topic.clone(), json)).is_err() {
+                        return;
+                    }
+                }
+                Ok(_) => {}
+                // The broker restarts in one test: keep polling, rumqttc reconnects.
+                Err(_) => std::thread::sleep(Duration::from_millis(100)),
+            }
+        }
+    });
+    ready_rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("subscribed");
+    rx
+}
+
+/// Collects messages until `n` distinct frames came (or `timeout` passed); duplicates kept.
+fn collect_distinct(
+    rx: &mpsc::Receiver<(String, serde_json::Value)>,
+    n: usize,
+    timeout: Duration,
+) -> Vec<(String, serde_json::Value)> {
+    let deadline = Instant::now() + timeout;
+    let mut got = Vec::new();
+    while first_arrivals(&frames_of(&got)).len() < n {
+        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(m) => got.push(m),
+            Err(_) => break,
+        }
+    }
+    got
+}
+
+/// Collects `n` messages (or what came within `timeout`).
+fn collect(
+    rx: &mpsc::Receiver<(String, serde_json::Value)>,
+    n: usize,
+    timeout: Duration,
+) -> Vec<(String, serde_json::Value)> {
+    let deadline = Instant::now() + timeout;
+    let mut got = Vec::new();
+    while got.len() < n {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(m) => got.push(m),
+            Err(_) => break,
+        }
+    }
+    got
+}
+
+fn graph(source: &str, detmqtt: &str) -> gst::Pipeline {
+    init();
+    gst::parse::launch(&format!("{source} ! detmqtt name=mq {detmqtt} ! fakesink"))
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap()
+}
+
+/// Plays to EOS; returns the warnings the graph posted.
+fn play(pipeline: &gst::Pipeline) -> Vec<String> {
+    let bus = pipeline.bus().unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let mut warnings = Vec::new();
+    for msg in bus.iter_timed(gst::ClockTime::from_seconds(60)) {
+        match msg.view() {
+            gst::MessageView::Eos(_) => break,
+            gst::MessageView::Error(e) => panic!("{} ({:?})", e.error(), e.debug()),
+            gst::MessageView::Warning(w) => {
+                warnings.push(format!("{} {}", w.error(), w.debug().unwrap_or_default()))
+            }
+            _ => {}
+        }
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    warnings
+}
+
+fn frames_of(messages: &[(String, serde_json::Value)]) -> Vec<u64> {
+    messages
+        .iter()
+        .map(|(_, m)| m["frame"].as_u64().unwrap())
+        .collect()
+}
+
+/// First arrivals only (QoS 1 may deliver a message twice after a reconnect).
+fn first_arrivals(frames: &[u64]) -> Vec<u64> {
+    let mut seen = std::collections::HashSet::new();
+    frames.iter().copied().filter(|f| seen.insert(*f)).collect()
+}
+
+#[test]
+fn every_frame_is_a_message_on_its_topic_with_the_detlog_schema() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = temp_dir("schema");
+    let port = free_port();
+    let _broker = Broker::start(&dir, &[("", port)], "");
+    let rx = subscribe(port, "hmg/#", "schema-sub");
+    // A real detection: the person picture through the real graph.
+    let pipeline = graph(
+        &format!(
+            "filesrc location={} ! jpegdec ! videoconvert ! imagefreeze num-buffers=5 ! hailoinfer model={} ! yolonms",
+            image("person.jpg"),
+            model("yolov12n.onnx")
+        ),
+        &format!(
+            "location=mqtt://127.0.0.1:{port}/hmg/{{device}}/{{stream}}/detections device=pi1 stream-name=door spool-dir={}",
+            dir.join("spool").display()
+        ),
+    );
+    play(&pipeline);
+    let got = collect(&rx, 5, Duration::from_secs(20));
+    assert_eq!(frames_of(&got), [0, 1, 2, 3, 4]);
+    for (topic, m) in &got {
+        assert_eq!(topic, "hmg/pi1/door/detections");
+        assert_eq!(m["stream"], "door");
+        assert!(m["width"].as_i64().unwrap() > 0 && m["height"].as_i64().unwrap() > 0);
+        let dets = m["detections"].as_array().unwrap();
+        assert!(!dets.is_empty(), "the person is found: {m}");
+        for d in dets {
+            assert!(d["label"].is_string() && d["class_id"].is_u64());
+            assert_eq!(d["box"].as_array().unwrap().len(), 4);
+        }
+    }
+    let mq = pipeline.by_name("mq").unwrap();
+    assert_eq!(mq.property::<u64>("dropped"), 0);
+    // Delivered messages leave the spool.
+    let left = std::fs::read_dir(dir.join("spool")).unwrap().count();
+    assert_eq!(left, 0, "spool emptied");
+}
+
+#[test]
+fn messages_made_while_the_broker_is_down_arrive_after_it_returns_in_order() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = temp_dir("restart");
+    let port = free_port();
+    let mut broker = Broker::start(&dir, &[("", port)], "");
+    let rx = subscribe(port, "t/#", "restart-sub");
+    // 120 frames at 40 fps (3 s): the broker is away for a second in the middle.
+    let pipeline = graph(
+        "videotestsrc is-live=true num-buffers=120 ! video/x-raw,width=64,height=48,framerate=40/1",
+        &format!(
+            "location=mqtt://127.0.0.1:{port}/t/{{stream}} stream-name=cam spool-dir={}",
+            dir.join("spool").display()
+        ),
+    );
+    let runner = {
+        let p = pipeline.clone();
+        std::thread::spawn(move || play(&p))
+    };
+    std::thread::sleep(Duration::from_millis(800));
+    broker.stop();
+    std::thread::sleep(Duration::from_millis(1200));
+    broker.restart();
+    let warnings = runner.join().unwrap();
+    let got = collect_distinct(&rx, 120, Duration::from_secs(30));
+    let frames = frames_of(&got);
+    assert_eq!(
+        first_arrivals(&frames),
+        (0..120).collect::<Vec<u64>>(),
+        "every frame, first arrivals in order"
+    );
+    assert!(
+        warnings.iter().any(|w| w.contains("MQTT")),
+        "the outage was reported: {warnings:?}"
+    );
+}
+
+#[test]
+fn a_full_spool_drops_the_oldest_and_counts_them_and_keeps_the_rest_for_later() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = temp_dir("full");
+    let port = free_port(); // nothing listens there yet
+    let spool = dir.join("spool");
+    let pipeline = graph(
+        "videotestsrc num-buffers=30 ! video/x-raw,width=64,height=48",
+        &format!(
+            "location=mqtt://127.0.0.1:{port}/t/cam spool-dir={} spool-max-messages=10",
+            spool.display()
+        ),
+    );
+    let warnings = play(&pipeline);
+    let mq = pipeline.by_name("mq").unwrap();
+    assert_eq!(mq.property::<u64>("dropped"), 20);
+    assert!(
+        warnings.iter().any(|w| w.contains("spool is full")),
+        "{warnings:?}"
+    );
+    assert!(
+        warnings.iter().any(|w| w.contains("unreachable")),
+        "{warnings:?}"
+    );
+    assert_eq!(std::fs::read_dir(&spool).unwrap().count(), 10);
+
+    // The next run, with the broker up, sends the ten kept messages first.
+    let _broker = Broker::start(&dir, &[("", port)], "");
+    let rx = subscribe(port, "t/#", "full-sub");
+    let pipeline = graph(
+        "videotestsrc num-buffers=2 ! video/x-raw,width=64,height=48",
+        &format!(
+            "location=mqtt://127.0.0.1:{port}/t/cam spool-dir={}",
+            spool.display()
+        ),
+    );
+    play(&pipeline);
+    let got = collect(&rx, 12, Duration::from_secs(20));
+    assert_eq!(
+        frames_of(&got),
+        [20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 0, 1],
+        "the last ten of the first run, then the second run"
+    );
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("openssl is installed (scripts/setup)");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A throw-away CA, a server certificate for 127.0.0.1/localhost and a client certificate.
+fn make_certificates(dir: &Path) {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=hmg test CA",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+        ],
+    );
+    std::fs::write(
+        dir.join("san.ext"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\n",
+    )
+    .unwrap();
+    for name in ["server", "client"] {
+        openssl(
+            dir,
+            &[
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-subj",
+                &format!("/CN={name}"),
+                "-keyout",
+                &format!("{name}.key"),
+                "-out",
+                &format!("{name}.csr"),
+            ],
+        );
+        openssl(
+            dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &format!("{name}.csr"),
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-days",
+                "2",
+                "-extfile",
+                "san.ext",
+                "-out",
+                &format!("{name}.pem"),
+            ],
+        );
+    }
+    // PKCS#8, which native-tls takes.
+    openssl(
+        dir,
+        &[
+            "pkcs8",
+            "-topk8",
+            "-nocrypt",
+            "-in",
+            "client.key",
+            "-out",
+            "client.p8",
+        ],
+    );
+}
+
+#[test]
+fn tls_with_a_throwaway_ca_and_client_certificates() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = temp_dir("tls");
+    make_certificates(&dir);
+    let (tls_port, plain_port) = (free_port(), free_port());
+    let tls = format!(
+        "cafile {0}/ca.pem\ncertfile {0}/server.pem\nkeyfile {0}/server.key\nrequire_certificate true",
+        dir.display()
+    );
+    let _broker = Broker::start(&dir, &[(&tls, tls_port), ("", plain_port)], "");
+    let rx = subscribe(plain_port, "tls/#", "tls-sub");
+    let d = dir.display();
+    let pipeline = graph(
+        "videotestsrc num-buffers=3 ! video/x-raw,width=64,height=48",
+        &format!(
+            "location=mqtts://localhost:{tls_port}/tls/cam ca-file={d}/ca.pem cert-file={d}/client.pem key-file={d}/client.p8 spool-dir={d}/spool"
+        ),
+    );
+    play(&pipeline);
+    assert_eq!(
+        frames_of(&collect(&rx, 3, Duration::from_secs(20))),
+        [0, 1, 2]
+    );
+
+    // Without the client certificate the broker refuses: nothing arrives, all stays spooled
+    // (three live seconds of video, so the refusal is reported while the graph runs).
+    let pipeline = graph(
+        "videotestsrc is-live=true num-buffers=60 ! video/x-raw,width=64,height=48,framerate=20/1",
+        &format!(
+            "location=mqtts://localhost:{tls_port}/tls/cam ca-file={d}/ca.pem spool-dir={d}/spool2"
+        ),
+    );
+    let warnings = play(&pipeline);
+    assert!(collect(&rx, 1, Duration::from_secs(2)).is_empty());
+    assert!(
+        warnings.iter().any(|w| w.contains("unreachable")),
+        "{warnings:?}"
+    );
+    assert_eq!(std::fs::read_dir(dir.join("spool2")).unwrap().count(), 60);
+}
+
+#[test]
+fn credentials_come_from_a_file_and_bad_settings_fail_at_start() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = temp_dir("auth");
+    let passwords = dir.join("passwd");
+    let out = Command::new("mosquitto_passwd")
+        .args(["-b", "-c"])
+        .arg(&passwords)
+        .args(["pi", "s3cret"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let port = free_port();
+    let _broker = Broker::start(
+        &dir,
+        &[("", port)],
+        &format!(
+            "allow_anonymous false\npassword_file {}",
+            passwords.display()
+        ),
+    );
+    let creds = dir.join("creds");
+    std::fs::write(&creds, "pi\ns3cret\n").unwrap();
+    // The test's own subscriber logs in too.
+    let (tx, rx) = mpsc::channel();
+    let mut options = MqttOptions::new("auth-sub", "127.0.0.1", port);
+    options.set_credentials("pi", "s3cret");
+    let (client, mut connection) = Client::new(options, 10);
+    client.subscribe("a/#", QoS::AtLeastOnce).unwrap();
+    std::thread::spawn(move || {
+        let _client = client;
+        for event in connection.iter().flatten() {
+            if let Event::Incoming(Incoming::SubAck(_)) = event {
+                let _ = tx.send(None);
+            } else if let Event::Incoming(Incoming::Publish(p)) = event {
+                let _ = tx.send(Some(p.payload.to_vec()));
+            }
+        }
+    });
+    assert_eq!(
+        rx.recv_timeout(Duration::from_secs(10)).unwrap(),
+        None,
+        "subscribed"
+    );
+    let pipeline = graph(
+        "videotestsrc num-buffers=2 ! video/x-raw,width=64,height=48",
+        &format!(
+            "location=mqtt://127.0.0.1:{port}/a/cam credentials-file={} spool-dir={}",
+            creds.display(),
+            dir.join("spool").display()
+        ),
+    );
+    play(&pipeline);
+    for _ in 0..2 {
+        assert!(rx.recv_timeout(Duration::from_secs(10)).unwrap().is_some());
+    }
+
+    // Settings that cannot work stop the graph at start with a message that says why.
+    for (props, message) in [
+        (
+            "location=mqtt://user:pw@127.0.0.1/a",
+            "no user name or password in the location",
+        ),
+        ("location=http://127.0.0.1/a", "not an MQTT address"),
+        ("location=mqtt://127.0.0.1/a/#", "cannot be published to"),
+        (
+            "location=mqtt://127.0.0.1/a cert-file=/x.pem",
+            "cert-file and key-file go together",
+        ),
+        (
+            "location=mqtts://127.0.0.1/a ca-file=/nonexistent/ca.pem",
+            "/nonexistent/ca.pem",
+        ),
+        (
+            "location=mqtt://127.0.0.1/a credentials-file=/nonexistent/creds",
+            "/nonexistent/creds",
+        ),
+    ] {
+        let pipeline = graph("videotestsrc num-buffers=1", props);
+        let err = run_to_end(&pipeline).expect_err(props);
+        let _ = pipeline.set_state(gst::State::Null);
+        assert!(err.contains(message), "{props}: {err}");
+    }
+}
