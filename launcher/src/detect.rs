@@ -57,6 +57,11 @@ pub struct DetectArgs {
     /// onnxruntime threads per stream (default: the cores shared out among the streams)
     #[arg(long)]
     threads: Option<u32>,
+    /// Also publish every frame's detections to this MQTT broker, e.g.
+    /// mqtt://broker:1883/hmg/{device}/{stream}/detections (mqtts:// for TLS; credentials from
+    /// HMG_MQTT_USERNAME / HMG_MQTT_PASSWORD). Spooled on disk while the broker is away.
+    #[arg(long, value_name = "URL")]
+    mqtt: Option<String>,
     /// Print the gst-launch-1.0 command of this graph instead of running it
     #[arg(long)]
     print: bool,
@@ -97,6 +102,21 @@ fn check_args(args: &DetectArgs) -> anyhow::Result<Vec<Branch>> {
         args.labels.as_deref(),
         &[("--conf", args.conf), ("--iou", args.iou)],
     )?;
+    if let Some(url) = &args.mqtt {
+        let rest = url
+            .strip_prefix("mqtt://")
+            .or_else(|| url.strip_prefix("mqtts://"))
+            .ok_or_else(|| {
+                usage(format!(
+                    "--mqtt {url}: write mqtt://host[:port]/topic or mqtts://host[:port]/topic"
+                ))
+            })?;
+        if rest.split('/').next().is_some_and(|a| a.contains('@')) {
+            return Err(usage(
+                "--mqtt: put no user name or password in the URL (it shows in process lists); set HMG_MQTT_USERNAME and HMG_MQTT_PASSWORD",
+            ));
+        }
+    }
     let mut sources = Vec::new();
     if args.picamera {
         sources.push(Source::PiCamera);
@@ -216,6 +236,13 @@ fn describe_branches(
                 " snapshot-dir={} snapshot-interval={}",
                 quote(&run_dir.join("snapshots").display().to_string()),
                 args.snapshot_interval
+            ));
+        }
+        if let Some(url) = &args.mqtt {
+            detlog.push_str(&format!(
+                " ! detmqtt name=mqtt{i} location={} stream-name={}",
+                quote(url),
+                b.name
             ));
         }
         let sink = if args.record {

@@ -15,6 +15,7 @@ pub mod doctor;
 pub mod graph;
 pub mod hef;
 pub mod images;
+pub mod monitor;
 pub mod nms;
 pub mod run;
 pub mod sources;

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use hmg_launcher::{
-    annotate, batch, bench, dataset, demo, deploy, detect, doctor, hef, nms, run, usage,
+    annotate, batch, bench, dataset, demo, deploy, detect, doctor, hef, monitor, nms, run, usage,
 };
 
 #[derive(Parser)]
@@ -35,6 +35,8 @@ enum Command {
     Run(run::RunArgs),
     /// Inspect compiled Hailo models (.hef)
     Hef(hef::HefArgs),
+    /// Watch the detections many Pis publish to an MQTT broker: devices, streams, FPS, classes
+    Monitor(monitor::MonitorArgs),
     /// Time each stage of one frame (letterbox, inference, decode + NMS, overlay) and the whole graph
     Bench(bench::BenchArgs),
     /// Check this machine: GStreamer, our plugin, cameras, onnxruntime, HailoRT and the Hailo device
@@ -53,6 +55,7 @@ fn main() -> ExitCode {
         Command::Deploy(args) => deploy::run(&args),
         Command::Run(args) => run::run(&args),
         Command::Hef(args) => hef::run(&args),
+        Command::Monitor(args) => monitor::run(&args),
         Command::Bench(args) => bench::run(&args),
         Command::Doctor(args) => doctor::run(&args),
     };

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! Helpers for the end-to-end tests: where the built binaries are, a private plugin folder.
 
+pub mod mosquitto;
 pub mod webdriver;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,327 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! `hmg monitor URL`: subscribes to the detections a fleet of `detmqtt` elements publishes and
+//! shows a live table — device, stream, FPS, frames, detections per class — in the terminal.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, anyhow};
+use clap::Args;
+use rumqttc::tokio_native_tls::native_tls;
+use rumqttc::{Client, Event, Incoming, MqttOptions, QoS, TlsConfiguration, Transport};
+
+use crate::usage::usage;
+
+#[derive(Args, Debug)]
+#[command(after_help = "Examples:\n  \
+    hmg monitor mqtt://broker:1883/hmg/{device}/{stream}/detections\n  \
+    hmg monitor mqtts://broker/hmg/{device}/{stream}/detections --ca-file ca.pem\n\n\
+    {device} and {stream} in the topic match any device and stream (MQTT's +).\n\
+    User name and password: HMG_MQTT_USERNAME and HMG_MQTT_PASSWORD.")]
+pub struct MonitorArgs {
+    /// Broker and topic, as given to detmqtt / hmg detect --mqtt
+    url: String,
+    /// Stop after this many seconds (default: until Ctrl-C)
+    #[arg(long)]
+    duration: Option<f64>,
+    /// Print one JSON summary at the end instead of the live table
+    #[arg(long)]
+    json: bool,
+    /// Seconds between two redraws of the table
+    #[arg(long, default_value_t = 1.0)]
+    interval: f64,
+    /// CA certificate (PEM) for mqtts://
+    #[arg(long)]
+    ca_file: Option<PathBuf>,
+    /// Client certificate (PEM) for brokers that require one (with --key-file)
+    #[arg(long)]
+    cert_file: Option<PathBuf>,
+    /// Client key (PEM, PKCS#8)
+    #[arg(long)]
+    key_file: Option<PathBuf>,
+}
+
+/// The broker and the subscription the URL stands for.
+#[derive(Debug, PartialEq)]
+struct Target {
+    host: String,
+    port: u16,
+    tls: bool,
+    /// The topic filter, `{device}`/`{stream}` as `+`.
+    filter: String,
+    /// Which topic levels name the device and the stream.
+    device_level: Option<usize>,
+    stream_level: Option<usize>,
+}
+
+fn parse_target(url: &str) -> anyhow::Result<Target> {
+    let (tls, rest) = match (url.strip_prefix("mqtt://"), url.strip_prefix("mqtts://")) {
+        (Some(r), _) => (false, r),
+        (_, Some(r)) => (true, r),
+        _ => {
+            return Err(usage(format!(
+                "'{url}' is not an MQTT URL: write mqtt://host[:port]/topic (mqtts:// for TLS)"
+            )));
+        }
+    };
+    let (authority, topic) = rest.split_once('/').unwrap_or((rest, "#"));
+    if authority.contains('@') {
+        return Err(usage(
+            "put no user name or password in the URL; set HMG_MQTT_USERNAME and HMG_MQTT_PASSWORD",
+        ));
+    }
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((h, p)) => (
+            h,
+            p.parse()
+                .map_err(|_| usage(format!("'{p}' in '{url}' is not a port number")))?,
+        ),
+        None => (authority, if tls { 8883 } else { 1883 }),
+    };
+    if host.is_empty() {
+        return Err(usage(format!("'{url}' names no broker host")));
+    }
+    let levels: Vec<&str> = topic.split('/').collect();
+    let find = |name: &str| levels.iter().position(|l| *l == name);
+    Ok(Target {
+        host: host.to_string(),
+        port,
+        tls,
+        filter: levels
+            .iter()
+            .map(|l| {
+                if l.starts_with('{') && l.ends_with('}') {
+                    "+"
+                } else {
+                    l
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("/"),
+        device_level: find("{device}"),
+        stream_level: find("{stream}"),
+    })
+}
+
+/// What one device/stream pair has sent.
+#[derive(Debug, Default)]
+struct StreamView {
+    frames: u64,
+    detections: u64,
+    per_class: BTreeMap<String, u64>,
+    /// Arrival times of the last few seconds (for FPS).
+    recent: std::collections::VecDeque<Instant>,
+    last: Option<Instant>,
+}
+
+const FPS_WINDOW: Duration = Duration::from_secs(5);
+
+impl StreamView {
+    fn add(&mut self, message: &serde_json::Value, now: Instant) {
+        self.frames += 1;
+        self.last = Some(now);
+        self.recent.push_back(now);
+        while self.recent.front().is_some_and(|t| now - *t > FPS_WINDOW) {
+            self.recent.pop_front();
+        }
+        for d in message["detections"].as_array().into_iter().flatten() {
+            self.detections += 1;
+            let label = d["label"].as_str().unwrap_or("?").to_string();
+            *self.per_class.entry(label).or_default() += 1;
+        }
+    }
+
+    fn fps(&self, now: Instant) -> f64 {
+        let n = self
+            .recent
+            .iter()
+            .filter(|t| now - **t <= FPS_WINDOW)
+            .count();
+        match self.recent.front() {
+            Some(first) if n > 1 => (n - 1) as f64 / (now - *first).as_secs_f64().max(1e-3),
+            _ => 0.0,
+        }
+    }
+}
+
+fn tls_transport(args: &MonitorArgs) -> anyhow::Result<Transport> {
+    let read =
+        |p: &PathBuf| std::fs::read(p).with_context(|| format!("cannot read '{}'", p.display()));
+    let mut builder = native_tls::TlsConnector::builder();
+    if let Some(ca) = &args.ca_file {
+        builder.add_root_certificate(
+            native_tls::Certificate::from_pem(&read(ca)?)
+                .with_context(|| format!("'{}' is not a PEM certificate", ca.display()))?,
+        );
+    }
+    match (&args.cert_file, &args.key_file) {
+        (Some(c), Some(k)) => {
+            builder.identity(
+                native_tls::Identity::from_pkcs8(&read(c)?, &read(k)?)
+                    .context("--cert-file/--key-file are not a PEM certificate and PKCS#8 key")?,
+            );
+        }
+        (None, None) => {}
+        _ => return Err(usage("--cert-file and --key-file go together")),
+    }
+    Ok(Transport::Tls(TlsConfiguration::NativeConnector(
+        builder.build().context("cannot set up TLS")?,
+    )))
+}
+
+pub fn run(args: &MonitorArgs) -> anyhow::Result<()> {
+    let target = parse_target(&args.url)?;
+    if !(args.interval > 0.0) {
+        return Err(usage("--interval must be above 0"));
+    }
+    let id = format!("hmg-monitor-{}", std::process::id());
+    let mut options = MqttOptions::new(id, &target.host, target.port);
+    options.set_keep_alive(Duration::from_secs(15));
+    if let Ok(user) = std::env::var("HMG_MQTT_USERNAME") {
+        options.set_credentials(user, std::env::var("HMG_MQTT_PASSWORD").unwrap_or_default());
+    }
+    if target.tls {
+        options.set_transport(tls_transport(args)?);
+    }
+    let (client, mut connection) = Client::new(options, 16);
+    client
+        .subscribe(&target.filter, QoS::AtLeastOnce)
+        .map_err(|e| anyhow!("cannot subscribe: {e}"))?;
+    let start = Instant::now();
+    let end = args
+        .duration
+        .map(|d| start + Duration::from_secs_f64(d.max(0.0)));
+    let interval = Duration::from_secs_f64(args.interval);
+    let mut next_draw = start + interval;
+    let mut streams: BTreeMap<(String, String), StreamView> = BTreeMap::new();
+    let mut status = format!("connecting to {}:{} …", target.host, target.port);
+    let mut subscribed = false;
+    loop {
+        let now = Instant::now();
+        if end.is_some_and(|e| now >= e) {
+            break;
+        }
+        match connection.recv_timeout(Duration::from_millis(100)) {
+            Ok(Ok(Event::Incoming(Incoming::SubAck(_)))) => {
+                subscribed = true;
+                status = format!(
+                    "subscribed to '{}' on {}:{}",
+                    target.filter, target.host, target.port
+                );
+            }
+            Ok(Ok(Event::Incoming(Incoming::Publish(p)))) => {
+                let Ok(message) = serde_json::from_slice::<serde_json::Value>(&p.payload) else {
+                    continue;
+                };
+                let levels: Vec<&str> = p.topic.split('/').collect();
+                let level = |i: Option<usize>| i.and_then(|i| levels.get(i)).map(|s| s.to_string());
+                let device = level(target.device_level).unwrap_or_else(|| "-".into());
+                let stream = level(target.stream_level)
+                    .or_else(|| message["stream"].as_str().map(str::to_string))
+                    .unwrap_or_else(|| p.topic.clone());
+                streams
+                    .entry((device, stream))
+                    .or_default()
+                    .add(&message, Instant::now());
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                status = format!("broker {}:{}: {e} (retrying)", target.host, target.port);
+                if !subscribed && args.json {
+                    // In JSON mode an unreachable broker is an error, not a wait.
+                    return Err(anyhow!(
+                        "cannot reach the MQTT broker {}:{}: {e}",
+                        target.host,
+                        target.port
+                    ));
+                }
+                std::thread::sleep(Duration::from_millis(500));
+            }
+            Err(rumqttc::RecvTimeoutError::Timeout) => {}
+            Err(rumqttc::RecvTimeoutError::Disconnected) => break,
+        }
+        if !args.json && Instant::now() >= next_draw {
+            next_draw += interval;
+            draw(&streams, &status);
+        }
+    }
+    let now = Instant::now();
+    if args.json {
+        let list: Vec<serde_json::Value> = streams
+            .iter()
+            .map(|((device, stream), v)| {
+                serde_json::json!({
+                    "device": device,
+                    "stream": stream,
+                    "frames": v.frames,
+                    "fps": (v.fps(now) * 100.0).round() / 100.0,
+                    "detections": v.detections,
+                    "per_class": v.per_class,
+                })
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({ "streams": list }))?
+        );
+    } else {
+        draw(&streams, &status);
+    }
+    Ok(())
+}
+
+/// Redraws the whole table (cursor home, clear screen).
+fn draw(streams: &BTreeMap<(String, String), StreamView>, status: &str) {
+    let now = Instant::now();
+    let mut out = String::from("\x1b[H\x1b[2J");
+    out.push_str(&format!("hmg monitor — {status}\n\n"));
+    out.push_str(&format!(
+        "{:<16} {:<16} {:>7} {:>9} {:>11} {:>9}  {}\n",
+        "device", "stream", "FPS", "frames", "detections", "last", "per class"
+    ));
+    if streams.is_empty() {
+        out.push_str("(no messages yet)\n");
+    }
+    for ((device, stream), v) in streams {
+        let last = v.last.map_or("-".to_string(), |t| {
+            format!("{:.0} s ago", (now - t).as_secs_f64())
+        });
+        let classes: Vec<String> = v
+            .per_class
+            .iter()
+            .map(|(c, n)| format!("{c} {n}"))
+            .collect();
+        out.push_str(&format!(
+            "{:<16} {:<16} {:>7.1} {:>9} {:>11} {:>9}  {}\n",
+            device,
+            stream,
+            v.fps(now),
+            v.frames,
+            v.detections,
+            last,
+            classes.join(", ")
+        ));
+    }
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(out.as_bytes());
+    let _ = stdout.flush();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_become_subscriptions() {
+        let t = parse_target("mqtt://broker:1884/hmg/{device}/{stream}/detections").unwrap();
+        assert_eq!(t.filter, "hmg/+/+/detections");
+        assert_eq!((t.host.as_str(), t.port, t.tls), ("broker", 1884, false));
+        assert_eq!((t.device_level, t.stream_level), (Some(1), Some(2)));
+        let t = parse_target("mqtts://broker").unwrap();
+        assert_eq!((t.port, t.filter.as_str()), (8883, "#"));
+        assert!(parse_target("mqtt://u:p@broker/x").is_err());
+        assert!(parse_target("tcp://broker/x").is_err());
+    }
+}

@@ -1,0 +1,147 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! A fleet in miniature: `hmg detect --mqtt` publishes two streams to a real mosquitto broker and
+//! `hmg monitor` sees every frame, per device and stream, with the same detections per class as
+//! the JSON lines; bad URLs are usage errors, an absent broker a clear failure.
+
+use std::collections::BTreeMap;
+use std::process::{Command, Stdio};
+
+use hmg_e2e::mosquitto::Mosquitto;
+use hmg_e2e::*;
+
+fn hmg() -> Command {
+    let mut c = Command::new(profile_dir().join("hmg"));
+    c.current_dir(repo());
+    c
+}
+
+/// Detections per label in every .jsonl file of `dir`.
+fn classes_in(dir: &std::path::Path) -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        if entry.path().extension().is_some_and(|e| e == "jsonl") {
+            for line in std::fs::read_to_string(entry.path()).unwrap().lines() {
+                let v: serde_json::Value = serde_json::from_str(line).unwrap();
+                for d in v["detections"].as_array().unwrap() {
+                    *out.entry(d["label"].as_str().unwrap().to_string())
+                        .or_default() += 1;
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn detect_publishes_and_monitor_sees_every_stream() {
+    let dir = temp_dir("mqtt-fleet");
+    let broker = Mosquitto::start(&dir, free_port());
+    let url = format!(
+        "mqtt://127.0.0.1:{}/hmg/{{device}}/{{stream}}/detections",
+        broker.port
+    );
+    let pictures = dir.join("pictures");
+    std::fs::create_dir_all(&pictures).unwrap();
+    for name in ["person.jpg", "dog.jpg", "eagle.jpg"] {
+        std::fs::copy(testdata().join("images").join(name), pictures.join(name)).unwrap();
+    }
+    let monitor = hmg()
+        .args(["monitor", &url, "--duration", "15", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let out_dir = dir.join("out");
+    let out = hmg()
+        .args(["detect", "--model"])
+        .arg(repo().join("models/yolov12n-coco.onnx"))
+        .arg("--input")
+        .arg(&pictures)
+        .arg("--input")
+        .arg(&pictures)
+        .args([
+            "--headless",
+            "--snapshot-interval",
+            "0",
+            "--mqtt",
+            &url,
+            "--output",
+        ])
+        .arg(&out_dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let monitor = monitor.wait_with_output().unwrap();
+    assert!(monitor.status.success(), "{}", text(&monitor));
+    let report: serde_json::Value = serde_json::from_slice(&monitor.stdout).unwrap();
+    let streams = report["streams"].as_array().unwrap();
+    assert_eq!(streams.len(), 2, "{report}");
+    let host = String::from_utf8(Command::new("hostname").output().unwrap().stdout).unwrap();
+    let mut per_class: BTreeMap<String, u64> = BTreeMap::new();
+    for s in streams {
+        assert_eq!(s["device"], host.trim(), "{s}");
+        assert_eq!(s["frames"], 3, "one message per picture: {s}");
+        for (label, n) in s["per_class"].as_object().unwrap() {
+            *per_class.entry(label.clone()).or_default() += n.as_u64().unwrap();
+        }
+    }
+    let run = std::fs::read_dir(&out_dir)
+        .unwrap()
+        .flatten()
+        .next()
+        .unwrap()
+        .path();
+    let logged = classes_in(&run);
+    assert!(
+        logged.contains_key("person") && logged.contains_key("dog"),
+        "{logged:?}"
+    );
+    assert_eq!(
+        per_class, logged,
+        "the monitor saw what the JSON lines hold"
+    );
+}
+
+#[test]
+fn bad_mqtt_urls_are_usage_errors_and_an_absent_broker_fails_clearly() {
+    let model = repo().join("models/yolov12n-coco.onnx");
+    let cases: [(&[&str], &str); 3] = [
+        (
+            &["--mqtt", "http://broker/x"],
+            "write mqtt://host[:port]/topic",
+        ),
+        (
+            &["--mqtt", "mqtt://user:pw@broker/x"],
+            "no user name or password",
+        ),
+        (
+            &["--mqtt", "mqtts://a:b@broker/x"],
+            "no user name or password",
+        ),
+    ];
+    for (args, message) in cases {
+        let out = hmg()
+            .args(["detect", "--model"])
+            .arg(&model)
+            .args(["--input", "media/bikes.mp4", "--headless", "--print"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));
+        assert!(text(&out).contains(message), "{args:?}: {}", text(&out));
+    }
+    let out = hmg().args(["monitor", "tcp://broker/x"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let out = hmg()
+        .args(["monitor", &format!("mqtt://127.0.0.1:{}/x", free_port())])
+        .args(["--json", "--duration", "10"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("cannot reach the MQTT broker"),
+        "{}",
+        text(&out)
+    );
+}
