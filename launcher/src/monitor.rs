@@ -173,7 +173,7 @@ fn tls_transport(args: &MonitorArgs) -> anyhow::Result<Transport> {
 
 pub fn run(args: &MonitorArgs) -> anyhow::Result<()> {
     let target = parse_target(&args.url)?;
-    if !(args.interval > 0.0) {
+    if args.interval.is_nan() || args.interval <= 0.0 {
         return Err(usage("--interval must be above 0"));
     }
     let id = format!("hmg-monitor-{}", std::process::id());
