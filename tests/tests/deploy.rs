@@ -29,6 +29,16 @@ struct Sshd {
 
 impl Sshd {
     fn start(dir: &Path, host_key: &str, password_only: bool) -> Self {
+        Self::start_with(dir, host_key, password_only, false)
+    }
+
+    /// Sessions start in `<dir>/pi` (like a Pi's login folder), so relative remote folders of
+    /// several servers stay apart.
+    fn start_in_home(dir: &Path) -> Self {
+        Self::start_with(dir, "host_key", false, true)
+    }
+
+    fn start_with(dir: &Path, host_key: &str, password_only: bool, in_home: bool) -> Self {
         let port = free_port();
         let fakebin = dir.join("fakebin");
         let (pubkey, password) = if password_only {
@@ -40,9 +50,17 @@ impl Sshd {
             "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/{host_key}\nPidFile {d}/sshd-{port}.pid\n\
              AuthorizedKeysFile {d}/authorized_keys\nPubkeyAuthentication {pubkey}\nPasswordAuthentication {password}\n\
              KbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\nPermitRootLogin yes\n\
-             SetEnv PATH={fb}:/usr/local/bin:/usr/bin:/bin HOME={d}/pi\n",
+             SetEnv PATH={fb}:/usr/local/bin:/usr/bin:/bin HOME={d}/pi\n{force}",
             d = dir.display(),
             fb = fakebin.display(),
+            force = if in_home {
+                format!(
+                    "ForceCommand cd {}/pi && eval \"$SSH_ORIGINAL_COMMAND\"\n",
+                    dir.display()
+                )
+            } else {
+                String::new()
+            },
         );
         let path = dir.join(format!("sshd-{port}.conf"));
         std::fs::write(&path, config).unwrap();
@@ -373,5 +391,111 @@ fn test_deploy_checks_the_target_and_its_arguments() {
         let out = deploy(&config, &dir, &args);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));
         assert!(text(&out).contains(message), "{args:?}: {}", text(&out));
+    }
+}
+
+/// A client config naming two real sshd "Pis" and one host where nothing listens.
+fn fleet_config(a: &Sshd, b: &Sshd, key_dir: &Path) -> PathBuf {
+    let user = String::from_utf8(Command::new("id").arg("-un").output().unwrap().stdout).unwrap();
+    let mut text = String::new();
+    for (name, port, known) in [
+        ("pi-a", a.port, &a.dir),
+        ("pi-b", b.port, &b.dir),
+        ("pi-down", free_port(), &a.dir),
+    ] {
+        text.push_str(&format!(
+            "Host {name}\n  HostName 127.0.0.1\n  Port {port}\n  User {}\n  IdentityFile {k}/client_key\n  IdentitiesOnly yes\n  UserKnownHostsFile {known}/known_hosts\n  StrictHostKeyChecking accept-new\n  ConnectTimeout 5\n",
+            user.trim(),
+            k = key_dir.display(),
+            known = known.display(),
+        ));
+    }
+    let path = key_dir.join("fleet.conf");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn test_several_hosts_in_parallel_one_failing_and_rollback_per_host() {
+    let (dir_a, dir_b) = (setup("fleet-a"), setup("fleet-b"));
+    // One client key for the whole fleet.
+    std::fs::copy(dir_a.join("client_key.pub"), dir_b.join("authorized_keys")).unwrap();
+    let (a, b) = (Sshd::start_in_home(&dir_a), Sshd::start_in_home(&dir_b));
+    let config = fleet_config(&a, &b, &dir_a);
+    let fleet = |extra: &[&str]| {
+        Command::new(profile_dir().join("hmg"))
+            .current_dir(&dir_a)
+            .args(["deploy", "--ssh-config"])
+            .arg(&config)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let v1 = model_copy(&dir_a, "drones.onnx", b"");
+    let hosts = dir_a.join("hosts.txt");
+    std::fs::write(&hosts, "# the fleet\npi-b\npi-down   # unplugged\n").unwrap();
+
+    let out = fleet(&[
+        "--host",
+        "pi-a",
+        "--hosts",
+        hosts.to_str().unwrap(),
+        "--model",
+        &v1,
+    ]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "one host failed: {t}");
+    assert!(t.contains("deploying to 3 hosts"), "{t}");
+    let table: Vec<&str> = t.lines().skip_while(|l| !l.starts_with("host ")).collect();
+    assert!(table.len() >= 4, "{t}");
+    assert!(
+        table[1].starts_with("pi-a") && table[1].contains(" ok "),
+        "{t}"
+    );
+    assert!(
+        table[2].starts_with("pi-b") && table[2].contains(" ok "),
+        "{t}"
+    );
+    assert!(
+        table[3].starts_with("pi-down") && table[3].contains("FAILED"),
+        "{t}"
+    );
+    assert!(t.contains("1 of 3 hosts failed"), "{t}");
+    // Both reachable Pis have the model; each host has its own log.
+    let first = current(&dir_a, "CURRENT");
+    assert!(first.starts_with("drones-"), "{first}");
+    assert_eq!(current(&dir_b, "CURRENT"), first);
+    let logs: Vec<PathBuf> = std::fs::read_dir(dir_a.join("out/deploy"))
+        .unwrap()
+        .flatten()
+        .flat_map(|run| {
+            std::fs::read_dir(run.path())
+                .unwrap()
+                .flatten()
+                .map(|e| e.path())
+        })
+        .collect();
+    assert_eq!(logs.len(), 3, "{logs:?}");
+
+    // A second model on both, then a rollback on pi-b only.
+    let v2 = model_copy(&dir_a, "drones2.onnx", b"\0");
+    let out = fleet(&["--host", "pi-a", "--host", "pi-b", "--model", &v2]);
+    assert!(out.status.success(), "{}", text(&out));
+    let second = current(&dir_a, "CURRENT");
+    assert_ne!(second, first);
+    let out = fleet(&["--host", "pi-b", "--rollback"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(current(&dir_b, "CURRENT"), first, "pi-b rolled back");
+    assert_eq!(current(&dir_a, "CURRENT"), second, "pi-a untouched");
+
+    // No host at all, or an empty hosts file: usage errors.
+    let empty = dir_a.join("empty.txt");
+    std::fs::write(&empty, "# nobody\n").unwrap();
+    for extra in [
+        &["--model", &v1][..],
+        &["--hosts", empty.to_str().unwrap(), "--model", &v1],
+    ] {
+        let out = fleet(extra);
+        assert_eq!(out.status.code(), Some(2), "{extra:?}: {}", text(&out));
     }
 }

@@ -6,7 +6,11 @@
 //! Remote layout under `--remote-dir` (default `~/hmg`): `models/<stem>-<sha12>.<ext>`, the text
 //! files `models/CURRENT` and `models/PREVIOUS` naming the active and the previous model,
 //! `graphs/`, and from a bundle `bin/hmg` and `lib/gstreamer-1.0/libgsthmg.so`.
+//!
+//! Several hosts (`--host a --host b`, `--hosts FILE`) are deployed in parallel, each by its own
+//! `hmg deploy --host X` process (one failing host cannot disturb another), with a result table.
 
+mod fleet;
 mod ssh;
 
 use std::path::{Path, PathBuf};
@@ -18,10 +22,17 @@ use crate::usage::usage;
 
 const UNIT: &str = "hmg-detect.service";
 
-#[derive(clap::Args, Debug)]
+#[derive(clap::Args, Debug, Clone)]
 pub struct DeployArgs {
-    /// Target, as for ssh: pi@raspberrypi.local, or a Host from your ssh config
-    #[arg(long)]
+    /// Target, as for ssh: pi@raspberrypi.local, or a Host from your ssh config; repeat it to
+    /// deploy to several Pis in parallel
+    #[arg(long = "host", value_name = "HOST")]
+    hosts: Vec<String>,
+    /// A file with one host per line (# starts a comment), deployed in parallel with any --host
+    #[arg(long = "hosts", value_name = "FILE")]
+    hosts_file: Option<PathBuf>,
+    /// The one host this process deploys to.
+    #[arg(skip)]
     host: String,
     /// SSH port (default: ssh's, or your ssh config's)
     #[arg(long)]
@@ -144,6 +155,21 @@ fn remote_path(dir: &str, rest: &str) -> String {
 }
 
 pub fn run(args: &DeployArgs) -> anyhow::Result<()> {
+    let hosts = fleet::hosts(args)?;
+    match hosts.as_slice() {
+        [] => Err(usage(
+            "no host: give --host pi@raspberrypi.local (repeatable) or --hosts FILE",
+        )),
+        [one] => {
+            let mut single = args.clone();
+            single.host = one.clone();
+            deploy_one(&single)
+        }
+        many => fleet::deploy_all(many),
+    }
+}
+
+fn deploy_one(args: &DeployArgs) -> anyhow::Result<()> {
     if args.host.trim().is_empty() || args.host.starts_with('-') {
         return Err(usage(format!("--host '{}' is not a host", args.host)));
     }
