@@ -61,3 +61,13 @@ pub fn filter_pad_templates(caps: &gst::Caps) -> Vec<gst::PadTemplate> {
         })
         .collect()
 }
+
+/// The pad templates of the filters that take any raw video and only read metas (yolonms,
+/// detlog, detmqtt).
+pub fn any_video_pad_templates() -> &'static [gst::PadTemplate] {
+    static PAD_TEMPLATES: std::sync::LazyLock<Vec<gst::PadTemplate>> =
+        std::sync::LazyLock::new(|| {
+            filter_pad_templates(&gst::Caps::builder("video/x-raw").build())
+        });
+    PAD_TEMPLATES.as_ref()
+}

@@ -153,15 +153,17 @@ fn subscribe(port: u16, topic: &str, id: &str) -> mpsc::Receiver<(String, serde_
     rx
 }
 
-/// Collects messages until `n` distinct frames came (or `timeout` passed); duplicates kept.
-fn collect_distinct(
-    rx: &mpsc::Receiver<(String, serde_json::Value)>,
-    n: usize,
+type Message = (String, serde_json::Value);
+
+/// Collects messages until `done` says so (or `timeout` passed).
+fn collect_until(
+    rx: &mpsc::Receiver<Message>,
     timeout: Duration,
-) -> Vec<(String, serde_json::Value)> {
+    done: impl Fn(&[Message]) -> bool,
+) -> Vec<Message> {
     let deadline = Instant::now() + timeout;
     let mut got = Vec::new();
-    while first_arrivals(&frames_of(&got)).len() < n {
+    while !done(&got) {
         match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
             Ok(m) => got.push(m),
             Err(_) => break,
@@ -171,21 +173,15 @@ fn collect_distinct(
 }
 
 /// Collects `n` messages (or what came within `timeout`).
-fn collect(
-    rx: &mpsc::Receiver<(String, serde_json::Value)>,
-    n: usize,
-    timeout: Duration,
-) -> Vec<(String, serde_json::Value)> {
-    let deadline = Instant::now() + timeout;
-    let mut got = Vec::new();
-    while got.len() < n {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(m) => got.push(m),
-            Err(_) => break,
-        }
-    }
-    got
+fn collect(rx: &mpsc::Receiver<Message>, n: usize, timeout: Duration) -> Vec<Message> {
+    collect_until(rx, timeout, |got| got.len() >= n)
+}
+
+/// Collects until `n` distinct frames came; duplicates (QoS 1 resends) kept.
+fn collect_distinct(rx: &mpsc::Receiver<Message>, n: usize, timeout: Duration) -> Vec<Message> {
+    collect_until(rx, timeout, |got| {
+        first_arrivals(&frames_of(got)).len() >= n
+    })
 }
 
 fn graph(source: &str, detmqtt: &str) -> gst::Pipeline {
@@ -215,7 +211,7 @@ fn play(pipeline: &gst::Pipeline) -> Vec<String> {
     warnings
 }
 
-fn frames_of(messages: &[(String, serde_json::Value)]) -> Vec<u64> {
+fn frames_of(messages: &[Message]) -> Vec<u64> {
     messages
         .iter()
         .map(|(_, m)| m["frame"].as_u64().unwrap())

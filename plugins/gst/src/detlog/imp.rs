@@ -216,11 +216,7 @@ impl ElementImpl for DetLog {
     }
 
     fn pad_templates() -> &'static [gst::PadTemplate] {
-        static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
-            let caps = gst::Caps::builder("video/x-raw").build();
-            crate::frame::filter_pad_templates(&caps)
-        });
-        PAD_TEMPLATES.as_ref()
+        crate::frame::any_video_pad_templates()
     }
 }
 

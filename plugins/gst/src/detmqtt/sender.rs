@@ -102,16 +102,18 @@ pub fn run(
 ) {
     let mut backoff = FIRST_BACKOFF;
     let mut reported = false;
+    let mut attempted = false;
     loop {
-        // Stopping: what is queued stays on disk for the next run unless a connection is up
-        // (a stopping graph does not wait for a broker that is away).
+        // Stopping: what is queued stays on disk for the next run once an attempt to reach the
+        // broker has failed (a stopping graph does not wait for a broker that is away).
         if spool.is_closed()
             && (spool.len() == 0
-                || !stats.connected.load(Ordering::SeqCst)
+                || (attempted && !stats.connected.load(Ordering::SeqCst))
                 || spool.closed_for().is_some_and(|t| t > STOP_GRACE))
         {
             return;
         }
+        attempted = true;
         let (client, mut connection) = connect(&config, &transport);
         match session(&config, &client, &mut connection, &spool, &stats) {
             Ok(()) => return,
