@@ -29,7 +29,7 @@ enum Command {
     Nms(nms::NmsArgs),
     /// YOLO datasets: verify, split into train/val, init with data.yaml
     Dataset(dataset::DatasetArgs),
-    /// Copy a model (and graphs, an aarch64 build, a systemd service) to a Raspberry Pi over SSH keys
+    /// Copy a model (and graphs, an aarch64 build, a systemd service) to one or many Pis over SSH keys
     Deploy(deploy::DeployArgs),
     /// Run a graph template from graphs/ (or a .gst file), or print its gst-launch-1.0 line
     Run(run::RunArgs),
