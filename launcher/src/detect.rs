@@ -103,19 +103,9 @@ fn check_args(args: &DetectArgs) -> anyhow::Result<Vec<Branch>> {
         &[("--conf", args.conf), ("--iou", args.iou)],
     )?;
     if let Some(url) = &args.mqtt {
-        let rest = url
-            .strip_prefix("mqtt://")
-            .or_else(|| url.strip_prefix("mqtts://"))
-            .ok_or_else(|| {
-                usage(format!(
-                    "--mqtt {url}: write mqtt://host[:port]/topic or mqtts://host[:port]/topic"
-                ))
-            })?;
-        if rest.split('/').next().is_some_and(|a| a.contains('@')) {
-            return Err(usage(
-                "--mqtt: put no user name or password in the URL (it shows in process lists); set HMG_MQTT_USERNAME and HMG_MQTT_PASSWORD",
-            ));
-        }
+        // The same reading detmqtt makes at start, so a bad URL fails before anything runs.
+        gsthmg::detmqtt::Address::parse(url, "device", "stream")
+            .map_err(|e| usage(format!("--mqtt: {e}")))?;
     }
     let mut sources = Vec::new();
     if args.picamera {

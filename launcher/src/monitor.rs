@@ -9,8 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow};
 use clap::Args;
-use rumqttc::tokio_native_tls::native_tls;
-use rumqttc::{Client, Event, Incoming, MqttOptions, QoS, TlsConfiguration, Transport};
+use rumqttc::{Client, Event, Incoming, MqttOptions, QoS, Transport};
 
 use crate::usage::usage;
 
@@ -57,38 +56,15 @@ struct Target {
 }
 
 fn parse_target(url: &str) -> anyhow::Result<Target> {
-    let (tls, rest) = match (url.strip_prefix("mqtt://"), url.strip_prefix("mqtts://")) {
-        (Some(r), _) => (false, r),
-        (_, Some(r)) => (true, r),
-        _ => {
-            return Err(usage(format!(
-                "'{url}' is not an MQTT URL: write mqtt://host[:port]/topic (mqtts:// for TLS)"
-            )));
-        }
+    let address = gsthmg::detmqtt::Address::parse_template(url).map_err(usage)?;
+    let topic = if address.topic.is_empty() {
+        "#"
+    } else {
+        &address.topic
     };
-    let (authority, topic) = rest.split_once('/').unwrap_or((rest, "#"));
-    if authority.contains('@') {
-        return Err(usage(
-            "put no user name or password in the URL; set HMG_MQTT_USERNAME and HMG_MQTT_PASSWORD",
-        ));
-    }
-    let (host, port) = match authority.rsplit_once(':') {
-        Some((h, p)) => (
-            h,
-            p.parse()
-                .map_err(|_| usage(format!("'{p}' in '{url}' is not a port number")))?,
-        ),
-        None => (authority, if tls { 8883 } else { 1883 }),
-    };
-    if host.is_empty() {
-        return Err(usage(format!("'{url}' names no broker host")));
-    }
     let levels: Vec<&str> = topic.split('/').collect();
     let find = |name: &str| levels.iter().position(|l| *l == name);
     Ok(Target {
-        host: host.to_string(),
-        port,
-        tls,
         filter: levels
             .iter()
             .map(|l| {
@@ -102,6 +78,9 @@ fn parse_target(url: &str) -> anyhow::Result<Target> {
             .join("/"),
         device_level: find("{device}"),
         stream_level: find("{stream}"),
+        host: address.host,
+        port: address.port,
+        tls: address.tls,
     })
 }
 
@@ -149,26 +128,14 @@ impl StreamView {
 fn tls_transport(args: &MonitorArgs) -> anyhow::Result<Transport> {
     let read =
         |p: &PathBuf| std::fs::read(p).with_context(|| format!("cannot read '{}'", p.display()));
-    let mut builder = native_tls::TlsConnector::builder();
-    if let Some(ca) = &args.ca_file {
-        builder.add_root_certificate(
-            native_tls::Certificate::from_pem(&read(ca)?)
-                .with_context(|| format!("'{}' is not a PEM certificate", ca.display()))?,
-        );
-    }
-    match (&args.cert_file, &args.key_file) {
-        (Some(c), Some(k)) => {
-            builder.identity(
-                native_tls::Identity::from_pkcs8(&read(c)?, &read(k)?)
-                    .context("--cert-file/--key-file are not a PEM certificate and PKCS#8 key")?,
-            );
-        }
-        (None, None) => {}
+    let ca = args.ca_file.as_ref().map(read).transpose()?;
+    let identity = match (&args.cert_file, &args.key_file) {
+        (Some(c), Some(k)) => Some((read(c)?, read(k)?)),
+        (None, None) => None,
         _ => return Err(usage("--cert-file and --key-file go together")),
-    }
-    Ok(Transport::Tls(TlsConfiguration::NativeConnector(
-        builder.build().context("cannot set up TLS")?,
-    )))
+    };
+    let identity = identity.as_ref().map(|(c, k)| (c.as_slice(), k.as_slice()));
+    gsthmg::detmqtt::native_tls_transport(ca.as_deref(), identity).map_err(|e| anyhow!("{e}"))
 }
 
 pub fn run(args: &MonitorArgs) -> anyhow::Result<()> {

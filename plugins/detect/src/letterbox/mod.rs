@@ -199,19 +199,18 @@ impl Letterboxer {
 
     #[inline(always)]
     fn resize_rows(&mut self, frame: &FrameRef<'_>, lb: &Letterbox) {
-        let bpp = frame.format.packed_layout().map_or(3, |(bpp, _)| bpp);
         self.tables.build(
             frame.width,
             frame.height,
             lb.resized_width,
             lb.resized_height,
-            bpp,
+            off_bpp(frame),
         );
         let n = lb.resized_width * 3;
+        // Taken out for the frame so the scratch buffers can be borrowed beside it.
+        let mut out = std::mem::take(&mut self.out);
         for dy in 0..lb.resized_height {
             let start = ((lb.pad_top + dy) * lb.dst_width + lb.pad_left) * 3;
-            // Taken out for the row so the scratch buffers can be borrowed beside it.
-            let mut out = std::mem::take(&mut self.out);
             let row = &mut out[start..start + n];
             if self.tables.nearest {
                 self.sample_row(frame, dy, row);
@@ -220,8 +219,8 @@ impl Letterboxer {
             } else {
                 self.interpolate_row(frame, dy, row);
             }
-            self.out = out;
         }
+        self.out = out;
     }
 
     /// Output row `dy` when every weight is (2048, 0): each pixel is one source pixel.

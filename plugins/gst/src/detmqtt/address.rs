@@ -2,6 +2,7 @@
 //! `mqtt://host[:port]/topic` and `mqtts://…` locations, with `{device}` and `{stream}` in the
 //! topic. Credentials never come from here: a location shows up in process lists and logs.
 
+/// A broker and the topic to publish to.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Address {
     pub host: String,
@@ -13,6 +14,23 @@ pub struct Address {
 impl Address {
     /// Parses `location`, filling `{device}` and `{stream}` in the topic.
     pub fn parse(location: &str, device: &str, stream: &str) -> Result<Self, String> {
+        let mut address = Self::parse_template(location)?;
+        address.topic = address
+            .topic
+            .replace("{device}", device)
+            .replace("{stream}", stream);
+        if address.topic.is_empty() || address.topic.contains(['+', '#']) {
+            return Err(format!(
+                "topic '{}' cannot be published to: give a topic without + or #, e.g. mqtt://{}/hmg/{{device}}/{{stream}}/detections",
+                address.topic, address.host
+            ));
+        }
+        Ok(address)
+    }
+
+    /// Parses `location` with its topic as written (`{device}`, `{stream}` kept): what a
+    /// subscriber to many devices needs.
+    pub fn parse_template(location: &str) -> Result<Self, String> {
         let (tls, rest) = if let Some(r) = location.strip_prefix("mqtt://") {
             (false, r)
         } else if let Some(r) = location.strip_prefix("mqtts://") {
@@ -41,19 +59,11 @@ impl Address {
         if host.is_empty() {
             return Err(format!("location '{location}' names no broker host"));
         }
-        let topic = topic
-            .replace("{device}", device)
-            .replace("{stream}", stream);
-        if topic.is_empty() || topic.contains(['+', '#']) {
-            return Err(format!(
-                "topic '{topic}' cannot be published to: give a topic without + or #, e.g. mqtt://{host}/hmg/{{device}}/{{stream}}/detections"
-            ));
-        }
         Ok(Self {
             host: host.to_string(),
             port,
             tls,
-            topic,
+            topic: topic.to_string(),
         })
     }
 }

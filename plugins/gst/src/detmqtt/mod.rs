@@ -27,6 +27,10 @@ mod imp;
 mod sender;
 mod spool;
 
+// Shared with `hmg monitor` and `hmg detect --mqtt`: one reading of MQTT URLs, one TLS set-up.
+pub use address::Address;
+pub use sender::native_tls_transport;
+
 glib::wrapper! {
     pub struct DetMqtt(ObjectSubclass<imp::DetMqtt>) @extends gst_base::BaseTransform, gst::Element, gst::Object;
 }

@@ -49,24 +49,34 @@ pub fn tls_transport(config: &Config) -> Result<Option<Transport>, String> {
     if !config.address.tls {
         return Ok(None);
     }
+    let identity = config
+        .identity
+        .as_ref()
+        .map(|(cert, key)| (cert.as_slice(), key.as_slice()));
+    native_tls_transport(config.ca.as_deref(), identity).map(Some)
+}
+
+/// An OpenSSL TLS transport trusting `ca` (PEM; else the system's CAs), with the client
+/// certificate and PKCS#8 key `identity` (PEM) when given.
+pub fn native_tls_transport(
+    ca: Option<&[u8]>,
+    identity: Option<(&[u8], &[u8])>,
+) -> Result<Transport, String> {
     let mut builder = native_tls::TlsConnector::builder();
-    if let Some(ca) = &config.ca {
+    if let Some(ca) = ca {
         let cert = native_tls::Certificate::from_pem(ca)
-            .map_err(|e| format!("ca-file is not a PEM certificate: {e}"))?;
+            .map_err(|e| format!("the CA file is not a PEM certificate: {e}"))?;
         builder.add_root_certificate(cert);
     }
-    if let Some((cert, key)) = &config.identity {
-        let identity = native_tls::Identity::from_pkcs8(cert, key).map_err(|e| {
-            format!("cert-file/key-file are not a PEM certificate and PKCS#8 key: {e}")
-        })?;
+    if let Some((cert, key)) = identity {
+        let identity = native_tls::Identity::from_pkcs8(cert, key)
+            .map_err(|e| format!("the client certificate and key are not PEM and PKCS#8: {e}"))?;
         builder.identity(identity);
     }
     let connector = builder
         .build()
         .map_err(|e| format!("cannot set up TLS: {e}"))?;
-    Ok(Some(Transport::Tls(TlsConfiguration::NativeConnector(
-        connector,
-    ))))
+    Ok(Transport::Tls(TlsConfiguration::NativeConnector(connector)))
 }
 
 fn connect(config: &Config, transport: &Option<Transport>) -> (Client, Connection) {
