@@ -5,7 +5,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use hmg_launcher::{
-    annotate, batch, bench, dataset, demo, deploy, detect, doctor, hef, monitor, nms, run, usage,
+    annotate, batch, bench, dataset, demo, deploy, detect, doctor, export, hef, monitor, nms, run,
+    train, usage, verify_onnx,
 };
 
 #[derive(Parser)]
@@ -29,6 +30,12 @@ enum Command {
     Nms(nms::NmsArgs),
     /// YOLO datasets: verify, split into train/val, init with data.yaml
     Dataset(dataset::DatasetArgs),
+    /// Train a YOLOv8 detector on a dataset with ultralytics (in a venv hmg creates and keeps)
+    Train(train::TrainArgs),
+    /// Export trained weights (.pt) to ONNX for our graph and Hailo's compiler (end nodes, sidecar)
+    Export(export::ExportArgs),
+    /// Check an exported model: a layout we decode, no detections on blank frames, mAP on val
+    VerifyOnnx(verify_onnx::VerifyOnnxArgs),
     /// Copy a model (and graphs, an aarch64 build, a systemd service) to one or many Pis over SSH keys
     Deploy(deploy::DeployArgs),
     /// Run a graph template from graphs/ (or a .gst file), or print its gst-launch-1.0 line
@@ -52,6 +59,9 @@ fn main() -> ExitCode {
         Command::Batch(args) => batch::run(&args),
         Command::Nms(args) => nms::run(&args),
         Command::Dataset(args) => dataset::run(&args),
+        Command::Train(args) => train::run(&args),
+        Command::Export(args) => export::run(&args),
+        Command::VerifyOnnx(args) => verify_onnx::run(&args),
         Command::Deploy(args) => deploy::run(&args),
         Command::Run(args) => run::run(&args),
         Command::Hef(args) => hef::run(&args),

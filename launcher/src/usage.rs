@@ -14,10 +14,25 @@ impl fmt::Display for UsageError {
 
 impl std::error::Error for UsageError {}
 
-/// Exit code for an error: 2 for usage errors, 1 for failures while running.
+/// Long work stopped by Ctrl-C (exit code 130, as a shell reports SIGINT); the text says how
+/// to continue.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Interrupted(pub String);
+
+impl fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Interrupted {}
+
+/// Exit code for an error: 2 for usage errors, 130 after Ctrl-C, 1 for failures while running.
 pub fn exit_code(err: &anyhow::Error) -> u8 {
     if err.downcast_ref::<UsageError>().is_some() {
         2
+    } else if err.downcast_ref::<Interrupted>().is_some() {
+        130
     } else {
         1
     }

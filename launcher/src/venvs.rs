@@ -10,7 +10,7 @@ pub const ULTRALYTICS_REQUIREMENTS: &str =
     include_str!("../../python/ultralytics-requirements.txt");
 
 /// `$XDG_CACHE_HOME/hmg` or `~/.cache/hmg`.
-fn cache_dir() -> PathBuf {
+pub fn cache_dir() -> PathBuf {
     std::env::var_os("XDG_CACHE_HOME")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)

@@ -81,3 +81,23 @@ pub fn assert_mp4_playable(mp4: &Path, dir: &Path) {
         text(&demux)
     );
 }
+
+/// The Python of the ultralytics venv hmg manages (`$HMG_ULTRALYTICS_VENV`, else the cache),
+/// with ultralytics' offline settings, for reference runs in tests.
+pub fn ultralytics_python(scratch: &Path) -> Command {
+    let venv = std::env::var_os("HMG_ULTRALYTICS_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            std::env::var_os("XDG_CACHE_HOME")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache"))
+                .join("hmg/venvs/ultralytics")
+        });
+    let mut c = Command::new(venv.join("bin/python"));
+    c.env("YOLO_OFFLINE", "1")
+        .env("YOLO_AUTOINSTALL", "0")
+        .env("YOLO_CONFIG_DIR", scratch.join("yolo-config"))
+        .env("MPLCONFIGDIR", scratch.join("mpl"));
+    c
+}

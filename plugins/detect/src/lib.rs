@@ -24,6 +24,7 @@ pub mod hef;
 pub mod labels;
 pub mod layout;
 pub mod letterbox;
+pub mod metrics;
 pub mod nms;
 pub mod pixel;
 mod simd;

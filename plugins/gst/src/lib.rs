@@ -8,13 +8,15 @@
  * attaches its raw outputs (`HmgTensors` custom meta), `yolodecode` turns them into candidate
  * boxes (`HmgCandidates`), `yolonms` (which also decodes by itself) turns them into standard
  * `GstVideoRegionOfInterestMeta` detections, `detoverlay` draws them, `detlog` writes them
- * as JSON lines and `detmqtt` publishes them to an MQTT broker. The frame itself flows on untouched.
+ * as JSON lines, `detmqtt` publishes them to an MQTT broker and `detverify` checks them offline
+ * (no detections on blank frames, or mAP against YOLO labels). The frame itself flows on untouched.
  */
 use gst::glib;
 
 pub mod detlog;
 pub mod detmqtt;
 pub mod detoverlay;
+pub mod detverify;
 pub mod frame;
 pub mod hailoinfer;
 pub mod meta;
@@ -39,6 +41,7 @@ fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     detoverlay::register(plugin)?;
     detlog::register(plugin)?;
     detmqtt::register(plugin)?;
+    detverify::register(plugin)?;
     Ok(())
 }
 

@@ -1,0 +1,234 @@
+# SPDX-License-Identifier: MIT OR Apache-2.0
+"""The driver `hmg train`, `hmg export` and `hmg verify-onnx` run in hmg's ultralytics venv.
+
+Usage: python -c <this file> <command> '<json arguments>'
+Events for hmg go to stdout as lines `@hmg {json}`; ultralytics' own log goes to stdout/stderr
+as usual and hmg keeps it in a log file. Exit status: 0 done, 3 a user error (message in an
+`error` event), 130 interrupted (Ctrl-C).
+"""
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+
+def emit(event, **fields):
+    sys.stdout.write("@hmg " + json.dumps({"event": event, **fields}, default=str) + "\n")
+    sys.stdout.flush()
+
+
+class UserError(Exception):
+    pass
+
+
+def load_detector(path):
+    """A YOLO detection model from a .pt/.yaml, or a UserError that says what it is instead."""
+    from ultralytics import YOLO
+
+    p = Path(path)
+    if p.suffix == ".pt":
+        if not p.is_file():
+            raise UserError(f"{p}: no such file")
+        try:
+            model = YOLO(str(p))
+        except Exception as e:  # a truncated or foreign file fails inside torch.load
+            raise UserError(f"{p}: not an ultralytics checkpoint ({type(e).__name__}: {e})")
+    else:
+        try:
+            model = YOLO(str(p))
+        except Exception as e:
+            raise UserError(f"{p}: cannot build a model from it ({type(e).__name__}: {e})")
+    if model.task != "detect":
+        raise UserError(
+            f"{p} is a '{model.task}' model, not an object detector: train from a detection "
+            "architecture (yolov8n.yaml) or a detection checkpoint (runs/detect/…/best.pt)"
+        )
+    return model
+
+
+def check_data(data):
+    from ultralytics.data.utils import check_det_dataset
+
+    try:
+        info = check_det_dataset(data, autodownload=False)
+    except Exception as e:
+        raise UserError(f"{data}: ultralytics cannot load this dataset: {e}")
+    return {"names": {int(k): v for k, v in info["names"].items()}, "nc": info["nc"]}
+
+
+def train(a):
+    data = check_data(a["data"])
+    resume = a.get("resume")
+    model = load_detector(resume or a["model"])
+    emit("ready", names=data["names"])
+
+    started = time.time()
+    progress = {"pending": None, "last": 0}
+
+    def losses(trainer):
+        items = trainer.label_loss_items(trainer.tloss) if trainer.tloss is not None else {}
+        return {k.split("/")[-1]: float(v) for k, v in items.items()}
+
+    def on_batch_end(trainer):
+        emit(
+            "batch",
+            epoch=trainer.epoch + 1,
+            epochs=trainer.epochs,
+            **losses(trainer),
+        )
+
+    def on_train_epoch_end(trainer):
+        progress["pending"] = trainer.epoch + 1
+
+    def on_fit_epoch_end(trainer):
+        # Also called once more by the final validation of best.pt: only epochs are reported.
+        epoch, progress["pending"] = progress["pending"], None
+        if epoch is None:
+            return
+        progress["last"] = epoch
+        m = trainer.metrics or {}
+        emit(
+            "epoch",
+            epoch=epoch,
+            epochs=trainer.epochs,
+            **losses(trainer),
+            precision=m.get("metrics/precision(B)"),
+            recall=m.get("metrics/recall(B)"),
+            map50=m.get("metrics/mAP50(B)"),
+            map50_95=m.get("metrics/mAP50-95(B)"),
+            val_box_loss=m.get("val/box_loss"),
+            val_cls_loss=m.get("val/cls_loss"),
+            seconds=time.time() - started,
+            save_dir=str(trainer.save_dir),
+        )
+
+    model.add_callback("on_train_batch_end", on_batch_end)
+    model.add_callback("on_train_epoch_end", on_train_epoch_end)
+    model.add_callback("on_fit_epoch_end", on_fit_epoch_end)
+    args = dict(
+        data=a["data"],
+        epochs=a["epochs"],
+        batch=a["batch"],
+        imgsz=a["imgsz"],
+        patience=a["patience"],
+        project=a["project"],
+        name=a["name"],
+        device=a["device"],
+        workers=a["workers"],
+        **a.get("overrides", {}),
+    )
+    try:
+        if resume:
+            model.train(resume=True, **{k: args[k] for k in ("device", "workers")})
+        else:
+            model.train(**args)
+    except KeyboardInterrupt:
+        emit("interrupted")
+        return 130
+    except AssertionError as e:  # ultralytics reports "nothing to resume" this way
+        raise UserError(str(e).strip())
+    trainer = model.trainer
+    stopper = trainer.stopper
+    emit(
+        "done",
+        save_dir=str(trainer.save_dir),
+        best=str(trainer.best),
+        last=str(trainer.last),
+        epochs=trainer.epochs,
+        epochs_run=progress["last"],
+        best_epoch=stopper.best_epoch,
+        stopped_early=progress["last"] < trainer.epochs,
+        seconds=time.time() - started,
+        metrics={k: float(v) for k, v in (trainer.metrics or {}).items()},
+    )
+    return 0
+
+
+def head_end_nodes(model, graph_names):
+    """The six raw-head convolutions (box and class per stride) that Hailo's parser ends at."""
+    head = len(model.model.model) - 1
+    found = []
+    for i in range(len(model.model.model[-1].stride)):
+        for branch in ("cv2", "cv3"):
+            name = f"/model.{head}/{branch}.{i}/{branch}.{i}.2/Conv"
+            match = [n for n in graph_names if n == name or n.endswith("/" + name.lstrip("/"))]
+            if not match:
+                raise UserError(
+                    f"the exported graph has no node {name}: not a YOLOv8-style detection head"
+                )
+            found.append(match[0])
+    return found
+
+
+def export(a):
+    import onnx
+
+    src = Path(a["weights"])
+    model = load_detector(str(src))
+    out_dir = Path(a["output_dir"])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    # ultralytics writes next to the weights: work on a copy in a scratch folder, then rename.
+    scratch = out_dir / f".export-{os.getpid()}"
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir()
+    try:
+        tmp_pt = scratch / src.name
+        shutil.copy2(src, tmp_pt)
+        model = load_detector(str(tmp_pt))
+        path = model.export(
+            format="onnx",
+            opset=a["opset"],
+            imgsz=a["imgsz"],
+            nms=a["nms"],
+            simplify=True,
+            dynamic=False,
+        )
+        graph = onnx.load(path)
+        names = [n.name for n in graph.graph.node]
+        end_nodes = head_end_nodes(model, names)
+        outputs = [
+            [d.dim_value for d in o.type.tensor_type.shape.dim] for o in graph.graph.output
+        ]
+        target = out_dir / (src.stem + ("_nms" if a["nms"] else "") + ".onnx")
+        os.replace(path, target)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    imgsz = a["imgsz"] if isinstance(a["imgsz"], list) else [a["imgsz"], a["imgsz"]]
+    emit(
+        "done",
+        onnx=str(target),
+        names={int(k): v for k, v in model.names.items()},
+        imgsz=imgsz,
+        outputs=outputs,
+        end_nodes=end_nodes,
+        ultralytics=__import__("ultralytics").__version__,
+    )
+    return 0
+
+
+def val(a):
+    from ultralytics import YOLO
+
+    check_data(a["data"])
+    model = YOLO(a["model"], task="detect")
+    m = model.val(
+        data=a["data"], imgsz=a["imgsz"], batch=1, device="cpu", plots=False, workers=0
+    )
+    emit("done", map50=float(m.box.map50), map50_95=float(m.box.map))
+    return 0
+
+
+COMMANDS = {"train": train, "export": export, "val": val}
+
+if __name__ == "__main__":
+    command, args = sys.argv[1], json.loads(sys.argv[2])
+    try:
+        sys.exit(COMMANDS[command](args))
+    except UserError as e:
+        emit("error", message=str(e))
+        sys.exit(3)
+    except KeyboardInterrupt:
+        emit("interrupted")
+        sys.exit(130)

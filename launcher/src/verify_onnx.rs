@@ -1,0 +1,306 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! `hmg verify-onnx`: the offline verification graph (`appsrc ! hailoinfer ! yolonms !
+//! detverify`) on an exported model — a layout we decode, no detections on blank frames, and
+//! with `--data` our graph's mAP on the val split next to ultralytics' own `val`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, anyhow};
+use gst::prelude::*;
+use hmg_detect::Detector;
+
+use crate::dataset::data_yaml::DataYaml;
+use crate::graph;
+use crate::images::{list_images, read_rgb};
+use crate::ultralytics::{Outcome, run_driver};
+use crate::usage::{Interrupted, check_thresholds, usage};
+
+#[derive(clap::Args, Debug)]
+pub struct VerifyOnnxArgs {
+    /// The exported model (hmg export writes exports/best.onnx)
+    model: PathBuf,
+    /// Also measure mAP on the val split of this data.yaml (ours and ultralytics' val)
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Confidence above which a detection on a blank frame counts as a false positive
+    #[arg(long, default_value_t = 0.25)]
+    conf: f32,
+    /// False positives allowed over all blank frames
+    #[arg(long, default_value_t = 0)]
+    max_false_positives: u32,
+    /// With --data: skip ultralytics' val (only our graph's figure)
+    #[arg(long)]
+    no_ultralytics: bool,
+}
+
+/// The blank frames: black, ultralytics' pad grey and white, at the model's size and at 720p.
+const BLANK_LEVELS: [u8; 3] = [0, 114, 255];
+
+/// An RGB frame for appsrc, rows padded to GStreamer's 4-byte stride.
+fn rgb_frame(width: u32, height: u32, pixel: impl Fn(u32, u32) -> [u8; 3]) -> Frame {
+    let info = gst_video::VideoInfo::builder(gst_video::VideoFormat::Rgb, width, height)
+        .build()
+        .expect("valid RGB size");
+    let stride = info.stride()[0] as usize;
+    let mut data = vec![0u8; info.size()];
+    for y in 0..height {
+        let row = &mut data[y as usize * stride..][..width as usize * 3];
+        for x in 0..width {
+            row[x as usize * 3..][..3].copy_from_slice(&pixel(x, y));
+        }
+    }
+    (
+        gst::Buffer::from_mut_slice(data),
+        info.to_caps().expect("RGB caps"),
+    )
+}
+
+/// A frame and its caps.
+type Frame = (gst::Buffer, gst::Caps);
+
+/// Plays `appsrc ! hailoinfer ! yolonms ! detverify ! fakesink`, feeding the frames `frames`
+/// yields from a thread; returns the detverify element after EOS (its result properties).
+fn run_check(
+    model: &Path,
+    nms: &str,
+    check: &str,
+    frames: impl Iterator<Item = anyhow::Result<Frame>> + Send + 'static,
+) -> anyhow::Result<gst::Element> {
+    let description = format!(
+        "appsrc name=frames format=time block=true max-bytes=50000000 ! hailoinfer model=\"{}\" ! \
+         yolonms {nms} ! detverify name=check fail=false {check} ! fakesink sync=false",
+        model.display()
+    );
+    let pipeline = gst::parse::launch(&description)
+        .context("cannot build the verification graph")?
+        .downcast::<gst::Pipeline>()
+        .map_err(|_| anyhow!("the verification graph is not a pipeline"))?;
+    let appsrc = pipeline
+        .by_name("frames")
+        .and_then(|e| e.downcast::<gst_app::AppSrc>().ok())
+        .ok_or_else(|| anyhow!("appsrc missing"))?;
+    let checker = pipeline
+        .by_name("check")
+        .ok_or_else(|| anyhow!("detverify missing"))?;
+    let feeder = std::thread::spawn(move || -> anyhow::Result<()> {
+        for (i, frame) in frames.enumerate() {
+            let (mut buffer, caps) = frame?;
+            {
+                let b = buffer.make_mut();
+                b.set_pts(gst::ClockTime::from_mseconds(i as u64 * 40));
+                b.set_duration(gst::ClockTime::from_mseconds(40));
+            }
+            let sample = gst::Sample::builder().buffer(&buffer).caps(&caps).build();
+            if appsrc.push_sample(&sample).is_err() {
+                break; // the graph stopped; its error is reported by play()
+            }
+        }
+        let _ = appsrc.end_of_stream();
+        Ok(())
+    });
+    let played = graph::play(&pipeline, |_, _| false);
+    let fed = feeder
+        .join()
+        .map_err(|_| anyhow!("the frame feeder panicked"))?;
+    played?;
+    fed?;
+    Ok(checker)
+}
+
+/// Result of [`verify_onnx`].
+#[derive(Debug, Clone)]
+pub struct VerifyReport {
+    pub layout: String,
+    pub input: (usize, usize),
+    pub blank_frames: u64,
+    pub false_positives: u64,
+    pub blank_passed: bool,
+    /// Our graph's (mAP50, mAP50-95) on the val split, with `--data`.
+    pub map: Option<(f64, f64)>,
+    /// ultralytics val's (mAP50, mAP50-95) for the same model and data.
+    pub ultralytics_map: Option<(f64, f64)>,
+}
+
+/// Runs every check; `Err` only when a check could not run (a model that fails to load is
+/// such a case: its error says why).
+pub fn verify_onnx(
+    model: &Path,
+    data: Option<&Path>,
+    conf: f32,
+    max_false_positives: u32,
+    ultralytics_val: bool,
+) -> anyhow::Result<VerifyReport> {
+    graph::init()?;
+    let detector = Detector::open(model).map_err(|e| {
+        anyhow!(
+            "{}: {e}; hmg decodes ultralytics ONNX exports with or without NMS ((1, 4+classes, N) or \
+             (1, 300, 6)) and Hailo's raw or NMS outputs — export with hmg export",
+            model.display()
+        )
+    })?;
+    let info = detector.info().clone();
+    drop(detector);
+    let (iw, ih) = (info.input_width as u32, info.input_height as u32);
+    let mut blanks = Vec::new();
+    for (w, h) in [(iw, ih), (1280, 720)] {
+        for level in BLANK_LEVELS {
+            blanks.push((w, h, level));
+        }
+    }
+    let frames = blanks
+        .into_iter()
+        .map(|(w, h, level)| Ok(rgb_frame(w, h, |_, _| [level; 3])));
+    let check = run_check(
+        model,
+        &format!("conf={conf}"),
+        &format!("mode=blank max-false-positives={max_false_positives}"),
+        frames,
+    )?;
+    let mut report = VerifyReport {
+        layout: info.layout.name().to_string(),
+        input: (info.input_width, info.input_height),
+        blank_frames: check.property::<u64>("frames"),
+        false_positives: check.property::<u64>("false-positives"),
+        blank_passed: check.property::<bool>("passed"),
+        map: None,
+        ultralytics_map: None,
+    };
+    if let Some(data) = data {
+        let yaml = DataYaml::read(data)?;
+        let mut images = Vec::new();
+        for dir in &yaml.val {
+            images.extend(
+                list_images(dir).with_context(|| format!("cannot list {}", dir.display()))?,
+            );
+        }
+        if images.is_empty() {
+            return Err(usage(format!(
+                "{}: the val split has no images",
+                data.display()
+            )));
+        }
+        let list_dir = std::env::temp_dir().join(format!("hmg-verify-{}", std::process::id()));
+        std::fs::create_dir_all(&list_dir)?;
+        let list = list_dir.join("val.txt");
+        let absolute: Vec<String> = images
+            .iter()
+            .map(|p| std::path::absolute(p).map(|p| p.display().to_string()))
+            .collect::<Result<_, _>>()?;
+        std::fs::write(&list, absolute.join("\n") + "\n")?;
+        let frames = images.clone().into_iter().map(|path| {
+            let rgb = read_rgb(&path).with_context(|| format!("cannot read {}", path.display()))?;
+            Ok(rgb_frame(rgb.width(), rgb.height(), |x, y| {
+                rgb.get_pixel(x, y).0
+            }))
+        });
+        // yolo val's settings: every box above 0.001, NMS IoU 0.7, up to 300 per image.
+        let result = run_check(
+            model,
+            "conf=0.001 iou=0.7 max-det=300",
+            &format!("mode=map images=\"{}\"", list.display()),
+            frames,
+        );
+        let _ = std::fs::remove_dir_all(&list_dir);
+        let check = result?;
+        report.map = Some((
+            check.property::<f64>("map50"),
+            check.property::<f64>("map50-95"),
+        ));
+        if ultralytics_val {
+            let args = serde_json::json!({
+                "model": std::path::absolute(model)?,
+                "data": std::path::absolute(data)?,
+                "imgsz": info.input_width.max(info.input_height),
+            });
+            let log =
+                std::env::temp_dir().join(format!("hmg-verify-val-{}.log", std::process::id()));
+            match run_driver("val", &args, &log, |_| {})? {
+                Outcome::Done(done) => {
+                    report.ultralytics_map = Some((
+                        done["map50"].as_f64().unwrap_or(0.0),
+                        done["map50_95"].as_f64().unwrap_or(0.0),
+                    ));
+                    let _ = std::fs::remove_file(&log);
+                }
+                Outcome::Interrupted => {
+                    return Err(Interrupted("verification stopped".into()).into());
+                }
+            }
+        }
+    }
+    Ok(report)
+}
+
+pub fn run(args: &VerifyOnnxArgs) -> anyhow::Result<()> {
+    if !args.model.is_file() {
+        return Err(usage(format!(
+            "model '{}' does not exist (hmg export writes exports/best.onnx)",
+            args.model.display()
+        )));
+    }
+    if let Some(d) = &args.data
+        && !d.is_file()
+    {
+        return Err(usage(format!("--data '{}' does not exist", d.display())));
+    }
+    check_thresholds(&[("--conf", args.conf.into())])?;
+    let r = verify_onnx(
+        &args.model,
+        args.data.as_deref(),
+        args.conf,
+        args.max_false_positives,
+        !args.no_ultralytics,
+    )
+    .map_err(|e| anyhow!("FAIL: {e:#}"))?;
+    println!(
+        "layout:   {} (input {}x{}): decoded by yolonms",
+        r.layout, r.input.0, r.input.1
+    );
+    println!(
+        "blank:    {} detection(s) above conf {} on {} black/grey/white frames (allowed {}): {}",
+        r.false_positives,
+        args.conf,
+        r.blank_frames,
+        args.max_false_positives,
+        if r.blank_passed {
+            "ok"
+        } else {
+            "FALSE POSITIVES"
+        }
+    );
+    if let Some((m50, m5095)) = r.map {
+        println!("mAP (val): hmg graph mAP50 {m50:.4}  mAP50-95 {m5095:.4}");
+        if let Some((u50, u5095)) = r.ultralytics_map {
+            println!("           ultralytics val mAP50 {u50:.4}  mAP50-95 {u5095:.4}");
+        }
+    }
+    if r.blank_passed {
+        println!(
+            "PASS: {} is ready to calibrate and compile",
+            args.model.display()
+        );
+        Ok(())
+    } else {
+        Err(anyhow!(
+            "FAIL: {} detects objects on blank frames; train with background images (images \
+             with empty label files) and export again",
+            args.model.display()
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rgb_samples_pad_rows_to_the_stride() {
+        gst::init().unwrap();
+        let (buffer, _) = rgb_frame(5, 2, |x, y| [x as u8, y as u8, 7]);
+        let map = buffer.map_readable().unwrap();
+        // 5 pixels = 15 bytes, stride 16.
+        assert_eq!(map.len(), 32);
+        assert_eq!(&map[12..16], &[4, 0, 7, 0]);
+        assert_eq!(&map[16..19], &[0, 1, 7]);
+    }
+}
