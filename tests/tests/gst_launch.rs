@@ -19,8 +19,29 @@ fn test_gst_inspect_documents_every_element_and_property() {
         "detoverlay",
         "detlog",
         "detmqtt",
+        "detverify",
     ] {
         assert!(t.contains(e), "{e} missing:\n{t}");
+    }
+    let out = gst_command("gst-inspect-1.0", &dir)
+        .arg("detverify")
+        .output()
+        .unwrap();
+    let t = text(&out);
+    for p in [
+        "mode",
+        "images",
+        "labels-dir",
+        "max-false-positives",
+        "min-map50",
+        "location",
+        "fail",
+        "false-positives",
+        "map50",
+        "map50-95",
+        "passed",
+    ] {
+        assert!(t.contains(p), "detverify: {p} missing:\n{t}");
     }
     let out = gst_command("gst-inspect-1.0", &dir)
         .arg("detmqtt")
@@ -160,4 +181,115 @@ fn test_gst_launch_exits_nonzero_with_a_clear_error() {
         .output()
         .unwrap();
     assert!(!out.status.success(), "unsupported caps must fail");
+}
+
+/// detverify in a plain gst-launch-1.0 graph: mAP against labels written from ultralytics'
+/// reference detections (so our graph should find them all), and a failing blank check.
+#[test]
+fn test_detverify_map_on_reference_labels_and_blank_failure() {
+    let dir = temp_dir("detverify");
+    let images = dir.join("set/images");
+    let labels = dir.join("set/labels");
+    std::fs::create_dir_all(&images).unwrap();
+    std::fs::create_dir_all(&labels).unwrap();
+    let reference: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(testdata().join("reference/yolov12n.json")).unwrap(),
+    )
+    .unwrap();
+    for (i, name) in ["dog.jpg", "person.jpg", "eagle.jpg"].iter().enumerate() {
+        std::fs::copy(
+            testdata().join("images").join(name),
+            images.join(format!("{i}.jpg")),
+        )
+        .unwrap();
+        let r = &reference["images"][name];
+        let (w, h) = (r["width"].as_f64().unwrap(), r["height"].as_f64().unwrap());
+        let mut lines = String::new();
+        for d in r["detections"].as_array().unwrap() {
+            let b: Vec<f64> = d["box_xyxy"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().unwrap())
+                .collect();
+            lines.push_str(&format!(
+                "{} {} {} {} {}\n",
+                d["class_id"],
+                (b[0] + b[2]) / 2.0 / w,
+                (b[1] + b[3]) / 2.0 / h,
+                (b[2] - b[0]) / w,
+                (b[3] - b[1]) / h
+            ));
+        }
+        std::fs::write(labels.join(format!("{i}.txt")), lines).unwrap();
+    }
+    let model = testdata().join("models/yolov12n.onnx");
+    let report = dir.join("report.json");
+    let out = gst_command("gst-launch-1.0", &dir)
+        .arg("multifilesrc")
+        .arg(format!("location={}/%d.jpg", images.display()))
+        .args([
+            "caps=image/jpeg,framerate=1/1",
+            "!",
+            "jpegdec",
+            "!",
+            "videoconvert",
+            "!",
+            "hailoinfer",
+        ])
+        .arg(format!("model={}", model.display()))
+        .args([
+            "!",
+            "yolonms",
+            "conf=0.25",
+            "!",
+            "detverify",
+            "mode=map",
+            "min-map50=0.9",
+        ])
+        .arg(format!("images={}", images.display()))
+        .arg(format!("location={}", report.display()))
+        .args(["!", "fakesink"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(r["frames"], 3);
+    assert_eq!(r["passed"], true);
+    // Every labelled box found with its exact coordinates: ultralytics' best AP, 0.995.
+    assert!(r["map50"].as_f64().unwrap() > 0.95, "{r}");
+
+    // Everything above 0.0001 on a black frame counts: the check fails and gst-launch says why.
+    let out = gst_command("gst-launch-1.0", &dir)
+        .args([
+            "videotestsrc",
+            "pattern=black",
+            "num-buffers=2",
+            "!",
+            "video/x-raw,width=320,height=240",
+            "!",
+            "videoconvert",
+            "!",
+            "hailoinfer",
+        ])
+        .arg(format!("model={}", model.display()))
+        .args([
+            "!",
+            "yolonms",
+            "conf=0.0001",
+            "!",
+            "detverify",
+            "mode=blank",
+            "!",
+            "fakesink",
+        ])
+        .output()
+        .unwrap();
+    let t = text(&out);
+    assert!(!out.status.success(), "{t}");
+    assert!(
+        t.contains("Verification failed") && t.contains("blank frame"),
+        "{t}"
+    );
 }

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! Detection accuracy against ground truth: mAP50 and mAP50-95 computed the way ultralytics'
-//! validator does (greedy matching by IoU at ten thresholds 0.50…0.95, precision envelope,
-//! 101-point interpolated AP, mean over the classes that have labels), so our graph's figure can
-//! be set next to `yolo val`'s.
+//! validator (8.4) does (greedy matching in confidence order at ten IoU thresholds 0.50…0.95,
+//! precision envelope, 101-point interpolated AP, mean over the classes that have labels), so our graph's figure can
+//! be set next to `yolo val`'s (tests/tests/metrics_parity.rs compares the two on random data).
 //!
 //! ```
 //! use hmg_detect::metrics::{ApAccumulator, Truth};
@@ -93,12 +93,15 @@ impl ApAccumulator {
         for t in truths {
             *self.labels_per_class.entry(t.class_id).or_default() += 1;
         }
-        let mut correct = vec![[false; 10]; predictions.len()];
+        // ultralytics matches predictions in descending confidence order.
+        let mut order: Vec<usize> = (0..predictions.len()).collect();
+        order.sort_by(|&a, &b| predictions[b].1.total_cmp(&predictions[a].1));
+        let preds: Vec<&(u32, f32, [f32; 4])> = order.iter().map(|&i| &predictions[i]).collect();
         // IoU of every (label, prediction) pair of the same class; other pairs are 0.
         let iou: Vec<Vec<f32>> = truths
             .iter()
             .map(|t| {
-                predictions
+                preds
                     .iter()
                     .map(|(c, _, b)| {
                         if *c == t.class_id {
@@ -110,29 +113,28 @@ impl ApAccumulator {
                     .collect()
             })
             .collect();
-        for (k, &threshold) in IOU_THRESHOLDS.iter().enumerate() {
-            // Candidate pairs above the threshold, best IoU first; each label and each
-            // prediction used once (ultralytics' `match_predictions`).
-            let mut pairs: Vec<(usize, usize, f32)> = Vec::new();
-            for (l, row) in iou.iter().enumerate() {
-                for (p, &v) in row.iter().enumerate() {
-                    if v >= threshold {
-                        pairs.push((l, p, v));
+        // ultralytics 8.4's `match_predictions` (COCO's greedy rule): in descending confidence,
+        // each prediction takes the unclaimed label it overlaps most, at each threshold.
+        let mut correct = vec![[false; 10]; preds.len()];
+        let mut claimed = vec![[false; 10]; truths.len()];
+        for (p, flags) in correct.iter_mut().enumerate() {
+            for (k, &threshold) in IOU_THRESHOLDS.iter().enumerate() {
+                let mut best: Option<(usize, f32)> = None;
+                for (l, row) in iou.iter().enumerate() {
+                    let v = if claimed[l][k] { 0.0 } else { row[p] };
+                    if best.is_none_or(|(_, b)| v > b) {
+                        best = Some((l, v));
                     }
                 }
-            }
-            pairs.sort_by(|a, b| b.2.total_cmp(&a.2));
-            let mut label_used = vec![false; truths.len()];
-            let mut pred_used = vec![false; predictions.len()];
-            for (l, p, _) in pairs {
-                if !label_used[l] && !pred_used[p] {
-                    label_used[l] = true;
-                    pred_used[p] = true;
-                    correct[p][k] = true;
+                if let Some((l, v)) = best
+                    && v >= threshold
+                {
+                    flags[k] = true;
+                    claimed[l][k] = true;
                 }
             }
         }
-        for ((class_id, confidence, _), correct) in predictions.iter().zip(correct) {
+        for ((class_id, confidence, _), correct) in preds.iter().zip(correct) {
             self.scored.push(Scored {
                 confidence: *confidence,
                 class_id: *class_id,
@@ -197,15 +199,18 @@ impl ApAccumulator {
 }
 
 /// Area under the precision envelope, sampled at 101 recall points and integrated with the
-/// trapezoid rule (ultralytics' `compute_ap`, method "interp").
+/// trapezoid rule (ultralytics 8.4's `compute_ap`: precision drops to 0 just after the last
+/// recall reached, as in COCO, instead of sloping down to recall 1).
 fn average_precision(recall: &[f64], precision: &[f64]) -> f64 {
-    let mut mrec = Vec::with_capacity(recall.len() + 2);
+    let mut mrec = Vec::with_capacity(recall.len() + 3);
     mrec.push(0.0);
     mrec.extend_from_slice(recall);
+    mrec.push(recall.last().copied().unwrap_or(1.0));
     mrec.push(1.0);
-    let mut mpre = Vec::with_capacity(precision.len() + 2);
+    let mut mpre = Vec::with_capacity(precision.len() + 3);
     mpre.push(1.0);
     mpre.extend_from_slice(precision);
+    mpre.push(0.0);
     mpre.push(0.0);
     for i in (0..mpre.len() - 1).rev() {
         mpre[i] = mpre[i].max(mpre[i + 1]);
@@ -299,8 +304,8 @@ mod tests {
             ],
         );
         let m = acc.finish();
-        // Recall 0.5 at precision 1, then the envelope falls linearly to 0 at recall 1: 0.75.
-        assert!((m.map50 - 0.75).abs() < 1e-9, "{m:?}");
+        // Recall 0.5 at precision 1, then precision 0: 0.49 + half of the step at 0.5.
+        assert!((m.map50 - 0.495).abs() < 1e-9, "{m:?}");
     }
 
     #[test]
