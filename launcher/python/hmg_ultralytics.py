@@ -220,7 +220,38 @@ def val(a):
     return 0
 
 
-COMMANDS = {"train": train, "export": export, "val": val}
+def inspect(a):
+    """Class names, input size, outputs and head end nodes of an exported ONNX (no sidecar)."""
+    import ast
+    import re
+
+    import onnx
+
+    try:
+        m = onnx.load(a["onnx"])
+    except Exception as e:
+        raise UserError(f"{a['onnx']}: not an ONNX model ({e})")
+    meta = {p.key: p.value for p in m.metadata_props}
+    names = ast.literal_eval(meta["names"]) if "names" in meta else {}
+    dims = [d.dim_value for d in m.graph.input[0].type.tensor_type.shape.dim]
+    imgsz = ast.literal_eval(meta["imgsz"]) if "imgsz" in meta else dims[2:4]
+    ends = {}
+    for n in m.graph.node:
+        found = re.search(r"/model\.(\d+)/(cv[23])\.(\d+)/\2\.\3\.2/Conv$", n.name)
+        if found:
+            ends[(int(found.group(3)), found.group(2))] = n.name
+    end_nodes = [ends[k] for k in sorted(ends)]
+    emit(
+        "done",
+        names={int(k): v for k, v in names.items()},
+        imgsz=list(imgsz),
+        end_nodes=end_nodes,
+        outputs=[[d.dim_value for d in o.type.tensor_type.shape.dim] for o in m.graph.output],
+    )
+    return 0
+
+
+COMMANDS = {"train": train, "export": export, "val": val, "inspect": inspect}
 
 if __name__ == "__main__":
     command, args = sys.argv[1], json.loads(sys.argv[2])

@@ -64,6 +64,14 @@ fn vstreams(path: &std::path::Path) -> Result<(String, Vec<serde_json::Value>), 
     }
 }
 
+/// `hmg hef info PATH` (text), for commands that just made a HEF.
+pub fn show(path: &std::path::Path) -> anyhow::Result<()> {
+    info(&InfoArgs {
+        hef: path.to_path_buf(),
+        json: false,
+    })
+}
+
 fn info(a: &InfoArgs) -> anyhow::Result<()> {
     let header = hef::read_header(&a.hef).with_context(|| format!("'{}'", a.hef.display()))?;
     let hailort = vstreams(&a.hef);

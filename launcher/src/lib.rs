@@ -3,10 +3,13 @@
 //! label and raw-output readers (also used by the fuzz targets).
 
 pub mod annotate;
+pub mod appsrc;
 pub mod assets;
 pub mod atomic;
 pub mod batch;
 pub mod bench;
+pub mod calibrate;
+pub mod compile;
 pub mod dataset;
 pub mod demo;
 pub mod deploy;
@@ -18,6 +21,8 @@ pub mod hef;
 pub mod images;
 pub mod monitor;
 pub mod nms;
+pub mod pipeline;
+pub mod pydriver;
 pub mod run;
 pub mod sources;
 pub mod stats;

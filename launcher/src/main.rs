@@ -5,8 +5,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use hmg_launcher::{
-    annotate, batch, bench, dataset, demo, deploy, detect, doctor, export, hef, monitor, nms, run,
-    train, usage, verify_onnx,
+    annotate, batch, bench, calibrate, compile, dataset, demo, deploy, detect, doctor, export, hef,
+    monitor, nms, pipeline, run, train, usage, verify_onnx,
 };
 
 #[derive(Parser)]
@@ -36,6 +36,12 @@ enum Command {
     Export(export::ExportArgs),
     /// Check an exported model: a layout we decode, no detections on blank frames, mAP on val
     VerifyOnnx(verify_onnx::VerifyOnnxArgs),
+    /// Calibration set for Hailo's quantizer: pictures sampled across classes, letterboxed as live
+    Calibrate(calibrate::CalibrateArgs),
+    /// Compile an ONNX model to a HEF with Hailo's Dataflow Compiler (script, NMS config, versions)
+    Compile(compile::CompileArgs),
+    /// The whole chain, resumable: verify, split, train, export, verify-onnx, calibrate, compile
+    Pipeline(pipeline::PipelineArgs),
     /// Copy a model (and graphs, an aarch64 build, a systemd service) to one or many Pis over SSH keys
     Deploy(deploy::DeployArgs),
     /// Run a graph template from graphs/ (or a .gst file), or print its gst-launch-1.0 line
@@ -62,6 +68,9 @@ fn main() -> ExitCode {
         Command::Train(args) => train::run(&args),
         Command::Export(args) => export::run(&args),
         Command::VerifyOnnx(args) => verify_onnx::run(&args),
+        Command::Calibrate(args) => calibrate::run(&args),
+        Command::Compile(args) => compile::run(&args),
+        Command::Pipeline(args) => pipeline::run(&args),
         Command::Deploy(args) => deploy::run(&args),
         Command::Run(args) => run::run(&args),
         Command::Hef(args) => hef::run(&args),

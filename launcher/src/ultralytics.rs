@@ -1,36 +1,19 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! Running ultralytics in the venv hmg owns: created on first use, offline settings, the
-//! driver script (`launcher/python/hmg_ultralytics.py`) and its events, its log kept in a file,
-//! Ctrl-C passed on once so ultralytics can stop cleanly.
+//! driver script (`launcher/python/hmg_ultralytics.py`) run through [`crate::pydriver`].
 
-use std::io::{BufRead, BufReader, Write};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::process::Command;
 
 use anyhow::Context;
 use serde_json::Value;
 
+pub use crate::pydriver::Outcome;
+use crate::pydriver::{Ended, run_python};
 use crate::usage::usage;
 use crate::venvs;
 
 const DRIVER: &str = include_str!("../python/hmg_ultralytics.py");
-
-/// Exit status of the driver for a user error and for Ctrl-C.
-const USER_ERROR: i32 = 3;
-const INTERRUPTED: i32 = 130;
-
-/// How a driver run ended (errors other than these are returned as `Err`).
-#[derive(Debug, PartialEq)]
-pub enum Outcome {
-    /// Finished; the `done` event.
-    Done(Value),
-    /// Stopped by Ctrl-C / SIGINT / SIGTERM.
-    Interrupted,
-}
 
 /// The ultralytics venv, created (about 3 GB of wheels, once) when missing or incomplete.
 pub fn ensure_venv() -> anyhow::Result<PathBuf> {
@@ -136,121 +119,26 @@ fn find_file(dir: &Path, name: &str, depth: usize) -> Option<PathBuf> {
         .find_map(|d| find_file(&d, name, depth - 1))
 }
 
-static INTERRUPT: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_interrupt(_: libc::c_int) {
-    INTERRUPT.store(true, Ordering::SeqCst);
-}
-
-/// Runs `command` of the driver with `args`; every `@hmg` event goes to `on_event`, all output
-/// into `log`. The driver runs in its own process group, so a terminal's Ctrl-C reaches hmg
-/// only, and hmg passes it on once: ultralytics gets one KeyboardInterrupt and stops cleanly.
+/// Runs `command` of the ultralytics driver with `args`; every `@hmg` event goes to `on_event`,
+/// all output into `log`. A user error of the driver (exit 3) becomes a usage error.
 pub fn run_driver(
     command: &str,
     args: &Value,
     log: &Path,
-    mut on_event: impl FnMut(&Value),
+    on_event: impl FnMut(&Value),
 ) -> anyhow::Result<Outcome> {
     let venv = ensure_venv()?;
-    if let Some(dir) = log.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    }
-    let log_file = Arc::new(Mutex::new(
-        std::fs::File::create(log).with_context(|| format!("cannot create {}", log.display()))?,
-    ));
     let mut cmd = Command::new(venvs::python(&venv));
-    cmd.arg("-c")
-        .arg(DRIVER)
-        .arg(command)
-        .arg(args.to_string())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0);
+    cmd.arg("-c").arg(DRIVER).arg(command).arg(args.to_string());
     offline(&mut cmd, &venv)?;
-    INTERRUPT.store(false, Ordering::SeqCst);
-    for signal in [libc::SIGINT, libc::SIGTERM] {
-        // SAFETY: the handler only stores to an atomic.
-        unsafe {
-            libc::signal(
-                signal,
-                on_interrupt as extern "C" fn(libc::c_int) as libc::sighandler_t,
-            )
-        };
-    }
-    let mut child = cmd
-        .spawn()
-        .with_context(|| format!("cannot start {}", venvs::python(&venv).display()))?;
-    let pid = child.id() as libc::pid_t;
-    let running = Arc::new(AtomicBool::new(true));
-    let forwarder = {
-        let running = running.clone();
-        std::thread::spawn(move || {
-            while running.load(Ordering::SeqCst) {
-                if INTERRUPT.swap(false, Ordering::SeqCst) {
-                    // SAFETY: plain kill(2) on our own child.
-                    unsafe { libc::kill(pid, libc::SIGINT) };
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-        })
-    };
-    let stderr = child.stderr.take().expect("piped");
-    let stderr_log = log_file.clone();
-    let stderr_tail = Arc::new(Mutex::new(Vec::<String>::new()));
-    let tail = stderr_tail.clone();
-    let stderr_thread = std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = writeln!(stderr_log.lock().unwrap(), "{line}");
-            let mut t = tail.lock().unwrap();
-            t.push(line);
-            if t.len() > 12 {
-                t.remove(0);
-            }
-        }
-    });
-    let mut done = None;
-    let mut error = None;
-    let mut interrupted = false;
-    for line in BufReader::new(child.stdout.take().expect("piped"))
-        .lines()
-        .map_while(Result::ok)
-    {
-        let _ = writeln!(log_file.lock().unwrap(), "{line}");
-        let Some(json) = line.strip_prefix("@hmg ") else {
-            continue;
-        };
-        let Ok(event) = serde_json::from_str::<Value>(json) else {
-            continue;
-        };
-        match event["event"].as_str() {
-            Some("done") => done = Some(event.clone()),
-            Some("error") => error = event["message"].as_str().map(str::to_string),
-            Some("interrupted") => interrupted = true,
-            _ => {}
-        }
-        on_event(&event);
-    }
-    let status = child.wait().context("the ultralytics driver vanished")?;
-    running.store(false, Ordering::SeqCst);
-    let _ = forwarder.join();
-    let _ = stderr_thread.join();
-    for signal in [libc::SIGINT, libc::SIGTERM] {
-        // SAFETY: restoring the default disposition.
-        unsafe { libc::signal(signal, libc::SIG_DFL) };
-    }
-    let _ = log_file.lock().unwrap().flush();
-    match (status.code(), done, error) {
-        (Some(0), Some(done), _) => Ok(Outcome::Done(done)),
-        (Some(USER_ERROR), _, Some(message)) => Err(usage(message)),
-        (Some(INTERRUPTED), _, _) => Ok(Outcome::Interrupted),
-        _ if interrupted => Ok(Outcome::Interrupted),
-        _ => {
-            let tail = stderr_tail.lock().unwrap().join("\n");
-            anyhow::bail!(
-                "ultralytics failed ({status}); the last lines of its log {}:\n{tail}",
-                log.display()
-            )
-        }
+    match run_python(cmd, log, on_event)? {
+        Ended::Finished(outcome) => Ok(outcome),
+        Ended::Refused(error) => Err(usage(
+            error["message"].as_str().unwrap_or("refused").to_string(),
+        )),
+        Ended::Failed { status, tail } => anyhow::bail!(
+            "ultralytics failed ({status}); the last lines of its log {}:\n{tail}",
+            log.display()
+        ),
     }
 }

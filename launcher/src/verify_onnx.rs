@@ -9,6 +9,7 @@ use anyhow::{Context, anyhow};
 use gst::prelude::*;
 use hmg_detect::Detector;
 
+use crate::appsrc::{Frame, image_frame, play_frames, rgb_frame};
 use crate::dataset::data_yaml::DataYaml;
 use crate::graph;
 use crate::images::{list_images, read_rgb};
@@ -36,30 +37,8 @@ pub struct VerifyOnnxArgs {
 /// The blank frames: black, ultralytics' pad grey and white, at the model's size and at 720p.
 const BLANK_LEVELS: [u8; 3] = [0, 114, 255];
 
-/// An RGB frame for appsrc, rows padded to GStreamer's 4-byte stride.
-fn rgb_frame(width: u32, height: u32, pixel: impl Fn(u32, u32) -> [u8; 3]) -> Frame {
-    let info = gst_video::VideoInfo::builder(gst_video::VideoFormat::Rgb, width, height)
-        .build()
-        .expect("valid RGB size");
-    let stride = info.stride()[0] as usize;
-    let mut data = vec![0u8; info.size()];
-    for y in 0..height {
-        let row = &mut data[y as usize * stride..][..width as usize * 3];
-        for x in 0..width {
-            row[x as usize * 3..][..3].copy_from_slice(&pixel(x, y));
-        }
-    }
-    (
-        gst::Buffer::from_mut_slice(data),
-        info.to_caps().expect("RGB caps"),
-    )
-}
-
-/// A frame and its caps.
-type Frame = (gst::Buffer, gst::Caps);
-
-/// Plays `appsrc ! hailoinfer ! yolonms ! detverify ! fakesink`, feeding the frames `frames`
-/// yields from a thread; returns the detverify element after EOS (its result properties).
+/// `appsrc ! hailoinfer ! yolonms ! detverify ! fakesink` over `frames`; returns detverify
+/// after EOS (its result properties).
 fn run_check(
     model: &Path,
     nms: &str,
@@ -67,44 +46,14 @@ fn run_check(
     frames: impl Iterator<Item = anyhow::Result<Frame>> + Send + 'static,
 ) -> anyhow::Result<gst::Element> {
     let description = format!(
-        "appsrc name=frames format=time block=true max-bytes=50000000 ! hailoinfer model=\"{}\" ! \
-         yolonms {nms} ! detverify name=check fail=false {check} ! fakesink sync=false",
+        "appsrc name=frames ! hailoinfer model=\"{}\" ! yolonms {nms} ! \
+         detverify name=check fail=false {check} ! fakesink sync=false",
         model.display()
     );
-    let pipeline = gst::parse::launch(&description)
-        .context("cannot build the verification graph")?
-        .downcast::<gst::Pipeline>()
-        .map_err(|_| anyhow!("the verification graph is not a pipeline"))?;
-    let appsrc = pipeline
-        .by_name("frames")
-        .and_then(|e| e.downcast::<gst_app::AppSrc>().ok())
-        .ok_or_else(|| anyhow!("appsrc missing"))?;
-    let checker = pipeline
+    let pipeline = play_frames(&description, frames)?;
+    pipeline
         .by_name("check")
-        .ok_or_else(|| anyhow!("detverify missing"))?;
-    let feeder = std::thread::spawn(move || -> anyhow::Result<()> {
-        for (i, frame) in frames.enumerate() {
-            let (mut buffer, caps) = frame?;
-            {
-                let b = buffer.make_mut();
-                b.set_pts(gst::ClockTime::from_mseconds(i as u64 * 40));
-                b.set_duration(gst::ClockTime::from_mseconds(40));
-            }
-            let sample = gst::Sample::builder().buffer(&buffer).caps(&caps).build();
-            if appsrc.push_sample(&sample).is_err() {
-                break; // the graph stopped; its error is reported by play()
-            }
-        }
-        let _ = appsrc.end_of_stream();
-        Ok(())
-    });
-    let played = graph::play(&pipeline, |_, _| false);
-    let fed = feeder
-        .join()
-        .map_err(|_| anyhow!("the frame feeder panicked"))?;
-    played?;
-    fed?;
-    Ok(checker)
+        .ok_or_else(|| anyhow!("detverify missing"))
 }
 
 /// Result of [`verify_onnx`].
@@ -189,9 +138,7 @@ pub fn verify_onnx(
         std::fs::write(&list, absolute.join("\n") + "\n")?;
         let frames = images.clone().into_iter().map(|path| {
             let rgb = read_rgb(&path).with_context(|| format!("cannot read {}", path.display()))?;
-            Ok(rgb_frame(rgb.width(), rgb.height(), |x, y| {
-                rgb.get_pixel(x, y).0
-            }))
+            Ok(image_frame(&rgb))
         });
         // yolo val's settings: every box above 0.001, NMS IoU 0.7, up to 300 per image.
         let result = run_check(
@@ -286,21 +233,5 @@ pub fn run(args: &VerifyOnnxArgs) -> anyhow::Result<()> {
              with empty label files) and export again",
             args.model.display()
         ))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rgb_samples_pad_rows_to_the_stride() {
-        gst::init().unwrap();
-        let (buffer, _) = rgb_frame(5, 2, |x, y| [x as u8, y as u8, 7]);
-        let map = buffer.map_readable().unwrap();
-        // 5 pixels = 15 bytes, stride 16.
-        assert_eq!(map.len(), 32);
-        assert_eq!(&map[12..16], &[4, 0, 7, 0]);
-        assert_eq!(&map[16..19], &[0, 1, 7]);
     }
 }

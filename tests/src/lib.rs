@@ -101,3 +101,68 @@ pub fn ultralytics_python(scratch: &Path) -> Command {
         .env("MPLCONFIGDIR", scratch.join("mpl"));
     c
 }
+
+/// A small deterministic generator (no extra crate for a test's random shapes).
+pub struct Lcg(pub u64);
+
+impl Lcg {
+    /// A number in 0..n.
+    pub fn below(&mut self, n: u32) -> u32 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((self.0 >> 33) % n as u64) as u32
+    }
+
+    /// A number in [0, 1).
+    pub fn unit(&mut self) -> f32 {
+        self.below(1 << 24) as f32 / (1u32 << 24) as f32
+    }
+}
+
+/// `count` 128x96 PNG pictures of circles (class 0) and squares (class 1) on plain backgrounds,
+/// with YOLO labels; every 16th picture is a background with an empty label file.
+pub fn synthetic_shapes(images: &Path, labels: &Path, count: usize, seed: u64) {
+    use image::{Rgb, RgbImage};
+    const W: u32 = 128;
+    const H: u32 = 96;
+    let mut rng = Lcg(seed);
+    std::fs::create_dir_all(images).unwrap();
+    std::fs::create_dir_all(labels).unwrap();
+    for i in 0..count {
+        let bg = [
+            rng.below(256) as u8,
+            rng.below(256) as u8,
+            rng.below(256) as u8,
+        ];
+        let fg = bg.map(|v| 255 - v);
+        let mut img = RgbImage::from_pixel(W, H, Rgb(bg));
+        let mut lines = String::new();
+        let objects = if i % 16 == 15 { 0 } else { 1 + rng.below(2) };
+        for _ in 0..objects {
+            let class = rng.below(2);
+            let s = 20 + rng.below(28);
+            let (x0, y0) = (rng.below(W - s), rng.below(H - s));
+            let r = s as f32 / 2.0;
+            let (cx, cy) = (x0 as f32 + r, y0 as f32 + r);
+            for y in y0..y0 + s {
+                for x in x0..x0 + s {
+                    let (dx, dy) = (x as f32 + 0.5 - cx, y as f32 + 0.5 - cy);
+                    if class == 1 || dx * dx + dy * dy <= r * r {
+                        img.put_pixel(x, y, Rgb(fg));
+                    }
+                }
+            }
+            lines.push_str(&format!(
+                "{class} {:.6} {:.6} {:.6} {:.6}\n",
+                cx / W as f32,
+                cy / H as f32,
+                s as f32 / W as f32,
+                s as f32 / H as f32
+            ));
+        }
+        img.save(images.join(format!("{i:03}.png"))).unwrap();
+        std::fs::write(labels.join(format!("{i:03}.txt")), lines).unwrap();
+    }
+}

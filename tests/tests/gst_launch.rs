@@ -20,8 +20,17 @@ fn test_gst_inspect_documents_every_element_and_property() {
         "detlog",
         "detmqtt",
         "detverify",
+        "calibpack",
     ] {
         assert!(t.contains(e), "{e} missing:\n{t}");
+    }
+    let out = gst_command("gst-inspect-1.0", &dir)
+        .arg("calibpack")
+        .output()
+        .unwrap();
+    let t = text(&out);
+    for p in ["location", "num-samples", "width", "height", "uint8"] {
+        assert!(t.contains(p), "calibpack: {p} missing:\n{t}");
     }
     let out = gst_command("gst-inspect-1.0", &dir)
         .arg("detverify")

@@ -6,18 +6,6 @@ use hmg_detect::metrics::{ApAccumulator, Truth};
 use hmg_e2e::*;
 use serde_json::json;
 
-struct Lcg(u64);
-
-impl Lcg {
-    fn unit(&mut self) -> f32 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        ((self.0 >> 40) as f32) / (1u64 << 24) as f32
-    }
-}
-
 #[test]
 fn test_map_equals_ultralytics_on_random_frames() {
     let dir = temp_dir("metrics-parity");

@@ -8,77 +8,20 @@ use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 use hmg_e2e::*;
-use image::{Rgb, RgbImage};
 use serde_json::Value;
 
-const W: u32 = 128;
-const H: u32 = 96;
 const IMGSZ: &str = "96";
 
-/// A small deterministic generator (no extra crate for a test's random shapes).
-struct Lcg(u64);
-
-impl Lcg {
-    fn next(&mut self, n: u32) -> u32 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        ((self.0 >> 33) % n as u64) as u32
-    }
-}
-
-/// `datasets/synth` with images/{train,val} (PNG, so every decoder agrees to the bit),
+/// `datasets/synth`: images/{train,val} (PNG, so every decoder agrees to the bit),
 /// labels/{train,val} and data.yaml; a few background images with empty label files.
 fn make_dataset(root: &Path) -> PathBuf {
-    let mut rng = Lcg(7);
-    for (split, count) in [("train", 64), ("val", 8)] {
-        let images = root.join("images").join(split);
-        let labels = root.join("labels").join(split);
-        std::fs::create_dir_all(&images).unwrap();
-        std::fs::create_dir_all(&labels).unwrap();
-        for i in 0..count {
-            let bg = [
-                rng.next(256) as u8,
-                rng.next(256) as u8,
-                rng.next(256) as u8,
-            ];
-            let fg = bg.map(|v| 255 - v);
-            let mut img = RgbImage::from_pixel(W, H, Rgb(bg));
-            let mut lines = String::new();
-            let objects = if split == "train" && i % 16 == 15 {
-                0
-            } else {
-                1 + rng.next(2)
-            };
-            for _ in 0..objects {
-                let class = rng.next(2);
-                let s = 20 + rng.next(28);
-                let (x0, y0) = (rng.next(W - s), rng.next(H - s));
-                let r = s as f32 / 2.0;
-                let (cx, cy) = (x0 as f32 + r, y0 as f32 + r);
-                for y in y0..y0 + s {
-                    for x in x0..x0 + s {
-                        let inside = class == 1 || {
-                            let (dx, dy) = (x as f32 + 0.5 - cx, y as f32 + 0.5 - cy);
-                            dx * dx + dy * dy <= r * r
-                        };
-                        if inside {
-                            img.put_pixel(x, y, Rgb(fg));
-                        }
-                    }
-                }
-                lines.push_str(&format!(
-                    "{class} {:.6} {:.6} {:.6} {:.6}\n",
-                    cx / W as f32,
-                    cy / H as f32,
-                    s as f32 / W as f32,
-                    s as f32 / H as f32
-                ));
-            }
-            img.save(images.join(format!("{i:03}.png"))).unwrap();
-            std::fs::write(labels.join(format!("{i:03}.txt")), lines).unwrap();
-        }
+    for (split, count, seed) in [("train", 64, 7), ("val", 8, 8)] {
+        synthetic_shapes(
+            &root.join("images").join(split),
+            &root.join("labels").join(split),
+            count,
+            seed,
+        );
     }
     let yaml = root.join("data.yaml");
     std::fs::write(

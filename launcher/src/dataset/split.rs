@@ -24,7 +24,7 @@ struct Item {
 }
 
 /// FNV-1a 64 over the seed and the file name: a stable order with no RNG state to keep.
-fn rank(seed: u64, name: &str) -> u64 {
+pub fn rank(seed: u64, name: &str) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in seed.to_le_bytes().iter().chain(name.as_bytes()) {
         h ^= u64::from(*b);

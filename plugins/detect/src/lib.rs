@@ -26,6 +26,7 @@ pub mod layout;
 pub mod letterbox;
 pub mod metrics;
 pub mod nms;
+pub mod npy;
 pub mod pixel;
 mod simd;
 pub mod tensor;

@@ -9,10 +9,12 @@
  * boxes (`HmgCandidates`), `yolonms` (which also decodes by itself) turns them into standard
  * `GstVideoRegionOfInterestMeta` detections, `detoverlay` draws them, `detlog` writes them
  * as JSON lines, `detmqtt` publishes them to an MQTT broker and `detverify` checks them offline
- * (no detections on blank frames, or mAP against YOLO labels). The frame itself flows on untouched.
+ * (no detections on blank frames, or mAP against YOLO labels); `calibpack` writes the calibration
+ * tensor Hailo's compiler quantizes with. The frame itself flows on untouched.
  */
 use gst::glib;
 
+pub mod calibpack;
 pub mod detlog;
 pub mod detmqtt;
 pub mod detoverlay;
@@ -42,6 +44,7 @@ fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     detlog::register(plugin)?;
     detmqtt::register(plugin)?;
     detverify::register(plugin)?;
+    calibpack::register(plugin)?;
     Ok(())
 }
 

@@ -184,6 +184,56 @@ mod with_hailort {
         }
     }
 
+    /// The calibration set (calibpack) holds exactly the bytes hailoinfer writes to the device
+    /// for the same pictures: one letterbox, RGB, uint8.
+    #[test]
+    fn test_calibpack_bytes_equal_what_hailoinfer_feeds_the_device() {
+        let _d = double();
+        let controls = hailort_double::Controls::open();
+        let dir = std::env::temp_dir().join(format!("hmg-calib-bytes-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let dump = dir.join("device-inputs.raw");
+        let npy = dir.join("calib_set.npy");
+        let mut device = Vec::new();
+        let mut packed = Vec::new();
+        // A 512x512 RGB, a 600x400 RGB and a grayscale picture, each letterboxed to 320x320.
+        for name in ["astronaut.png", "coffee.png", "camera.png"] {
+            let _ = std::fs::remove_file(&dump);
+            controls.dump_inputs(dump.to_str().unwrap());
+            run_sinks(
+                &format!(
+                    "{} ! hailoinfer hef=\"{}\" ! yolonms ! appsink name=sink0",
+                    png_source(name),
+                    hef("nudenet320.hef")
+                ),
+                1,
+            )
+            .unwrap();
+            controls.dump_inputs("");
+            device.extend(std::fs::read(&dump).unwrap());
+            let out = run_sinks(
+                &format!(
+                    "{} ! calibpack location=\"{}\" num-samples=4 width=320 height=320 ! appsink name=sink0",
+                    png_source(name),
+                    npy.display()
+                ),
+                1,
+            );
+            out.unwrap();
+            let bytes = std::fs::read(&npy).unwrap();
+            let header = hmg_detect::npy::NpyHeader::parse(&bytes).unwrap();
+            assert_eq!(header.descr, "|u1");
+            assert_eq!(header.shape, vec![1, 320, 320, 3]);
+            packed.extend_from_slice(&bytes[header.data_offset..]);
+        }
+        assert_eq!(device.len(), 3 * 320 * 320 * 3);
+        assert!(
+            device == packed,
+            "calibpack and hailoinfer letterbox differently"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     #[test]
     fn test_nms_hef_graph_and_thresholds() {
         let _d = double();

@@ -563,12 +563,30 @@ static uint64_t oldest_unread(const ng_t *ng) {
     return oldest;
 }
 
+/* hailort_double_dump_inputs(path): append every input frame to `path`, so tests can compare
+   the bytes hmg feeds the device with other paths (the calibration set). */
+static char g_dump_path[4096];
+static int g_dump_on;
+
+void hailort_double_dump_inputs(const char *path) {
+    pthread_mutex_lock(&g_lock);
+    snprintf(g_dump_path, sizeof g_dump_path, "%s", path ? path : "");
+    __atomic_store_n(&g_dump_on, g_dump_path[0] != 0, __ATOMIC_SEQ_CST);
+    pthread_mutex_unlock(&g_lock);
+}
+
 hailo_status hailo_vstream_write_raw_buffer(vstream_t *v, const void *buf, size_t size) {
     INJECT("hailo_vstream_write_raw_buffer");
     if (!v || !buf || !v->input) return HAILO_INVALID_ARGUMENT;
     if (size != user_frame_size(v)) {
         fprintf(stderr, "[HailoRT double] write of %zu bytes, the input frame is %zu\n", size, user_frame_size(v));
         return HAILO_INVALID_ARGUMENT;
+    }
+    if (__atomic_load_n(&g_dump_on, __ATOMIC_RELAXED)) {
+        pthread_mutex_lock(&g_lock);
+        FILE *f = fopen(g_dump_path, "ab");
+        if (f) { fwrite(buf, 1, size, f); fclose(f); }
+        pthread_mutex_unlock(&g_lock);
     }
     ng_t *ng = v->ng;
     hef_t *h = ng->hef;

@@ -37,6 +37,17 @@ impl Controls {
         }
     }
 
+    /// Appends every input frame written from now on to `path` (`""` stops).
+    pub fn dump_inputs(&self, path: &str) {
+        let path = std::ffi::CString::new(path).unwrap();
+        // SAFETY: signature as defined in hailort_double.c.
+        unsafe {
+            let f: libloading::Symbol<unsafe extern "C" fn(*const std::ffi::c_char)> =
+                self.lib.get(b"hailort_double_dump_inputs").unwrap();
+            f(path.as_ptr())
+        }
+    }
+
     fn get_i32(&self, symbol: &[u8]) -> i32 {
         // SAFETY: the controls take no arguments and return int.
         unsafe {
