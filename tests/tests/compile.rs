@@ -587,3 +587,51 @@ fn test_pipeline_resumes_after_a_failure_in_a_middle_stage() {
         "{t}"
     );
 }
+
+#[test]
+fn test_compile_via_ultralytics_format_hailo_with_the_dfc_double() {
+    let p = prepared();
+    let dir = &p.dir;
+    let sdk = fake_sdk(dir);
+    let data = p.dataset.join("data.yaml");
+    let o = hmg(
+        dir,
+        &[
+            "compile",
+            "v8n.pt",
+            "--via",
+            "ultralytics",
+            "--output",
+            "via_u",
+            "--sdk",
+            sdk.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2), "--data is needed: {}", text(&o));
+    let o = hmg(
+        dir,
+        &[
+            "compile",
+            "v8n.pt",
+            "--via",
+            "ultralytics",
+            "--data",
+            data.to_str().unwrap(),
+            "--output",
+            "via_u",
+            "--sdk",
+            sdk.to_str().unwrap(),
+        ],
+    );
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    let target = std::fs::read_link(dir.join("models/via_u.hef")).unwrap();
+    assert!(target.to_str().unwrap().starts_with("via_u-"), "{target:?}");
+    assert!(
+        t.contains("compiled for  Hailo-8"),
+        "hef info of the result: {t}"
+    );
+    // ultralytics' own script went through the double's checks: its sigmoid and NMS lines.
+    let log = std::fs::read_to_string(dir.join("models/logs/via_u-ultralytics.log")).unwrap();
+    assert!(log.contains("Hailo"), "{log}");
+}

@@ -127,7 +127,8 @@ class ClientRunner:
         version = b"3.33.0"
         inner = bytes([0x08, ARCHS[self.hw_arch], 0x1A, len(version)]) + version
         proto = bytes([0x0A, len(inner)]) + inner
-        body = json.dumps({"double": True, "outputs": self.outputs}).encode()
+        # The network section of a real HEF is megabytes; ultralytics refuses exports under 0.1 MB.
+        body = json.dumps({"double": True, "outputs": self.outputs}).encode().ljust(200_000, b"\0")
         header = struct.pack(">III", 0x01484546, 2, len(proto))
         header += struct.pack(">QQQQ", 0, len(body), 0, 0)
         return header + proto + body
