@@ -166,3 +166,31 @@ pub fn synthetic_shapes(images: &Path, labels: &Path, count: usize, seed: u64) {
         std::fs::write(labels.join(format!("{i:03}.txt")), lines).unwrap();
     }
 }
+
+/// Runs a Python snippet in the ultralytics venv with `args`; the snippet prints one line
+/// `@json <value>`, which is returned parsed (the rest of its output is ultralytics' chatter).
+pub fn python_json(scratch: &Path, script: &str, args: &[&std::ffi::OsStr]) -> serde_json::Value {
+    let out = ultralytics_python(scratch)
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .output()
+        .unwrap();
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    let line = t
+        .lines()
+        .find_map(|l| l.strip_prefix("@json "))
+        .unwrap_or_else(|| panic!("no @json line: {t}"));
+    serde_json::from_str(line).unwrap()
+}
+
+/// `hmg` (the built binary) run in `dir`, with the onnxruntime library scripts/setup fetched.
+pub fn hmg_command(dir: &Path) -> Command {
+    let mut c = Command::new(profile_dir().join("hmg"));
+    c.current_dir(dir).env(
+        "ORT_DYLIB_PATH",
+        repo().join(".local/onnxruntime/libonnxruntime.so"),
+    );
+    c
+}

@@ -4,7 +4,7 @@
 //! `hailo_sdk_client` that checks what it receives and can fail like the real one).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::OnceLock;
 
 use hmg_e2e::*;
@@ -15,14 +15,9 @@ fn hmg(dir: &Path, args: &[&str]) -> Output {
 }
 
 fn hmg_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut c = Command::new(profile_dir().join("hmg"));
-    c.current_dir(dir)
-        .env(
-            "ORT_DYLIB_PATH",
-            repo().join(".local/onnxruntime/libonnxruntime.so"),
-        )
-        // No SDK unless a test gives one: the machine's own places must not leak in.
-        .env("HAILO_SDK_VENV", dir.join("no-sdk-here"))
+    let mut c = hmg_command(dir);
+    // No SDK unless a test gives one: the machine's own places must not leak in.
+    c.env("HAILO_SDK_VENV", dir.join("no-sdk-here"))
         .env("XDG_CACHE_HOME", dir.join("cache"))
         .env("HMG_ULTRALYTICS_VENV", ultralytics_venv())
         .args(args);

@@ -79,21 +79,9 @@ for f in json.load(open(sys.argv[1])):
     confs.append(p[:, 1].numpy()); pcls.append(p[:, 0].numpy())
 r = ap_per_class(np.concatenate(tps), np.concatenate(confs), np.concatenate(pcls), np.concatenate(tcls))
 ap = r[5]
-print("@map", json.dumps({"map50": float(ap[:, 0].mean()), "map": float(ap.mean())}))
+print("@json", json.dumps({"map50": float(ap[:, 0].mean()), "map": float(ap.mean())}))
 "#;
-    let out = ultralytics_python(&dir)
-        .arg("-c")
-        .arg(script)
-        .arg(&input)
-        .output()
-        .unwrap();
-    let t = text(&out);
-    assert!(out.status.success(), "{t}");
-    let line = t
-        .lines()
-        .find_map(|l| l.strip_prefix("@map "))
-        .expect("printed");
-    let theirs: serde_json::Value = serde_json::from_str(line).unwrap();
+    let theirs = python_json(&dir, script, &[input.as_os_str()]);
     let (m50, m) = (
         theirs["map50"].as_f64().unwrap(),
         theirs["map"].as_f64().unwrap(),

@@ -36,15 +36,7 @@ fn make_dataset(root: &Path) -> PathBuf {
 }
 
 fn hmg(dir: &Path, args: &[&str]) -> Output {
-    Command::new(profile_dir().join("hmg"))
-        .current_dir(dir)
-        .env(
-            "ORT_DYLIB_PATH",
-            repo().join(".local/onnxruntime/libonnxruntime.so"),
-        )
-        .args(args)
-        .output()
-        .unwrap()
+    hmg_command(dir).args(args).output().unwrap()
 }
 
 struct Trained {
@@ -145,24 +137,19 @@ out = {}
 for r in model.predict(sys.argv[2], conf=float(sys.argv[3]), iou=0.7, imgsz=int(sys.argv[4]), max_det=300, verbose=False):
     b = r.boxes
     out[Path(r.path).name] = [[int(c), float(s), *map(float, xyxy)] for c, s, xyxy in zip(b.cls, b.conf, b.xyxy)]
-print("@ref " + json.dumps(out))
+print("@json " + json.dumps(out))
 "#;
-    let out = ultralytics_python(scratch)
-        .arg("-c")
-        .arg(script)
-        .arg(model)
-        .arg(images)
-        .arg(conf)
-        .arg(IMGSZ)
-        .output()
-        .unwrap();
-    let t = text(&out);
-    assert!(out.status.success(), "{t}");
-    let line = t
-        .lines()
-        .find_map(|l| l.strip_prefix("@ref "))
-        .expect("reference printed");
-    serde_json::from_str(line).unwrap()
+    let v = python_json(
+        scratch,
+        script,
+        &[
+            model.as_os_str(),
+            images.as_os_str(),
+            conf.as_ref(),
+            IMGSZ.as_ref(),
+        ],
+    );
+    serde_json::from_value(v).unwrap()
 }
 
 /// Our graph on the val PNGs in name order → per frame [class, conf, x1, y1, x2, y2].

@@ -62,8 +62,21 @@ pub fn filter_pad_templates(caps: &gst::Caps) -> Vec<gst::PadTemplate> {
         .collect()
 }
 
+/// The pad templates of the filters that read pixels (hailoinfer, detoverlay, calibpack): the
+/// raw formats hmg-detect handles.
+pub fn pixel_pad_templates() -> &'static [gst::PadTemplate] {
+    static PAD_TEMPLATES: std::sync::LazyLock<Vec<gst::PadTemplate>> =
+        std::sync::LazyLock::new(|| {
+            let caps = gst_video::VideoCapsBuilder::new()
+                .format_list(supported_formats())
+                .build();
+            filter_pad_templates(&caps)
+        });
+    PAD_TEMPLATES.as_ref()
+}
+
 /// The pad templates of the filters that take any raw video and only read metas (yolonms,
-/// detlog, detmqtt).
+/// detlog, detmqtt, detverify).
 pub fn any_video_pad_templates() -> &'static [gst::PadTemplate] {
     static PAD_TEMPLATES: std::sync::LazyLock<Vec<gst::PadTemplate>> =
         std::sync::LazyLock::new(|| {

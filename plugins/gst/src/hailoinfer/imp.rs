@@ -238,13 +238,7 @@ impl ElementImpl for HailoInfer {
     }
 
     fn pad_templates() -> &'static [gst::PadTemplate] {
-        static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
-            let caps = gst_video::VideoCapsBuilder::new()
-                .format_list(frame::supported_formats())
-                .build();
-            crate::frame::filter_pad_templates(&caps)
-        });
-        PAD_TEMPLATES.as_ref()
+        crate::frame::pixel_pad_templates()
     }
 }
 
