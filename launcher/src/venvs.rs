@@ -27,14 +27,21 @@ pub fn ultralytics_venv() -> PathBuf {
         .unwrap_or_else(|| cache_dir().join("venvs/ultralytics"))
 }
 
-/// Where the Dataflow Compiler venv is looked for: `$HMG_DFC_VENV`, the seed's
-/// `.venv_hailo_full` in the current folder, or `<cache>/venvs/hailo-dfc`.
+/// Where the Dataflow Compiler venv is looked for: `$HAILO_SDK_VENV` and/or `$HMG_DFC_VENV` when
+/// set, else the seed's `.venv_hailo_full` (here or in `step4_hef_compilation/`), then
+/// `<cache>/venvs/hailo-dfc`. `hmg doctor` and `hmg compile` look in the same places.
 pub fn dfc_venv_candidates() -> Vec<PathBuf> {
-    if let Some(v) = std::env::var_os("HMG_DFC_VENV").filter(|v| !v.is_empty()) {
-        return vec![PathBuf::from(v)];
+    let from_env: Vec<PathBuf> = ["HAILO_SDK_VENV", "HMG_DFC_VENV"]
+        .iter()
+        .filter_map(|var| std::env::var_os(var).filter(|v| !v.is_empty()))
+        .map(PathBuf::from)
+        .collect();
+    if !from_env.is_empty() {
+        return from_env;
     }
     vec![
         PathBuf::from(".venv_hailo_full"),
+        PathBuf::from("step4_hef_compilation/.venv_hailo_full"),
         cache_dir().join("venvs/hailo-dfc"),
     ]
 }

@@ -13,19 +13,13 @@ pub struct Sdk {
     pub version: String,
 }
 
-/// Where to look, in order: `--sdk`, `$HAILO_SDK_VENV`, then hmg's usual places
-/// (`$HMG_DFC_VENV`, the seed's `.venv_hailo_full` here or in `step4_hef_compilation/`, the cache).
+/// Where to look, in order: `--sdk`, else hmg's usual places (`$HAILO_SDK_VENV`,
+/// `$HMG_DFC_VENV`, the seed's `.venv_hailo_full`, the cache; see `venvs::dfc_venv_candidates`).
 pub fn candidates(explicit: Option<&Path>) -> Vec<PathBuf> {
-    if let Some(p) = explicit {
-        return vec![p.to_path_buf()];
+    match explicit {
+        Some(p) => vec![p.to_path_buf()],
+        None => venvs::dfc_venv_candidates(),
     }
-    let mut v = Vec::new();
-    if let Some(p) = std::env::var_os("HAILO_SDK_VENV").filter(|p| !p.is_empty()) {
-        v.push(PathBuf::from(p));
-    }
-    v.extend(venvs::dfc_venv_candidates());
-    v.push(PathBuf::from("step4_hef_compilation/.venv_hailo_full"));
-    v
 }
 
 /// The first candidate whose Python imports `hailo_sdk_client`, or what each one lacked.
