@@ -699,10 +699,7 @@ fn new_run_dir(output: &Path) -> PathBuf {
 
 /// `YYYYmmdd-HHMMSS` in UTC.
 fn chrono_stamp() -> String {
-    gst::glib::DateTime::now_utc()
-        .and_then(|t| t.format("%Y%m%d-%H%M%S"))
-        .map(|s| s.to_string())
-        .unwrap_or_else(|_| "run".into())
+    crate::stamp::utc("%Y%m%d-%H%M%S", "run")
 }
 
 #[cfg(test)]

@@ -25,6 +25,7 @@ pub mod pipeline;
 pub mod pydriver;
 pub mod run;
 pub mod sources;
+pub mod stamp;
 pub mod stats;
 pub mod template;
 pub mod train;

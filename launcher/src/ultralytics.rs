@@ -18,14 +18,7 @@ const DRIVER: &str = include_str!("../python/hmg_ultralytics.py");
 /// The ultralytics venv, created (about 3 GB of wheels, once) when missing or incomplete.
 pub fn ensure_venv() -> anyhow::Result<PathBuf> {
     let venv = venvs::ultralytics_venv();
-    let packages = venvs::ultralytics_packages();
-    let wanted: Vec<&str> = venvs::ULTRALYTICS_REQUIREMENTS
-        .lines()
-        .filter_map(|l| l.split('#').next())
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .filter_map(|l| l.split("==").nth(1))
-        .collect();
+    let (packages, wanted): (Vec<&str>, Vec<&str>) = venvs::ultralytics_pins().into_iter().unzip();
     if venvs::package_versions(&venv, &packages).is_ok_and(|v| v == wanted) {
         return Ok(venv);
     }

@@ -80,17 +80,21 @@ pub fn package_versions(venv: &Path, packages: &[&str]) -> Result<Vec<String>, S
     Ok(versions)
 }
 
-/// Names of the packages in the ultralytics requirements (without version pins).
-pub fn ultralytics_packages() -> Vec<&'static str> {
+/// The pinned `(package, version)` pairs of the ultralytics requirements.
+pub fn ultralytics_pins() -> Vec<(&'static str, &'static str)> {
     ULTRALYTICS_REQUIREMENTS
         .lines()
         .map(|l| l.split('#').next().unwrap_or("").trim())
         .filter(|l| !l.is_empty())
-        .map(|l| {
-            l.split(|c: char| "<>=!~[; ".contains(c))
-                .next()
-                .unwrap_or(l)
-        })
+        .map(|l| l.split_once("==").unwrap_or((l, "")))
+        .collect()
+}
+
+/// Names of the packages in the ultralytics requirements (without version pins).
+pub fn ultralytics_packages() -> Vec<&'static str> {
+    ultralytics_pins()
+        .into_iter()
+        .map(|(name, _)| name)
         .collect()
 }
 

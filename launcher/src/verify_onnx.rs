@@ -11,7 +11,6 @@ use hmg_detect::Detector;
 
 use crate::appsrc::{Frame, image_frame, play_frames, rgb_frame};
 use crate::dataset::data_yaml::DataYaml;
-use crate::graph;
 use crate::images::{list_images, read_rgb};
 use crate::ultralytics::{Outcome, run_driver};
 use crate::usage::{Interrupted, check_thresholds, usage};
@@ -79,7 +78,6 @@ pub fn verify_onnx(
     max_false_positives: u32,
     ultralytics_val: bool,
 ) -> anyhow::Result<VerifyReport> {
-    graph::init()?;
     let detector = Detector::open(model).map_err(|e| {
         anyhow!(
             "{}: {e}; hmg decodes ultralytics ONNX exports with or without NMS ((1, 4+classes, N) or \

@@ -198,10 +198,7 @@ fn version_hef(part: &Path, dir: &Path, name: &str) -> anyhow::Result<(PathBuf, 
         .take(4)
         .map(|b| format!("{b:02x}"))
         .collect();
-    let date = gst::glib::DateTime::now_utc()
-        .and_then(|t| t.format("%Y%m%d"))
-        .map(|s| s.to_string())
-        .unwrap_or_else(|_| "undated".into());
+    let date = crate::stamp::utc("%Y%m%d", "undated");
     let file = format!("{name}-{date}-{hash}.hef");
     let versioned = dir.join(&file);
     std::fs::rename(part, &versioned)?;
@@ -292,10 +289,7 @@ pub fn compile_hef(a: &CompileArgs) -> anyhow::Result<CompileReport> {
         sdk.version,
         sdk.venv.display()
     );
-    let stamp = gst::glib::DateTime::now_utc()
-        .and_then(|t| t.format("%Y%m%d-%H%M%S"))
-        .map(|s| s.to_string())
-        .unwrap_or_else(|_| "run".into());
+    let stamp = crate::stamp::utc("%Y%m%d-%H%M%S", "run");
     let build = dir.join(".build").join(&name);
     std::fs::create_dir_all(&build)?;
     let log = dir.join("logs").join(format!("{name}-{stamp}.log"));

@@ -27,6 +27,17 @@ pub fn yuv_matrix(info: &gst_video::VideoInfo) -> YuvMatrix {
     }
 }
 
+/// Width and height from video caps (0 where the caps do not say), for the elements that only
+/// need the frame size to place boxes (detlog, detmqtt, detverify).
+pub fn caps_size(caps: &gst::Caps) -> (i32, i32) {
+    caps.structure(0).map_or((0, 0), |s| {
+        (
+            s.get::<i32>("width").unwrap_or(0),
+            s.get::<i32>("height").unwrap_or(0),
+        )
+    })
+}
+
 /// Borrows a mapped frame's planes.
 pub fn frame_ref<'a>(
     frame: &'a gst_video::VideoFrameRef<&gst::BufferRef>,

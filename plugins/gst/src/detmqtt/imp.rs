@@ -404,11 +404,8 @@ impl BaseTransformImpl for DetMqtt {
     }
 
     fn set_caps(&self, incaps: &gst::Caps, _outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {
-        if let (Some(s), Some(state)) = (incaps.structure(0), self.state.lock().unwrap().as_mut()) {
-            state.size = (
-                s.get::<i32>("width").unwrap_or(0),
-                s.get::<i32>("height").unwrap_or(0),
-            );
+        if let Some(state) = self.state.lock().unwrap().as_mut() {
+            state.size = crate::frame::caps_size(incaps);
         }
         Ok(())
     }

@@ -387,11 +387,9 @@ impl BaseTransformImpl for DetVerify {
     }
 
     fn set_caps(&self, incaps: &gst::Caps, _outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {
-        if let (Some(s), Some(state)) = (incaps.structure(0), self.state.lock().unwrap().as_mut()) {
-            state.size = (
-                s.get::<i32>("width").unwrap_or(0) as f32,
-                s.get::<i32>("height").unwrap_or(0) as f32,
-            );
+        if let Some(state) = self.state.lock().unwrap().as_mut() {
+            let (w, h) = crate::frame::caps_size(incaps);
+            state.size = (w as f32, h as f32);
         }
         Ok(())
     }
