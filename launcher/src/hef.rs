@@ -72,13 +72,24 @@ pub fn show(path: &std::path::Path) -> anyhow::Result<()> {
     })
 }
 
+/// The HEF's time stamp (Unix milliseconds) as a UTC date.
+fn compiled_at(ms: u64) -> Option<String> {
+    let seconds = i64::try_from(ms / 1000).ok()?;
+    gst::glib::DateTime::from_unix_utc(seconds)
+        .and_then(|t| t.format("%Y-%m-%d %H:%M:%S UTC"))
+        .map(|s| s.to_string())
+        .ok()
+}
+
 fn info(a: &InfoArgs) -> anyhow::Result<()> {
-    let header = hef::read_header(&a.hef).with_context(|| format!("'{}'", a.hef.display()))?;
+    let (header, checksum) =
+        hef::verify(&a.hef).with_context(|| format!("'{}'", a.hef.display()))?;
     let hailort = vstreams(&a.hef);
     if a.json {
         let mut v = json!({
             "path": a.hef,
             "header": header,
+            "checksum": checksum,
             "runs_on": runs_on(&header),
         });
         match &hailort {
@@ -98,6 +109,15 @@ fn info(a: &InfoArgs) -> anyhow::Result<()> {
         header.version, header.proto_size
     );
     println!(
+        "  checksum      {}",
+        match checksum {
+            hef::Checksum::Md5 => "MD5 matches",
+            hef::Checksum::Crc32 => "CRC-32 matches",
+            hef::Checksum::Xxh3 => "XXH3 matches",
+            hef::Checksum::NotChecked => "not checked (header v3)",
+        }
+    );
+    println!(
         "  compiled for  {} (--hw-arch {})",
         header.hw_arch,
         header.hw_arch.name()
@@ -113,6 +133,9 @@ fn info(a: &InfoArgs) -> anyhow::Result<()> {
     );
     if let Some(sdk) = &header.sdk_version {
         println!("  compiler      Dataflow Compiler {sdk}");
+    }
+    if let Some(when) = header.timestamp_ms.and_then(compiled_at) {
+        println!("  compiled      {when}");
     }
     match hailort {
         Ok((version, infos)) => {

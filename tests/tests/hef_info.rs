@@ -33,6 +33,32 @@ fn test_hef_info_reads_chip_and_compiler_from_the_header() {
     assert_eq!(v["header"]["version"], 2);
     assert_eq!(v["runs_on"], serde_json::json!(["hailo8"]));
     assert_eq!(v["header"]["file_size"], v["header"]["declared_size"]);
+    assert_eq!(v["checksum"], "xxh3");
+}
+
+#[test]
+fn test_hef_info_refuses_files_hailort_would_refuse() {
+    let dir = temp_dir("hef-info-damaged");
+    let good = std::fs::read(repo().join("tests/fixtures/hailo/nudenet320.hef")).unwrap();
+    let mut damaged = good.clone();
+    *damaged.last_mut().unwrap() ^= 0x40;
+    let trailing = [good.clone(), b"junk".to_vec()].concat();
+    for (name, bytes, says) in [
+        ("damaged.hef", damaged, "XXH3 checksum does not match"),
+        (
+            "trailing.hef",
+            trailing,
+            "4 bytes after the end its header declares",
+        ),
+    ] {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        let out = hef_info(&[path.to_str().unwrap()]);
+        let t = text(&out);
+        assert!(!out.status.success(), "{name}: {t}");
+        assert!(t.contains(name) && t.contains(says), "{name}: {t}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

@@ -9,6 +9,8 @@
 //! let header = parse(&bytes)?;
 //! assert_eq!(header.hw_arch.to_string(), "Hailo-8");
 //! assert!(header.hw_arch.runs_on_hailo8() && !header.hw_arch.runs_on_hailo8l());
+//! // HailoRT refuses architecture 0 on a Hailo-8 (it takes 1, 2 and 3).
+//! assert!(!HwArch::from_proto(0).runs_on_hailo8());
 //! assert_eq!(header.sdk_version.as_deref(), Some("3.33.0"));
 //! assert_eq!(parse(b"PNG not a HEF"), Err(HefError::NotHef));
 //! assert!(matches!(parse(&bytes[..20]), Err(HefError::Truncated { .. })));
@@ -28,17 +30,21 @@ const MAX_HEADER: usize = 56;
 /// `ProtoHEFHeader` is a few dozen bytes; anything huge is not a HEF header.
 const MAX_PROTO_HEADER: u64 = 64 * 1024;
 
-/// Chip a HEF was compiled for (`ProtoHEFHwArch`).
+/// Chip a HEF was compiled for (`ProtoHEFHwArch` in HailoRT's `hef.proto`).
+///
+/// The protobuf's names are not what users see: the Dataflow Compiler writes 1 (`HAILO8P`)
+/// for `--hw-arch hailo8`, and HailoRT's Hailo-8 accepts only 1, 2 and 3
+/// (`DeviceBase::is_hef_compatible`); 0 (`HAILO8`) is an early format it refuses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(into = "String")]
 pub enum HwArch {
-    /// Hailo-8.
+    /// Architecture 0: an early Hailo-8 format no HailoRT 4.x runs on a Hailo-8.
+    Hailo8Legacy,
+    /// Hailo-8 (architecture 1, what `--hw-arch hailo8` writes).
     Hailo8,
-    /// Hailo-8P.
-    Hailo8P,
-    /// Hailo-8R.
+    /// Hailo-8R (architecture 2).
     Hailo8R,
-    /// Hailo-8L.
+    /// Hailo-8L (architecture 3).
     Hailo8L,
     /// Hailo-15M.
     Hailo15M,
@@ -56,8 +62,8 @@ impl HwArch {
     /// The chip a HEF's protobuf `hw_arch` value names.
     pub fn from_proto(v: u64) -> Self {
         match v {
-            0 => Self::Hailo8,
-            1 => Self::Hailo8P,
+            0 => Self::Hailo8Legacy,
+            1 => Self::Hailo8,
             2 => Self::Hailo8R,
             3 => Self::Hailo8L,
             4 => Self::Hailo15M,
@@ -68,10 +74,27 @@ impl HwArch {
         }
     }
 
+    /// The protobuf value (`ProtoHEFHwArch`).
+    pub fn to_proto(self) -> u64 {
+        match self {
+            Self::Hailo8Legacy => 0,
+            Self::Hailo8 => 1,
+            Self::Hailo8R => 2,
+            Self::Hailo8L => 3,
+            Self::Hailo15M => 4,
+            Self::Hailo10H => 5,
+            Self::Hailo15L => 6,
+            Self::Hailo15H => 103,
+            Self::Other(v) => v,
+        }
+    }
+
     /// The `--hw-arch` name of Hailo's tools.
     pub fn name(self) -> String {
         match self {
-            Self::Hailo8 | Self::Hailo8P | Self::Hailo8R => "hailo8".into(),
+            Self::Hailo8 => "hailo8".into(),
+            Self::Hailo8Legacy => "hailo8 (architecture 0)".into(),
+            Self::Hailo8R => "hailo8r".into(),
             Self::Hailo8L => "hailo8l".into(),
             Self::Hailo15M => "hailo15m".into(),
             Self::Hailo10H => "hailo10h".into(),
@@ -81,12 +104,9 @@ impl HwArch {
         }
     }
 
-    /// Whether a Hailo-8 runs it (HailoRT 4.23 accepts 8, 8R and 8L HEFs; 8L ones run slower).
+    /// Whether a Hailo-8 runs it: HailoRT takes 8, 8R and 8L HEFs (8L ones run slower).
     pub fn runs_on_hailo8(self) -> bool {
-        matches!(
-            self,
-            Self::Hailo8 | Self::Hailo8P | Self::Hailo8R | Self::Hailo8L
-        )
+        matches!(self, Self::Hailo8 | Self::Hailo8R | Self::Hailo8L)
     }
 
     /// Whether a Hailo-8L runs it (only HEFs compiled for the 8L).
@@ -104,8 +124,12 @@ impl From<HwArch> for String {
 impl fmt::Display for HwArch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let pretty = match self {
-            // hailortcli shows HAILO8 for 0, 1 and 2 as well.
-            Self::Hailo8 | Self::Hailo8P => "Hailo-8",
+            Self::Hailo8 => "Hailo-8",
+            Self::Hailo8Legacy => {
+                return f.write_str(
+                    "an early Hailo-8 format (architecture 0) that HailoRT no longer runs",
+                );
+            }
             Self::Hailo8R => "Hailo-8R",
             Self::Hailo8L => "Hailo-8L",
             Self::Hailo15M => "Hailo-15M",
@@ -135,8 +159,19 @@ pub struct HefHeader {
     pub hw_arch: HwArch,
     /// Dataflow Compiler version, when the header records it.
     pub sdk_version: Option<String>,
-    /// Compile time (Unix seconds), when recorded.
-    pub timestamp: Option<u64>,
+    /// Compile time in Unix **milliseconds** (`ProtoHEFHeader.timestamp`), when recorded.
+    pub timestamp_ms: Option<u64>,
+    /// Network groups in the protobuf (`ProtoHEFHef.network_groups`). HailoRT 4.20 opens a
+    /// file without any, then crashes when asked for its vstreams: hmg never asks.
+    pub network_groups: u32,
+}
+
+impl HefHeader {
+    /// The oldest HailoRT (major, minor) that reads this header format, when newer than 4.0:
+    /// v3 headers (Dataflow Compiler 3.32 on) are read from HailoRT 4.21.
+    pub fn min_hailort(&self) -> Option<(u32, u32)> {
+        (self.version >= 3).then_some((4, 21))
+    }
 }
 
 /// Why a file is not a usable HEF.
@@ -154,6 +189,15 @@ pub enum HefError {
         "has HEF header version {0}, which this hmg does not know (0–3); update hmg or recompile with a supported Dataflow Compiler"
     )]
     UnknownVersion(u32),
+    #[error(
+        "has {} bytes after the end its header declares ({have} bytes, the header says {declared}); HailoRT refuses such a file: copy or compile it again",
+        have - declared
+    )]
+    TrailingBytes { have: u64, declared: u64 },
+    #[error(
+        "is damaged: its {0} checksum does not match its contents (HailoRT refuses it); copy the file again or recompile it"
+    )]
+    ChecksumMismatch(&'static str),
     #[error("has a damaged header: {0}; copy or compile the file again")]
     Corrupt(String),
     #[error("cannot be read: {0}")]
@@ -190,11 +234,130 @@ pub fn read_header(path: &Path) -> Result<HefHeader, HefError> {
     file.seek(SeekFrom::Start(proto_at))
         .map_err(|e| HefError::Io(e.to_string()))?;
     let mut proto = Vec::new();
-    file.take(header.proto_size.min(MAX_PROTO_HEADER + 16))
+    (&mut file)
+        .take(header.proto_size.min(MAX_PROTO_HEADER + 16))
         .read_to_end(&mut proto)
         .map_err(|e| HefError::Io(e.to_string()))?;
     read_proto_header(&proto, &mut header)?;
+    file.seek(SeekFrom::Start(proto_at))
+        .map_err(|e| HefError::Io(e.to_string()))?;
+    header.network_groups =
+        count_network_groups(&mut std::io::BufReader::new(file).take(header.proto_size))?;
     Ok(header)
+}
+
+/// Counts `ProtoHEFHef.network_groups` (field 2) by walking the top-level fields of the
+/// protobuf, skipping their contents.
+fn count_network_groups(r: &mut impl Read) -> Result<u32, HefError> {
+    let io = |e: std::io::Error| HefError::Io(e.to_string());
+    let varint = |r: &mut dyn Read| -> Result<Option<u64>, HefError> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let mut byte = [0u8; 1];
+            if r.read(&mut byte).map_err(io)? == 0 {
+                return if shift == 0 {
+                    Ok(None)
+                } else {
+                    Err(HefError::Corrupt("protobuf ends inside a number".into()))
+                };
+            }
+            v |= u64::from(byte[0] & 0x7f) << shift;
+            if byte[0] & 0x80 == 0 {
+                return Ok(Some(v));
+            }
+        }
+        Err(HefError::Corrupt(
+            "protobuf number longer than 10 bytes".into(),
+        ))
+    };
+    let mut groups = 0u32;
+    while let Some(tag) = varint(r)? {
+        let skip = match tag & 7 {
+            0 => {
+                varint(r)?;
+                0
+            }
+            1 => 8,
+            2 => varint(r)?
+                .ok_or_else(|| HefError::Corrupt("protobuf field without a length".into()))?,
+            5 => 4,
+            w => return Err(HefError::Corrupt(format!("protobuf wire type {w}"))),
+        };
+        if tag >> 3 == 2 && tag & 7 == 2 {
+            groups = groups.saturating_add(1);
+        }
+        let skipped =
+            std::io::copy(&mut r.by_ref().take(skip), &mut std::io::sink()).map_err(io)?;
+        if skipped != skip {
+            return Err(HefError::Corrupt(
+                "protobuf field runs past the data".into(),
+            ));
+        }
+    }
+    Ok(groups)
+}
+
+/// The checksum a HEF carries, by header version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Checksum {
+    /// v0: MD5 of the protobuf.
+    Md5,
+    /// v1: CRC-32 of everything after the header.
+    Crc32,
+    /// v2: XXH3-64 of everything after the header.
+    Xxh3,
+    /// v3: not checked by hmg (its rule is not in the HailoRT 4.20 source hmg is tested against).
+    NotChecked,
+}
+
+/// Reads the header of the HEF at `path` and checks its checksum the way HailoRT does when it
+/// opens the file (`hef.cpp`): a file damaged anywhere, not only in its header, is refused.
+/// Reads the whole file (a HEF is a few MB; XXH3 runs at several GB/s).
+pub fn verify(path: &Path) -> Result<(HefHeader, Checksum), HefError> {
+    let header = read_header(path)?;
+    let io = |e: std::io::Error| HefError::Io(e.to_string());
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let mut head = vec![0u8; header.header_size as usize];
+    file.read_exact(&mut head).map_err(io)?;
+    let mut chunk = vec![0u8; 1 << 20];
+    let mut feed = |update: &mut dyn FnMut(&[u8])| -> Result<(), HefError> {
+        loop {
+            let n = file.read(&mut chunk).map_err(io)?;
+            if n == 0 {
+                return Ok(());
+            }
+            update(&chunk[..n]);
+        }
+    };
+    let (kind, ok) = match header.version {
+        0 => {
+            use md5::Digest;
+            let mut md5 = md5::Md5::new();
+            feed(&mut |b| md5.update(b))?;
+            (Checksum::Md5, md5.finalize().as_slice() == &head[16..32])
+        }
+        1 => {
+            let mut crc = crc32fast::Hasher::new();
+            feed(&mut |b| crc.update(b))?;
+            (Checksum::Crc32, crc.finalize() == be32(&head, 12))
+        }
+        2 => {
+            let mut xxh3 = xxhash_rust::xxh3::Xxh3::new();
+            feed(&mut |b| xxh3.update(b))?;
+            (Checksum::Xxh3, xxh3.digest() == be64(&head, 12))
+        }
+        _ => (Checksum::NotChecked, true),
+    };
+    if !ok {
+        let name = match kind {
+            Checksum::Md5 => "MD5",
+            Checksum::Crc32 => "CRC-32",
+            _ => "XXH3",
+        };
+        return Err(HefError::ChecksumMismatch(name));
+    }
+    Ok((header, kind))
 }
 
 /// Parses a whole HEF held in memory (the fuzz target's entry point).
@@ -206,6 +369,9 @@ pub fn parse(bytes: &[u8]) -> Result<HefHeader, HefError> {
         .len()
         .min(header.proto_size.min(MAX_PROTO_HEADER + 16) as usize)];
     read_proto_header(proto, &mut header)?;
+    let whole = &bytes[proto_at as usize..];
+    header.network_groups =
+        count_network_groups(&mut &whole[..whole.len().min(header.proto_size as usize)])?;
     Ok(header)
 }
 
@@ -247,12 +413,17 @@ fn parse_preamble(b: &[u8], file_size: u64) -> Result<(HefHeader, u64), HefError
         1 => be64(b, 16),
         2 => be64(b, 20),
         _ => {
-            // v3: ccws_size_with_padding, hef_padding_size, additional_info_size.
-            let ccws = be64(b, 20);
+            // v3: ccws_size_with_padding, hef_padding_size, additional_info_size. The padding
+            // lies inside ccws_size_with_padding (HailoRT's hef.cpp): it is not added again.
+            let ccws_with_padding = be64(b, 20);
             let padding = be32(b, 28) as u64;
-            let extra = be64(b, 32);
-            ccws.checked_add(padding)
-                .and_then(|s| s.checked_add(extra))
+            if padding > ccws_with_padding {
+                return Err(HefError::Corrupt(format!(
+                    "{padding} bytes of padding in {ccws_with_padding} bytes of compiled code"
+                )));
+            }
+            ccws_with_padding
+                .checked_add(be64(b, 32))
                 .ok_or_else(|| HefError::Corrupt("sizes overflow".into()))?
         }
     };
@@ -266,15 +437,24 @@ fn parse_preamble(b: &[u8], file_size: u64) -> Result<(HefHeader, u64), HefError
             need: declared_size,
         });
     }
+    // HailoRT requires the exact size (HAILO_HEF_FILE_CORRUPTED from 4.21, INVALID_HEF before).
+    if file_size > declared_size {
+        return Err(HefError::TrailingBytes {
+            have: file_size,
+            declared: declared_size,
+        });
+    }
     let header = HefHeader {
         file_size,
         version,
         header_size,
         proto_size,
         declared_size,
-        hw_arch: HwArch::Hailo8,
+        // proto3 leaves a zero out: a header without hw_arch says architecture 0.
+        hw_arch: HwArch::Hailo8Legacy,
         sdk_version: None,
-        timestamp: None,
+        timestamp_ms: None,
+        network_groups: 0,
     };
     Ok((header, header_size))
 }
@@ -352,7 +532,7 @@ fn read_proto_header(proto: &[u8], header: &mut HefHeader) -> Result<(), HefErro
                 let tag = inner.varint()?;
                 match (tag >> 3, tag & 7) {
                     (1, 0) => header.hw_arch = HwArch::from_proto(inner.varint()?),
-                    (2, 0) => header.timestamp = Some(inner.varint()?),
+                    (2, 0) => header.timestamp_ms = Some(inner.varint()?),
                     (3, 2) => {
                         let len = inner.varint()?;
                         let text = inner.bytes(len)?;
@@ -374,26 +554,49 @@ fn read_proto_header(proto: &[u8], header: &mut HefHeader) -> Result<(), HefErro
 pub(crate) mod tests_support {
     use super::MAGIC;
 
-    /// A v2 header and a protobuf with `hw_arch` and `sdk_version`, like the DFC writes.
-    pub fn hef(arch: u8, code: u64) -> Vec<u8> {
-        let inner = [&[0x08, arch, 0x1a, 6][..], b"3.33.0"].concat();
+    /// A HEF of header `version` (0–3) with `code` bytes of compiled code (v3: of which
+    /// `padding` are padding) and a protobuf with `hw_arch`, a time stamp and `sdk_version`.
+    pub fn hef_v(version: u32, arch: u8, code: u64, padding: u32) -> Vec<u8> {
+        let inner = [&[0x08, arch, 0x10, 0xe8, 0x07, 0x1a, 6][..], b"3.33.0"].concat();
         let proto = [&[0x0a, inner.len() as u8][..], &inner].concat();
         let mut b = Vec::new();
         b.extend(MAGIC.to_be_bytes());
-        b.extend(2u32.to_be_bytes());
+        b.extend(version.to_be_bytes());
         b.extend((proto.len() as u32).to_be_bytes());
-        b.extend(0u64.to_be_bytes());
-        b.extend(code.to_be_bytes());
-        b.extend([0u8; 16]);
+        match version {
+            0 => b.extend([0u8; 20]),
+            1 => {
+                b.extend(0u32.to_be_bytes());
+                b.extend(code.to_be_bytes());
+                b.extend(0u32.to_be_bytes());
+            }
+            2 => {
+                b.extend(0u64.to_be_bytes());
+                b.extend(code.to_be_bytes());
+                b.extend([0u8; 16]);
+            }
+            _ => {
+                b.extend(0u64.to_be_bytes());
+                b.extend(code.to_be_bytes());
+                b.extend(padding.to_be_bytes());
+                b.extend(0u64.to_be_bytes());
+                b.extend([0u8; 16]);
+            }
+        }
         b.extend(&proto);
-        b.extend(vec![0u8; code as usize]);
+        b.extend(vec![0u8; if version == 0 { 0 } else { code as usize }]);
         b
+    }
+
+    /// A v2 header, as the Dataflow Compilers of the DFC 3.2x era write.
+    pub fn hef(arch: u8, code: u64) -> Vec<u8> {
+        hef_v(2, arch, code, 0)
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::tests_support::hef;
+    use super::tests_support::{hef, hef_v};
     use super::*;
 
     #[test]
@@ -408,6 +611,60 @@ mod tests {
         let h8 = parse(&hef(1, 0)).unwrap();
         assert!(h8.hw_arch.runs_on_hailo8() && !h8.hw_arch.runs_on_hailo8l());
         assert_eq!(h8.hw_arch.name(), "hailo8");
+    }
+
+    #[test]
+    fn every_header_version_has_its_size() {
+        for version in 0..=3 {
+            let h = parse(&hef_v(version, 1, 100, 12)).unwrap();
+            assert_eq!(h.version, version);
+            assert_eq!(h.declared_size, h.file_size, "v{version}");
+            assert_eq!(h.min_hailort(), (version == 3).then_some((4, 21)));
+        }
+    }
+
+    #[test]
+    fn v3_padding_is_inside_the_compiled_code() {
+        // HailoRT: header + proto + ccws_size_with_padding + additional_info_size.
+        let b = hef_v(3, 1, 4096, 96);
+        let h = parse(&b).unwrap();
+        assert_eq!(h.declared_size, b.len() as u64);
+        let mut bad = hef_v(3, 1, 64, 0);
+        bad[28..32].copy_from_slice(&100u32.to_be_bytes());
+        assert!(matches!(parse(&bad), Err(HefError::Corrupt(_))));
+    }
+
+    #[test]
+    fn trailing_bytes_are_refused() {
+        for version in 0..=3 {
+            let mut b = hef_v(version, 1, 10, 0);
+            b.push(0);
+            assert_eq!(
+                parse(&b),
+                Err(HefError::TrailingBytes {
+                    have: b.len() as u64,
+                    declared: b.len() as u64 - 1
+                }),
+                "v{version}"
+            );
+        }
+    }
+
+    #[test]
+    fn architecture_zero_does_not_run_on_a_hailo8() {
+        let h = parse(&hef(0, 0)).unwrap();
+        assert_eq!(h.hw_arch, HwArch::Hailo8Legacy);
+        assert!(!h.hw_arch.runs_on_hailo8() && !h.hw_arch.runs_on_hailo8l());
+        for v in [1, 2, 3] {
+            assert!(HwArch::from_proto(v).runs_on_hailo8(), "{v}");
+            assert_eq!(HwArch::from_proto(v).to_proto(), v);
+        }
+    }
+
+    #[test]
+    fn timestamp_is_milliseconds() {
+        // The helper writes 1000 (varint e8 07): one second after the epoch, in milliseconds.
+        assert_eq!(parse(&hef(1, 0)).unwrap().timestamp_ms, Some(1000));
     }
 
     #[test]

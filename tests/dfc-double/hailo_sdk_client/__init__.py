@@ -4,6 +4,7 @@ import json
 import os
 import re
 import struct
+import zlib
 
 __version__ = "3.33.0-test-double"
 
@@ -129,6 +130,9 @@ class ClientRunner:
         proto = bytes([0x0A, len(inner)]) + inner
         # The network section of a real HEF is megabytes; ultralytics refuses exports under 0.1 MB.
         body = json.dumps({"double": True, "outputs": self.outputs}).encode().ljust(200_000, b"\0")
-        header = struct.pack(">III", 0x01484546, 2, len(proto))
-        header += struct.pack(">QQQQ", 0, len(body), 0, 0)
-        return header + proto + body
+        # Header v1 (as DFC 3.2x writes): CRC-32 of everything after the header, which HailoRT
+        # and hmg check (zlib's CRC-32 is HailoRT's; v2's XXH3 has no standard-library module).
+        rest = proto + body
+        header = struct.pack(">IIII", 0x01484546, 1, len(proto), zlib.crc32(rest))
+        header += struct.pack(">QI", len(body), 0)
+        return header + rest

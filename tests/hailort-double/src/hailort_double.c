@@ -25,58 +25,25 @@
 #include <string.h>
 #include <time.h>
 
-#define HAILO_SUCCESS 0
-#define HAILO_INVALID_ARGUMENT 2
-#define HAILO_TIMEOUT 4
-#define HAILO_INSUFFICIENT_BUFFER 5
-#define HAILO_INVALID_OPERATION 6
-#define HAILO_OPEN_FILE_FAILURE 13
-#define HAILO_INVALID_HEF 26
-#define HAILO_OUT_OF_PHYSICAL_DEVICES 74
-#define HAILO_HEF_FILE_CORRUPTED 91
-#define HAILO_HEF_NOT_SUPPORTED 92
-#define HAILO_HEF_NOT_COMPATIBLE_WITH_DEVICE 93
+/* Every type, constant and prototype comes from HailoRT's own header (4.20.0, built by
+   scripts/build-libhailort): a double that disagreed with it would not compile. */
+#include <hailo/hailort.h>
 
-#define MAX_NAME 128
-#define MAX_NETWORK_NAME 257
+/* Statuses HailoRT added in 4.21 (after the 4.20 header this double is built against). */
+#define HAILO_HEF_FILE_CORRUPTED_4_21 91
+#define HAILO_HEF_NOT_SUPPORTED_4_21 92
+#define HAILO_HEF_NOT_COMPATIBLE_WITH_DEVICE_4_21 93
+
+#define MAX_NAME HAILO_MAX_STREAM_NAME_SIZE
+#define MAX_NETWORK_NAME HAILO_MAX_NETWORK_NAME_SIZE
 #define MAX_OUTPUTS 16
 #define MAX_FRAMES 64
-#define QUEUE_DEPTH 4
+/* HAILO_DEFAULT_VSTREAM_QUEUE_SIZE: frames written ahead of the oldest unread one. */
+#define QUEUE_DEPTH 2
 
-typedef int hailo_status;
-
-typedef struct { uint32_t major, minor, revision; } hailo_version_t;
-typedef struct {
-    uint32_t device_count;
-    void *device_ids;
-    int scheduling_algorithm;
-    const char *group_id;
-    bool multi_process_service;
-} hailo_vdevice_params_t;
-typedef struct { int type; int order; int flags; } hailo_format_t;
-typedef struct { float qp_zp, qp_scale, limvals_min, limvals_max; } hailo_quant_info_t;
-typedef struct { uint32_t height, width, features; } hailo_3d_image_shape_t;
-typedef struct { uint32_t number_of_classes, max_bboxes_per_class, max_bboxes_total, max_accumulated_mask_size; } hailo_nms_shape_t;
-typedef struct {
-    char name[MAX_NAME];
-    char network_name[MAX_NETWORK_NAME];
-    int direction;
-    hailo_format_t format;
-    union { hailo_3d_image_shape_t shape; hailo_nms_shape_t nms_shape; };
-    hailo_quant_info_t quant_info;
-} hailo_vstream_info_t;
-typedef struct {
-    hailo_format_t user_buffer_format;
-    uint32_t timeout_ms, queue_size;
-    int vstream_stats_flags, pipeline_elements_stats_flags;
-} hailo_vstream_params_t;
-typedef struct { char name[MAX_NAME]; hailo_vstream_params_t params; } hailo_vstream_params_by_name_t;
-
-enum { TYPE_AUTO = 0, TYPE_UINT8 = 1, TYPE_FLOAT32 = 3 };
-enum { ORDER_NHWC = 1, ORDER_NMS_BY_CLASS = 22 };
-/* Offsets of hailo_configure_params_t we honour: the first group's name and batch size. */
-#define CONFIGURE_GROUP_NAME_OFFSET 8
-#define CONFIGURE_BATCH_OFFSET (8 + 128)
+/* Handles carry a tag, so that one passed where another kind is expected fails loudly (the
+   real library would read garbage). */
+enum { TAG_VDEVICE = 0x56444556, TAG_HEF = 0x48454621, TAG_NG = 0x4e472121, TAG_VSTREAM = 0x56535452 };
 
 typedef struct {
     char name[MAX_NAME];
@@ -91,7 +58,8 @@ typedef struct {
     uint8_t *data;              /* all outputs of one frame, back to back, native type */
 } recorded_t;
 
-typedef struct hef_s {
+typedef struct _hailo_hef {
+    uint32_t tag;
     int hw_arch;
     char network[MAX_NETWORK_NAME];
     stream_t input;
@@ -106,9 +74,10 @@ typedef struct pending_s {
     uint64_t done_ns;
 } pending_t;
 
-typedef struct ng_s {
+typedef struct _hailo_configured_network_group {
+    uint32_t tag;
     hef_t *hef;
-    struct vdevice_s *vdevice;
+    struct _hailo_vdevice *vdevice;
     pthread_mutex_t lock;
     pthread_cond_t cond;
     pending_t queue[QUEUE_DEPTH];
@@ -120,10 +89,22 @@ typedef struct ng_s {
     float nms_iou_threshold;
     int batch_size;
     uint64_t frame_ns;          /* device time per frame, read once at configure */
+    bool strict;                /* HAILORT_DOUBLE_STRICT=1: an unrecorded input frame is an error */
 } ng_t;
 
-typedef struct vdevice_s { int unused; } vdevice_t;
-typedef struct { ng_t *ng; size_t index; bool input; int type; } vstream_t;
+typedef struct _hailo_vdevice { uint32_t tag; int unused; } vdevice_t;
+/* Input and output vstreams share one representation; `input` tells them apart. */
+typedef struct vstream_s { uint32_t tag; ng_t *ng; size_t index; bool input; int type; } vstream_t;
+struct _hailo_input_vstream { vstream_t v; };
+struct _hailo_output_vstream { vstream_t v; };
+
+/* A handle of the wrong kind: report it and fail. */
+static bool wrong_kind(const void *handle, uint32_t tag, const char *fn) {
+    if (handle && *(const uint32_t *)handle == tag) return false;
+    fprintf(stderr, "[HailoRT double] %s: %s is not a handle of the kind it takes\n", fn, handle ? "the handle" : "NULL");
+    return true;
+}
+#define CHECK_HANDLE(h, tag, fn) do { if (wrong_kind((h), (tag), (fn))) return HAILO_INVALID_ARGUMENT; } while (0)
 
 /* ---- global state of the fake machine ---- */
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -183,28 +164,37 @@ int hailort_double_devices_in_use(void) { return g_devices_in_use; }
 uint64_t hailort_double_frames_written(void) { return g_frames_written; }
 
 /* ---- library info ---- */
+/* HAILORT_DOUBLE_VERSION=x.y.z: the version reported (default 4.20.0, the header's); from
+   4.21 the HEF statuses are 91-93 and v3 headers are read, as in the real releases. */
+static hailo_version_t g_version;
+static void read_version(void) {
+    unsigned a = 4, b = 20, c = 0;
+    const char *v = getenv("HAILORT_DOUBLE_VERSION");
+    if (v && *v) sscanf(v, "%u.%u.%u", &a, &b, &c);
+    g_version.major = a; g_version.minor = b; g_version.revision = c;
+}
+static hailo_version_t version(void) {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, read_version);
+    return g_version;
+}
+static bool at_least_4_21(void) { hailo_version_t v = version(); return v.major > 4 || (v.major == 4 && v.minor >= 21); }
+
 hailo_status hailo_get_library_version(hailo_version_t *v) {
     if (!v) return HAILO_INVALID_ARGUMENT;
-    v->major = 4; v->minor = 23; v->revision = 0;
+    *v = version();
     return HAILO_SUCCESS;
 }
 
 const char *hailo_get_status_message(hailo_status s) {
-    switch (s) {
-    case 0: return "HAILO_SUCCESS";
-    case 2: return "HAILO_INVALID_ARGUMENT";
-    case 4: return "HAILO_TIMEOUT";
-    case 5: return "HAILO_INSUFFICIENT_BUFFER";
-    case 6: return "HAILO_INVALID_OPERATION";
-    case 13: return "HAILO_OPEN_FILE_FAILURE";
-    case 26: return "HAILO_INVALID_HEF";
-    case 64: return "HAILO_DRIVER_NOT_INSTALLED";
-    case 73: return "HAILO_DEVICE_IN_USE";
-    case 74: return "HAILO_OUT_OF_PHYSICAL_DEVICES";
-    case 76: return "HAILO_INVALID_DRIVER_VERSION";
-    case 91: return "HAILO_HEF_FILE_CORRUPTED";
-    case 92: return "HAILO_HEF_NOT_SUPPORTED";
-    case 93: return "HAILO_HEF_NOT_COMPATIBLE_WITH_DEVICE";
+    switch ((int)s) {
+/* The header's own list of every status (an X macro). */
+#define HAILO_STATUS__X(value, name) case value: return #name;
+    HAILO_STATUS_VARIABLES
+#undef HAILO_STATUS__X
+    case HAILO_HEF_FILE_CORRUPTED_4_21: return "HAILO_HEF_FILE_CORRUPTED";
+    case HAILO_HEF_NOT_SUPPORTED_4_21: return "HAILO_HEF_NOT_SUPPORTED";
+    case HAILO_HEF_NOT_COMPATIBLE_WITH_DEVICE_4_21: return "HAILO_HEF_NOT_COMPATIBLE_WITH_DEVICE";
     default: return "HAILO_UNKNOWN_STATUS";
     }
 }
@@ -215,16 +205,16 @@ hailo_status hailo_init_vdevice_params(hailo_vdevice_params_t *p) {
     if (!p) return HAILO_INVALID_ARGUMENT;
     memset(p, 0, sizeof *p);
     p->device_count = 1;
-    p->scheduling_algorithm = 1;
-    p->group_id = "UNIQUE";
+    p->scheduling_algorithm = HAILO_SCHEDULING_ALGORITHM_ROUND_ROBIN;
+    p->group_id = HAILO_DEFAULT_VDEVICE_GROUP_ID;
     return HAILO_SUCCESS;
 }
 
-hailo_status hailo_create_vdevice(hailo_vdevice_params_t *p, vdevice_t **out) {
+hailo_status hailo_create_vdevice(hailo_vdevice_params_t *p, hailo_vdevice *out) {
     INJECT("hailo_create_vdevice");
     if (!out) return HAILO_INVALID_ARGUMENT;
     uint32_t want = p ? p->device_count : 1;
-    if (p && p->scheduling_algorithm != 1) return HAILO_INVALID_ARGUMENT; /* hmg relies on the scheduler */
+    if (p && p->scheduling_algorithm != HAILO_SCHEDULING_ALGORITHM_ROUND_ROBIN) return HAILO_INVALID_ARGUMENT; /* hmg relies on the scheduler */
     pthread_mutex_lock(&g_lock);
     int available = env_int("HAILORT_DOUBLE_DEVICES", 1) - g_devices_in_use;
     if ((int)want > available) {
@@ -235,22 +225,26 @@ hailo_status hailo_create_vdevice(hailo_vdevice_params_t *p, vdevice_t **out) {
     }
     g_devices_in_use += (int)want;
     pthread_mutex_unlock(&g_lock);
-    *out = calloc(1, sizeof(vdevice_t));
-    (*out)->unused = (int)want;
+    vdevice_t *v = calloc(1, sizeof *v);
+    v->tag = TAG_VDEVICE;
+    v->unused = (int)want;
+    *out = v;
     return HAILO_SUCCESS;
 }
 
-hailo_status hailo_release_vdevice(vdevice_t *v) {
-    if (!v) return HAILO_INVALID_ARGUMENT;
+hailo_status hailo_release_vdevice(hailo_vdevice v) {
+    CHECK_HANDLE(v, TAG_VDEVICE, "hailo_release_vdevice");
     pthread_mutex_lock(&g_lock);
     g_devices_in_use -= v->unused;
     pthread_mutex_unlock(&g_lock);
+    v->tag = 0;
     free(v);
     return HAILO_SUCCESS;
 }
 
 /* ---- HEF ---- */
 static uint32_t be32(const uint8_t *b) { return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3]; }
+static uint64_t be64(const uint8_t *b) { return (uint64_t)be32(b) << 32 | be32(b + 4); }
 
 static size_t read_file(const char *path, uint8_t **out) {
     FILE *f = fopen(path, "rb");
@@ -264,11 +258,24 @@ static size_t read_file(const char *path, uint8_t **out) {
     return got;
 }
 
-/* hw_arch from the protobuf preamble: field 1 (header) -> field 1 (varint). */
+/* hw_arch from the protobuf: field 1 (header) -> field 1 (varint); absent = 0 (proto3). */
 static int hef_hw_arch(const uint8_t *b, size_t n, size_t header_size) {
     if (n < header_size + 4 || b[header_size] != 0x0a) return 0;
     const uint8_t *p = b + header_size + 2;
     return p[0] == 0x08 ? p[1] : 0;
+}
+
+/* The file size HailoRT requires for header version `v` (hef.cpp): exact, never more or less. */
+static bool declared_size(const uint8_t *b, size_t n, uint32_t v, uint64_t *size) {
+    static const size_t header_sizes[] = {32, 28, 44, 56};
+    size_t hs = header_sizes[v];
+    if (n < hs) return false;
+    uint64_t proto = be32(b + 8), code = 0;
+    if (v == 1) code = be64(b + 16);
+    if (v == 2) code = be64(b + 20);
+    if (v == 3) code = be64(b + 20) + be64(b + 32); /* ccws_size_with_padding + additional_info_size */
+    *size = hs + proto + code;
+    return true;
 }
 
 static bool parse_manifest(hef_t *h, const char *hef_path) {
@@ -332,18 +339,32 @@ static bool parse_manifest(hef_t *h, const char *hef_path) {
     return ok && h->input.frame_size > 0 && h->n_outputs > 0 && h->n_frames > 0;
 }
 
-hailo_status hailo_create_hef_file(hef_t **out, const char *file_name) {
+hailo_status hailo_create_hef_file(hailo_hef *out, const char *file_name) {
     INJECT("hailo_create_hef_file");
     if (!out || !file_name) return HAILO_INVALID_ARGUMENT;
     uint8_t *b = NULL;
     size_t n = read_file(file_name, &b);
     if (n == (size_t)-1) return HAILO_OPEN_FILE_FAILURE;
+    /* 4.20 answers HAILO_INVALID_HEF for every header fault; 4.21 splits them into 91 / 92. */
+    hailo_status not_supported = at_least_4_21() ? HAILO_HEF_NOT_SUPPORTED_4_21 : HAILO_INVALID_HEF;
+    hailo_status corrupted = at_least_4_21() ? HAILO_HEF_FILE_CORRUPTED_4_21 : HAILO_INVALID_HEF;
+    uint32_t v = n >= 12 ? be32(b + 4) : 0;
+    if (n < 12 || be32(b) != 0x01484546 || v > 3 || (v == 3 && !at_least_4_21())) {
+        fprintf(stderr, "[HailoRT double] %s: not a HEF this HailoRT reads (magic or header version %u)\n", file_name, v);
+        free(b);
+        return not_supported;
+    }
+    uint64_t want = 0;
+    if (!declared_size(b, n, v, &want) || want != n) {
+        fprintf(stderr, "[HailoRT double] %s: HEF file length does not match (%zu bytes, header declares %llu)\n",
+                file_name, n, (unsigned long long)want);
+        free(b);
+        return corrupted;
+    }
     static const size_t header_sizes[] = {32, 28, 44, 56};
-    if (n < 12 || be32(b) != 0x01484546 || be32(b + 4) > 3) { free(b); return HAILO_HEF_NOT_SUPPORTED; }
-    size_t header_size = header_sizes[be32(b + 4)];
-    if (n < header_size + be32(b + 8)) { free(b); return HAILO_HEF_FILE_CORRUPTED; }
     hef_t *h = calloc(1, sizeof *h);
-    h->hw_arch = hef_hw_arch(b, n, header_size);
+    h->tag = TAG_HEF;
+    h->hw_arch = hef_hw_arch(b, n, header_sizes[v]);
     free(b);
     if (!parse_manifest(h, file_name)) {
         free(h);
@@ -353,9 +374,10 @@ hailo_status hailo_create_hef_file(hef_t **out, const char *file_name) {
     return HAILO_SUCCESS;
 }
 
-hailo_status hailo_release_hef(hef_t *h) {
-    if (!h) return HAILO_INVALID_ARGUMENT;
+hailo_status hailo_release_hef(hailo_hef h) {
+    CHECK_HANDLE(h, TAG_HEF, "hailo_release_hef");
     for (size_t i = 0; i < h->n_frames; i++) free(h->frames[i].data);
+    h->tag = 0;
     free(h);
     return HAILO_SUCCESS;
 }
@@ -364,16 +386,16 @@ static void fill_info(const hef_t *h, const stream_t *s, bool input, hailo_vstre
     memset(info, 0, sizeof *info);
     snprintf(info->name, MAX_NAME, "%s", s->name);
     snprintf(info->network_name, MAX_NETWORK_NAME, "%s/%s", h->network, h->network);
-    info->direction = input ? 0 : 1;
+    info->direction = input ? HAILO_H2D_STREAM : HAILO_D2H_STREAM;
     if (s->nms) {
-        info->format.type = TYPE_FLOAT32;
-        info->format.order = ORDER_NMS_BY_CLASS;
+        info->format.type = HAILO_FORMAT_TYPE_FLOAT32;
+        info->format.order = HAILO_FORMAT_ORDER_HAILO_NMS_BY_CLASS;
         info->nms_shape.number_of_classes = s->c;
         info->nms_shape.max_bboxes_per_class = s->w;
-        info->nms_shape.max_bboxes_total = s->c * s->w;
+        info->nms_shape.order_type = HAILO_NMS_RESULT_ORDER_BY_CLASS;
     } else {
-        info->format.type = TYPE_UINT8;
-        info->format.order = ORDER_NHWC;
+        info->format.type = HAILO_FORMAT_TYPE_UINT8;
+        info->format.order = HAILO_FORMAT_ORDER_NHWC;
         info->shape.height = s->h;
         info->shape.width = s->w;
         info->shape.features = s->c;
@@ -382,10 +404,11 @@ static void fill_info(const hef_t *h, const stream_t *s, bool input, hailo_vstre
     info->quant_info.qp_scale = input ? 1.0f : s->scale;
 }
 
-hailo_status hailo_hef_get_all_vstream_infos(hef_t *h, const char *name, hailo_vstream_info_t *infos, size_t *count) {
+hailo_status hailo_hef_get_all_vstream_infos(hailo_hef h, const char *name, hailo_vstream_info_t *infos, size_t *count) {
     INJECT("hailo_hef_get_all_vstream_infos");
     (void)name;
-    if (!h || !count) return HAILO_INVALID_ARGUMENT;
+    CHECK_HANDLE(h, TAG_HEF, "hailo_hef_get_all_vstream_infos");
+    if (!count) return HAILO_INVALID_ARGUMENT;
     size_t need = 1 + h->n_outputs;
     if (*count < need || !infos) { *count = need; return HAILO_INSUFFICIENT_BUFFER; }
     fill_info(h, &h->input, true, &infos[0]);
@@ -395,74 +418,92 @@ hailo_status hailo_hef_get_all_vstream_infos(hef_t *h, const char *name, hailo_v
 }
 
 /* ---- configure ---- */
-hailo_status hailo_init_configure_params_by_vdevice(hef_t *h, vdevice_t *v, void *params) {
+hailo_status hailo_init_configure_params_by_vdevice(hailo_hef h, hailo_vdevice v, hailo_configure_params_t *params) {
     INJECT("hailo_init_configure_params_by_vdevice");
-    if (!h || !v || !params) return HAILO_INVALID_ARGUMENT;
-    /* Only the fields hmg touches: group count, first group's name, its batch size (0 = auto). */
-    *(size_t *)params = 1;
-    snprintf((char *)params + CONFIGURE_GROUP_NAME_OFFSET, 128, "%s", h->network);
-    *(uint16_t *)((char *)params + CONFIGURE_BATCH_OFFSET) = 0;
+    CHECK_HANDLE(h, TAG_HEF, "hailo_init_configure_params_by_vdevice");
+    CHECK_HANDLE(v, TAG_VDEVICE, "hailo_init_configure_params_by_vdevice");
+    if (!params) return HAILO_INVALID_ARGUMENT;
+    memset(params, 0, sizeof *params);
+    params->network_group_params_count = 1;
+    snprintf(params->network_group_params[0].name, sizeof params->network_group_params[0].name, "%s", h->network);
+    params->network_group_params[0].batch_size = HAILO_DEFAULT_BATCH_SIZE;
     return HAILO_SUCCESS;
 }
 
-hailo_status hailo_configure_vdevice(vdevice_t *v, hef_t *h, void *params, ng_t **groups, size_t *count) {
+/* DeviceBase::is_hef_compatible: a Hailo-8 takes HEF architectures 1, 2, 3; an 8L only 3. */
+static bool hef_runs_on(bool device_8l, int hw_arch) {
+    return device_8l ? hw_arch == 3 : (hw_arch >= 1 && hw_arch <= 3);
+}
+
+hailo_status hailo_configure_vdevice(hailo_vdevice v, hailo_hef h, hailo_configure_params_t *params,
+                                     hailo_configured_network_group *groups, size_t *count) {
     INJECT("hailo_configure_vdevice");
-    if (!v || !h || !groups || !count) return HAILO_INVALID_ARGUMENT;
+    CHECK_HANDLE(v, TAG_VDEVICE, "hailo_configure_vdevice");
+    CHECK_HANDLE(h, TAG_HEF, "hailo_configure_vdevice");
+    if (!groups || !count) return HAILO_INVALID_ARGUMENT;
     if (*count < 1) return HAILO_INSUFFICIENT_BUFFER;
     const char *arch = getenv("HAILORT_DOUBLE_ARCH");
     bool device_8l = arch && strcmp(arch, "hailo8l") == 0;
-    /* HailoRT 4.23: a Hailo-8 takes HEF arch 1, 2, 3 (and the 0 of older DFCs); an 8L only 3. */
-    bool ok = device_8l ? h->hw_arch == 3 : (h->hw_arch >= 0 && h->hw_arch <= 3);
-    if (!ok) {
+    if (!hef_runs_on(device_8l, h->hw_arch)) {
         fprintf(stderr, "[HailoRT double] HEF format is not compatible with device. Device arch: %s, HEF arch: %d\n",
                 device_8l ? "HAILO8L" : "HAILO8", h->hw_arch);
-        return HAILO_HEF_NOT_COMPATIBLE_WITH_DEVICE;
+        return at_least_4_21() ? HAILO_HEF_NOT_COMPATIBLE_WITH_DEVICE_4_21 : HAILO_INVALID_HEF;
     }
     ng_t *ng = calloc(1, sizeof *ng);
+    ng->tag = TAG_NG;
     ng->hef = h;
     ng->vdevice = v;
     ng->nms_score_threshold = -1.0f;
     pthread_mutex_init(&ng->lock, NULL);
     pthread_cond_init(&ng->cond, NULL);
-    ng->batch_size = params ? *(uint16_t *)((char *)params + CONFIGURE_BATCH_OFFSET) : 0;
+    ng->batch_size = params ? params->network_group_params[0].batch_size : 0;
     ng->frame_ns = (uint64_t)env_int("HAILORT_DOUBLE_FRAME_US", 0) * 1000ull;
+    ng->strict = getenv("HAILORT_DOUBLE_STRICT") && strcmp(getenv("HAILORT_DOUBLE_STRICT"), "1") == 0;
     g_last_batch_size = ng->batch_size;
     groups[0] = ng;
     *count = 1;
     return HAILO_SUCCESS;
 }
 
-static hailo_status make_params(ng_t *ng, bool input, int type, hailo_vstream_params_by_name_t *params, size_t *count) {
-    if (!ng || !params || !count) return HAILO_INVALID_ARGUMENT;
+/* Like hailo_make_*_vstream_params: the user format's order stays AUTO (HailoRT resolves it
+   when the vstream is created), the type is the one asked for. */
+static hailo_status make_params(ng_t *ng, bool input, hailo_format_type_t type, hailo_input_vstream_params_by_name_t *params, size_t *count) {
+    if (!params || !count) return HAILO_INVALID_ARGUMENT;
     size_t need = input ? 1 : ng->hef->n_outputs;
     if (*count < need) { *count = need; return HAILO_INSUFFICIENT_BUFFER; }
     for (size_t i = 0; i < need; i++) {
         const stream_t *s = input ? &ng->hef->input : &ng->hef->outputs[i];
         memset(&params[i], 0, sizeof params[i]);
         snprintf(params[i].name, MAX_NAME, "%s", s->name);
-        params[i].params.user_buffer_format.type = type == TYPE_AUTO ? (s->nms ? TYPE_FLOAT32 : TYPE_UINT8) : type;
-        params[i].params.user_buffer_format.order = s->nms ? ORDER_NMS_BY_CLASS : ORDER_NHWC;
-        params[i].params.timeout_ms = 10000;
-        params[i].params.queue_size = 2;
+        params[i].params.user_buffer_format.type = type;
+        params[i].params.user_buffer_format.order = HAILO_FORMAT_ORDER_AUTO;
+        params[i].params.user_buffer_format.flags = HAILO_FORMAT_FLAGS_NONE;
+        params[i].params.timeout_ms = HAILO_DEFAULT_VSTREAM_TIMEOUT_MS;
+        params[i].params.queue_size = HAILO_DEFAULT_VSTREAM_QUEUE_SIZE;
     }
     *count = need;
     return HAILO_SUCCESS;
 }
 
-hailo_status hailo_make_input_vstream_params(ng_t *ng, bool unused, int type, hailo_vstream_params_by_name_t *p, size_t *count) {
+hailo_status hailo_make_input_vstream_params(hailo_configured_network_group ng, bool unused, hailo_format_type_t type,
+                                             hailo_input_vstream_params_by_name_t *p, size_t *count) {
     INJECT("hailo_make_input_vstream_params");
     (void)unused;
+    CHECK_HANDLE(ng, TAG_NG, "hailo_make_input_vstream_params");
     return make_params(ng, true, type, p, count);
 }
 
-hailo_status hailo_make_output_vstream_params(ng_t *ng, bool unused, int type, hailo_vstream_params_by_name_t *p, size_t *count) {
+hailo_status hailo_make_output_vstream_params(hailo_configured_network_group ng, bool unused, hailo_format_type_t type,
+                                              hailo_output_vstream_params_by_name_t *p, size_t *count) {
     INJECT("hailo_make_output_vstream_params");
     (void)unused;
-    return make_params(ng, false, type, p, count);
+    CHECK_HANDLE(ng, TAG_NG, "hailo_make_output_vstream_params");
+    /* The two params-by-name structs have one layout (layout_probe.c checks it). */
+    return make_params(ng, false, type, (hailo_input_vstream_params_by_name_t *)p, count);
 }
 
-static hailo_status create_vstreams(ng_t *ng, bool input, const hailo_vstream_params_by_name_t *params, size_t count, vstream_t **out) {
-    if (!ng || !params || !out) return HAILO_INVALID_ARGUMENT;
+static hailo_status create_vstreams(ng_t *ng, bool input, const hailo_input_vstream_params_by_name_t *params, size_t count, vstream_t **out) {
+    if (!params || !out) return HAILO_INVALID_ARGUMENT;
     size_t expected = input ? 1 : ng->hef->n_outputs;
     if (count != expected) return HAILO_INVALID_ARGUMENT;
     for (size_t i = 0; i < count; i++) {
@@ -474,67 +515,90 @@ static hailo_status create_vstreams(ng_t *ng, bool input, const hailo_vstream_pa
         if (index == (size_t)-1) return HAILO_INVALID_ARGUMENT;
         const stream_t *s = input ? &ng->hef->input : &ng->hef->outputs[index];
         int type = params[i].params.user_buffer_format.type;
-        if (s->nms && type != TYPE_FLOAT32) return HAILO_INVALID_ARGUMENT; /* NMS is float32 only */
-        if (!s->nms && type != TYPE_UINT8 && type != TYPE_FLOAT32) return HAILO_INVALID_ARGUMENT;
-        vstream_t *v = calloc(1, sizeof *v);
-        v->ng = ng; v->index = index; v->input = input; v->type = type;
+        if (type == HAILO_FORMAT_TYPE_AUTO) type = s->nms ? HAILO_FORMAT_TYPE_FLOAT32 : HAILO_FORMAT_TYPE_UINT8;
+        if (s->nms && type != HAILO_FORMAT_TYPE_FLOAT32) return HAILO_INVALID_ARGUMENT; /* NMS is float32 only */
+        if (!s->nms && type != HAILO_FORMAT_TYPE_UINT8 && type != HAILO_FORMAT_TYPE_FLOAT32) return HAILO_INVALID_ARGUMENT;
+        vstream_t *v = calloc(1, sizeof(struct _hailo_input_vstream));
+        v->tag = TAG_VSTREAM; v->ng = ng; v->index = index; v->input = input; v->type = type;
         out[i] = v;
     }
     return HAILO_SUCCESS;
 }
 
-hailo_status hailo_create_input_vstreams(ng_t *ng, const hailo_vstream_params_by_name_t *p, size_t count, vstream_t **out) {
+hailo_status hailo_create_input_vstreams(hailo_configured_network_group ng, const hailo_input_vstream_params_by_name_t *p,
+                                         size_t count, hailo_input_vstream *out) {
     INJECT("hailo_create_input_vstreams");
-    return create_vstreams(ng, true, p, count, out);
+    CHECK_HANDLE(ng, TAG_NG, "hailo_create_input_vstreams");
+    return create_vstreams(ng, true, p, count, (vstream_t **)out);
 }
 
-hailo_status hailo_create_output_vstreams(ng_t *ng, const hailo_vstream_params_by_name_t *p, size_t count, vstream_t **out) {
+hailo_status hailo_create_output_vstreams(hailo_configured_network_group ng, const hailo_output_vstream_params_by_name_t *p,
+                                          size_t count, hailo_output_vstream *out) {
     INJECT("hailo_create_output_vstreams");
-    return create_vstreams(ng, false, p, count, out);
+    CHECK_HANDLE(ng, TAG_NG, "hailo_create_output_vstreams");
+    return create_vstreams(ng, false, (const hailo_input_vstream_params_by_name_t *)p, count, (vstream_t **)out);
+}
+
+/* An input or output vstream handle, checked for its kind and direction. */
+static vstream_t *as_vstream(const void *handle, bool input, const char *fn) {
+    if (wrong_kind(handle, TAG_VSTREAM, fn)) return NULL;
+    vstream_t *v = (vstream_t *)handle;
+    if (v->input != input) {
+        fprintf(stderr, "[HailoRT double] %s: an %s vstream passed where an %s one is expected\n", fn,
+                v->input ? "input" : "output", input ? "input" : "output");
+        return NULL;
+    }
+    return v;
 }
 
 static const stream_t *stream_of(const vstream_t *v) { return v->input ? &v->ng->hef->input : &v->ng->hef->outputs[v->index]; }
 
 static size_t user_frame_size(const vstream_t *v) {
     const stream_t *s = stream_of(v);
-    return (!s->nms && v->type == TYPE_FLOAT32) ? s->frame_size * sizeof(float) : s->frame_size;
+    return (!s->nms && v->type == HAILO_FORMAT_TYPE_FLOAT32) ? s->frame_size * sizeof(float) : s->frame_size;
 }
 
-hailo_status hailo_get_input_vstream_info(vstream_t *v, hailo_vstream_info_t *info) {
-    if (!v || !info || !v->input) return HAILO_INVALID_ARGUMENT;
+hailo_status hailo_get_input_vstream_info(hailo_input_vstream handle, hailo_vstream_info_t *info) {
+    vstream_t *v = as_vstream(handle, true, "hailo_get_input_vstream_info");
+    if (!v || !info) return HAILO_INVALID_ARGUMENT;
     fill_info(v->ng->hef, stream_of(v), true, info);
     return HAILO_SUCCESS;
 }
 
-hailo_status hailo_get_output_vstream_info(vstream_t *v, hailo_vstream_info_t *info) {
-    if (!v || !info || v->input) return HAILO_INVALID_ARGUMENT;
+hailo_status hailo_get_output_vstream_info(hailo_output_vstream handle, hailo_vstream_info_t *info) {
+    vstream_t *v = as_vstream(handle, false, "hailo_get_output_vstream_info");
+    if (!v || !info) return HAILO_INVALID_ARGUMENT;
     fill_info(v->ng->hef, stream_of(v), false, info);
     return HAILO_SUCCESS;
 }
 
-hailo_status hailo_get_input_vstream_frame_size(vstream_t *v, size_t *size) {
-    if (!v || !size || !v->input) return HAILO_INVALID_ARGUMENT;
+hailo_status hailo_get_input_vstream_frame_size(hailo_input_vstream handle, size_t *size) {
+    vstream_t *v = as_vstream(handle, true, "hailo_get_input_vstream_frame_size");
+    if (!v || !size) return HAILO_INVALID_ARGUMENT;
     *size = user_frame_size(v);
     return HAILO_SUCCESS;
 }
 
-hailo_status hailo_get_output_vstream_frame_size(vstream_t *v, size_t *size) {
-    if (!v || !size || v->input) return HAILO_INVALID_ARGUMENT;
+hailo_status hailo_get_output_vstream_frame_size(hailo_output_vstream handle, size_t *size) {
+    vstream_t *v = as_vstream(handle, false, "hailo_get_output_vstream_frame_size");
+    if (!v || !size) return HAILO_INVALID_ARGUMENT;
     *size = user_frame_size(v);
     return HAILO_SUCCESS;
 }
 
-hailo_status hailo_vstream_set_nms_score_threshold(vstream_t *v, float threshold) {
+hailo_status hailo_vstream_set_nms_score_threshold(hailo_output_vstream handle, float32_t threshold) {
     INJECT("hailo_vstream_set_nms_score_threshold");
-    if (!v || v->input || !stream_of(v)->nms) return HAILO_INVALID_OPERATION;
+    vstream_t *v = as_vstream(handle, false, "hailo_vstream_set_nms_score_threshold");
+    if (!v || !stream_of(v)->nms) return HAILO_INVALID_OPERATION;
     v->ng->nms_score_threshold = threshold;
     g_last_nms_score = threshold;
     return HAILO_SUCCESS;
 }
 
-hailo_status hailo_vstream_set_nms_iou_threshold(vstream_t *v, float threshold) {
+hailo_status hailo_vstream_set_nms_iou_threshold(hailo_output_vstream handle, float32_t threshold) {
     INJECT("hailo_vstream_set_nms_iou_threshold");
-    if (!v || v->input || !stream_of(v)->nms) return HAILO_INVALID_OPERATION;
+    vstream_t *v = as_vstream(handle, false, "hailo_vstream_set_nms_iou_threshold");
+    if (!v || !stream_of(v)->nms) return HAILO_INVALID_OPERATION;
     v->ng->nms_iou_threshold = threshold;
     g_last_nms_iou = threshold;
     return HAILO_SUCCESS;
@@ -575,9 +639,10 @@ void hailort_double_dump_inputs(const char *path) {
     pthread_mutex_unlock(&g_lock);
 }
 
-hailo_status hailo_vstream_write_raw_buffer(vstream_t *v, const void *buf, size_t size) {
+hailo_status hailo_vstream_write_raw_buffer(hailo_input_vstream handle, const void *buf, size_t size) {
     INJECT("hailo_vstream_write_raw_buffer");
-    if (!v || !buf || !v->input) return HAILO_INVALID_ARGUMENT;
+    vstream_t *v = as_vstream(handle, true, "hailo_vstream_write_raw_buffer");
+    if (!v || !buf) return HAILO_INVALID_ARGUMENT;
     if (size != user_frame_size(v)) {
         fprintf(stderr, "[HailoRT double] write of %zu bytes, the input frame is %zu\n", size, user_frame_size(v));
         return HAILO_INVALID_ARGUMENT;
@@ -591,15 +656,20 @@ hailo_status hailo_vstream_write_raw_buffer(vstream_t *v, const void *buf, size_
     ng_t *ng = v->ng;
     hef_t *h = ng->hef;
     /* With one recorded frame there is nothing to match (and hashing would cost the host time
-       the benchmarks measure). */
-    uint64_t hash = h->n_frames > 1 ? fnv1a64(buf, size) : 0;
+       the benchmarks measure) -- unless strict, where every frame must be a recorded one. */
+    uint64_t hash = (h->n_frames > 1 || ng->strict) ? fnv1a64(buf, size) : 0;
+    size_t recorded = h->n_frames;
+    for (size_t i = 0; i < h->n_frames; i++) if (h->frames[i].hash == hash) recorded = i;
+    if (recorded == h->n_frames && ng->strict) {
+        fprintf(stderr, "[HailoRT double] strict: no recording for this input frame (FNV-1a %016llx): the bytes "
+                        "written differ from the letterboxed picture the fixtures were recorded from\n", (unsigned long long)hash);
+        return HAILO_INVALID_ARGUMENT;
+    }
     pthread_mutex_lock(&ng->lock);
-    uint64_t deadline = now_ns() + 10000000000ull;
+    uint64_t deadline = now_ns() + (uint64_t)HAILO_DEFAULT_VSTREAM_TIMEOUT_MS * 1000000ull;
     while (ng->written - oldest_unread(ng) >= QUEUE_DEPTH) {
         if (!wait_until(ng, deadline) && now_ns() >= deadline) { pthread_mutex_unlock(&ng->lock); return HAILO_TIMEOUT; }
     }
-    size_t recorded = h->n_frames;
-    for (size_t i = 0; i < h->n_frames; i++) if (h->frames[i].hash == hash) recorded = i;
     if (recorded == h->n_frames) recorded = ng->next_unknown++ % h->n_frames;
     uint64_t start = now_ns() > ng->last_done_ns ? now_ns() : ng->last_done_ns;
     ng->last_done_ns = start + ng->frame_ns;
@@ -635,7 +705,7 @@ static void copy_output(const ng_t *ng, const vstream_t *v, const recorded_t *r,
             out[count_at] = (float)kept;
         }
         while (op < total) out[op++] = 0.0f;
-    } else if (v->type == TYPE_FLOAT32) {
+    } else if (v->type == HAILO_FORMAT_TYPE_FLOAT32) {
         float *out = (float *)dst;
         for (size_t i = 0; i < s->frame_size; i++) out[i] = ((float)src[i] - s->zp) * s->scale;
     } else {
@@ -643,13 +713,14 @@ static void copy_output(const ng_t *ng, const vstream_t *v, const recorded_t *r,
     }
 }
 
-hailo_status hailo_vstream_read_raw_buffer(vstream_t *v, void *buf, size_t size) {
+hailo_status hailo_vstream_read_raw_buffer(hailo_output_vstream handle, void *buf, size_t size) {
     INJECT("hailo_vstream_read_raw_buffer");
-    if (!v || !buf || v->input) return HAILO_INVALID_ARGUMENT;
+    vstream_t *v = as_vstream(handle, false, "hailo_vstream_read_raw_buffer");
+    if (!v || !buf) return HAILO_INVALID_ARGUMENT;
     if (size != user_frame_size(v)) return HAILO_INVALID_ARGUMENT;
     ng_t *ng = v->ng;
     pthread_mutex_lock(&ng->lock);
-    uint64_t deadline = now_ns() + 10000000000ull;
+    uint64_t deadline = now_ns() + (uint64_t)HAILO_DEFAULT_VSTREAM_TIMEOUT_MS * 1000000ull;
     while (ng->read[v->index] >= ng->written) {
         if (!wait_until(ng, deadline) && now_ns() >= deadline) { pthread_mutex_unlock(&ng->lock); return HAILO_TIMEOUT; }
     }
@@ -662,11 +733,16 @@ hailo_status hailo_vstream_read_raw_buffer(vstream_t *v, void *buf, size_t size)
     return HAILO_SUCCESS;
 }
 
-static hailo_status release_vstreams(vstream_t *const *v, size_t count) {
-    if (!v && count) return HAILO_INVALID_ARGUMENT;
-    for (size_t i = 0; i < count; i++) free(v[i]);
+static hailo_status release_vstreams(const void *const *handles, size_t count, bool input, const char *fn) {
+    if (!handles && count) return HAILO_INVALID_ARGUMENT;
+    for (size_t i = 0; i < count; i++) if (!as_vstream(handles[i], input, fn)) return HAILO_INVALID_ARGUMENT;
+    for (size_t i = 0; i < count; i++) { ((vstream_t *)handles[i])->tag = 0; free((void *)handles[i]); }
     return HAILO_SUCCESS;
 }
 
-hailo_status hailo_release_output_vstreams(vstream_t *const *v, size_t count) { return release_vstreams(v, count); }
-hailo_status hailo_release_input_vstreams(vstream_t *const *v, size_t count) { return release_vstreams(v, count); }
+hailo_status hailo_release_output_vstreams(const hailo_output_vstream *v, size_t count) {
+    return release_vstreams((const void *const *)v, count, false, "hailo_release_output_vstreams");
+}
+hailo_status hailo_release_input_vstreams(const hailo_input_vstream *v, size_t count) {
+    return release_vstreams((const void *const *)v, count, true, "hailo_release_input_vstreams");
+}

@@ -93,6 +93,18 @@ impl Controls {
     }
 }
 
+/// The REAL libhailort 4.20.0 built from HailoRT's source by `scripts/build-libhailort`
+/// (not a double): the reference the double, the FFI and the HEF reader are checked against.
+pub fn real_library() -> std::path::PathBuf {
+    let lib = Path::new(env!("HAILORT_REAL_HOME")).join("lib/libhailort.so.4.20.0");
+    assert!(
+        lib.is_file(),
+        "the real HailoRT library is not built ({}): run scripts/build-libhailort (about 7 minutes; scripts/test does)",
+        lib.display()
+    );
+    lib
+}
+
 /// The fixtures directory (`scripts/make-hailo-fixtures`).
 pub fn fixtures() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/hailo")

@@ -26,6 +26,8 @@ pub const HAILO_MAX_NETWORK_NAME_SIZE: usize = 257;
 pub const HAILO_MAX_STREAMS_COUNT: usize = 40;
 pub const HAILO_MAX_NETWORK_GROUPS: usize = 8;
 pub const HAILO_SCHEDULING_ALGORITHM_ROUND_ROBIN: c_int = 1;
+/// `hailo_stream_direction_t`: host to device (inputs); outputs are 1.
+pub const HAILO_H2D_STREAM: c_int = 0;
 
 pub const HAILO_FORMAT_TYPE_AUTO: c_int = 0;
 pub const HAILO_FORMAT_TYPE_UINT8: c_int = 1;
@@ -81,9 +83,11 @@ pub struct hailo_3d_image_shape_t {
 #[derive(Debug, Default, Clone, Copy)]
 pub struct hailo_nms_shape_t {
     pub number_of_classes: u32,
+    /// A C union with `max_bboxes_total` (by-score order): one field, two names.
     pub max_bboxes_per_class: u32,
-    pub max_bboxes_total: u32,
     pub max_accumulated_mask_size: u32,
+    /// `hailo_nms_result_order_type_t`.
+    pub order_type: c_int,
 }
 
 #[repr(C)]
@@ -198,7 +202,6 @@ type ReleaseVStreamsFn = unsafe extern "C" fn(*const *mut c_void, usize) -> hail
 /// The functions, resolved once from the loaded library (4.23 prototypes, HAILO.md §1.2).
 pub struct Api {
     _lib: Library,
-    pub get_library_version: unsafe extern "C" fn(*mut hailo_version_t) -> hailo_status,
     pub init_vdevice_params: unsafe extern "C" fn(*mut hailo_vdevice_params_t) -> hailo_status,
     pub create_vdevice:
         unsafe extern "C" fn(*mut hailo_vdevice_params_t, *mut hailo_vdevice) -> hailo_status,
@@ -252,7 +255,6 @@ impl Api {
     /// Resolves every function from `lib`; a missing symbol means an unsupported HailoRT.
     pub fn new(lib: Library) -> Result<Self, String> {
         Ok(Self {
-            get_library_version: resolve!(lib, "hailo_get_library_version"),
             init_vdevice_params: resolve!(lib, "hailo_init_vdevice_params"),
             create_vdevice: resolve!(lib, "hailo_create_vdevice"),
             release_vdevice: resolve!(lib, "hailo_release_vdevice"),
@@ -291,4 +293,145 @@ pub fn name_of(raw: &[c_char]) -> String {
         .map(|&c| c as u8)
         .collect();
     String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// The C file that checks these declarations against a real `hailort.h`: every struct hmg
+/// passes (size and offsets as Rust lays them out here), every constant, enum value and
+/// status number it uses. Committed as `layout_probe.c` (a test keeps it equal to this) and
+/// compiled against HailoRT's header by the tests and, on a Pi, by the `hailo` build.
+#[cfg(test)]
+pub fn layout_probe() -> String {
+    use std::fmt::Write;
+    use std::mem::{offset_of, size_of};
+    let mut c = String::from(
+        "/* SPDX-License-Identifier: MIT OR Apache-2.0\n \
+         * GENERATED from plugins/detect/src/engine/hailort/ffi.rs (do not edit; rewrite with\n \
+         * HMG_WRITE_LAYOUT_PROBE=1 cargo test -p hmg-detect --features hailo layout_probe).\n \
+         * Compiles only if hmg's HailoRT FFI agrees with the <hailo/hailort.h> it is built against.\n \
+         */\n#include <stddef.h>\n#include <hailo/hailort.h>\n\n\
+         #define HMG_SAME(c_side, ffi_side) _Static_assert((c_side) == (ffi_side), #c_side \" differs from hmg's FFI\")\n\n",
+    );
+    let mut same = |c_side: String, ffi: usize| writeln!(c, "HMG_SAME({c_side}, {ffi});").unwrap();
+    macro_rules! layout {
+        ($ty:ident $(, $field:ident)*) => {{
+            same(format!("sizeof({})", stringify!($ty)), size_of::<$ty>());
+            // Rust's `type_` is C's `type`.
+            $(same(format!("offsetof({}, {})", stringify!($ty), stringify!($field).trim_end_matches('_')), offset_of!($ty, $field));)*
+        }};
+    }
+    layout!(hailo_version_t, major, minor, revision);
+    layout!(
+        hailo_vdevice_params_t,
+        device_count,
+        device_ids,
+        scheduling_algorithm,
+        group_id,
+        multi_process_service
+    );
+    layout!(hailo_format_t, type_, order, flags);
+    layout!(
+        hailo_quant_info_t,
+        qp_zp,
+        qp_scale,
+        limvals_min,
+        limvals_max
+    );
+    layout!(hailo_3d_image_shape_t, height, width, features);
+    layout!(
+        hailo_nms_shape_t,
+        number_of_classes,
+        max_bboxes_per_class,
+        max_accumulated_mask_size,
+        order_type
+    );
+    layout!(
+        hailo_vstream_info_t,
+        name,
+        network_name,
+        direction,
+        format,
+        shape,
+        quant_info
+    );
+    layout!(
+        hailo_vstream_params_t,
+        user_buffer_format,
+        timeout_ms,
+        queue_size,
+        vstream_stats_flags,
+        pipeline_elements_stats_flags
+    );
+    c.push('\n');
+    let mut same = |c_side: &str, ffi: usize| writeln!(c, "HMG_SAME({c_side}, {ffi});").unwrap();
+    // Both by-name params structs share our one declaration.
+    for by_name in [
+        "hailo_input_vstream_params_by_name_t",
+        "hailo_output_vstream_params_by_name_t",
+    ] {
+        same(
+            &format!("sizeof({by_name})"),
+            size_of::<hailo_vstream_params_by_name_t>(),
+        );
+        same(
+            &format!("offsetof({by_name}, params)"),
+            offset_of!(hailo_vstream_params_by_name_t, params),
+        );
+    }
+    same(
+        "offsetof(hailo_vstream_info_t, nms_shape)",
+        offset_of!(hailo_vstream_info_t, shape),
+    );
+    same(
+        "offsetof(hailo_nms_shape_t, max_bboxes_total)",
+        offset_of!(hailo_nms_shape_t, max_bboxes_per_class),
+    );
+    same(
+        "offsetof(hailo_configure_params_t, network_group_params[0].batch_size)",
+        CONFIGURE_BATCH_SIZE_OFFSET,
+    );
+    same(
+        "sizeof(hailo_configure_params_t) <= CONFIGURE_PARAMS_BUFFER ? 1 : 0",
+        1,
+    );
+    same("sizeof(hailo_status)", size_of::<hailo_status>());
+    same("sizeof(hailo_vdevice)", size_of::<hailo_vdevice>());
+    same("sizeof(bool)", size_of::<bool>());
+    let constants: &[(&str, usize)] = &[
+        ("HAILO_MAX_STREAM_NAME_SIZE", HAILO_MAX_STREAM_NAME_SIZE),
+        ("HAILO_MAX_NETWORK_NAME_SIZE", HAILO_MAX_NETWORK_NAME_SIZE),
+        ("HAILO_MAX_STREAMS_COUNT", HAILO_MAX_STREAMS_COUNT),
+        ("HAILO_MAX_NETWORK_GROUPS", HAILO_MAX_NETWORK_GROUPS),
+        (
+            "HAILO_SCHEDULING_ALGORITHM_ROUND_ROBIN",
+            HAILO_SCHEDULING_ALGORITHM_ROUND_ROBIN as usize,
+        ),
+        ("HAILO_FORMAT_TYPE_AUTO", HAILO_FORMAT_TYPE_AUTO as usize),
+        ("HAILO_FORMAT_TYPE_UINT8", HAILO_FORMAT_TYPE_UINT8 as usize),
+        (
+            "HAILO_FORMAT_TYPE_FLOAT32",
+            HAILO_FORMAT_TYPE_FLOAT32 as usize,
+        ),
+        (
+            "HAILO_FORMAT_ORDER_HAILO_NMS",
+            HAILO_FORMAT_ORDER_HAILO_NMS as usize,
+        ),
+        (
+            "HAILO_FORMAT_ORDER_HAILO_NMS_BY_CLASS",
+            HAILO_FORMAT_ORDER_HAILO_NMS_BY_CLASS as usize,
+        ),
+        ("HAILO_H2D_STREAM", HAILO_H2D_STREAM as usize),
+    ];
+    for (name, value) in constants {
+        same(name, *value);
+    }
+    c.push('\n');
+    for (value, name) in super::status::STATUSES {
+        if *value <= super::status::LAST_STATUS_IN_4_20 {
+            writeln!(c, "HMG_SAME({name}, {value});").unwrap();
+        }
+    }
+    c.replace(
+        "CONFIGURE_PARAMS_BUFFER",
+        &CONFIGURE_PARAMS_BUFFER.to_string(),
+    )
 }

@@ -39,21 +39,58 @@ pub struct HailoRt {
 unsafe impl Send for HailoRt {}
 unsafe impl Sync for HailoRt {}
 
+/// HailoRT versions whose struct layouts hmg's FFI was checked against (`layout_probe.c`
+/// compiled against their `hailort.h`): 4.20 … 4.23, the Hailo-8 line. Before 4.20
+/// `hailo_vstream_info_t` is 4 bytes shorter; 5.x is the Hailo-10H/15 line.
+pub const SUPPORTED: (u32, std::ops::RangeInclusive<u32>) = (4, 20..=23);
+
+/// Whether hmg may read HailoRT `v`'s structs, and if not, what to do.
+pub fn check_version(v: (u32, u32, u32)) -> Result<(), String> {
+    let (major, minor, revision) = v;
+    let (want_major, want_minor) = &SUPPORTED;
+    let installed = format!("{major}.{minor}.{revision}");
+    let range = format!(
+        "{want_major}.{} … {want_major}.{}",
+        want_minor.start(),
+        want_minor.end()
+    );
+    if major == *want_major && want_minor.contains(&minor) {
+        return Ok(());
+    }
+    if major < *want_major || (major == *want_major && minor < *want_minor.start()) {
+        return Err(format!(
+            "libhailort {installed} is too old: hmg needs HailoRT {range} (its structs changed in 4.20). Upgrade with \
+             `sudo apt update && sudo apt install hailo-all` and reboot (driver and library must stay the same version)"
+        ));
+    }
+    if major > *want_major {
+        return Err(format!(
+            "libhailort {installed} is the HailoRT {major}.x line (Hailo-10H/15); a Hailo-8 or 8L runs HailoRT {range}: \
+             install it with `sudo apt install hailo-all` (hmg has not checked {major}.x's struct layouts)"
+        ));
+    }
+    Err(format!(
+        "libhailort {installed} is newer than this hmg knows ({range}); its struct layouts have not been checked, so hmg \
+         will not read them: update hmg, or install HailoRT {range}"
+    ))
+}
+
 fn library_candidates() -> Vec<PathBuf> {
     if let Some(p) = std::env::var_os(LIBRARY_ENV).filter(|p| !p.is_empty()) {
         return vec![PathBuf::from(p)];
     }
     // Hailo's packages install libhailort.so.<x.y.z> plus, usually, the unversioned link.
+    // Older versions are tried too, so that the error can say "too old" instead of "missing".
     let mut names = vec![PathBuf::from("libhailort.so")];
     names.extend(
-        (18..=23)
+        (17..=23)
             .rev()
             .map(|minor| PathBuf::from(format!("libhailort.so.4.{minor}.0"))),
     );
     names
 }
 
-/// libhailort, loaded once per process.
+/// libhailort, loaded once per process; refused unless its version is one hmg checked.
 pub fn runtime() -> Result<Arc<HailoRt>, String> {
     static RUNTIME: OnceLock<Result<Arc<HailoRt>, String>> = OnceLock::new();
     RUNTIME
@@ -62,14 +99,7 @@ pub fn runtime() -> Result<Arc<HailoRt>, String> {
             for candidate in library_candidates() {
                 // SAFETY: loading libhailort runs its initialisers, which is what it is for.
                 match unsafe { libloading::Library::new(&candidate) } {
-                    Ok(lib) => {
-                        let api = Api::new(lib)?;
-                        let mut v = hailo_version_t::default();
-                        // SAFETY: valid out-pointer.
-                        let status = unsafe { (api.get_library_version)(&mut v) };
-                        let version = if status == HAILO_SUCCESS { format!("{}.{}.{}", v.major, v.minor, v.revision) } else { "unknown".into() };
-                        return Ok(Arc::new(HailoRt { api, version }));
-                    }
+                    Ok(lib) => return load(lib, &candidate),
                     Err(_) => tried.push(candidate.display().to_string()),
                 }
             }
@@ -80,6 +110,54 @@ pub fn runtime() -> Result<Arc<HailoRt>, String> {
             ))
         })
         .clone()
+}
+
+fn load(lib: libloading::Library, path: &Path) -> Result<Arc<HailoRt>, String> {
+    // The version first: it is the one call whose layout is the same in every release.
+    // SAFETY: hailo_get_library_version(hailo_version_t*) in every HailoRT.
+    let get_version: unsafe extern "C" fn(*mut hailo_version_t) -> hailo_status =
+        *unsafe { lib.get(b"hailo_get_library_version\0") }
+            .map_err(|e| format!("{} is not a HailoRT library: {e}", path.display()))?;
+    let mut v = hailo_version_t::default();
+    // SAFETY: valid out-pointer.
+    let status = unsafe { get_version(&mut v) };
+    if status != HAILO_SUCCESS {
+        return Err(format!(
+            "{} did not report its version (status {status}); hmg reads only HailoRT versions it has checked",
+            path.display()
+        ));
+    }
+    check_version((v.major, v.minor, v.revision))
+        .map_err(|e| format!("{e} [{}]", path.display()))?;
+    let api = Api::new(lib)?;
+    Ok(Arc::new(HailoRt {
+        api,
+        version: format!("{}.{}.{}", v.major, v.minor, v.revision),
+    }))
+}
+
+/// Refuses a HEF whose header format the loaded HailoRT cannot read, before HailoRT sees it.
+fn check_header_support(rt: &HailoRt, header: &HefHeader) -> Result<(), String> {
+    let Some((major, minor)) = header.min_hailort() else {
+        return Ok(());
+    };
+    let mut parts = rt.version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    let have = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    if have >= (major, minor) {
+        return Ok(());
+    }
+    Err(format!(
+        "this HEF has header format v{} ({}), which HailoRT reads from {major}.{minor}; libhailort {} is older: \
+         upgrade with `sudo apt install hailo-all`, or compile with the Dataflow Compiler that matches HailoRT {}",
+        header.version,
+        header
+            .sdk_version
+            .as_deref()
+            .map(|v| format!("Dataflow Compiler {v}"))
+            .unwrap_or_else(|| "a newer Dataflow Compiler".into()),
+        rt.version,
+        rt.version
+    ))
 }
 
 /// A HailoRT failure: which call, which status.
@@ -199,7 +277,7 @@ fn describe(info: &hailo_vstream_info_t) -> VStreamDescription {
     VStreamDescription {
         name: name_of(&info.name),
         network: name_of(&info.network_name),
-        direction: if info.direction == 0 {
+        direction: if info.direction == HAILO_H2D_STREAM {
             "input"
         } else {
             "output"
@@ -267,11 +345,29 @@ impl Drop for Hef {
     }
 }
 
+/// Whether the loaded HailoRT opens the HEF at `path` (`hailo_create_hef_file`: header, size,
+/// checksum and protobuf), without a device; the status when it does not.
+pub fn library_opens_hef(path: &Path) -> Result<(), String> {
+    let rt = runtime()?;
+    Hef::open(&rt, path)
+        .map(drop)
+        .map_err(|e| status::explain(e.function, e.status, None, &rt.version))
+}
+
 /// Input and output vstreams of a HEF, as HailoRT reports them, without opening a device.
 pub fn describe_hef(path: &Path) -> Result<(String, Vec<VStreamDescription>), String> {
     let rt = runtime()?;
+    let header = crate::hef::read_header(path).map_err(|e| e.to_string())?;
+    check_header_support(&rt, &header)?;
     let hef = Hef::open(&rt, path)
         .map_err(|e| status::explain(e.function, e.status, None, &rt.version))?;
+    if header.network_groups == 0 {
+        // HailoRT 4.20 opens such a file and then crashes in hailo_hef_get_all_vstream_infos.
+        return Err(format!(
+            "libhailort {} opens it, but it holds no network group (only a header): there is nothing to run; recompile the model",
+            rt.version
+        ));
+    }
     let infos = hef
         .vstream_infos()
         .map_err(|e| status::explain(e.function, e.status, None, &rt.version))?;
@@ -337,6 +433,7 @@ impl HailoEngine {
             path: path.to_path_buf(),
             message,
         };
+        check_header_support(&rt, header).map_err(invalid)?;
         let device = vdevice(&rt, options.vdevice_group.as_deref()).map_err(fail)?;
         let hef = Hef::open(&rt, path).map_err(fail)?;
         let api = &rt.api;
@@ -678,5 +775,45 @@ impl HailoEngine {
             });
         }
         Ok(tensors)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_version;
+
+    /// `layout_probe.c` is what ffi.rs generates; CI compiles it against HailoRT's header.
+    #[test]
+    fn layout_probe_is_generated_from_the_ffi() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/src/engine/hailort/layout_probe.c"
+        );
+        let generated = super::ffi::layout_probe();
+        if std::env::var_os("HMG_WRITE_LAYOUT_PROBE").is_some() {
+            std::fs::write(path, &generated).unwrap();
+        }
+        let committed = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            committed == generated,
+            "{path} is not what ffi.rs generates: rewrite it with HMG_WRITE_LAYOUT_PROBE=1 cargo test -p hmg-detect --features hailo layout_probe"
+        );
+    }
+
+    #[test]
+    fn only_checked_versions_are_read() {
+        for minor in 20..=23 {
+            assert!(check_version((4, minor, 0)).is_ok(), "4.{minor}");
+        }
+        let old = check_version((4, 19, 0)).unwrap_err();
+        assert!(
+            old.contains("4.19.0 is too old") && old.contains("sudo apt install hailo-all"),
+            "{old}"
+        );
+        assert!(check_version((4, 17, 1)).is_err());
+        let five = check_version((5, 1, 0)).unwrap_err();
+        assert!(five.contains("Hailo-10H/15"), "{five}");
+        let newer = check_version((4, 24, 0)).unwrap_err();
+        assert!(newer.contains("newer than this hmg knows"), "{newer}");
     }
 }

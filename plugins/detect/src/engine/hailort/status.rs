@@ -3,37 +3,49 @@
 
 use crate::hef::HefHeader;
 
+/// The statuses hmg names, as `hailort.h` numbers them. 0–90 are the same in 4.20 … 4.23
+/// (`layout_probe.c` checks them against the header); 91–93 were added in 4.21.
+pub const STATUSES: &[(i32, &str)] = &[
+    (0, "HAILO_SUCCESS"),
+    (1, "HAILO_UNINITIALIZED"),
+    (2, "HAILO_INVALID_ARGUMENT"),
+    (3, "HAILO_OUT_OF_HOST_MEMORY"),
+    (4, "HAILO_TIMEOUT"),
+    (5, "HAILO_INSUFFICIENT_BUFFER"),
+    (6, "HAILO_INVALID_OPERATION"),
+    (8, "HAILO_INTERNAL_FAILURE"),
+    (13, "HAILO_OPEN_FILE_FAILURE"),
+    (26, "HAILO_INVALID_HEF"),
+    (36, "HAILO_DRIVER_OPERATION_FAILED"),
+    (63, "HAILO_STREAM_ABORT"),
+    (64, "HAILO_DRIVER_NOT_INSTALLED"),
+    (69, "HAILO_NETWORK_GROUP_NOT_ACTIVATED"),
+    (73, "HAILO_DEVICE_IN_USE"),
+    (74, "HAILO_OUT_OF_PHYSICAL_DEVICES"),
+    (75, "HAILO_INVALID_DEVICE_ARCHITECTURE"),
+    (76, "HAILO_INVALID_DRIVER_VERSION"),
+    (77, "HAILO_RPC_FAILED"),
+    (78, "HAILO_INVALID_SERVICE_VERSION"),
+    (85, "HAILO_DRIVER_INVALID_RESPONSE"),
+    (86, "HAILO_DRIVER_INVALID_IOCTL"),
+    (87, "HAILO_DRIVER_TIMEOUT"),
+    (88, "HAILO_DRIVER_INTERRUPTED"),
+    (89, "HAILO_CONNECTION_REFUSED"),
+    (90, "HAILO_DRIVER_WAIT_CANCELED"),
+    (91, "HAILO_HEF_FILE_CORRUPTED"),
+    (92, "HAILO_HEF_NOT_SUPPORTED"),
+    (93, "HAILO_HEF_NOT_COMPATIBLE_WITH_DEVICE"),
+];
+
+/// The last status number HailoRT 4.20 defines (later ones exist from 4.21).
+pub const LAST_STATUS_IN_4_20: i32 = 90;
+
 /// Status name, as HailoRT prints it.
 pub fn status_name(status: i32) -> &'static str {
-    match status {
-        0 => "HAILO_SUCCESS",
-        1 => "HAILO_UNINITIALIZED",
-        2 => "HAILO_INVALID_ARGUMENT",
-        3 => "HAILO_OUT_OF_HOST_MEMORY",
-        4 => "HAILO_TIMEOUT",
-        5 => "HAILO_INSUFFICIENT_BUFFER",
-        6 => "HAILO_INVALID_OPERATION",
-        8 => "HAILO_INTERNAL_FAILURE",
-        13 => "HAILO_OPEN_FILE_FAILURE",
-        26 => "HAILO_INVALID_HEF",
-        36 => "HAILO_DRIVER_OPERATION_FAILED",
-        63 => "HAILO_STREAM_ABORT",
-        64 => "HAILO_DRIVER_NOT_INSTALLED",
-        69 => "HAILO_NETWORK_GROUP_NOT_ACTIVATED",
-        73 => "HAILO_DEVICE_IN_USE",
-        74 => "HAILO_OUT_OF_PHYSICAL_DEVICES",
-        75 => "HAILO_INVALID_DEVICE_ARCHITECTURE",
-        76 => "HAILO_INVALID_DRIVER_VERSION",
-        77 => "HAILO_RPC_FAILED",
-        78 => "HAILO_INVALID_SERVICE_VERSION",
-        85 => "HAILO_DRIVER_INVALID_RESPONSE",
-        86 => "HAILO_DRIVER_INVALID_IOCTL",
-        87 => "HAILO_DRIVER_TIMEOUT",
-        91 => "HAILO_HEF_FILE_CORRUPTED",
-        92 => "HAILO_HEF_NOT_SUPPORTED",
-        93 => "HAILO_HEF_NOT_COMPATIBLE_WITH_DEVICE",
-        _ => "HAILO_UNKNOWN_STATUS",
-    }
+    STATUSES
+        .iter()
+        .find(|(v, _)| *v == status)
+        .map_or("HAILO_UNKNOWN_STATUS", |(_, name)| name)
 }
 
 const REINSTALL: &str =
@@ -52,6 +64,11 @@ pub fn explain(function: &str, status: i32, hef: Option<&HefHeader>, library: &s
         85..=87 => format!("the Hailo driver did not understand libhailort {library} (a version mismatch or a stuck device): {REINSTALL}"),
         36 => "a driver call failed (see `dmesg | grep -i hailo`); reboot, and if it persists reinstall the driver with `sudo apt install hailo-all`".to_string(),
         77 | 78 => "the HailoRT multi-process service did not answer: start it with `sudo systemctl restart hailort`".to_string(),
+        // Before 4.21, 26 also means a checksum or size mismatch when the file is read.
+        26 if function == "hailo_create_hef_file" => format!(
+            "libhailort {library} cannot read this HEF: its checksum or size does not match (damaged while copying), or \
+             a newer Dataflow Compiler made it: copy it again, or update HailoRT with `sudo apt install hailo-all`"
+        ),
         26 | 93 | 75 => match hef {
             Some(h) => format!(
                 "this device cannot run a HEF compiled for {}{}: compile the model for your chip (`hmg compile --hw-arch hailo8` for a \
