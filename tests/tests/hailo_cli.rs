@@ -60,7 +60,7 @@ fn test_batch_runs_a_hef_through_the_strict_double() {
     let dir = temp_dir("hailo-cli-batch");
     let images = dir.join("images");
     std::fs::create_dir_all(&images).unwrap();
-    let names = ["astronaut.png", "coffee.png"];
+    let names = ["astronaut.png", "camera.png", "coffee.png"];
     for name in names {
         std::fs::copy(testdata().join("images").join(name), images.join(name)).unwrap();
     }
@@ -81,12 +81,13 @@ fn test_batch_runs_a_hef_through_the_strict_double() {
     let manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(fixture("manifest.json")).unwrap()).unwrap();
     let text_json = result.to_string();
+    let mut total = 0;
     for name in names {
         let recorded = manifest["images"][name]["nms_boxes"]
             .as_array()
             .unwrap()
             .len();
-        assert!(recorded > 0, "{name}");
+        total += recorded;
         let found = result["images"]
             .as_array()
             .into_iter()
@@ -100,5 +101,6 @@ fn test_batch_runs_a_hef_through_the_strict_double() {
             "{name}: {found}"
         );
     }
+    assert!(total > 0, "the pictures have recorded detections");
     let _ = std::fs::remove_dir_all(&dir);
 }
