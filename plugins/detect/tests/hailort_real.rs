@@ -143,6 +143,20 @@ fn header_reader_and_hailort_agree_on_every_file() {
         "not a HEF".into(),
         b"\x89PNG\r\n\x1a\n0000000000000000".to_vec(),
     ));
+    // The fixture network (scripts/make-hailo-hefs) under every header version.
+    for version in 0..=3 {
+        let real = std::fs::read(hailort_double::fixtures().join(format!("header-v{version}.hef")))
+            .unwrap();
+        cases.push((format!("network v{version}"), real.clone()));
+        cases.push((
+            format!("network v{version} trailing byte"),
+            [real.clone(), vec![0]].concat(),
+        ));
+        let mut damaged = real;
+        let middle = damaged.len() / 2;
+        damaged[middle] ^= 0x10;
+        cases.push((format!("network v{version} damaged"), damaged));
+    }
     let mut opened = 0;
     for (name, bytes) in &cases {
         let path = write(&dir, &format!("{}.hef", name.replace(' ', "-")), bytes);
@@ -155,8 +169,9 @@ fn header_reader_and_hailort_agree_on_every_file() {
         );
         opened += usize::from(theirs.is_ok());
     }
-    // v0, v1, v2, architecture 0 and Hailo-8L open; v3 waits for HailoRT 4.21.
-    assert_eq!(opened, 5);
+    // v0, v1, v2 (header only and with a network), architecture 0 and Hailo-8L open; v3 waits
+    // for HailoRT 4.21.
+    assert_eq!(opened, 8);
     // HailoRT opens an architecture-0 file, but a Hailo-8 refuses it at configure
     // (DeviceBase::is_hef_compatible): hmg says so before the device does.
     let arch0 = hef::read_header(&dir.join("architecture-0.hef")).unwrap();
@@ -164,16 +179,119 @@ fn header_reader_and_hailort_agree_on_every_file() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// HailoRT's `hailo_format_type_t` / `hailo_format_order_t` values (hailort.h, checked by the
+/// layout probe's constants).
+const UINT8: i32 = 1;
+const FLOAT32: i32 = 3;
+const NHWC: i32 = 1;
+const NMS_BY_CLASS: i32 = 22;
+
 #[test]
-fn our_fixture_hefs_are_files_hailort_opens() {
+fn the_real_library_describes_the_double_fixtures_through_our_structs() {
     use_real_library();
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(hailort_double::fixtures().join("manifest.json")).unwrap(),
+    )
+    .unwrap();
+    let input = &manifest["input"];
+    let network = "nudenet320/nudenet320";
+    let shape = |v: &serde_json::Value| -> Vec<usize> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d.as_u64().unwrap() as usize)
+            .collect()
+    };
     for name in [
         "nudenet320.hef",
-        "nudenet320-nms.hef",
         "nudenet320-hailo8l.hef",
+        "nudenet320-nms.hef",
     ] {
         let path = hailort_double::fixtures().join(name);
         hef::verify(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
-        hailort::library_opens_hef(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let (version, infos) =
+            hailort::describe_hef(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(version, "4.20.0");
+        let first = &infos[0];
+        assert_eq!(
+            (
+                first.name.as_str(),
+                first.direction,
+                first.shape.clone(),
+                first.network.as_str()
+            ),
+            (
+                input["name"].as_str().unwrap(),
+                "input",
+                shape(&input["shape"]),
+                network
+            ),
+            "{name}"
+        );
+        assert_eq!(
+            (first.format_type, first.format_order, first.nms),
+            (UINT8, NHWC, false)
+        );
+        if name.contains("nms") {
+            let [_, out] = infos.as_slice() else {
+                panic!("{name}: {infos:?}")
+            };
+            assert_eq!(out.name, "nudenet320/yolov8_nms_postprocess");
+            assert_eq!(
+                (out.format_type, out.format_order, out.nms),
+                (FLOAT32, NMS_BY_CLASS, true)
+            );
+            // nms_shape read through our declaration of hailo_nms_shape_t.
+            assert_eq!(
+                out.shape,
+                vec![
+                    manifest["classes"].as_u64().unwrap() as usize,
+                    manifest["max_bboxes_per_class"].as_u64().unwrap() as usize
+                ],
+                "{name}"
+            );
+            continue;
+        }
+        let outputs = manifest["outputs"].as_array().unwrap();
+        assert_eq!(infos.len(), 1 + outputs.len(), "{name}");
+        for (got, want) in infos[1..].iter().zip(outputs) {
+            assert_eq!(got.name, want["name"].as_str().unwrap(), "{name}");
+            assert_eq!(
+                (got.direction, got.shape.clone(), got.network.as_str()),
+                ("output", shape(&want["shape"]), network),
+                "{name} {}",
+                got.name
+            );
+            assert_eq!(
+                (got.format_type, got.format_order, got.nms),
+                (UINT8, NHWC, false)
+            );
+            // quant_info read at its offset: the HEF's float32 zero point and scale.
+            assert_eq!(
+                got.zero_point,
+                want["zero_point"].as_f64().unwrap() as f32,
+                "{}",
+                got.name
+            );
+            assert_eq!(
+                got.scale,
+                want["scale"].as_f64().unwrap() as f32,
+                "{}",
+                got.name
+            );
+        }
     }
+}
+
+#[test]
+fn a_hef_without_a_network_group_is_not_handed_to_hailort_for_vstreams() {
+    use_real_library();
+    let dir = std::env::temp_dir().join(format!("hmg-hef-empty-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // HailoRT 4.20 opens this file and then crashes (SIGSEGV) in hailo_hef_get_all_vstream_infos.
+    let path = write(&dir, "header-only.hef", &sealed(2, 1));
+    hailort::library_opens_hef(&path).unwrap();
+    let refused = hailort::describe_hef(&path).unwrap_err();
+    assert!(refused.contains("no network group"), "{refused}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

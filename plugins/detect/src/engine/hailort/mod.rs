@@ -251,6 +251,10 @@ pub struct VStreamDescription {
     pub shape: Vec<usize>,
     /// Whether HailoRT's NMS produces it.
     pub nms: bool,
+    /// `hailo_format_type_t` of the host-side data (1 UINT8, 2 UINT16, 3 FLOAT32).
+    pub format_type: i32,
+    /// `hailo_format_order_t` (1 NHWC, 22 NMS by class, …).
+    pub format_order: i32,
     /// Quantization zero point.
     pub zero_point: f32,
     /// Quantization scale.
@@ -284,6 +288,8 @@ fn describe(info: &hailo_vstream_info_t) -> VStreamDescription {
         },
         shape,
         nms,
+        format_type: info.format.type_,
+        format_order: info.format.order,
         zero_point: info.quant_info.qp_zp,
         scale: info.quant_info.qp_scale,
     }
