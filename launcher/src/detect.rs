@@ -398,18 +398,52 @@ impl Supervisor {
         }
     }
 
-    /// The run ends: branches waiting for a restart end now (EOS into their queue).
+    /// The run ends: branches waiting for a restart, or whose source was just lost (its EOS
+    /// dropped before `tick` saw it), end now (EOS into their queue): nothing else would end them.
     fn stop(&mut self, pipeline: &gst::Pipeline) {
         self.stopping
             .store(true, std::sync::atomic::Ordering::SeqCst);
         for i in 0..self.graphs.len() {
-            if self.restart_at[i].take().is_some()
-                && let Some(pad) = pipeline
-                    .by_name(&format!("q{i}"))
-                    .and_then(|q| q.static_pad("sink"))
-            {
-                pad.send_event(gst::event::Eos::new());
+            let waiting = self.restart_at[i].take().is_some();
+            let lost = self.failed[i].swap(false, std::sync::atomic::Ordering::SeqCst);
+            if waiting || lost {
+                self.end_branch(pipeline, i);
             }
+        }
+    }
+
+    /// A source failing while the run stops: its branch ends instead of restarting.
+    fn on_error_while_stopping(
+        &mut self,
+        pipeline: &gst::Pipeline,
+        err: &gst::message::Error,
+    ) -> bool {
+        let Some(i) = err.src().and_then(|s| self.branch_of(s)) else {
+            return false;
+        };
+        if !self.ended[i] {
+            eprintln!(
+                "\n{}: source failed while stopping ({})",
+                self.names[i],
+                err.error()
+            );
+            self.end_branch(pipeline, i);
+        }
+        true
+    }
+
+    /// Removes branch `i`'s source and sends EOS into its queue, so the rest of it drains.
+    fn end_branch(&mut self, pipeline: &gst::Pipeline, i: usize) {
+        self.ended[i] = true;
+        if let Some(bin) = pipeline.by_name(&Self::source_name(i)) {
+            let _ = bin.set_state(gst::State::Null);
+            let _ = pipeline.remove(&bin);
+        }
+        if let Some(pad) = pipeline
+            .by_name(&format!("q{i}"))
+            .and_then(|q| q.static_pad("sink"))
+        {
+            pad.send_event(gst::event::Eos::new());
         }
     }
 
@@ -605,7 +639,8 @@ pub fn run(args: &DetectArgs) -> anyhow::Result<()> {
             }
             true
         }
-        PlayEvent::Error(err) => !stopping && supervisor.on_error(pipeline, err),
+        PlayEvent::Error(err) if stopping => supervisor.on_error_while_stopping(pipeline, err),
+        PlayEvent::Error(err) => supervisor.on_error(pipeline, err),
         PlayEvent::Stopping => {
             stopping = true;
             supervisor.stop(pipeline);

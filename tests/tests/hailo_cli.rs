@@ -31,7 +31,11 @@ fn hef_info_json(library: &Path, hef: &Path, dir: &Path) -> serde_json::Value {
 #[test]
 fn test_hef_info_the_double_answers_as_the_real_library_does() {
     let dir = temp_dir("hailo-cli-real");
-    for name in ["nudenet320.hef", "nudenet320-nms.hef", "nudenet320-hailo8l.hef"] {
+    for name in [
+        "nudenet320.hef",
+        "nudenet320-nms.hef",
+        "nudenet320-hailo8l.hef",
+    ] {
         let real = hef_info_json(&hailort_double::real_library(), &fixture(name), &dir);
         let double = hef_info_json(hailort_double::library(), &fixture(name), &dir);
         assert_eq!(real["hailort"]["version"], "4.20.0", "{name}: {real}");
@@ -40,7 +44,10 @@ fn test_hef_info_the_double_answers_as_the_real_library_does() {
             vstreams.as_array().is_some_and(|v| v.len() >= 2),
             "{name}: the real library lists the vstreams: {real}"
         );
-        assert_eq!(vstreams, &double["hailort"]["vstreams"], "{name}: real vs double");
+        assert_eq!(
+            vstreams, &double["hailort"]["vstreams"],
+            "{name}: real vs double"
+        );
         assert_eq!(real["checksum"], "xxh3");
     }
     let out = hmg_with(&hailort_double::real_library(), &dir)
@@ -50,7 +57,10 @@ fn test_hef_info_the_double_answers_as_the_real_library_does() {
         .unwrap();
     let t = text(&out);
     assert!(out.status.success(), "{t}");
-    assert!(t.contains("HailoRT       4.20.0") && t.contains("nudenet320/yolov8_nms_postprocess"), "{t}");
+    assert!(
+        t.contains("HailoRT       4.20.0") && t.contains("nudenet320/yolov8_nms_postprocess"),
+        "{t}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
