@@ -130,3 +130,89 @@ fn test_batch_runs_a_hef_through_the_strict_double() {
     assert!(total > 0, "the pictures have recorded detections");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn test_detect_runs_a_hef_through_the_strict_double() {
+    let dir = temp_dir("hailo-cli-detect");
+    let out = dir.join("out");
+    let names = ["astronaut.png", "camera.png"];
+    let mut cmd = hmg_with(hailort_double::library(), &dir);
+    cmd.env("HAILORT_DOUBLE_STRICT", "1")
+        .args(["detect", "--headless", "--conf", "0.25", "--model"])
+        .arg(fixture("nudenet320-nms.hef"))
+        .arg("--output")
+        .arg(&out);
+    for name in names {
+        cmd.arg("--input").arg(testdata().join("images").join(name));
+    }
+    let o = cmd.output().unwrap();
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    let run = std::fs::read_dir(&out)
+        .unwrap()
+        .flatten()
+        .next()
+        .unwrap()
+        .path();
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fixture("manifest.json")).unwrap()).unwrap();
+    for name in names {
+        let stem = name.trim_end_matches(".png");
+        let lines = std::fs::read_to_string(run.join(format!("{stem}.jsonl"))).unwrap();
+        let records: Vec<serde_json::Value> = lines
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(records.len(), 1, "{name}: one picture, one frame: {lines}");
+        let recorded = manifest["images"][name]["nms_boxes"]
+            .as_array()
+            .unwrap()
+            .len();
+        assert!(recorded > 0);
+        assert_eq!(
+            records[0]["detections"].as_array().unwrap().len(),
+            recorded,
+            "{name}: {lines}"
+        );
+    }
+    // The strict double fails on bytes it has no recording for: hmg decodes JPEG with another
+    // decoder than cv2, so eagle.jpg's letterboxed bytes differ from the recorded ones.
+    let o = hmg_with(hailort_double::library(), &dir)
+        .env("HAILORT_DOUBLE_STRICT", "1")
+        .args(["detect", "--headless", "--model"])
+        .arg(fixture("nudenet320-nms.hef"))
+        .arg("--input")
+        .arg(testdata().join("images/eagle.jpg"))
+        .arg("--output")
+        .arg(dir.join("out-jpeg"))
+        .output()
+        .unwrap();
+    let t = text(&o);
+    assert!(
+        t.contains("strict: no recording for this input frame")
+            && t.contains("hailo_vstream_write_raw_buffer returned HAILO_INVALID_ARGUMENT (2)"),
+        "{t}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn test_bench_times_a_hef_graph_through_the_double() {
+    let dir = temp_dir("hailo-cli-bench");
+    let o = hmg_with(hailort_double::library(), &dir)
+        .env("HAILORT_DOUBLE_FRAME_US", "1000")
+        .args(["bench", "--json", "--frames", "20", "--model"])
+        .arg(fixture("nudenet320.hef"))
+        .arg("--input")
+        .arg(repo().join("media/bikes.mp4"))
+        .output()
+        .unwrap();
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    let v: serde_json::Value =
+        serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {t}"));
+    let inference = &v["stages"]["inference"]["p50_ms"];
+    // 1 ms of "device time" per frame in the double: the inference stage cannot be faster.
+    assert!(inference.as_f64().is_some_and(|ms| ms >= 1.0), "{v}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
