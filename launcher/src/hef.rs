@@ -46,16 +46,23 @@ fn runs_on(h: &HefHeader) -> Vec<&'static str> {
     chips
 }
 
-/// HailoRT's view of the HEF: (library version, vstreams) or why there is none.
-fn vstreams(path: &std::path::Path) -> Result<(String, Vec<serde_json::Value>), String> {
+/// HailoRT's view of the HEF: (library version, vstreams, default vstream parameters) or why
+/// there is none.
+type HailoView = (String, Vec<serde_json::Value>, Vec<serde_json::Value>);
+
+fn vstreams(path: &std::path::Path) -> Result<HailoView, String> {
     #[cfg(feature = "hailo")]
     {
-        let (version, infos) = hmg_detect::engine::hailort::describe_hef(path)?;
+        use hmg_detect::engine::hailort;
+        let (version, infos) = hailort::describe_hef(path)?;
+        let params = hailort::hef_vstream_params(path)?;
         let infos = infos
             .iter()
-            .map(|i| serde_json::to_value(i).expect("serialisable"))
-            .collect();
-        Ok((version, infos))
+            .map(|i| serde_json::to_value(i).expect("serialisable"));
+        let params = params
+            .iter()
+            .map(|p| serde_json::to_value(p).expect("serialisable"));
+        Ok((version, infos.collect(), params.collect()))
     }
     #[cfg(not(feature = "hailo"))]
     {
@@ -93,7 +100,10 @@ fn info(a: &InfoArgs) -> anyhow::Result<()> {
             "runs_on": runs_on(&header),
         });
         match &hailort {
-            Ok((version, infos)) => v["hailort"] = json!({ "version": version, "vstreams": infos }),
+            Ok((version, infos, params)) => {
+                v["hailort"] =
+                    json!({ "version": version, "vstreams": infos, "vstream_params": params })
+            }
             Err(e) => v["hailort"] = json!({ "error": e }),
         }
         println!("{}", serde_json::to_string_pretty(&v)?);
@@ -138,7 +148,7 @@ fn info(a: &InfoArgs) -> anyhow::Result<()> {
         println!("  compiled      {when}");
     }
     match hailort {
-        Ok((version, infos)) => {
+        Ok((version, infos, params)) => {
             println!("  HailoRT       {version}");
             let mut networks: Vec<&str> =
                 infos.iter().filter_map(|i| i["network"].as_str()).collect();
@@ -163,6 +173,12 @@ fn info(a: &InfoArgs) -> anyhow::Result<()> {
                     shape.join("x"),
                     i["zero_point"],
                     i["scale"],
+                );
+            }
+            if let Some(p) = params.first() {
+                println!(
+                    "  vstreams      queue {} frames, timeout {} ms (HailoRT's defaults)",
+                    p["queue_size"], p["timeout_ms"]
                 );
             }
         }

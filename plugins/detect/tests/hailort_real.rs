@@ -284,6 +284,25 @@ fn the_real_library_describes_the_double_fixtures_through_our_structs() {
 }
 
 #[test]
+fn the_real_vstream_params_are_what_the_engine_assumes() {
+    use_real_library();
+    for name in ["nudenet320.hef", "nudenet320-nms.hef"] {
+        let params = hailort::hef_vstream_params(&hailort_double::fixtures().join(name))
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(params.len() >= 2, "{name}: {params:?}");
+        for p in &params {
+            // hmg keeps IN_FLIGHT frames written ahead: HailoRT's queue must hold them.
+            assert_eq!(p.queue_size as usize, hailort::IN_FLIGHT, "{name}: {p:?}");
+            assert_eq!(p.timeout_ms, 10_000, "{name}: {p:?}");
+            // The order stays AUTO until the vstream is created; the type is the one asked for.
+            assert_eq!(p.format_order, 0, "{name}: {p:?}");
+            let asked = if p.direction == "input" { UINT8 } else { 0 };
+            assert_eq!(p.format_type, asked, "{name}: {p:?}");
+        }
+    }
+}
+
+#[test]
 fn a_hef_without_a_network_group_is_not_handed_to_hailort_for_vstreams() {
     use_real_library();
     let dir = std::env::temp_dir().join(format!("hmg-hef-empty-{}", std::process::id()));

@@ -467,12 +467,12 @@ hailo_status hailo_configure_vdevice(hailo_vdevice v, hailo_hef h, hailo_configu
 
 /* Like hailo_make_*_vstream_params: the user format's order stays AUTO (HailoRT resolves it
    when the vstream is created), the type is the one asked for. */
-static hailo_status make_params(ng_t *ng, bool input, hailo_format_type_t type, hailo_input_vstream_params_by_name_t *params, size_t *count) {
+static hailo_status make_params(const hef_t *h, bool input, hailo_format_type_t type, hailo_input_vstream_params_by_name_t *params, size_t *count) {
     if (!params || !count) return HAILO_INVALID_ARGUMENT;
-    size_t need = input ? 1 : ng->hef->n_outputs;
+    size_t need = input ? 1 : h->n_outputs;
     if (*count < need) { *count = need; return HAILO_INSUFFICIENT_BUFFER; }
     for (size_t i = 0; i < need; i++) {
-        const stream_t *s = input ? &ng->hef->input : &ng->hef->outputs[i];
+        const stream_t *s = input ? &h->input : &h->outputs[i];
         memset(&params[i], 0, sizeof params[i]);
         snprintf(params[i].name, MAX_NAME, "%s", s->name);
         params[i].params.user_buffer_format.type = type;
@@ -490,7 +490,7 @@ hailo_status hailo_make_input_vstream_params(hailo_configured_network_group ng, 
     INJECT("hailo_make_input_vstream_params");
     (void)unused;
     CHECK_HANDLE(ng, TAG_NG, "hailo_make_input_vstream_params");
-    return make_params(ng, true, type, p, count);
+    return make_params(ng->hef, true, type, p, count);
 }
 
 hailo_status hailo_make_output_vstream_params(hailo_configured_network_group ng, bool unused, hailo_format_type_t type,
@@ -499,7 +499,24 @@ hailo_status hailo_make_output_vstream_params(hailo_configured_network_group ng,
     (void)unused;
     CHECK_HANDLE(ng, TAG_NG, "hailo_make_output_vstream_params");
     /* The two params-by-name structs have one layout (layout_probe.c checks it). */
-    return make_params(ng, false, type, (hailo_input_vstream_params_by_name_t *)p, count);
+    return make_params(ng->hef, false, type, (hailo_input_vstream_params_by_name_t *)p, count);
+}
+
+/* The HEF-only variants (no device): the same parameters for the HEF's first network group. */
+hailo_status hailo_hef_make_input_vstream_params(hailo_hef h, const char *name, bool unused, hailo_format_type_t type,
+                                                 hailo_input_vstream_params_by_name_t *p, size_t *count) {
+    INJECT("hailo_hef_make_input_vstream_params");
+    (void)name; (void)unused;
+    CHECK_HANDLE(h, TAG_HEF, "hailo_hef_make_input_vstream_params");
+    return make_params(h, true, type, p, count);
+}
+
+hailo_status hailo_hef_make_output_vstream_params(hailo_hef h, const char *name, bool unused, hailo_format_type_t type,
+                                                  hailo_output_vstream_params_by_name_t *p, size_t *count) {
+    INJECT("hailo_hef_make_output_vstream_params");
+    (void)name; (void)unused;
+    CHECK_HANDLE(h, TAG_HEF, "hailo_hef_make_output_vstream_params");
+    return make_params(h, false, type, (hailo_input_vstream_params_by_name_t *)p, count);
 }
 
 static hailo_status create_vstreams(ng_t *ng, bool input, const hailo_input_vstream_params_by_name_t *params, size_t count, vstream_t **out) {

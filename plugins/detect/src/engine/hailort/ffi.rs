@@ -188,6 +188,14 @@ type VStreamParamsFn = unsafe extern "C" fn(
     *mut hailo_vstream_params_by_name_t,
     *mut usize,
 ) -> hailo_status;
+type HefVStreamParamsFn = unsafe extern "C" fn(
+    hailo_hef,
+    *const c_char,
+    bool,
+    c_int,
+    *mut hailo_vstream_params_by_name_t,
+    *mut usize,
+) -> hailo_status;
 type CreateVStreamsFn = unsafe extern "C" fn(
     hailo_configured_network_group,
     *const hailo_vstream_params_by_name_t,
@@ -224,6 +232,8 @@ pub struct Api {
         *mut hailo_configured_network_group,
         *mut usize,
     ) -> hailo_status,
+    pub hef_make_input_vstream_params: HefVStreamParamsFn,
+    pub hef_make_output_vstream_params: HefVStreamParamsFn,
     pub make_input_vstream_params: VStreamParamsFn,
     pub make_output_vstream_params: VStreamParamsFn,
     pub create_input_vstreams: CreateVStreamsFn,
@@ -266,6 +276,8 @@ impl Api {
                 "hailo_init_configure_params_by_vdevice"
             ),
             configure_vdevice: resolve!(lib, "hailo_configure_vdevice"),
+            hef_make_input_vstream_params: resolve!(lib, "hailo_hef_make_input_vstream_params"),
+            hef_make_output_vstream_params: resolve!(lib, "hailo_hef_make_output_vstream_params"),
             make_input_vstream_params: resolve!(lib, "hailo_make_input_vstream_params"),
             make_output_vstream_params: resolve!(lib, "hailo_make_output_vstream_params"),
             create_input_vstreams: resolve!(lib, "hailo_create_input_vstreams"),

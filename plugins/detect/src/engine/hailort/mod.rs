@@ -351,6 +351,79 @@ impl Drop for Hef {
     }
 }
 
+/// The vstream parameters HailoRT makes for a HEF's inputs and outputs (no device needed):
+/// what hmg then adjusts (the user format type) and hands back when it creates vstreams.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct VStreamParams {
+    /// Vstream name.
+    pub name: String,
+    /// `input` or `output`.
+    pub direction: &'static str,
+    /// User buffer format type asked for (hmg asks AUTO for outputs, UINT8 for the input).
+    pub format_type: i32,
+    /// User buffer format order (HailoRT leaves it AUTO until the vstream is created).
+    pub format_order: i32,
+    /// Read/write timeout.
+    pub timeout_ms: u32,
+    /// Frames the vstream queues.
+    pub queue_size: u32,
+}
+
+/// The default vstream parameters of the HEF at `path`, as HailoRT makes them with hmg's
+/// format types (UINT8 input, AUTO outputs).
+pub fn hef_vstream_params(path: &Path) -> Result<Vec<VStreamParams>, String> {
+    let rt = runtime()?;
+    let header = crate::hef::read_header(path).map_err(|e| e.to_string())?;
+    check_header_support(&rt, &header)?;
+    if header.network_groups == 0 {
+        return Err("the HEF holds no network group".into());
+    }
+    let hef = Hef::open(&rt, path)
+        .map_err(|e| status::explain(e.function, e.status, None, &rt.version))?;
+    let mut all = Vec::new();
+    for (input, f, name, format) in [
+        (
+            true,
+            rt.api.hef_make_input_vstream_params,
+            "hailo_hef_make_input_vstream_params",
+            HAILO_FORMAT_TYPE_UINT8,
+        ),
+        (
+            false,
+            rt.api.hef_make_output_vstream_params,
+            "hailo_hef_make_output_vstream_params",
+            HAILO_FORMAT_TYPE_AUTO,
+        ),
+    ] {
+        let mut params = vec![hailo_vstream_params_by_name_t::zeroed(); HAILO_MAX_STREAMS_COUNT];
+        let mut n = params.len();
+        // SAFETY: `params` has `n` entries; a NULL name is the HEF's first network group.
+        check(name, unsafe {
+            f(
+                hef.handle,
+                std::ptr::null(),
+                false,
+                format,
+                params.as_mut_ptr(),
+                &mut n,
+            )
+        })
+        .map_err(|e| status::explain(e.function, e.status, None, &rt.version))?;
+        if n > params.len() {
+            return Err(format!("{name} reported {n} vstreams"));
+        }
+        all.extend(params[..n].iter().map(|p| VStreamParams {
+            name: name_of(&p.name),
+            direction: if input { "input" } else { "output" },
+            format_type: p.params.user_buffer_format.type_,
+            format_order: p.params.user_buffer_format.order,
+            timeout_ms: p.params.timeout_ms,
+            queue_size: p.params.queue_size,
+        }));
+    }
+    Ok(all)
+}
+
 /// Whether the loaded HailoRT opens the HEF at `path` (`hailo_create_hef_file`: header, size,
 /// checksum and protobuf), without a device; the status when it does not.
 pub fn library_opens_hef(path: &Path) -> Result<(), String> {
