@@ -198,6 +198,8 @@ pub enum HefError {
         "is damaged: its {0} checksum does not match its contents (HailoRT refuses it); copy the file again or recompile it"
     )]
     ChecksumMismatch(&'static str),
+    #[error("is malformed: {0}, and HailoRT crashes on such a file; recompile it")]
+    CrashesHailoRt(String),
     #[error("has a damaged header: {0}; copy or compile the file again")]
     Corrupt(String),
     #[error("cannot be read: {0}")]
@@ -241,60 +243,107 @@ pub fn read_header(path: &Path) -> Result<HefHeader, HefError> {
     read_proto_header(&proto, &mut header)?;
     file.seek(SeekFrom::Start(proto_at))
         .map_err(|e| HefError::Io(e.to_string()))?;
-    header.network_groups =
-        count_network_groups(&mut std::io::BufReader::new(file).take(header.proto_size))?;
+    header.network_groups = check_network_groups(
+        &mut std::io::BufReader::new(file).take(header.proto_size),
+        header.hw_arch,
+    )?;
     Ok(header)
 }
 
-/// Counts `ProtoHEFHef.network_groups` (field 2) by walking the top-level fields of the
-/// protobuf, skipping their contents.
-fn count_network_groups(r: &mut impl Read) -> Result<u32, HefError> {
-    let io = |e: std::io::Error| HefError::Io(e.to_string());
-    let varint = |r: &mut dyn Read| -> Result<Option<u64>, HefError> {
-        let mut v = 0u64;
-        for shift in (0..64).step_by(7) {
-            let mut byte = [0u8; 1];
-            if r.read(&mut byte).map_err(io)? == 0 {
-                return if shift == 0 {
-                    Ok(None)
-                } else {
-                    Err(HefError::Corrupt("protobuf ends inside a number".into()))
-                };
-            }
-            v |= u64::from(byte[0] & 0x7f) << shift;
-            if byte[0] & 0x80 == 0 {
-                return Ok(Some(v));
-            }
+fn read_varint(r: &mut dyn Read) -> Result<Option<u64>, HefError> {
+    let mut v = 0u64;
+    for shift in (0..64).step_by(7) {
+        let mut byte = [0u8; 1];
+        if r.read(&mut byte).map_err(|e| HefError::Io(e.to_string()))? == 0 {
+            return if shift == 0 {
+                Ok(None)
+            } else {
+                Err(HefError::Corrupt("protobuf ends inside a number".into()))
+            };
         }
-        Err(HefError::Corrupt(
-            "protobuf number longer than 10 bytes".into(),
-        ))
-    };
-    let mut groups = 0u32;
-    while let Some(tag) = varint(r)? {
-        let skip = match tag & 7 {
+        v |= u64::from(byte[0] & 0x7f) << shift;
+        if byte[0] & 0x80 == 0 {
+            return Ok(Some(v));
+        }
+    }
+    Err(HefError::Corrupt(
+        "protobuf number longer than 10 bytes".into(),
+    ))
+}
+
+/// Walks the fields of one protobuf message read from `r` (to its end), calling
+/// `on_message(field, contents)` for each length-delimited field; the callback must read what
+/// it wants of `contents`, the rest is skipped.
+fn walk_message(
+    r: &mut dyn Read,
+    on_message: &mut dyn FnMut(u64, &mut dyn Read) -> Result<(), HefError>,
+) -> Result<(), HefError> {
+    while let Some(tag) = read_varint(r)? {
+        let len = match tag & 7 {
             0 => {
-                varint(r)?;
+                read_varint(r)?;
                 0
             }
             1 => 8,
-            2 => varint(r)?
+            2 => read_varint(r)?
                 .ok_or_else(|| HefError::Corrupt("protobuf field without a length".into()))?,
             5 => 4,
             w => return Err(HefError::Corrupt(format!("protobuf wire type {w}"))),
         };
-        if tag >> 3 == 2 && tag & 7 == 2 {
-            groups = groups.saturating_add(1);
+        let mut contents = (&mut *r).take(len);
+        if tag & 7 == 2 {
+            on_message(tag >> 3, &mut contents)?;
         }
-        let skipped =
-            std::io::copy(&mut r.by_ref().take(skip), &mut std::io::sink()).map_err(io)?;
-        if skipped != skip {
+        std::io::copy(&mut contents, &mut std::io::sink())
+            .map_err(|e| HefError::Io(e.to_string()))?;
+        if contents.limit() != 0 {
             return Err(HefError::Corrupt(
                 "protobuf field runs past the data".into(),
             ));
         }
     }
-    Ok(groups)
+    Ok(())
+}
+
+/// Counts `ProtoHEFHef.network_groups` (field 2) and checks each holds what HailoRT 4.20
+/// dereferences without checking: contexts (3), partial network groups (7) or ops (8) — and, for
+/// a Hailo-8L (HailoRT reads its network per cluster layout), partial network groups or ops.
+/// HailoRT crashes (SIGSEGV) opening a file without them; hmg refuses it instead.
+fn check_network_groups(r: &mut impl Read, hw_arch: HwArch) -> Result<u32, HefError> {
+    let mut groups = 0u32;
+    let mut problem = None;
+    walk_message(r, &mut |field, contents| {
+        if field != 2 {
+            return Ok(());
+        }
+        groups = groups.saturating_add(1);
+        let (mut contexts, mut partial, mut ops) = (false, false, false);
+        walk_message(contents, &mut |inner, _| {
+            match inner {
+                3 => contexts = true,
+                7 => partial = true,
+                8 => ops = true,
+                _ => {}
+            }
+            Ok(())
+        })?;
+        if problem.is_none() {
+            if !(contexts || partial || ops) {
+                problem = Some(format!(
+                    "network group {groups} has no contexts, ops or partial network groups"
+                ));
+            } else if hw_arch == HwArch::Hailo8L && !(partial || ops) {
+                problem = Some(format!(
+                    "network group {groups} of a Hailo-8L HEF has no partial network groups"
+                ));
+            }
+        }
+        Ok(())
+    })?;
+    match problem {
+        Some(p) => Err(HefError::CrashesHailoRt(p)),
+        None => Ok(groups),
+    }
 }
 
 /// The checksum a HEF carries, by header version.
@@ -370,8 +419,10 @@ pub fn parse(bytes: &[u8]) -> Result<HefHeader, HefError> {
         .min(header.proto_size.min(MAX_PROTO_HEADER + 16) as usize)];
     read_proto_header(proto, &mut header)?;
     let whole = &bytes[proto_at as usize..];
-    header.network_groups =
-        count_network_groups(&mut &whole[..whole.len().min(header.proto_size as usize)])?;
+    header.network_groups = check_network_groups(
+        &mut &whole[..whole.len().min(header.proto_size as usize)],
+        header.hw_arch,
+    )?;
     Ok(header)
 }
 
@@ -659,6 +710,43 @@ mod tests {
             assert!(HwArch::from_proto(v).runs_on_hailo8(), "{v}");
             assert_eq!(HwArch::from_proto(v).to_proto(), v);
         }
+    }
+
+    /// A v2 HEF (no compiled code) whose protobuf ends with a network group holding `group`.
+    fn with_group(arch: u8, group: &[u8]) -> Vec<u8> {
+        let mut b = hef(arch, 0);
+        b.extend([0x12, group.len() as u8]);
+        b.extend(group);
+        let proto = u32::from_be_bytes(b[8..12].try_into().unwrap()) + 2 + group.len() as u32;
+        b[8..12].copy_from_slice(&proto.to_be_bytes());
+        b
+    }
+
+    #[test]
+    fn network_groups_hailort_would_crash_on_are_refused() {
+        assert_eq!(parse(&hef(1, 0)).unwrap().network_groups, 0);
+        // Metadata (1) and one context (3): what HailoRT needs.
+        let ok = with_group(1, &[0x0a, 0x02, 0x0a, 0x00, 0x1a, 0x00]);
+        assert_eq!(parse(&ok).unwrap().network_groups, 1);
+        // Only a name: HailoRT 4.20 segfaults opening it.
+        let named = with_group(1, &[0x52, 0x01, b'n']);
+        let err = parse(&named).unwrap_err().to_string();
+        assert!(
+            err.contains("no contexts, ops or partial network groups"),
+            "{err}"
+        );
+        // A Hailo-8L network read per cluster layout needs its partial network groups.
+        let err = parse(&with_group(3, &[0x1a, 0x00]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("Hailo-8L HEF has no partial network groups"),
+            "{err}"
+        );
+        assert_eq!(
+            parse(&with_group(3, &[0x3a, 0x00])).unwrap().network_groups,
+            1
+        );
     }
 
     #[test]

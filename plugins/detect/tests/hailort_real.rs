@@ -34,8 +34,12 @@ fn proto(arch: u8) -> Vec<u8> {
 
 /// A HEF with header `version` and the checksum HailoRT expects (v3: none, 4.20 refuses v3).
 fn sealed(version: u32, arch: u8) -> Vec<u8> {
+    sealed_proto(version, proto(arch))
+}
+
+/// The same around any protobuf.
+fn sealed_proto(version: u32, proto: Vec<u8>) -> Vec<u8> {
     use md5::Digest;
-    let proto = proto(arch);
     let code = vec![0u8; 64];
     let rest = [proto.clone(), code.clone()].concat();
     let mut b = Vec::new();
@@ -300,6 +304,42 @@ fn the_real_vstream_params_are_what_the_engine_assumes() {
             assert_eq!(p.format_type, asked, "{name}: {p:?}");
         }
     }
+}
+
+#[test]
+fn malformed_network_groups_never_reach_hailort() {
+    use_real_library();
+    let dir = std::env::temp_dir().join(format!("hmg-hef-malformed-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // Each of these made HailoRT 4.20 segfault inside hailo_create_hef_file when tried by hand:
+    // a network group with only a name, and a Hailo-8L network without partial network groups.
+    let named_only = [proto(1), vec![0x12, 0x03, 0x52, 0x01, b'n']].concat();
+    let context_8l = [
+        proto(3),
+        vec![0x12, 0x06, 0x0a, 0x02, 0x0a, 0x00, 0x1a, 0x00],
+    ]
+    .concat();
+    for (name, proto) in [
+        ("named-only.hef", named_only),
+        ("8l-no-partials.hef", context_8l),
+    ] {
+        let path = write(&dir, name, &sealed_proto(2, proto));
+        let refused = hailort::library_opens_hef(&path).unwrap_err();
+        assert!(
+            refused.contains("HailoRT crashes on such a file"),
+            "{name}: {refused}"
+        );
+        let engine = open_engine(&path, &EngineOptions::default())
+            .err()
+            .expect(name)
+            .to_string();
+        assert!(
+            engine.contains("HailoRT crashes on such a file"),
+            "{name}: {engine}"
+        );
+        assert!(hailort::describe_hef(&path).is_err());
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

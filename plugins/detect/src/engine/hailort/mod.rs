@@ -426,8 +426,12 @@ pub fn hef_vstream_params(path: &Path) -> Result<Vec<VStreamParams>, String> {
 
 /// Whether the loaded HailoRT opens the HEF at `path` (`hailo_create_hef_file`: header, size,
 /// checksum and protobuf), without a device; the status when it does not.
+/// Files HailoRT would crash on (`HefError::CrashesHailoRt`) are refused without calling it.
 pub fn library_opens_hef(path: &Path) -> Result<(), String> {
     let rt = runtime()?;
+    if let Err(e @ crate::hef::HefError::CrashesHailoRt(_)) = crate::hef::read_header(path) {
+        return Err(e.to_string());
+    }
     Hef::open(&rt, path)
         .map(drop)
         .map_err(|e| status::explain(e.function, e.status, None, &rt.version))
