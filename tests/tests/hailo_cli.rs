@@ -61,6 +61,17 @@ fn test_hef_info_the_double_answers_as_the_real_library_does() {
         t.contains("HailoRT       4.20.0") && t.contains("nudenet320/yolov8_nms_postprocess"),
         "{t}"
     );
+    // A v3 header (DFC 3.32+) is refused before HailoRT 4.20 sees it, with the upgrade.
+    let out = hmg_with(&hailort_double::real_library(), &dir)
+        .args(["hef", "info"])
+        .arg(fixture("header-v3.hef"))
+        .output()
+        .unwrap();
+    let t = text(&out);
+    assert!(
+        t.contains("which HailoRT reads from 4.21; libhailort 4.20.0 is older"),
+        "{t}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -33,6 +33,8 @@ pub struct HailoRt {
     api: Api,
     /// HailoRT version, e.g. `4.20.0`.
     pub version: String,
+    /// The same as (major, minor), for comparisons.
+    major_minor: (u32, u32),
 }
 
 // SAFETY: HailoRT's C API is thread-safe; `Api` only holds function pointers and the library.
@@ -133,6 +135,7 @@ fn load(lib: libloading::Library, path: &Path) -> Result<Arc<HailoRt>, String> {
     Ok(Arc::new(HailoRt {
         api,
         version: format!("{}.{}.{}", v.major, v.minor, v.revision),
+        major_minor: (v.major, v.minor),
     }))
 }
 
@@ -141,9 +144,7 @@ fn check_header_support(rt: &HailoRt, header: &HefHeader) -> Result<(), String> 
     let Some((major, minor)) = header.min_hailort() else {
         return Ok(());
     };
-    let mut parts = rt.version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
-    let have = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
-    if have >= (major, minor) {
+    if rt.major_minor >= (major, minor) {
         return Ok(());
     }
     Err(format!(
