@@ -376,6 +376,10 @@ impl Supervisor {
             let _ = bin.set_state(gst::State::Null);
             let _ = pipeline.remove(&bin);
         }
+        // An error while the graph is still starting (sinks not yet prerolled, as on a busy
+        // machine) aborts the pipeline's state change: ask for PLAYING again, or the other
+        // branches and the restarted source stay in PAUSED and stopping wedges.
+        let _ = pipeline.set_state(gst::State::Playing);
         if self.graphs[i].live {
             self.failures[i] += 1;
             let delay = Duration::from_secs((1u64 << (self.failures[i] - 1).min(5)).min(30));
@@ -387,8 +391,6 @@ impl Supervisor {
         } else {
             eprintln!("\n{name}: input failed ({reason}); this stream ends, the others go on");
             self.ended[i] = true;
-            // An error during start-up aborts the pipeline's state change: ask for PLAYING again.
-            let _ = pipeline.set_state(gst::State::Playing);
             if let Some(pad) = pipeline
                 .by_name(&format!("q{i}"))
                 .and_then(|q| q.static_pad("sink"))
