@@ -133,9 +133,15 @@ fn check_args(args: &DetectArgs) -> anyhow::Result<Vec<Branch>> {
         sources.push(Source::from_input(input)?);
     }
     if sources.is_empty() {
-        return Err(usage(
-            "say where frames come from: --picamera, --camera N or --input FILE|DIR|rtsp://…",
-        ));
+        // The seed's `hmg detect --model m.hef --headless`: the Pi camera, when there is one.
+        if pi_camera_present(Path::new("/sys/class/video4linux")) {
+            eprintln!("no source given: reading the Pi camera (--picamera)");
+            sources.push(Source::PiCamera);
+        } else {
+            return Err(usage(
+                "say where frames come from: --picamera, --camera N or --input FILE|DIR|rtsp://… (no Pi camera was found)",
+            ));
+        }
     }
     let mut names: Vec<String> = Vec::new();
     Ok(sources
@@ -150,6 +156,31 @@ fn check_args(args: &DetectArgs) -> anyhow::Result<Vec<Branch>> {
             Branch { source, name }
         })
         .collect())
+}
+
+/// Whether a Raspberry Pi camera is connected: a video device of the Pi's camera receiver
+/// (`rp1-cfe` on a Pi 5, `unicam` on earlier ones) under `sys_class` (/sys/class/video4linux).
+fn pi_camera_present(sys_class: &Path) -> bool {
+    std::fs::read_dir(sys_class).is_ok_and(|entries| {
+        entries.flatten().any(|e| {
+            std::fs::read_to_string(e.path().join("name"))
+                .is_ok_and(|n| n.starts_with("rp1-cfe") || n.starts_with("unicam"))
+        })
+    })
+}
+
+/// A warning when `--conf` asks for less than the score floor compiled into a HEF's on-chip NMS
+/// (read from the sidecar hmg compile wrote beside it).
+fn compiled_floor_warning(model: &Path, conf: f64) -> Option<String> {
+    let (_, sidecar) = hmg_detect::sidecar::read_beside(model).ok()??;
+    let nms = sidecar.nms?;
+    let floor = nms.score_threshold?;
+    (nms.place == "on-chip" && conf < floor).then(|| {
+        format!(
+            "--conf {conf} is below the score floor {floor} compiled into {}'s on-chip NMS: nothing under {floor} is found; compile with --nms-score {conf} (or --nms host)",
+            model.display()
+        )
+    })
 }
 
 /// The whole graph: one branch per source, in one pipeline.
@@ -207,7 +238,11 @@ fn describe_branches(
             quote(&args.model.display().to_string())
         );
         if hef {
-            infer.push_str(" vdevice-group=hmg-detect");
+            // On-chip NMS (HailoRT) takes the run's thresholds too; raw-output HEFs ignore them.
+            infer.push_str(&format!(
+                " vdevice-group=hmg-detect nms-score-threshold={} nms-iou-threshold={}",
+                args.conf, args.iou
+            ));
         } else if let Some(threads) = onnx_threads(args.threads, branches.len()) {
             // One onnxruntime per stream: without a share each would spin a thread per core.
             infer.push_str(&format!(" threads={threads}"));
@@ -569,6 +604,9 @@ fn status_line(branches: &[Branch], stats: &[Arc<Mutex<StreamStats>>]) -> String
 
 pub fn run(args: &DetectArgs) -> anyhow::Result<()> {
     let branches = check_args(args)?;
+    if let Some(w) = compiled_floor_warning(&args.model, args.conf) {
+        eprintln!("warning: {w}");
+    }
     let run_dir = new_run_dir(&args.output);
     if args.print || args.check {
         let description = describe(args, &branches, &run_dir)?;
@@ -742,6 +780,25 @@ fn chrono_stamp() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pi_camera_is_found_by_its_receivers_name() {
+        let root = std::env::temp_dir().join(format!("hmg-v4l-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let dev = |n: &str, name: &str| {
+            std::fs::create_dir_all(root.join(n)).unwrap();
+            std::fs::write(root.join(n).join("name"), format!("{name}\n")).unwrap();
+        };
+        assert!(!pi_camera_present(&root), "no folder, no camera");
+        dev("video0", "USB2.0 HD UVC WebCam: USB2.0 HD");
+        assert!(
+            !pi_camera_present(&root),
+            "a USB camera is not the Pi camera"
+        );
+        dev("video4", "rp1-cfe-csi2_ch0");
+        assert!(pi_camera_present(&root));
+        std::fs::remove_dir_all(&root).unwrap();
+    }
 
     #[test]
     fn stamp_has_the_date_shape() {

@@ -75,11 +75,11 @@ pub struct PipelineArgs {
     /// Target chip
     #[arg(long, value_enum, default_value_t = HwArch::Hailo8)]
     hw_arch: HwArch,
-    /// Quantization effort 0-4
-    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(0..=4))]
-    optimization_level: u8,
+    /// Quantization effort 0-4 (default: from the calibration set's size, as hmg compile)
+    #[arg(long, value_parser = clap::value_parser!(u8).range(0..=4))]
+    optimization_level: Option<u8>,
     /// Where NMS runs in the HEF
-    #[arg(long, value_enum, default_value_t = NmsPlace::OnChip)]
+    #[arg(long, value_enum, default_value_t = NmsPlace::Host)]
     nms: NmsPlace,
     /// The Dataflow Compiler venv
     #[arg(long)]
@@ -247,7 +247,7 @@ fn stages(a: &PipelineArgs, results: &mut Vec<StageResult>) -> anyhow::Result<()
                 file_hash(&onnx)?,
                 file_hash(&calib_dir.join(CALIB_FILE))?,
                 format!(
-                    "{} {} {:?} {:?}",
+                    "{} {:?} {:?} {:?}",
                     a.hw_arch.name(),
                     a.optimization_level,
                     a.nms,
@@ -354,7 +354,8 @@ fn stages(a: &PipelineArgs, results: &mut Vec<StageResult>) -> anyhow::Result<()
                     hw_arch: a.hw_arch,
                     optimization_level: a.optimization_level,
                     compression_level: 0,
-                    batch_size: 8.min(a.num_samples),
+                    batch_size: 1,
+                    calib_batch_size: 8.min(a.num_samples),
                     nms: a.nms,
                     nms_score: 0.2,
                     nms_iou: 0.7,

@@ -216,6 +216,10 @@ fn test_compile_without_sdk_writes_script_and_says_sdk_not_found() {
             "nosdk",
             "--calib",
             "calibration_data",
+            "--nms",
+            "on-chip",
+            "--optimization-level",
+            "2",
         ],
     );
     let t = text(&o);
@@ -269,24 +273,21 @@ fn test_compile_without_sdk_writes_script_and_says_sdk_not_found() {
     assert_eq!(ends.lines().count(), 6);
     assert!(!dir.join("models/nosdk.hef").exists());
 
-    // --dry-run: the same files, exit 0, no SDK needed; host NMS has no NMS config.
-    let o = hmg(
-        dir,
-        &[
-            "compile",
-            onnx,
-            "--output",
-            "dry",
-            "--nms",
-            "host",
-            "--optimization-level",
-            "0",
-            "--dry-run",
-        ],
-    );
+    // --dry-run: the same files, exit 0, no SDK needed. By default NMS runs on the host (no
+    // NMS config) and the level follows the calibration set's size (16 pictures: 0).
+    let o = hmg(dir, &["compile", onnx, "--output", "dry", "--dry-run"]);
     let t = text(&o);
     assert!(o.status.success(), "{t}");
     assert!(t.contains("dry run"), "{t}");
+    assert!(
+        t.contains("optimization level 0 (from the 16 calibration pictures"),
+        "{t}"
+    );
+    assert!(
+        std::fs::read_to_string(dir.join("models/dry.alls"))
+            .unwrap()
+            .contains("model_optimization_flavor(optimization_level=0,")
+    );
     assert!(
         !std::fs::read_to_string(dir.join("models/dry.alls"))
             .unwrap()
@@ -317,6 +318,10 @@ fn test_compile_runs_the_dfc_double_and_versions_the_hef() {
         sdk.to_str().unwrap(),
         "--optimization-level",
         "1",
+        "--nms",
+        "on-chip",
+        "--batch-size",
+        "2",
     ];
     let o = hmg(dir, &args);
     let t = text(&o);
@@ -357,6 +362,44 @@ fn test_compile_runs_the_dfc_double_and_versions_the_hef() {
     let info = hmg(dir, &["hef", "info", "models/my_model.hef", "--json"]);
     assert!(info.status.success(), "{}", text(&info));
 
+    // The class names (a HEF has none), its hash, NMS place and inference batch, beside it.
+    let sidecar_path = dir
+        .join("models")
+        .join(name.replace(".hef", ".labels.json"));
+    let sidecar: Value =
+        serde_json::from_str(&std::fs::read_to_string(&sidecar_path).unwrap()).unwrap();
+    let export: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("exports/v8n.json")).unwrap())
+            .unwrap();
+    let expected: Vec<&str> = export["names"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        sidecar["names"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n.as_str().unwrap())
+            .collect::<Vec<_>>(),
+        expected
+    );
+    assert_eq!(sidecar["model"], name);
+    assert_eq!(
+        sidecar["sha256"].as_str().unwrap(),
+        hmg_detect::sidecar::file_sha256(&dir.join("models").join(name)).unwrap()
+    );
+    assert_eq!(sidecar["nms"]["place"], "on-chip");
+    assert_eq!(sidecar["nms"]["score_threshold"], 0.2);
+    assert_eq!(sidecar["batch_size"], 2);
+    // Found through the stable name too.
+    assert_eq!(
+        hmg_detect::sidecar::names_beside(&current).unwrap(),
+        expected
+    );
+
     // A compiler failure in the middle: clear message, log kept, the previous HEF still current.
     let o = hmg_env(dir, &args, &[("HMG_DFC_DOUBLE_FAIL", "optimize")]);
     let t = text(&o);
@@ -383,6 +426,34 @@ fn test_compile_runs_the_dfc_double_and_versions_the_hef() {
         "{t}"
     );
     assert!(t.contains("enable_loose_mode is not documented"), "{t}");
+    // Merged, not replaced: hmg's normalization, sigmoids and NMS stay; the seed's level wins
+    // and its batch_size(1) is the inference batch.
+    assert!(t.contains("model script (merged)"), "{t}");
+    assert!(t.contains("optimization level 0 (as asked)"), "{t}");
+    let merged = std::fs::read_to_string(dir.join("models/my_model.alls")).unwrap();
+    assert_eq!(merged.matches("normalization(").count(), 1, "{merged}");
+    assert!(
+        merged.contains("nms_postprocess(") && merged.contains("sigmoid"),
+        "{merged}"
+    );
+    assert!(
+        merged.contains("model_optimization_flavor(optimization_level=0,")
+            && !merged.contains("optimization_level=1"),
+        "{merged}"
+    );
+    let latest = std::fs::read_link(&current).unwrap();
+    let sidecar: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            dir.join("models")
+                .join(latest.to_str().unwrap().replace(".hef", ".labels.json")),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert!(
+        sidecar.get("batch_size").is_none(),
+        "batch_size(1): {sidecar}"
+    );
 }
 
 #[test]

@@ -227,3 +227,82 @@ fn test_bench_times_a_hef_graph_through_the_double() {
     assert!(inference.as_f64().is_some_and(|ms| ms >= 1.0), "{v}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn test_class_names_beside_a_hef_reach_detect_and_a_stale_file_is_refused() {
+    let dir = temp_dir("hailo-cli-sidecar");
+    // As hmg compile leaves it: a versioned HEF, the stable name linked to it, names beside.
+    let versioned = dir.join("nude-20261203-0a1b2c3d.hef");
+    std::fs::copy(fixture("nudenet320-nms.hef"), &versioned).unwrap();
+    std::os::unix::fs::symlink("nude-20261203-0a1b2c3d.hef", dir.join("nude.hef")).unwrap();
+    // The double's recordings, beside the HEF as it looks for them.
+    for e in std::fs::read_dir(fixture("")).unwrap().flatten() {
+        if e.file_name().to_string_lossy().starts_with("nms-") {
+            std::os::unix::fs::symlink(e.path(), dir.join(e.file_name())).unwrap();
+        }
+    }
+    std::fs::copy(
+        fixture("nudenet320-nms.hef.double"),
+        dir.join("nude.hef.double"),
+    )
+    .unwrap();
+    // The names the model was trained with: the ONNX model's own metadata.
+    let onnx = hmg_detect::open_engine(
+        &testdata().join("models/nudenet_320n.onnx"),
+        &hmg_detect::EngineOptions::default(),
+    )
+    .unwrap();
+    let names = onnx.info().labels.clone();
+    assert!(names.len() > 2, "{names:?}");
+    let sidecar = hmg_detect::sidecar::ModelSidecar {
+        model: "nude-20261203-0a1b2c3d.hef".into(),
+        sha256: hmg_detect::sidecar::file_sha256(&versioned).unwrap(),
+        names: names.clone(),
+        nms: None,
+        batch_size: None,
+    };
+    let sidecar_path = hmg_detect::sidecar::sidecar_path(&versioned);
+    std::fs::write(&sidecar_path, serde_json::to_string(&sidecar).unwrap()).unwrap();
+    let detect = |out: &str| {
+        hmg_with(hailort_double::library(), &dir)
+            .env("HAILORT_DOUBLE_STRICT", "1")
+            .args(["detect", "--headless", "--conf", "0.25", "--model"])
+            .arg(dir.join("nude.hef"))
+            .arg("--input")
+            .arg(testdata().join("images/astronaut.png"))
+            .arg("--output")
+            .arg(dir.join(out))
+            .output()
+            .unwrap()
+    };
+    let o = detect("out");
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    let run = std::fs::read_dir(dir.join("out"))
+        .unwrap()
+        .flatten()
+        .next()
+        .unwrap()
+        .path();
+    let line = std::fs::read_to_string(run.join("astronaut.jsonl")).unwrap();
+    let record: serde_json::Value = serde_json::from_str(line.lines().next().unwrap()).unwrap();
+    let detections = record["detections"].as_array().unwrap();
+    assert!(!detections.is_empty(), "{line}");
+    for d in detections {
+        let id = d["class_id"].as_u64().unwrap() as usize;
+        assert_eq!(d["label"], names[id], "{line}");
+    }
+
+    // Names written for another model are refused, naming the file and what to do.
+    let mut stale = sidecar.clone();
+    stale.sha256 = "0".repeat(64);
+    std::fs::write(&sidecar_path, serde_json::to_string(&stale).unwrap()).unwrap();
+    let o = detect("out-stale");
+    let t = text(&o);
+    assert!(!o.status.success(), "{t}");
+    assert!(
+        t.contains("nude-20261203-0a1b2c3d.labels.json") && t.contains("belongs to another model"),
+        "{t}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -92,6 +92,17 @@ pub fn check(calib: &Path, imgsz: [u32; 2]) -> anyhow::Result<CalibrationInfo> {
 
 /// Hailo's advice (HAILO.md §4.3): level 2 and above want about 1024 pictures; a 128-picture
 /// set once cut a model's mAP50 from 0.548 to 0.069.
+/// The optimization level a calibration set of `count` pictures supports: 2 (the compiler's
+/// default) from the 1024 pictures Hailo recommends for it, 1 from 256, else 0 (the seed's choice
+/// with 64 pictures).
+pub fn level_for(count: usize) -> u8 {
+    match count {
+        1024.. => 2,
+        256.. => 1,
+        _ => 0,
+    }
+}
+
 pub fn size_warning(count: usize, optimization_level: u8) -> Option<String> {
     if optimization_level >= 2 && count < 1024 {
         Some(format!(

@@ -22,6 +22,7 @@ use crate::pydriver::{Ended, Outcome, run_python};
 use crate::ultralytics;
 use crate::usage::{Interrupted, check_thresholds, usage};
 use crate::venvs;
+use hmg_detect::sidecar::{CompiledNms, ModelSidecar, sidecar_path};
 use script::{ModelFacts, NmsPlace, ScriptOptions};
 
 const DRIVER: &str = include_str!("../../python/hmg_dfc.py");
@@ -67,17 +68,22 @@ pub struct CompileArgs {
     /// Target chip
     #[arg(long, value_enum, default_value_t = HwArch::Hailo8)]
     pub hw_arch: HwArch,
-    /// Quantization effort 0-4 (2 is the compiler's default; 2+ wants 1024 pictures and a GPU)
-    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(0..=4))]
-    pub optimization_level: u8,
+    /// Quantization effort 0-4 (default: from the calibration set's size — 2 from 1024
+    /// pictures, 1 from 256, else 0 as the seed uses with 64; 2+ also wants a GPU)
+    #[arg(long, value_parser = clap::value_parser!(u8).range(0..=4))]
+    pub optimization_level: Option<u8>,
     /// 4-bit weight compression 0-5 (0: none)
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=5))]
     pub compression_level: u8,
-    /// Calibration batch size
-    #[arg(long, default_value_t = 8)]
+    /// Frames per inference on the device, as the seed's batch_size(N): kept beside the HEF,
+    /// HailoRT is configured with it when the model is loaded (1: real time)
+    #[arg(long, default_value_t = 1)]
     pub batch_size: u32,
+    /// Pictures per calibration step while quantizing
+    #[arg(long, default_value_t = 8)]
+    pub calib_batch_size: u32,
     /// Where NMS runs: on-chip (in the HEF, run by HailoRT) or host (yolonms decodes raw outputs)
-    #[arg(long, value_enum, default_value_t = NmsPlace::OnChip)]
+    #[arg(long, value_enum, default_value_t = NmsPlace::Host)]
     pub nms: NmsPlace,
     /// On-chip NMS score threshold
     #[arg(long, default_value_t = 0.2)]
@@ -85,8 +91,8 @@ pub struct CompileArgs {
     /// On-chip NMS IoU threshold
     #[arg(long, default_value_t = 0.7)]
     pub nms_iou: f64,
-    /// Your own model script instead of hmg's (the seed's optimization_level(N), batch_size(N)
-    /// and enable_loose_mode lines are translated)
+    /// Your model script, merged into hmg's: your lines win where both set the same thing
+    /// (the seed's optimization_level(N), batch_size(N) and enable_loose_mode are translated)
     #[arg(long)]
     pub model_script: Option<PathBuf>,
     /// The Dataflow Compiler venv (default: $HAILO_SDK_VENV, .venv_hailo_full, …)
@@ -113,6 +119,13 @@ pub struct CompileReport {
     pub current: Option<PathBuf>,
     pub log: Option<PathBuf>,
     pub warnings: Vec<String>,
+}
+
+/// What the sidecar beside a new HEF says about it.
+struct Beside {
+    names: Vec<String>,
+    nms: Option<CompiledNms>,
+    batch_size: Option<u32>,
 }
 
 /// `models/<name>` for a bare name, else the given path's folder.
@@ -190,8 +203,14 @@ fn write_text(path: &Path, text: &str) -> anyhow::Result<()> {
     })
 }
 
-/// `<dir>/<name>-<yyyymmdd>-<sha256:8>.hef` from `part`, and `<dir>/<name>.hef` pointing at it.
-fn version_hef(part: &Path, dir: &Path, name: &str) -> anyhow::Result<(PathBuf, PathBuf)> {
+/// `<dir>/<name>-<yyyymmdd>-<sha256:8>.hef` from `part` with its class names beside it
+/// (`….labels.json`), and `<dir>/<name>.hef` pointing at it.
+fn version_hef(
+    part: &Path,
+    dir: &Path,
+    name: &str,
+    beside: Beside,
+) -> anyhow::Result<(PathBuf, PathBuf)> {
     let bytes = std::fs::read(part).with_context(|| format!("cannot read {}", part.display()))?;
     let hash: String = Sha256::digest(&bytes)
         .iter()
@@ -202,6 +221,20 @@ fn version_hef(part: &Path, dir: &Path, name: &str) -> anyhow::Result<(PathBuf, 
     let file = format!("{name}-{date}-{hash}.hef");
     let versioned = dir.join(&file);
     std::fs::rename(part, &versioned)?;
+    let sidecar = ModelSidecar {
+        model: file.clone(),
+        sha256: Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect(),
+        names: beside.names,
+        nms: beside.nms,
+        batch_size: beside.batch_size,
+    };
+    write_text(
+        &sidecar_path(&versioned),
+        &(serde_json::to_string_pretty(&sidecar)? + "\n"),
+    )?;
     let current = dir.join(format!("{name}.hef"));
     let link_part = dir.join(format!(".{name}.hef.link"));
     let _ = std::fs::remove_file(&link_part);
@@ -214,8 +247,10 @@ fn version_hef(part: &Path, dir: &Path, name: &str) -> anyhow::Result<(PathBuf, 
 /// Checks, writes the compiler inputs, and (unless a dry run) runs the compiler.
 pub fn compile_hef(a: &CompileArgs) -> anyhow::Result<CompileReport> {
     check_thresholds(&[("--nms-score", a.nms_score), ("--nms-iou", a.nms_iou)])?;
-    if a.batch_size == 0 {
-        return Err(usage("--batch-size must be at least 1"));
+    if a.batch_size == 0 || a.calib_batch_size == 0 {
+        return Err(usage(
+            "--batch-size and --calib-batch-size must be at least 1",
+        ));
     }
     if !a.model.is_file() {
         return Err(usage(format!(
@@ -236,41 +271,69 @@ pub fn compile_hef(a: &CompileArgs) -> anyhow::Result<CompileReport> {
     let facts = model_facts(&a.model)?;
     let calib = calibration::check(&a.calib, facts.imgsz)?;
     let mut report = CompileReport::default();
-    if let Some(w) = calibration::size_warning(calib.count, a.optimization_level) {
-        eprintln!("warning: {w}");
-        report.warnings.push(w);
-    }
-    if a.batch_size as usize > calib.count {
+    if a.calib_batch_size as usize > calib.count {
         return Err(usage(format!(
-            "--batch-size {} is larger than the calibration set ({} pictures)",
-            a.batch_size, calib.count
+            "--calib-batch-size {} is larger than the calibration set ({} pictures)",
+            a.calib_batch_size, calib.count
         )));
     }
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let script_path = dir.join(format!("{name}.alls"));
     let nms_path = dir.join(format!("{name}.nms.json"));
     let ends_path = dir.join(format!("{name}.end-nodes.txt"));
-    let options = ScriptOptions {
-        optimization_level: a.optimization_level,
+    let mut options = ScriptOptions {
+        optimization_level: a
+            .optimization_level
+            .unwrap_or_else(|| calibration::level_for(calib.count)),
         compression_level: a.compression_level,
-        calib_batch_size: a.batch_size,
+        calib_batch_size: a.calib_batch_size,
         calibset_size: calib.count,
         nms: a.nms,
         nms_config: std::path::absolute(&nms_path)?.display().to_string(),
     };
+    let mut inference_batch = a.batch_size;
     let script_text = match &a.model_script {
         Some(user) => {
             let text = std::fs::read_to_string(user)
                 .map_err(|e| usage(format!("--model-script {}: {e}", user.display())))?;
-            let (text, notes) = script::translate_seed_lines(&text, &options);
-            for n in notes {
+            let theirs = script::translate_seed_lines(&text, &options);
+            if let Some(b) = theirs.inference_batch {
+                inference_batch = b.max(1);
+            }
+            let ours = script::model_script(&facts, &options, &a.model.display().to_string());
+            let user_name = user.file_name().unwrap_or_default().to_string_lossy();
+            let (merged, replaced) = script::merge_scripts(&ours, &theirs.text, &user_name);
+            for n in theirs.notes.iter().chain(&replaced) {
                 eprintln!("model script: {n}");
             }
-            text
+            if let Some(level) = script::script_optimization_level(&merged) {
+                options.optimization_level = level;
+            }
+            merged
         }
         None => script::model_script(&facts, &options, &a.model.display().to_string()),
     };
+    let level = options.optimization_level;
+    let why = if a.model_script.is_some() || a.optimization_level.is_some() {
+        "as asked".to_string()
+    } else {
+        format!(
+            "from the {} calibration pictures; --optimization-level N to choose",
+            calib.count
+        )
+    };
+    eprintln!("optimization level {level} ({why})");
+    if let Some(w) = calibration::size_warning(calib.count, level) {
+        eprintln!("warning: {w}");
+        report.warnings.push(w);
+    }
     write_text(&script_path, &script_text)?;
+    if a.model_script.is_some() {
+        eprintln!("model script (merged), {}:", script_path.display());
+        for l in script_text.lines() {
+            eprintln!("  {l}");
+        }
+    }
     report.written.push(script_path.clone());
     if a.nms == NmsPlace::OnChip {
         let config = script::nms_config(&facts, a.nms_score, a.nms_iou);
@@ -360,7 +423,17 @@ pub fn compile_hef(a: &CompileArgs) -> anyhow::Result<CompileReport> {
             stage_start.elapsed().as_secs_f64()
         );
     }
-    let (versioned, current) = version_hef(&hef_part, &dir, &name)?;
+    let nms = CompiledNms {
+        place: a.nms.name().into(),
+        score_threshold: (a.nms == NmsPlace::OnChip).then_some(a.nms_score),
+        iou_threshold: (a.nms == NmsPlace::OnChip).then_some(a.nms_iou),
+    };
+    let facts_beside = Beside {
+        names: facts.names.clone(),
+        nms: Some(nms),
+        batch_size: (inference_batch > 1).then_some(inference_batch),
+    };
+    let (versioned, current) = version_hef(&hef_part, &dir, &name, facts_beside)?;
     report.hef = Some(versioned);
     report.current = Some(current);
     Ok(report)
@@ -440,7 +513,13 @@ fn compile_via_ultralytics(a: &CompileArgs) -> anyhow::Result<CompileReport> {
     }
     let part = scratch.join(format!("{name}.hef.part"));
     std::fs::rename(&hef, &part)?;
-    let (versioned, current) = version_hef(&part, &dir, &name)?;
+    let names = hmg_detect::load_labels(data)?;
+    let beside = Beside {
+        names,
+        nms: None,
+        batch_size: (a.batch_size > 1).then_some(a.batch_size),
+    };
+    let (versioned, current) = version_hef(&part, &dir, &name, beside)?;
     let _ = std::fs::remove_dir_all(&scratch);
     Ok(CompileReport {
         hef: Some(versioned),

@@ -15,6 +15,16 @@ pub enum NmsPlace {
     Host,
 }
 
+impl NmsPlace {
+    /// As written on the command line and in the sidecar beside the HEF.
+    pub fn name(self) -> &'static str {
+        match self {
+            NmsPlace::OnChip => "on-chip",
+            NmsPlace::Host => "host",
+        }
+    }
+}
+
 /// What the model is, as far as the compiler cares.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelFacts {
@@ -106,11 +116,21 @@ pub fn nms_config(facts: &ModelFacts, score_threshold: f64, iou_threshold: f64) 
     })
 }
 
+/// A user's script after [`translate_seed_lines`].
+#[derive(Debug, Clone, Default)]
+pub struct UserScript {
+    pub text: String,
+    /// One note per changed line.
+    pub notes: Vec<String>,
+    /// The seed's `batch_size(N)`: the inference batch (HailoRT's, not the calibration's).
+    pub inference_batch: Option<u32>,
+}
+
 /// A user's script with the seed's unverified lines (HAILO.md §4.5) turned into the forms the
-/// compiler documents; returns the script and one note per change.
-pub fn translate_seed_lines(text: &str, o: &ScriptOptions) -> (String, Vec<String>) {
-    let mut out = String::new();
-    let mut notes = Vec::new();
+/// compiler documents. The seed's `batch_size(N)` is its inference batch ("1 for real-time
+/// inference"): it is taken out of the script and returned.
+pub fn translate_seed_lines(text: &str, o: &ScriptOptions) -> UserScript {
+    let mut user = UserScript::default();
     for (n, line) in text.lines().enumerate() {
         let t = line.trim();
         let number = |inner: &str| -> Option<String> {
@@ -120,11 +140,11 @@ pub fn translate_seed_lines(text: &str, o: &ScriptOptions) -> (String, Vec<Strin
                 .map(|v| v.trim().to_string())
         };
         if t == "enable_loose_mode" {
-            notes.push(format!(
+            user.notes.push(format!(
                 "line {}: enable_loose_mode is not documented compiler syntax; left out",
                 n + 1
             ));
-            out.push_str(&format!(
+            user.text.push_str(&format!(
                 "# {t}  (left out by hmg: not documented syntax)\n"
             ));
         } else if let Some(level) = number("optimization_level") {
@@ -132,23 +152,112 @@ pub fn translate_seed_lines(text: &str, o: &ScriptOptions) -> (String, Vec<Strin
                 "model_optimization_flavor(optimization_level={level}, compression_level={})",
                 o.compression_level
             );
-            notes.push(format!("line {}: {t} → {new}", n + 1));
-            out.push_str(&new);
-            out.push('\n');
-        } else if let Some(batch) = number("batch_size") {
-            let new = format!(
-                "model_optimization_config(calibration, batch_size={batch}, calibset_size={})",
-                o.calibset_size
-            );
-            notes.push(format!("line {}: {t} → {new}", n + 1));
-            out.push_str(&new);
-            out.push('\n');
+            user.notes.push(format!("line {}: {t} → {new}", n + 1));
+            user.text.push_str(&new);
+            user.text.push('\n');
+        } else if let Some(batch) = number("batch_size")
+            && let Ok(batch) = batch.parse::<u32>()
+        {
+            user.notes.push(format!(
+                "line {}: {t} is the inference batch: HailoRT uses {batch} frame(s) per inference when it loads the HEF (kept beside it)",
+                n + 1
+            ));
+            user.text.push_str(&format!(
+                "# {t}  (hmg: the inference batch, kept beside the HEF)\n"
+            ));
+            user.inference_batch = Some(batch);
         } else {
-            out.push_str(line);
+            user.text.push_str(line);
+            user.text.push('\n');
+        }
+    }
+    user
+}
+
+/// What a model-script line sets: its command and, for commands aimed at a layer or a
+/// parameter, that target. `change_output_activation(conv42, sigmoid)` → `change_output_activation
+/// conv42`; `model_optimization_flavor(optimization_level=0)` → `model_optimization_flavor
+/// optimization_level`; `normalization1 = normalization([…])` → `normalization`.
+fn line_key(line: &str) -> Option<String> {
+    let t = line.trim();
+    if t.is_empty() || t.starts_with('#') {
+        return None;
+    }
+    let open = t.find('(')?;
+    let head = &t[..open];
+    let command = head.rsplit('=').next().unwrap_or(head).trim();
+    let first = t[open + 1..].split([',', ')']).next().unwrap_or("").trim();
+    let target = if first.starts_with(['[', '"', '\'']) {
+        ""
+    } else {
+        first.split('=').next().unwrap_or("").trim()
+    };
+    Some(format!("{command} {target}").trim_end().to_string())
+}
+
+/// hmg's script with the user's lines merged in: a user line that sets what one of ours sets
+/// replaces it in place; the others follow. Returns the script and a note per replacement.
+pub fn merge_scripts(ours: &str, theirs: &str, theirs_name: &str) -> (String, Vec<String>) {
+    let their_keys: Vec<(Option<String>, &str)> =
+        theirs.lines().map(|l| (line_key(l), l)).collect();
+    let mut used = vec![false; their_keys.len()];
+    let mut out = String::new();
+    let mut notes = Vec::new();
+    for line in ours.lines() {
+        let replacement = line_key(line).and_then(|k| {
+            their_keys
+                .iter()
+                .position(|(tk, _)| tk.as_deref() == Some(k.as_str()))
+        });
+        match replacement {
+            Some(i) => {
+                // Every user line with this key, in their order (the last one wins in the DFC).
+                for (j, (tk, l)) in their_keys.iter().enumerate() {
+                    if tk == &their_keys[i].0 && !used[j] {
+                        used[j] = true;
+                        out.push_str(l.trim());
+                        out.push('\n');
+                    }
+                }
+                notes.push(format!(
+                    "{theirs_name}: `{}` replaces hmg's `{}`",
+                    their_keys[i].1.trim(),
+                    line.trim()
+                ));
+            }
+            None => {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    let rest: Vec<&str> = their_keys
+        .iter()
+        .zip(&used)
+        .filter(|((_, l), used)| !**used && !l.trim().is_empty())
+        .map(|((_, l), _)| *l)
+        .collect();
+    if !rest.is_empty() {
+        out.push_str(&format!("# from {theirs_name}:\n"));
+        for l in rest {
+            out.push_str(l);
             out.push('\n');
         }
     }
     (out, notes)
+}
+
+/// The optimization level a script asks for (the last `optimization_level=N`).
+pub fn script_optimization_level(script: &str) -> Option<u8> {
+    script
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .filter_map(|l| {
+            let rest = &l[l.find("optimization_level=")? + "optimization_level=".len()..];
+            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            digits.parse().ok()
+        })
+        .next_back()
 }
 
 #[cfg(test)]
@@ -238,13 +347,76 @@ mod tests {
 
     #[test]
     fn the_seeds_lines_become_documented_ones() {
-        let seed = "# seed\nenable_loose_mode\noptimization_level(0)\nbatch_size(1)\n";
-        let (s, notes) = translate_seed_lines(seed, &options(NmsPlace::Host));
-        assert_eq!(notes.len(), 3, "{notes:?}");
-        assert!(s.contains("# enable_loose_mode"));
-        assert!(s.contains("model_optimization_flavor(optimization_level=0, compression_level=0)"));
+        let seed = "# seed\nenable_loose_mode\noptimization_level(0)\nbatch_size(4)\n";
+        let u = translate_seed_lines(seed, &options(NmsPlace::Host));
+        assert_eq!(u.notes.len(), 3, "{:?}", u.notes);
+        assert!(u.text.contains("# enable_loose_mode"));
         assert!(
-            s.contains("model_optimization_config(calibration, batch_size=1, calibset_size=1024)")
+            u.text
+                .contains("model_optimization_flavor(optimization_level=0, compression_level=0)")
         );
+        assert_eq!(u.inference_batch, Some(4));
+        assert!(!u.text.contains("model_optimization_config"), "{}", u.text);
+    }
+
+    #[test]
+    fn the_users_lines_merge_into_ours_theirs_winning() {
+        let ours = model_script(&yolov8n(2), &options(NmsPlace::OnChip), "best.onnx");
+        let seed = "enable_loose_mode\noptimization_level(0)\nbatch_size(1)\n";
+        let u = translate_seed_lines(seed, &options(NmsPlace::OnChip));
+        let theirs = format!(
+            "{}change_output_activation(/model.22/cv3.1/cv3.1.2/Conv, linear)\nquantization_param(conv1, precision_mode=a16_w16)\n",
+            u.text
+        );
+        let (merged, notes) = merge_scripts(&ours, &theirs, "seed.mscript");
+        // Ours kept: normalization, the other sigmoids, NMS, calibration config.
+        assert!(
+            merged.contains("normalization1 = normalization("),
+            "{merged}"
+        );
+        assert!(
+            merged.contains("nms_postprocess(")
+                && merged.contains("model_optimization_config(calibration, batch_size=8"),
+            "{merged}"
+        );
+        assert!(merged.contains("change_output_activation(/model.22/cv3.0/cv3.0.2/Conv, sigmoid)"));
+        // Theirs won where both set the same thing, in our place.
+        assert!(merged.contains("change_output_activation(/model.22/cv3.1/cv3.1.2/Conv, linear)"));
+        assert!(
+            !merged.contains("change_output_activation(/model.22/cv3.1/cv3.1.2/Conv, sigmoid)")
+        );
+        assert_eq!(
+            merged.matches("model_optimization_flavor(").count(),
+            1,
+            "{merged}"
+        );
+        assert_eq!(script_optimization_level(&merged), Some(0));
+        // Theirs alone follow.
+        assert!(merged.contains("# from seed.mscript:\n"), "{merged}");
+        assert!(merged.contains("quantization_param(conv1, precision_mode=a16_w16)"));
+        assert_eq!(notes.len(), 2, "{notes:?}");
+    }
+
+    #[test]
+    fn line_keys() {
+        assert_eq!(
+            line_key("normalization1 = normalization([0.0], [255.0])").unwrap(),
+            "normalization"
+        );
+        assert_eq!(
+            line_key("change_output_activation(conv42, sigmoid)").unwrap(),
+            "change_output_activation conv42"
+        );
+        assert_eq!(
+            line_key("model_optimization_flavor(optimization_level=2, compression_level=0)")
+                .unwrap(),
+            "model_optimization_flavor optimization_level"
+        );
+        assert_eq!(
+            line_key("nms_postprocess(\"a.json\", meta_arch=yolov8)").unwrap(),
+            "nms_postprocess"
+        );
+        assert_eq!(line_key("# comment"), None);
+        assert_eq!(line_key("enable_loose_mode"), None);
     }
 }

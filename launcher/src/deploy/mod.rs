@@ -237,6 +237,30 @@ fn deploy_one(args: &DeployArgs) -> anyhow::Result<()> {
     )?;
     if let Some(model) = &args.model {
         let name = versioned_name(model)?;
+        // Class names (a HEF has none) go first, under the same versioned stem.
+        match hmg_detect::sidecar::read_beside(model)? {
+            Some((sidecar, _)) => {
+                let remote = hmg_detect::sidecar::sidecar_path(Path::new(&name));
+                upload(
+                    &ssh,
+                    &sidecar,
+                    &remote_path(dir, &format!("models/{}", remote.display())),
+                    false,
+                )?;
+                println!("labels: {} copied with the model", sidecar.display());
+            }
+            None if model
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("hef")) =>
+            {
+                eprintln!(
+                    "warning: no class names beside '{}' ({}): detections on the Pi will be named class-N; hmg compile writes them",
+                    model.display(),
+                    hmg_detect::sidecar::sidecar_path(model).display()
+                );
+            }
+            None => {}
+        }
         upload(
             &ssh,
             model,

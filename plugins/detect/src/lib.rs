@@ -28,6 +28,7 @@ pub mod metrics;
 pub mod nms;
 pub mod npy;
 pub mod pixel;
+pub mod sidecar;
 mod simd;
 pub mod tensor;
 pub mod yuv;

@@ -518,6 +518,19 @@ impl HailoEngine {
             message,
         };
         check_header_support(&rt, header).map_err(invalid)?;
+        // A HEF has no class names or batch: hmg compile writes them beside it.
+        let sidecar = crate::sidecar::read_beside(path)?.map(|(_, s)| s);
+        let labels = sidecar
+            .as_ref()
+            .map(|s| s.names.clone())
+            .unwrap_or_default();
+        let mut options = options.clone();
+        if options.batch_size <= 1
+            && let Some(batch) = sidecar.and_then(|s| s.batch_size)
+        {
+            options.batch_size = batch as usize;
+        }
+        let options = &options;
         let device = vdevice(&rt, options.vdevice_group.as_deref()).map_err(fail)?;
         let hef = Hef::open(&rt, path).map_err(fail)?;
         let api = &rt.api;
@@ -628,7 +641,7 @@ impl HailoEngine {
                 input_height: 0,
                 layout: Layout::HailoRaw { classes: 0 },
                 outputs: Vec::new(),
-                labels: Vec::new(),
+                labels,
             },
             rt: rt.clone(),
             input: std::ptr::null_mut(),
