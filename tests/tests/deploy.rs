@@ -334,6 +334,28 @@ fn test_deploy_checks_the_target_and_its_arguments() {
     assert!(current(&dir, "CURRENT").is_empty());
     let out = deploy(&config, &dir, &["--model", &hef, "--force"]);
     assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("no class names beside"), "{}", text(&out));
+    // With the class names hmg compile writes beside a HEF: they travel with it, renamed to
+    // the model's versioned stem, so the Pi's engine finds them.
+    let sidecar = hmg_detect::sidecar::ModelSidecar {
+        model: "m.hef".into(),
+        sha256: hmg_detect::sidecar::file_sha256(Path::new(&hef)).unwrap(),
+        names: vec!["bird".into(), "cat".into()],
+        nms: None,
+        batch_size: None,
+    };
+    std::fs::write(
+        dir.join("m.labels.json"),
+        serde_json::to_string(&sidecar).unwrap(),
+    )
+    .unwrap();
+    let out = deploy(&config, &dir, &["--model", &hef, "--force"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let deployed = dir.join("pi/hmg/models").join(current(&dir, "CURRENT"));
+    assert_eq!(
+        hmg_detect::sidecar::names_beside(&deployed).unwrap(),
+        ["bird", "cat"]
+    );
     // A bundle: refused for the wrong architecture, installed (executable) with --force.
     let bundle = dir.join("bundle");
     std::fs::create_dir_all(&bundle).unwrap();
