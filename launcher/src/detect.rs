@@ -16,10 +16,14 @@ use crate::sources::{Source, link_folder, quote};
 use crate::stats::{peak_memory_mib, percentile};
 use crate::usage::{check_model_args, usage};
 
-#[derive(clap::Args, Debug)]
+#[derive(clap::Args, Debug, Clone)]
 pub struct DetectArgs {
-    /// Model to run: a .hef (Hailo-8, needs a HailoRT build) or a .onnx (CPU)
-    #[arg(long)]
+    /// Model to run: a .hef (Hailo-8, needs a HailoRT build) or a .onnx (CPU); default: the
+    /// newest .hef in models/ (what hmg compile writes)
+    #[arg(long = "model", value_name = "MODEL")]
+    model_arg: Option<PathBuf>,
+    /// The model in use (`--model`, or found in models/).
+    #[arg(skip)]
     model: PathBuf,
     /// Read the Raspberry Pi camera (libcamerasrc)
     #[arg(long)]
@@ -602,7 +606,45 @@ fn status_line(branches: &[Branch], stats: &[Arc<Mutex<StreamStats>>]) -> String
         .join(" | ")
 }
 
+/// `--model`, else the newest .hef in `models` (the stable names hmg compile links count by
+/// the file they point at).
+fn resolve_model(given: Option<&Path>, models: &Path) -> anyhow::Result<PathBuf> {
+    if let Some(m) = given {
+        return Ok(m.to_path_buf());
+    }
+    let newest = std::fs::read_dir(models)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("hef")))
+        .filter_map(|p| Some((std::fs::metadata(&p).ok()?.modified().ok()?, p)))
+        // Newest first; among equals (a link and its target) the shorter, stable name.
+        .max_by(|(ta, a), (tb, b)| {
+            ta.cmp(tb)
+                .then(b.as_os_str().len().cmp(&a.as_os_str().len()))
+        });
+    match newest {
+        Some((_, p)) => {
+            eprintln!(
+                "model: {} (the newest .hef in {})",
+                p.display(),
+                models.display()
+            );
+            Ok(p)
+        }
+        None => Err(usage(format!(
+            "No HEF file found in {}/: compile one with `hmg compile exports/best.onnx --output my_model` (it writes {}/my_model.hef), or pass --model FILE (.hef or .onnx)",
+            models.display(),
+            models.display()
+        ))),
+    }
+}
+
 pub fn run(args: &DetectArgs) -> anyhow::Result<()> {
+    let mut args = args.clone();
+    args.model = resolve_model(args.model_arg.as_deref(), Path::new("models"))?;
+    let args = &args;
     let branches = check_args(args)?;
     if let Some(w) = compiled_floor_warning(&args.model, args.conf) {
         eprintln!("warning: {w}");
@@ -780,6 +822,33 @@ fn chrono_stamp() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn without_model_the_newest_hef_in_models_is_used() {
+        let root = std::env::temp_dir().join(format!("hmg-models-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(&root).unwrap();
+        let e = resolve_model(None, &root).unwrap_err().to_string();
+        assert!(
+            e.contains("No HEF file found in") && e.contains("hmg compile"),
+            "{e}"
+        );
+        let old = root.join("old-20261101-00000000.hef");
+        std::fs::write(&old, b"old").unwrap();
+        let t = std::time::SystemTime::now() - Duration::from_secs(3600);
+        std::fs::File::options()
+            .write(true)
+            .open(&old)
+            .unwrap()
+            .set_modified(t)
+            .unwrap();
+        std::fs::write(root.join("new-20261203-11111111.hef"), b"new").unwrap();
+        std::os::unix::fs::symlink("new-20261203-11111111.hef", root.join("new.hef")).unwrap();
+        assert_eq!(resolve_model(None, &root).unwrap(), root.join("new.hef"));
+        let given = Path::new("x.onnx");
+        assert_eq!(resolve_model(Some(given), &root).unwrap(), given);
+        std::fs::remove_dir_all(&root).unwrap();
+    }
 
     #[test]
     fn a_pi_camera_is_found_by_its_receivers_name() {

@@ -141,8 +141,8 @@ fn checks() -> Vec<Check> {
         "run scripts/setup, or set ORT_DYLIB_PATH to libonnxruntime.so",
     ));
     out.extend(python_checks());
-    out.push(hailort_check());
     let dev = Path::new("/dev/hailo0").exists();
+    out.push(hailort_check(dev));
     out.push(check(
         "Hailo device",
         dev || !hmg_detect::HAILO_SUPPORT,
@@ -247,9 +247,10 @@ fn python_checks() -> Vec<Check> {
     out
 }
 
-fn hailort_check() -> Check {
+fn hailort_check(device_present: bool) -> Check {
     #[cfg(feature = "hailo")]
     {
+        let _ = device_present;
         match hmg_detect::engine::hailort::runtime() {
             Ok(rt) => check("HailoRT", true, format!("libhailort {}", rt.version), ""),
             Err(e) => check(
@@ -262,6 +263,21 @@ fn hailort_check() -> Check {
     }
     #[cfg(not(feature = "hailo"))]
     {
+        without_hailort_check(device_present)
+    }
+}
+
+/// A build without HailoRT is fine on a machine without a Hailo device, and a problem on one.
+#[cfg_attr(feature = "hailo", allow(dead_code))]
+fn without_hailort_check(device_present: bool) -> Check {
+    if device_present {
+        check(
+            "HailoRT",
+            false,
+            "a Hailo device is present (/dev/hailo0), but this hmg is built without HailoRT: it cannot run .hef models",
+            "install hmg built for the Pi (the hmg .deb, docs/guide-pi.md), or rebuild here with scripts/setup after `sudo apt install hailo-all`",
+        )
+    } else {
         check(
             "HailoRT",
             true,
@@ -289,4 +305,16 @@ pub fn run(args: &DoctorArgs) -> anyhow::Result<()> {
         anyhow::bail!("{problems} problem(s) found; each line marked FIX says what to run");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hailo_device_without_hailort_in_the_build_is_a_problem() {
+        let c = without_hailort_check(true);
+        assert!(!c.ok && c.found.contains("/dev/hailo0") && c.fix.contains(".deb"));
+        assert!(without_hailort_check(false).ok);
+    }
 }

@@ -334,7 +334,11 @@ fn test_deploy_checks_the_target_and_its_arguments() {
     assert!(current(&dir, "CURRENT").is_empty());
     let out = deploy(&config, &dir, &["--model", &hef, "--force"]);
     assert!(out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains("no class names beside"), "{}", text(&out));
+    assert!(
+        text(&out).contains("no class names beside"),
+        "{}",
+        text(&out)
+    );
     // With the class names hmg compile writes beside a HEF: they travel with it, renamed to
     // the model's versioned stem, so the Pi's engine finds them.
     let sidecar = hmg_detect::sidecar::ModelSidecar {
@@ -483,6 +487,19 @@ fn test_several_hosts_in_parallel_one_failing_and_rollback_per_host() {
         "{t}"
     );
     assert!(t.contains("1 of 3 hosts failed"), "{t}");
+    // Nothing listens on pi-down's port: ssh's "Connection refused" says SSH is off or blocked.
+    let down_log = std::fs::read_dir(dir_a.join("out/deploy"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().contains("pi-down"))
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .unwrap_or_default();
+    assert!(
+        format!("{t}{down_log}").contains("SSH is off or blocked")
+            && format!("{t}{down_log}").contains("raspi-config"),
+        "{t}\n{down_log}"
+    );
     // Both reachable Pis have the model; each host has its own log.
     let first = current(&dir_a, "CURRENT");
     assert!(first.starts_with("drones-"), "{first}");

@@ -130,8 +130,12 @@ pub fn explain(host: &str, stderr: &str) -> String {
             detail.lines().last().unwrap_or(detail)
         );
     }
+    if detail.contains("Connection refused") {
+        return format!(
+            "{user_host} refused the connection: {detail}. The Pi is reachable but SSH is off or blocked: turn it on on the Pi with `sudo raspi-config` (Interface Options → SSH) or `sudo systemctl enable --now ssh`, and check that no firewall blocks the port"
+        );
+    }
     if detail.contains("Could not resolve hostname")
-        || detail.contains("Connection refused")
         || detail.contains("timed out")
         || detail.contains("No route to host")
     {
