@@ -7,7 +7,8 @@ pub const DEFAULT_MODEL: &str = "models/yolov12n-coco.onnx";
 pub const DEMO_CLIP: &str = "media/bikes.mp4";
 
 /// Folders that may hold `models/` and `media/`: `$HMG_HOME`, the current folder, the
-/// checkout the binary was built in, and the data folder scripts/setup installs into.
+/// checkout the binary was built in, the package's `<prefix>/share/hmg`, and the data folder
+/// scripts/setup installs into.
 fn roots() -> Vec<PathBuf> {
     let mut roots = Vec::new();
     if let Some(h) = std::env::var_os("HMG_HOME") {
@@ -18,6 +19,10 @@ fn roots() -> Vec<PathBuf> {
     }
     if let Ok(exe) = std::env::current_exe() {
         roots.extend(exe.ancestors().skip(1).take(3).map(Path::to_path_buf));
+        // Installed from the Debian package: /usr/bin/hmg and /usr/share/hmg.
+        if let Some(prefix) = exe.parent().and_then(Path::parent) {
+            roots.push(prefix.join("share/hmg"));
+        }
     }
     let data_home = std::env::var_os("XDG_DATA_HOME")
         .map(PathBuf::from)

@@ -9,8 +9,18 @@ use hmg_launcher::{
     monitor, nms, pipeline, run, train, usage, verify_onnx,
 };
 
+/// `hmg --version`: what `hmg deploy` reads on a Pi to tell whether this build runs .hef models.
+const VERSION: &str = if cfg!(feature = "hailo") {
+    concat!(env!("CARGO_PKG_VERSION"), " (HailoRT backend)")
+} else {
+    concat!(
+        env!("CARGO_PKG_VERSION"),
+        " (no HailoRT backend: .onnx models only)"
+    )
+};
+
 #[derive(Parser)]
-#[command(name = "hmg", version, about = "From camera pictures to real-time YOLO detection on a Raspberry Pi 5 with a Hailo-8", long_about = None)]
+#[command(name = "hmg", version = VERSION, about = "From camera pictures to real-time YOLO detection on a Raspberry Pi 5 with a Hailo-8", long_about = None)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

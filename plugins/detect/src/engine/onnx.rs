@@ -47,6 +47,10 @@ pub fn library_candidates() -> Vec<PathBuf> {
     {
         dirs.push(exe_dir.clone());
         dirs.push(exe_dir.join("lib"));
+        // The Debian package: /usr/bin/hmg, /usr/lib/hmg/libonnxruntime.so.
+        if let Some(prefix) = exe_dir.parent() {
+            dirs.push(prefix.join("lib/hmg"));
+        }
     }
     let data_home = std::env::var_os("XDG_DATA_HOME")
         .map(PathBuf::from)
