@@ -2,6 +2,7 @@
 //! Helpers for the end-to-end tests: where the built binaries are, a private plugin folder.
 
 pub mod mosquitto;
+pub mod sshd;
 pub mod webdriver;
 
 use std::path::{Path, PathBuf};

@@ -1,15 +1,17 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-//! The Debian package (scripts/build-deb) built from this build, installed with `dpkg -i` on this
-//! machine, and used as a user would with nothing else set up: a fresh home, no plugin path, no
-//! onnxruntime path. Needs root (or password-less sudo) for dpkg; removed again at the end.
+//! The Debian package (scripts/build-deb) built from this build, installed by `hmg deploy --bundle`
+//! over ssh to a loopback "Pi" (this machine: dpkg -i), and used as a user would with nothing else
+//! set up: a fresh home, no plugin path, no onnxruntime path. Needs root (or password-less sudo)
+//! for dpkg; removed again at the end.
 //! Runs after the HailoRT build (scripts/test), as the package is built with it.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use hmg_e2e::sshd::{Sshd, setup};
 use hmg_e2e::*;
 
-/// Runs a root command: directly as root, else through `sudo -n`.
+/// Runs a root command: directly as root, else through `sudo -n` (as hmg deploy does on a Pi).
 fn as_root(args: &[&str]) -> Command {
     let root = String::from_utf8(Command::new("id").arg("-u").output().unwrap().stdout)
         .unwrap()
@@ -93,14 +95,45 @@ fn test_the_deb_installs_and_runs_with_nothing_else_set_up() {
         !status.status.success(),
         "a package named hmg is already installed here; remove it (dpkg -r hmg) to run this test"
     );
-    let install = as_root(&["dpkg", "-i", deb.to_str().unwrap()])
+    // Installed the way a user installs it on a Pi: hmg deploy --bundle, over ssh, to a "Pi"
+    // (a loopback sshd) without hmg, with the service enabled after hmg doctor there.
+    let pi = setup("deb-pi");
+    std::fs::remove_file(pi.join("fakebin/hmg")).unwrap();
+    std::fs::remove_dir_all(pi.join("pi-plugins")).unwrap();
+    let sshd = Sshd::start(&pi, "host_key", false);
+    let model = pi.join("m.onnx");
+    std::fs::copy(repo().join("models/yolov12n-coco.onnx"), &model).unwrap();
+    let _installed = Installed;
+    let deploy = Command::new(profile_dir().join("hmg"))
+        .args(["deploy", "--host", "pi", "--ssh-config"])
+        .arg(sshd.client_config())
+        .arg("--remote-dir")
+        .arg(pi.join("pi/hmg"))
+        .arg("--bundle")
+        .arg(&deb)
+        .arg("--model")
+        .arg(&model)
+        .args(["--service", "--detect-args", "--input graphs/file.gst"])
         .output()
         .unwrap();
-    let _installed = Installed;
+    let t = text(&deploy);
     assert!(
-        install.status.success(),
-        "dpkg -i needs root or password-less sudo: {}",
-        text(&install)
+        deploy.status.success(),
+        "dpkg -i on the Pi needs root or password-less sudo: {t}"
+    );
+    for needle in [
+        "hmg         not installed",
+        "package: hmg_",
+        "hmg doctor on the Pi: the service has what it needs",
+        "hmg-detect.service (re)started",
+    ] {
+        assert!(t.contains(needle), "{needle}: {t}");
+    }
+    let unit =
+        std::fs::read_to_string(pi.join("pi/.config/systemd/user/hmg-detect.service")).unwrap();
+    assert!(
+        unit.contains("exec hmg detect") && !unit.contains("GST_PLUGIN_PATH"),
+        "the service runs the installed hmg: {unit}"
     );
 
     let home = dir.join("home");

@@ -5,130 +5,10 @@
 //! calls): there is no systemd user session here.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
 
+use hmg_e2e::sshd::{Sshd, setup};
 use hmg_e2e::*;
-
-fn keygen(path: &Path) {
-    let out = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-        .arg(path)
-        .output()
-        .expect("ssh-keygen (openssh-client) is installed by scripts/setup");
-    assert!(out.status.success(), "{}", text(&out));
-}
-
-/// An sshd on 127.0.0.1 with its own host key, for the current user, whose sessions see
-/// `HOME=<dir>/pi` and the `systemctl` test double first on PATH.
-struct Sshd {
-    child: Child,
-    dir: PathBuf,
-    port: u16,
-}
-
-impl Sshd {
-    fn start(dir: &Path, host_key: &str, password_only: bool) -> Self {
-        Self::start_with(dir, host_key, password_only, false)
-    }
-
-    /// Sessions start in `<dir>/pi` (like a Pi's login folder), so relative remote folders of
-    /// several servers stay apart.
-    fn start_in_home(dir: &Path) -> Self {
-        Self::start_with(dir, "host_key", false, true)
-    }
-
-    fn start_with(dir: &Path, host_key: &str, password_only: bool, in_home: bool) -> Self {
-        let port = free_port();
-        let fakebin = dir.join("fakebin");
-        let (pubkey, password) = if password_only {
-            ("no", "yes")
-        } else {
-            ("yes", "no")
-        };
-        let config = format!(
-            "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/{host_key}\nPidFile {d}/sshd-{port}.pid\n\
-             AuthorizedKeysFile {d}/authorized_keys\nPubkeyAuthentication {pubkey}\nPasswordAuthentication {password}\n\
-             KbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\nPermitRootLogin yes\n\
-             SetEnv PATH={fb}:/usr/local/bin:/usr/bin:/bin HOME={d}/pi\n{force}",
-            d = dir.display(),
-            fb = fakebin.display(),
-            force = if in_home {
-                format!(
-                    "ForceCommand cd {}/pi && eval \"$SSH_ORIGINAL_COMMAND\"\n",
-                    dir.display()
-                )
-            } else {
-                String::new()
-            },
-        );
-        let path = dir.join(format!("sshd-{port}.conf"));
-        std::fs::write(&path, config).unwrap();
-        let _ = std::fs::create_dir_all("/run/sshd"); // privilege separation folder, when root
-        let child = Command::new("/usr/sbin/sshd")
-            .args(["-D", "-e", "-f"])
-            .arg(&path)
-            .stderr(std::fs::File::create(dir.join(format!("sshd-{port}.log"))).unwrap())
-            .spawn()
-            .expect("/usr/sbin/sshd (openssh-server) is installed by scripts/setup");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "sshd did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Sshd {
-            child,
-            dir: dir.to_path_buf(),
-            port,
-        }
-    }
-
-    /// A client config for Host `pi`: this server, the test's key and known_hosts, and the
-    /// common policy of trusting a new host key once (a changed one is still refused).
-    fn client_config(&self) -> PathBuf {
-        let user =
-            String::from_utf8(Command::new("id").arg("-un").output().unwrap().stdout).unwrap();
-        let path = self.dir.join(format!("ssh-{}.conf", self.port));
-        std::fs::write(
-            &path,
-            format!(
-                "Host pi\n  HostName 127.0.0.1\n  Port {}\n  User {}\n  IdentityFile {d}/client_key\n  IdentitiesOnly yes\n  UserKnownHostsFile {d}/known_hosts\n  StrictHostKeyChecking accept-new\n",
-                self.port,
-                user.trim(),
-                d = self.dir.display()
-            ),
-        )
-        .unwrap();
-        path
-    }
-}
-
-impl Drop for Sshd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn setup(name: &str) -> PathBuf {
-    let dir = temp_dir(name);
-    keygen(&dir.join("host_key"));
-    keygen(&dir.join("other_host_key"));
-    keygen(&dir.join("client_key"));
-    std::fs::copy(dir.join("client_key.pub"), dir.join("authorized_keys")).unwrap();
-    std::fs::create_dir_all(dir.join("pi")).unwrap();
-    std::fs::create_dir_all(dir.join("fakebin")).unwrap();
-    // Test double of systemctl: records each call.
-    let systemctl = dir.join("fakebin/systemctl");
-    std::fs::write(
-        &systemctl,
-        format!("#!/bin/sh\necho \"systemctl $*\" >> {}/systemctl.log\necho \"hmg-detect.service - hmg live detection\"\n", dir.display()),
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&systemctl, std::fs::Permissions::from_mode(0o755)).unwrap();
-    dir
-}
 
 fn deploy(config: &Path, dir: &Path, extra: &[&str]) -> Output {
     Command::new(profile_dir().join("hmg"))
@@ -184,6 +64,7 @@ fn test_deploy_redeploy_rollback_and_service() {
         "checking pi",
         "GStreamer   gst-launch-1.0 version 1.",
         "is current on pi",
+        "hmg doctor on the Pi: the service has what it needs",
         "hmg-detect.service (re)started",
         "watch detections: ssh pi",
     ] {
@@ -207,6 +88,26 @@ fn test_deploy_redeploy_rollback_and_service() {
     );
     let calls = std::fs::read_to_string(dir.join("systemctl.log")).unwrap();
     assert!(calls.contains("systemctl --user daemon-reload\nsystemctl --user enable hmg-detect.service\nsystemctl --user restart hmg-detect.service"), "{calls}");
+
+    let reference = Command::new(profile_dir().join("hmg"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert!(
+        t.contains(&format!("hmg         {}", text(&reference).trim())),
+        "the Pi's hmg is probed: {t}"
+    );
+
+    // The plugin gone from the Pi: doctor there says so and the service is not enabled.
+    std::fs::rename(dir.join("pi-plugins"), dir.join("pi-plugins.away")).unwrap();
+    let out = deploy(&config, &dir, &["--service"]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(
+        t.contains("not enabled") && t.contains("plugin for gst-launch-1.0"),
+        "{t}"
+    );
+    std::fs::rename(dir.join("pi-plugins.away"), dir.join("pi-plugins")).unwrap();
 
     // A second version: new versioned file, the first one kept as PREVIOUS.
     let out = deploy(&config, &dir, &["--model", &v2]);
@@ -332,6 +233,19 @@ fn test_deploy_checks_the_target_and_its_arguments() {
         text(&out)
     );
     assert!(current(&dir, "CURRENT").is_empty());
+    let built_with_hailort = text(
+        &Command::new(profile_dir().join("hmg"))
+            .arg("--version")
+            .output()
+            .unwrap(),
+    )
+    .contains("(HailoRT backend)");
+    assert_eq!(
+        text(&out).contains("is built without HailoRT and cannot run a .hef"),
+        !built_with_hailort,
+        "{}",
+        text(&out)
+    );
     let out = deploy(&config, &dir, &["--model", &hef, "--force"]);
     assert!(out.status.success(), "{}", text(&out));
     assert!(
@@ -405,12 +319,58 @@ fn test_deploy_checks_the_target_and_its_arguments() {
         "{}",
         text(&out)
     );
+    // No hmg on the Pi: a service is refused (it would restart forever), a model alone is
+    // copied with a warning; both say how to install hmg there.
+    std::fs::remove_file(dir.join("fakebin/hmg")).unwrap();
+    std::fs::remove_file(dir.join("pi/hmg/bin/hmg")).unwrap(); // the bundle installed above
+    let onnx = model_copy(&dir, "m.onnx", b"");
+    let out = deploy(&config, &dir, &["--model", &onnx, "--service"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("hmg is not installed on the Pi, so the service would fail")
+            && text(&out).contains("--bundle hmg_<version>_arm64.deb"),
+        "{}",
+        text(&out)
+    );
+    let out = deploy(&config, &dir, &["--model", &onnx]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("warning: hmg is not installed on the Pi yet"),
+        "{}",
+        text(&out)
+    );
+    // A package for another architecture is refused before anything is copied.
+    let stage = dir.join("pkg/stage");
+    std::fs::create_dir_all(stage.join("DEBIAN")).unwrap();
+    std::fs::write(
+        stage.join("DEBIAN/control"),
+        "Package: hmg\nVersion: 0.1.0\nArchitecture: otherarch\nMaintainer: test <t@invalid>\nDescription: test\n",
+    )
+    .unwrap();
+    let fake_deb = dir.join("pkg/hmg_0.1.0_otherarch.deb");
+    let built = Command::new("dpkg-deb")
+        .args(["--root-owner-group", "--build"])
+        .arg(&stage)
+        .arg(&fake_deb)
+        .output()
+        .unwrap();
+    assert!(built.status.success(), "{}", text(&built));
+    let b = fake_deb.display().to_string();
+    let out = deploy(&config, &dir, &["--bundle", &b]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("the package is for otherarch but the Pi is"),
+        "{}",
+        text(&out)
+    );
+    assert!(!dir.join("pi/hmg/packages").exists(), "nothing copied");
+
     // Bad arguments: exit 2 before connecting.
     for (args, message) in [
         (vec!["--model", "missing.hef"], "does not exist"),
         (
             vec!["--bundle", "/nonexistent"],
-            "must hold hmg and libgsthmg.so",
+            "a folder holding hmg and libgsthmg.so",
         ),
         (vec![], "nothing to deploy"),
     ] {

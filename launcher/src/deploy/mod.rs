@@ -11,11 +11,13 @@
 //! `hmg deploy --host X` process (one failing host cannot disturb another), with a result table.
 
 mod fleet;
+mod runtime;
 mod ssh;
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use runtime::{Bundle, Installed};
 use ssh::{Ssh, line, quote};
 
 use crate::usage::usage;
@@ -49,7 +51,8 @@ pub struct DeployArgs {
     /// Folder on the Pi (relative to the home folder unless absolute)
     #[arg(long, default_value = "hmg")]
     remote_dir: String,
-    /// A folder with an aarch64 build to install: hmg and libgsthmg.so (see docs/deploy.md)
+    /// hmg for the Pi: the package scripts/build-deb makes (hmg_<version>_arm64.deb, installed
+    /// with dpkg), or a folder with hmg and libgsthmg.so (docs/guide-pi.md)
     #[arg(long)]
     bundle: Option<PathBuf>,
     /// Install and (re)start a systemd user service that runs hmg detect --headless
@@ -77,9 +80,10 @@ struct Target {
     hailort: String,
     gstreamer: String,
     free_mib: u64,
+    hmg: Installed,
 }
 
-const PROBE: &str = r#"echo "os=$( (. /etc/os-release 2>/dev/null && echo "$PRETTY_NAME") || uname -s)"
+const PROBE_SYSTEM: &str = r#"echo "os=$( (. /etc/os-release 2>/dev/null && echo "$PRETTY_NAME") || uname -s)"
 echo "arch=$(uname -m)"
 if command -v hailortcli >/dev/null 2>&1; then echo "hailort=$(hailortcli --version 2>/dev/null | head -n 1)"; elif ls /usr/lib/libhailort.so* /usr/lib/*/libhailort.so* >/dev/null 2>&1; then echo "hailort=library"; else echo "hailort="; fi
 echo "gstreamer=$(gst-launch-1.0 --version 2>/dev/null | head -n 1)"
@@ -99,7 +103,7 @@ fn parse_probe(text: &str) -> Target {
             "hailort" => t.hailort = v,
             "gstreamer" => t.gstreamer = v,
             "free_kib" => t.free_mib = v.parse::<u64>().unwrap_or(0) / 1024,
-            _ => {}
+            other => t.hmg.set(other, v),
         }
     }
     t
@@ -183,19 +187,7 @@ fn deploy_one(args: &DeployArgs) -> anyhow::Result<()> {
     {
         return Err(usage(format!("identity '{}' does not exist", i.display())));
     }
-    let bundle = match &args.bundle {
-        Some(b) => {
-            let (hmg, plugin) = (b.join("hmg"), b.join("libgsthmg.so"));
-            if !hmg.is_file() || !plugin.is_file() {
-                return Err(usage(format!(
-                    "bundle '{}' must hold hmg and libgsthmg.so built for the Pi (docs/deploy.md says how)",
-                    b.display()
-                )));
-            }
-            Some((hmg, plugin))
-        }
-        None => None,
-    };
+    let bundle = args.bundle.as_deref().map(Bundle::open).transpose()?;
     if args.model.is_none() && bundle.is_none() && !args.rollback && !args.service {
         return Err(usage(
             "nothing to deploy: give --model, --bundle, --service or --rollback",
@@ -217,9 +209,10 @@ fn deploy_one(args: &DeployArgs) -> anyhow::Result<()> {
     let dir = &args.remote_dir;
 
     println!("checking {} …", args.host);
-    let target = parse_probe(&ssh.run(PROBE, None)?);
+    let probe = format!("{PROBE_SYSTEM}{}", runtime::probe_lines(dir));
+    let target = parse_probe(&ssh.run(&probe, None)?);
     if !args.dry_run {
-        check_target(args, &target)?;
+        check_target(args, &target, bundle.as_ref())?;
     }
 
     if args.rollback {
@@ -235,10 +228,20 @@ fn deploy_one(args: &DeployArgs) -> anyhow::Result<()> {
         ),
         None,
     )?;
+    // hmg first: a model is no use on a Pi that cannot run it.
+    if let Some(Bundle::Deb { path, .. }) = &bundle {
+        runtime::install_deb(&ssh, dir, path)?;
+    }
     if let Some(model) = &args.model {
         let name = versioned_name(model)?;
-        // Class names (a HEF has none) go first, under the same versioned stem.
-        match hmg_detect::sidecar::read_beside(model)? {
+        // Class names (a HEF has none; an ONNX model carries its own) go first, under the same
+        // versioned stem.
+        let sidecar = if is_hef(model) {
+            hmg_detect::sidecar::read_beside(model)?
+        } else {
+            None
+        };
+        match sidecar {
             Some((sidecar, _)) => {
                 let remote = hmg_detect::sidecar::sidecar_path(Path::new(&name));
                 upload(
@@ -301,7 +304,7 @@ fn deploy_one(args: &DeployArgs) -> anyhow::Result<()> {
             )?;
         }
     }
-    if let Some((hmg, plugin)) = &bundle {
+    if let Some(Bundle::Folder { hmg, plugin }) = &bundle {
         ssh.run(
             &line(&[
                 "mkdir",
@@ -321,7 +324,18 @@ fn deploy_one(args: &DeployArgs) -> anyhow::Result<()> {
         println!("bundle: hmg and libgsthmg.so installed in {dir}/");
     }
     if args.service {
-        install_service(&ssh, args, bundle.is_some())?;
+        let folder = bundle.as_ref().is_some_and(Bundle::is_folder)
+            || (bundle.is_none()
+                && target.hmg.hmg.is_empty()
+                && !target.hmg.bundled_hmg.is_empty());
+        let hef = args.model.as_ref().map(|m| is_hef(m));
+        if let Err(e) = runtime::verify(&ssh, dir, folder, hef) {
+            if !args.force {
+                return Err(e);
+            }
+            eprintln!("{e:#}\n--force: enabling the service anyway");
+        }
+        install_service(&ssh, args, folder)?;
     }
     println!(
         "watch detections: ssh {} 'tail -F {}/out/detect/*/*.jsonl'",
@@ -330,14 +344,19 @@ fn deploy_one(args: &DeployArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn check_target(args: &DeployArgs, t: &Target) -> anyhow::Result<()> {
+fn is_hef(model: &Path) -> bool {
+    model
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("hef"))
+}
+
+fn check_target(args: &DeployArgs, t: &Target, bundle: Option<&Bundle>) -> anyhow::Result<()> {
     println!("  system      {} ({})", t.os, t.arch);
-    let mut problems = Vec::new();
-    let hef = args
-        .model
-        .as_ref()
-        .and_then(|m| m.extension())
-        .is_some_and(|e| e.eq_ignore_ascii_case("hef"));
+    let hef = args.model.as_deref().is_some_and(is_hef);
+    let (mut problems, warnings) = runtime::check(&t.hmg, bundle, hef, args.service);
+    for w in warnings {
+        eprintln!("warning: {w}");
+    }
     if t.hailort.is_empty() {
         println!("  HailoRT     not found");
         if hef {
@@ -365,7 +384,7 @@ fn check_target(args: &DeployArgs, t: &Target) -> anyhow::Result<()> {
             t.free_mib
         ));
     }
-    if args.bundle.is_some() && t.arch != "aarch64" {
+    if bundle.is_some_and(Bundle::is_folder) && t.arch != "aarch64" {
         problems.push(format!(
             "the Pi reports architecture {}; the bundle must be built for it (docs/deploy.md)",
             t.arch
