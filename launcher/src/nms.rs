@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use hmg_detect::{
-    Detection, Layout, Letterbox, PostprocessOptions, Postprocessor, Tensor, load_labels,
+    Detection, Layout, Letterbox, PostprocessOptions, Postprocessor, Tensor, TensorData,
+    load_labels,
 };
 use ndarray::{Array1, Array2, ArrayD};
 use ndarray_npy::{NpzWriter, ReadNpyError, ReadNpyExt};
@@ -45,6 +46,70 @@ pub struct NmsArgs {
     /// Also print every detection as one JSON line
     #[arg(long)]
     json: bool,
+    /// Zero point and scale of uint8 outputs (HailoRT's quant_info, real = (q - zero_point) ×
+    /// scale; `hmg hef info --json` lists them): NAME=ZP,SCALE for one array of an .npz (repeat
+    /// per output), or ZP,SCALE for all
+    #[arg(long = "quant", value_name = "[NAME=]ZP,SCALE")]
+    quant: Vec<String>,
+}
+
+/// `--quant` values: (array name or None for all, zero point, scale).
+fn parse_quant(values: &[String]) -> anyhow::Result<Vec<(Option<String>, f32, f32)>> {
+    values
+        .iter()
+        .map(|v| {
+            let (name, numbers) = match v.rsplit_once('=') {
+                Some((n, rest)) => (Some(n.trim().to_string()), rest),
+                None => (None, v.as_str()),
+            };
+            let parsed = numbers.split_once(',').and_then(|(zp, scale)| {
+                let zp: f32 = zp.trim().parse().ok()?;
+                let scale: f32 = scale.trim().parse().ok()?;
+                (zp.is_finite() && scale.is_finite() && scale > 0.0).then_some((zp, scale))
+            });
+            let (zp, scale) = parsed.ok_or_else(|| {
+                usage(format!(
+                    "--quant '{v}' is not [NAME=]ZERO_POINT,SCALE with a positive scale (e.g. conv41=68,0.094)"
+                ))
+            })?;
+            Ok((name, zp, scale))
+        })
+        .collect()
+}
+
+/// Gives each uint8 tensor its zero point and scale, or says which `--quant` it needs.
+fn apply_quant(tensors: &mut [Tensor], quant: &[(Option<String>, f32, f32)]) -> anyhow::Result<()> {
+    for t in tensors
+        .iter_mut()
+        .filter(|t| matches!(t.data, hmg_detect::TensorData::U8(_)))
+    {
+        // HailoRT names outputs net/conv41; numpy.savez keys cannot hold '/', so either form.
+        let short = t
+            .name
+            .rsplit(['/', '_'])
+            .next()
+            .unwrap_or(&t.name)
+            .to_string();
+        let found = quant
+            .iter()
+            .find(|(n, _, _)| {
+                n.as_deref().is_some_and(|n| {
+                    n == t.name
+                        || n.replace('/', "_") == t.name
+                        || n.rsplit('/').next() == Some(&short)
+                })
+            })
+            .or_else(|| quant.iter().find(|(n, _, _)| n.is_none()));
+        let &(_, zp, scale) = found.ok_or_else(|| {
+            usage(format!(
+                "array '{}' is uint8 (a quantized output): give its zero point and scale with --quant {}=ZP,SCALE (hmg hef info --json lists them as quant_info)",
+                t.name, t.name
+            ))
+        })?;
+        t.zero_point = zp;
+        t.scale = scale;
+    }
+    Ok(())
 }
 
 /// `640` or `640x480` (width × height).
@@ -57,19 +122,37 @@ fn parse_size(flag: &str, text: &str) -> anyhow::Result<(usize, usize)> {
     size.ok_or_else(|| usage(format!("{flag} '{text}' is not a size like 640 or 640x480")))
 }
 
-/// One array as float32, whatever float type numpy saved.
+/// One array: float32 (whatever float type numpy saved) or the uint8 of a quantized output.
 fn read_array<R: std::io::Read>(
     mut open: impl FnMut() -> anyhow::Result<R>,
-) -> anyhow::Result<ArrayD<f32>> {
+) -> anyhow::Result<(Vec<usize>, TensorData)> {
     match ArrayD::<f32>::read_npy(open()?) {
-        Ok(a) => return Ok(a),
+        Ok(a) => {
+            return Ok((
+                a.shape().to_vec(),
+                TensorData::F32(a.iter().copied().collect()),
+            ));
+        }
+        Err(ReadNpyError::WrongDescriptor(_)) => {}
+        Err(e) => return Err(e.into()),
+    }
+    match ArrayD::<u8>::read_npy(open()?) {
+        Ok(a) => {
+            return Ok((
+                a.shape().to_vec(),
+                TensorData::U8(a.iter().copied().collect()),
+            ));
+        }
         Err(ReadNpyError::WrongDescriptor(_)) => {}
         Err(e) => return Err(e.into()),
     }
     match ArrayD::<f64>::read_npy(open()?) {
-        Ok(a) => Ok(a.mapv(|v| v as f32)),
+        Ok(a) => Ok((
+            a.shape().to_vec(),
+            TensorData::F32(a.iter().map(|&v| v as f32).collect()),
+        )),
         Err(ReadNpyError::WrongDescriptor(d)) => Err(anyhow::anyhow!(
-            "its dtype is {d}; hmg nms reads float32 or float64 (dequantize uint8 outputs first)"
+            "its dtype is {d}; hmg nms reads float32, float64 or uint8 (with --quant)"
         )),
         Err(e) => Err(e.into()),
     }
@@ -82,7 +165,8 @@ fn read_tensors(path: &Path) -> anyhow::Result<Vec<Tensor>> {
     tensors_from_bytes(&bytes, &stem.unwrap_or_default())
 }
 
-/// The arrays of an `.npy` (one, named `stem`) or `.npz` file held in memory, as float tensors.
+/// The arrays of an `.npy` (one, named `stem`) or `.npz` file held in memory (uint8 ones with
+/// zero point 0 and scale 1 until [`apply_quant`]).
 pub fn tensors_from_bytes(bytes: &[u8], stem: &str) -> anyhow::Result<Vec<Tensor>> {
     if !bytes.starts_with(b"PK") {
         return Ok(vec![npy_tensor(stem, bytes)?]);
@@ -109,9 +193,14 @@ pub fn tensors_from_bytes(bytes: &[u8], stem: &str) -> anyhow::Result<Vec<Tensor
 /// damaged or hostile header must be an error, not a huge allocation).
 fn npy_tensor(name: &str, bytes: &[u8]) -> anyhow::Result<Tensor> {
     check_npy_sizes(bytes)?;
-    let array = read_array(|| Ok(Cursor::new(bytes)))?;
-    let shape = array.shape().to_vec();
-    Ok(Tensor::f32(name, shape, array.iter().copied().collect()))
+    let (shape, data) = read_array(|| Ok(Cursor::new(bytes)))?;
+    Ok(Tensor {
+        name: name.to_string(),
+        shape,
+        data,
+        zero_point: 0.0,
+        scale: 1.0,
+    })
 }
 
 fn check_npy_sizes(bytes: &[u8]) -> anyhow::Result<()> {
@@ -214,8 +303,10 @@ pub fn run(args: &NmsArgs) -> anyhow::Result<()> {
     };
 
     let input = &args.input;
-    let tensors = read_tensors(input)
+    let quant = parse_quant(&args.quant)?;
+    let mut tensors = read_tensors(input)
         .with_context(|| format!("cannot read the raw output '{}'", input.display()))?;
+    apply_quant(&mut tensors, &quant)?;
     let shapes: Vec<Vec<usize>> = tensors.iter().map(|t| t.shape.clone()).collect();
     let names: Vec<&str> = tensors.iter().map(|t| t.name.as_str()).collect();
     let layout = match args.layout.as_str() {

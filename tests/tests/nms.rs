@@ -177,8 +177,9 @@ fn test_nms_of_a_hailort_nms_buffer_needs_and_uses_the_input_size() {
 #[test]
 fn test_nms_names_what_is_wrong_with_the_input() {
     let dir = temp_dir("nms-bad");
-    let quantized = dir.join("quantized.npy");
-    ndarray_npy::write_npy(&quantized, &Array2::<u8>::zeros((84, 8400))).unwrap();
+    // int16: neither float nor the uint8 of a quantized output.
+    let quantized = dir.join("int16.npy");
+    ndarray_npy::write_npy(&quantized, &Array2::<i16>::zeros((84, 8400))).unwrap();
     let not_yolo = dir.join("embedding.npy");
     ndarray_npy::write_npy(&not_yolo, &Array1::<f32>::zeros(512)).unwrap();
     let garbage = dir.join("garbage.npy");
@@ -196,4 +197,55 @@ fn test_nms_names_what_is_wrong_with_the_input() {
     assert!(!dir.join("detections.npz").exists());
     let out = nms(&["--input", "missing.npy"], &dir);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+}
+
+#[test]
+fn test_nms_of_uint8_hailo_heads_with_their_quant_info() {
+    let dir = temp_dir("nms-hailo-uint8");
+    let fixtures = repo().join("tests/fixtures/hailo");
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fixtures.join("manifest.json")).unwrap()).unwrap();
+    let entry = &manifest["images"]["astronaut.png"];
+    let bytes = std::fs::read(fixtures.join(entry["heads"].as_str().unwrap())).unwrap();
+    // The bytes as HailoRT hands them over (UINT8), one array per output, saved as they are.
+    let path = dir.join("heads.npz");
+    let mut npz = NpzWriter::new(File::create(&path).unwrap());
+    let mut quant = Vec::new();
+    let mut offset = 0;
+    for o in manifest["outputs"].as_array().unwrap() {
+        let shape: Vec<usize> = o["shape"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d.as_u64().unwrap() as usize)
+            .collect();
+        let len: usize = shape.iter().product();
+        let a =
+            ArrayD::from_shape_vec(IxDyn(&shape), bytes[offset..offset + len].to_vec()).unwrap();
+        offset += len;
+        let name = o["name"].as_str().unwrap();
+        npz.add_array(name.replace('/', "_").as_str(), &a).unwrap();
+        quant.push(format!("{name}={},{}", o["zero_point"], o["scale"]));
+    }
+    npz.finish().unwrap();
+    let input = path.to_str().unwrap();
+
+    // Without quant info: which array needs it, and how to give it.
+    let out = nms(&["--input", input], &dir);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("is uint8")
+            && text(&out).contains("--quant nudenet320_conv41=ZP,SCALE"),
+        "{}",
+        text(&out)
+    );
+
+    let mut args = vec!["--input", input];
+    for q in &quant {
+        args.extend(["--quant", q.as_str()]);
+    }
+    let out = nms(&args, &dir);
+    assert!(out.status.success(), "{}", text(&out));
+    // The same boxes as the device's own NMS gave for these bytes.
+    assert_boxes(&read_detections(&dir), &entry["nms_boxes"], 1.0);
 }

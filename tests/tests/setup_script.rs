@@ -33,7 +33,9 @@ fn test_setup_without_cargo_offline_says_what_to_do() {
     assert_eq!(out.status.code(), Some(1), "{t}");
     assert!(
         t.contains("installing the Rust toolchain")
-            && t.contains(&format!("rustup could not be fetched from {url} (offline?)"))
+            && t.contains(&format!(
+                "rustup could not be fetched from {url} (offline?)"
+            ))
             && t.contains("https://rustup.rs")
             && t.contains("hmg deploy --bundle"),
         "{t}"
