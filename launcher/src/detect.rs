@@ -12,7 +12,7 @@ use anyhow::Context;
 use gst::prelude::*;
 
 use crate::graph::{self, PlayEvent};
-use crate::sources::{Source, link_folder, quote};
+use crate::sources::{Source, folder_launch, link_folder, quote};
 use crate::stats::{peak_memory_mib, percentile};
 use crate::usage::{check_model_args, usage};
 
@@ -228,9 +228,10 @@ fn describe_branches(
             (None, s) => s.clone(),
         };
         let scratch = run_dir.join(".frames").join(&b.name);
-        if let Source::Folder(dir) = &source {
-            link_folder(dir, &scratch)?;
-        }
+        let source_launch = match &source {
+            Source::Folder(dir) => folder_launch(&scratch, link_folder(dir, &scratch)?),
+            other => other.launch(&scratch),
+        };
         // Live sources drop late frames instead of piling them up; files lose none.
         let queue = if source.is_live() {
             "queue leaky=downstream max-size-buffers=2"
@@ -285,7 +286,7 @@ fn describe_branches(
         } else {
             "videoconvert ! autovideosink sync=false".to_string()
         };
-        let mut source_line = format!("{} ! videoconvert name=out{i}", source.launch(&scratch));
+        let mut source_line = format!("{source_launch} ! videoconvert name=out{i}");
         if i == 0
             && let Some(n) = args.test_fail_after
         {

@@ -92,10 +92,8 @@ impl Source {
                 "filesrc location={} ! decodebin",
                 quote(&p.display().to_string())
             ),
-            Self::Folder(_) => format!(
-                "multifilesrc location={} index=0 caps=image/jpeg,framerate=30/1 ! decodebin",
-                quote(&scratch.join("%06d.jpg").display().to_string())
-            ),
+            // A JPEG folder; detect links the folder first and uses [`folder_launch`] for its kind.
+            Self::Folder(_) => folder_launch(scratch, PictureKind::Jpeg),
             Self::Rtsp(url) => format!("rtspsrc location={} latency=200 ! decodebin", quote(url)),
             Self::Test { pattern, frames } => {
                 format!(
@@ -106,28 +104,93 @@ impl Source {
     }
 }
 
-/// Links a folder's JPEG images, in name order, as `scratch/000000.jpg`, … (multifilesrc reads
-/// numbered names only). Returns how many.
-pub fn link_folder(folder: &std::path::Path, scratch: &std::path::Path) -> anyhow::Result<usize> {
-    let mut images: Vec<PathBuf> = std::fs::read_dir(folder)
+/// What a folder of pictures holds: one kind, since multifilesrc gives all files one caps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PictureKind {
+    Jpeg,
+    Png,
+    Bmp,
+}
+
+impl PictureKind {
+    fn of(path: &std::path::Path) -> Option<Self> {
+        match path.extension()?.to_str()?.to_ascii_lowercase().as_str() {
+            "jpg" | "jpeg" => Some(Self::Jpeg),
+            "png" => Some(Self::Png),
+            "bmp" => Some(Self::Bmp),
+            _ => None,
+        }
+    }
+
+    fn extension(self) -> &'static str {
+        match self {
+            Self::Jpeg => "jpg",
+            Self::Png => "png",
+            Self::Bmp => "bmp",
+        }
+    }
+
+    fn caps(self) -> &'static str {
+        match self {
+            Self::Jpeg => "image/jpeg",
+            Self::Png => "image/png",
+            Self::Bmp => "image/bmp",
+        }
+    }
+}
+
+/// The launch-line source of a folder linked by [`link_folder`].
+pub fn folder_launch(scratch: &std::path::Path, kind: PictureKind) -> String {
+    format!(
+        "multifilesrc location={} index=0 caps={},framerate=30/1 ! decodebin",
+        quote(
+            &scratch
+                .join(format!("%06d.{}", kind.extension()))
+                .display()
+                .to_string()
+        ),
+        kind.caps()
+    )
+}
+
+/// Links a folder's pictures (.jpg, .jpeg, .png or .bmp, one kind per folder), in name order, as
+/// `scratch/000000.<ext>`, … (multifilesrc reads numbered names only). Returns the kind.
+pub fn link_folder(
+    folder: &std::path::Path,
+    scratch: &std::path::Path,
+) -> anyhow::Result<PictureKind> {
+    let mut images: Vec<(PathBuf, PictureKind)> = std::fs::read_dir(folder)
         .map_err(|e| anyhow::anyhow!("cannot read folder '{}': {e}", folder.display()))?
         .flatten()
         .map(|e| e.path())
-        .filter(|p| {
-            p.extension()
-                .is_some_and(|x| x.eq_ignore_ascii_case("jpg") || x.eq_ignore_ascii_case("jpeg"))
-        })
+        .filter_map(|p| PictureKind::of(&p).map(|k| (p, k)))
         .collect();
-    images.sort();
-    if images.is_empty() {
-        return Err(UsageError(format!("folder '{}' has no .jpg images", folder.display())).into());
+    images.sort_by(|a, b| a.0.cmp(&b.0));
+    let Some(&(_, kind)) = images.first() else {
+        return Err(UsageError(format!(
+            "folder '{}' has no pictures (.jpg, .jpeg, .png, .bmp)",
+            folder.display()
+        ))
+        .into());
+    };
+    if let Some((other, _)) = images.iter().find(|(_, k)| *k != kind) {
+        return Err(UsageError(format!(
+            "folder '{}' mixes kinds of pictures ({} and {}): hmg detect reads one kind per folder; put each kind in its own folder (--input once per folder), or use hmg batch, which reads any mix",
+            folder.display(),
+            images[0].0.display(),
+            other.display()
+        ))
+        .into());
     }
     std::fs::create_dir_all(scratch)?;
-    for (i, img) in images.iter().enumerate() {
+    for (i, (img, _)) in images.iter().enumerate() {
         let target = std::fs::canonicalize(img)?;
-        std::os::unix::fs::symlink(&target, scratch.join(format!("{i:06}.jpg")))?;
+        std::os::unix::fs::symlink(
+            &target,
+            scratch.join(format!("{i:06}.{}", kind.extension())),
+        )?;
     }
-    Ok(images.len())
+    Ok(kind)
 }
 
 impl fmt::Display for Source {

@@ -360,3 +360,83 @@ fn test_a_broken_file_ends_its_stream_only() {
     assert!(broken_lines < 250, "{t}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn test_a_folder_of_png_pictures_gives_ultralytics_detections() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = temp_dir("detect-png");
+    let pictures = dir.join("pictures");
+    std::fs::create_dir_all(&pictures).unwrap();
+    let names = ["astronaut.png", "camera.png", "coffee.png"]; // name order = frame order
+    for n in names {
+        std::fs::copy(testdata().join("images").join(n), pictures.join(n)).unwrap();
+    }
+    let out = dir.join("out");
+    let o = hmg()
+        .args(["detect", "--headless", "--conf", "0.25", "--iou", "0.45"])
+        .args(["--model", &model(), "--input"])
+        .arg(&pictures)
+        .arg("--output")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    let log = std::fs::read_to_string(run_dir(&out).join("pictures.jsonl")).unwrap();
+    let frames: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(frames.len(), names.len(), "{log}");
+    let reference: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(testdata().join("reference/yolov12n.json")).unwrap())
+            .unwrap();
+    // Labels of confident detections (away from the threshold, where rounding may differ).
+    let confident = |dets: &serde_json::Value, label: &str, conf: &str| {
+        let mut v: Vec<String> = dets
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| d[conf].as_f64().unwrap() > 0.3)
+            .map(|d| d[label].as_str().unwrap().to_string())
+            .collect();
+        v.sort();
+        v
+    };
+    let mut total = 0;
+    for (frame, name) in frames.iter().zip(names) {
+        let want = confident(
+            &reference["images"][name]["detections"],
+            "class_name",
+            "confidence",
+        );
+        total += want.len();
+        assert_eq!(
+            confident(&frame["detections"], "label", "confidence"),
+            want,
+            "{name}: {frame}"
+        );
+    }
+    assert!(total > 0);
+
+    // A folder mixing kinds is refused before anything runs, saying what to do.
+    std::fs::copy(
+        testdata().join("images/eagle.jpg"),
+        pictures.join("eagle.jpg"),
+    )
+    .unwrap();
+    let o = hmg()
+        .args(["detect", "--headless", "--model", &model(), "--input"])
+        .arg(&pictures)
+        .arg("--output")
+        .arg(dir.join("out-mixed"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("mixes kinds of pictures") && text(&o).contains("hmg batch"),
+        "{}",
+        text(&o)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
