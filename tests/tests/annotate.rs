@@ -302,3 +302,61 @@ fn test_annotate_refuses_bad_arguments() {
         assert!(text(&out).contains(message), "{args:?}: {}", text(&out));
     }
 }
+
+#[test]
+fn test_classes_are_given_once_and_remembered_in_data_yaml() {
+    let dir = setup("annotate-classes");
+    // The seed's layout: pictures in captured_images/, the dataset named alone.
+    std::fs::rename(dir.join("pictures"), dir.join("captured_images")).unwrap();
+    let start = |args: &[&str]| {
+        let mut child = Command::new(profile_dir().join("hmg"))
+            .current_dir(&dir)
+            .arg("annotate")
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut printed = String::new();
+        for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+            let line = line.unwrap();
+            printed += &line;
+            printed.push('\n');
+            if line.starts_with("open ") {
+                break;
+            }
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        printed
+    };
+    let printed = start(&["--dataset", "new/train", "--classes", "drone,bird"]);
+    assert!(
+        printed.contains("next time --dataset alone is enough"),
+        "{printed}"
+    );
+    let yaml = dir.join("new/data.yaml");
+    let written = std::fs::read_to_string(&yaml).unwrap();
+    assert!(
+        written.contains("0: drone\n") && written.contains("1: bird\n"),
+        "{written}"
+    );
+    // Then the dataset alone, with the remembered names.
+    let printed = start(&["--dataset", "new/train"]);
+    assert!(printed.contains("annotating 3 pictures"), "{printed}");
+    // Other names for a dataset that has some: refused, nothing changed.
+    let before = std::fs::read_to_string(&yaml).unwrap();
+    let out = Command::new(profile_dir().join("hmg"))
+        .current_dir(&dir)
+        .args(["annotate", "--dataset", "new/train", "--classes", "cat"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("already names the classes drone, bird"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(std::fs::read_to_string(&yaml).unwrap(), before);
+}

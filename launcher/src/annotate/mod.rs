@@ -16,13 +16,14 @@ use crate::usage::usage;
 #[derive(clap::Args, Debug)]
 pub struct AnnotateArgs {
     /// Folder of pictures to label (.jpg, .jpeg, .png, .bmp)
-    #[arg(long)]
+    #[arg(long, default_value = "captured_images")]
     images: PathBuf,
     /// Dataset split to write into: <dataset>/images/ gets a copy of each saved picture,
     /// <dataset>/labels/<name>.txt its boxes
     #[arg(long)]
     dataset: PathBuf,
-    /// Class names, comma-separated (keys 0–9 pick the first ten)
+    /// Class names, comma-separated (keys 0–9 pick the first ten); written to the dataset's
+    /// data.yaml, so the next time --dataset alone is enough
     #[arg(long, value_delimiter = ',', conflicts_with = "data")]
     classes: Vec<String>,
     /// Take the class names from this data.yaml (default: <dataset>/../data.yaml when present)
@@ -40,13 +41,53 @@ pub struct AnnotateArgs {
 }
 
 /// Class names from --classes, --data, or the dataset's data.yaml.
+/// The dataset's data.yaml, beside the split (`datasets/train` → `datasets/data.yaml`).
+fn data_yaml_beside(dataset: &Path) -> Option<PathBuf> {
+    std::path::absolute(dataset)
+        .ok()
+        .and_then(|d| d.parent().map(|p| p.join("data.yaml")))
+}
+
+/// The class names: `--classes` (remembered in the dataset's data.yaml, which is written when
+/// missing), `--data`, the data.yaml beside the split, or asked once on a terminal.
 fn class_names(args: &AnnotateArgs) -> anyhow::Result<Vec<String>> {
-    if !args.classes.is_empty() {
-        let names: Vec<String> = args.classes.iter().map(|c| c.trim().to_string()).collect();
-        if names.iter().any(String::is_empty) {
+    let beside = data_yaml_beside(&args.dataset);
+    let mut given: Vec<String> = args.classes.iter().map(|c| c.trim().to_string()).collect();
+    if given.is_empty()
+        && args.data.is_none()
+        && !beside.as_ref().is_some_and(|p| p.is_file())
+        && std::io::IsTerminal::is_terminal(&std::io::stdin())
+    {
+        eprint!("Class names for this dataset, comma-separated (e.g. drone,bird): ");
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line)?;
+        given = line.split(',').map(|c| c.trim().to_string()).collect();
+        given.retain(|c| !c.is_empty());
+    }
+    if !given.is_empty() {
+        if given.iter().any(String::is_empty) {
             return Err(usage("--classes has an empty class name"));
         }
-        return Ok(names);
+        if let Some(yaml) = beside {
+            if yaml.is_file() {
+                let existing = DataYaml::read(&yaml)?.names;
+                if existing != given {
+                    return Err(usage(format!(
+                        "'{}' already names the classes {}; label with those (leave out --classes), or change them with hmg dataset init --force",
+                        yaml.display(),
+                        existing.join(", ")
+                    )));
+                }
+            } else if let Some(root) = yaml.parent() {
+                let written = DataYaml::write(root, &given)?;
+                println!(
+                    "wrote {} ({} classes): next time --dataset alone is enough",
+                    written.display(),
+                    given.len()
+                );
+            }
+        }
+        return Ok(given);
     }
     let yaml = match &args.data {
         Some(p) if !p.is_file() => {
@@ -54,11 +95,7 @@ fn class_names(args: &AnnotateArgs) -> anyhow::Result<Vec<String>> {
         }
         Some(p) => p.clone(),
         None => {
-            let beside = std::path::absolute(&args.dataset)
-                .ok()
-                .and_then(|d| d.parent().map(|p| p.join("data.yaml")))
-                .filter(|p| p.is_file());
-            beside.ok_or_else(|| {
+            beside.filter(|p| p.is_file()).ok_or_else(|| {
                 usage(format!(
                     "no class names: give --classes drone,IR-Drone or --data data.yaml (none found beside '{}')",
                     args.dataset.display()
@@ -93,7 +130,7 @@ fn pictures(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
 pub fn run(args: &AnnotateArgs) -> anyhow::Result<()> {
     if !args.images.is_dir() {
         return Err(usage(format!(
-            "images folder '{}' does not exist (give the folder of pictures with --images)",
+            "images folder '{}' does not exist (put your pictures there, or give their folder with --images)",
             args.images.display()
         )));
     }

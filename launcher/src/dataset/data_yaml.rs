@@ -130,6 +130,8 @@ impl DataYaml {
     pub fn write(root: &Path, names: &[String]) -> anyhow::Result<PathBuf> {
         let root = std::path::absolute(root)
             .with_context(|| format!("cannot resolve '{}'", root.display()))?;
+        std::fs::create_dir_all(&root)
+            .with_context(|| format!("cannot create '{}'", root.display()))?;
         let file = root.join("data.yaml");
         let text = Self::render(&root, names);
         write_atomic(&file, |w| {
