@@ -540,6 +540,65 @@ impl Report {
         if let Some(rss) = self.peak_rss_mib {
             println!("peak memory        {rss:>8.1} MiB (RSS)");
         }
+        let advice = self.advice();
+        if !advice.is_empty() {
+            println!();
+            for a in advice {
+                println!("why: {a}");
+            }
+        }
+    }
+
+    /// What limits the frame rate, and what to change: the slowest stage, and the graph when it
+    /// falls well short of inference alone.
+    fn advice(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let inference = self
+            .stages
+            .iter()
+            .find(|s| s.name == "inference")
+            .map_or(0.0, |s| s.mean);
+        let host = self.host_mean();
+        let hef = self.model.to_ascii_lowercase().ends_with(".hef");
+        if inference >= host {
+            out.push(if hef {
+                format!(
+                    "inference on the Hailo-8 is the slowest stage ({inference:.1} ms a frame): a smaller model or input size helps, and on a Pi 5 check that PCIe runs at Gen 3 (dtparam=pciex1_gen=3 in /boot/firmware/config.txt)"
+                )
+            } else {
+                format!(
+                    "inference on the CPU is the slowest stage ({inference:.1} ms a frame): compile the model for the Hailo-8 (hmg compile, then --model my_model.hef), or export a smaller input (hmg export --imgsz 320)"
+                )
+            });
+        } else if let Some(slowest) = self
+            .stages
+            .iter()
+            .filter(|s| s.name != "inference")
+            .max_by(|a, b| a.mean.total_cmp(&b.mean))
+        {
+            let what = match slowest.name {
+                "letterbox" => format!(
+                    "frames of {} are scaled to the model's input: a camera mode nearer that size (e.g. 640x480) costs less",
+                    self.frame
+                ),
+                "decode + NMS" => "a higher --conf leaves fewer candidates to sort; with a .hef, compile with --nms on-chip to run NMS in HailoRT".to_string(),
+                "overlay" => "drawing boxes is only needed for a display or --record: run --headless without --record".to_string(),
+                _ => "writing detections as JSON: log less often or drop detlog".to_string(),
+            };
+            out.push(format!(
+                "the host is slower than inference: {} takes {:.1} ms of the {host:.1} ms a frame spends on the host; {what}",
+                slowest.name, slowest.mean
+            ));
+        }
+        if let Some(share) = self.graph_share()
+            && share < 0.8
+        {
+            out.push(format!(
+                "the whole graph reaches only {:.0} % of inference alone: the source or sink limits it (decoding the input, videoconvert, a display); try --headless, or a camera format the elements take directly (NV12, RGB)",
+                100.0 * share
+            ));
+        }
+        out
     }
 
     fn to_json(&self) -> serde_json::Value {
@@ -575,6 +634,59 @@ impl Report {
                 })),
             })).collect::<Vec<_>>(),
             "peak_rss_mib": self.peak_rss_mib,
+            "advice": self.advice(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(model: &str, inference: f64, letterbox: f64, graph_share: f64) -> Report {
+        let stage = |name, mean| Summary {
+            name,
+            p50: mean,
+            p90: mean,
+            mean,
+        };
+        Report {
+            model: model.into(),
+            input: "clip.mp4".into(),
+            frame: "1920x1080 NV12".into(),
+            stages: vec![
+                stage("letterbox", letterbox),
+                stage("inference", inference),
+                stage("decode + NMS", 0.5),
+                stage("overlay", 0.2),
+                stage("detections JSON", 0.1),
+            ],
+            frames: 10,
+            detections: 3,
+            threads: None,
+            layout: "ultralytics-raw".into(),
+            rounds: vec![Round {
+                inference_fps: 1e3 / inference,
+                graph: Some(GraphRun {
+                    frames: 10,
+                    fps: graph_share * 1e3 / inference,
+                    description: String::new(),
+                }),
+            }],
+            peak_rss_mib: None,
+        }
+    }
+
+    #[test]
+    fn the_advice_names_the_stage_that_limits_the_rate() {
+        let cpu = report("m.onnx", 40.0, 2.0, 0.95).advice();
+        assert_eq!(cpu.len(), 1, "{cpu:?}");
+        assert!(cpu[0].contains("inference on the CPU") && cpu[0].contains("hmg compile"));
+        let hailo = report("m.hef", 12.0, 30.0, 0.5).advice();
+        assert!(
+            hailo[0].contains("letterbox takes 30.0 ms") && hailo[0].contains("1920x1080"),
+            "{hailo:?}"
+        );
+        assert!(hailo[1].contains("only 50 %"), "{hailo:?}");
     }
 }

@@ -72,6 +72,13 @@ fn json_report_has_every_stage_the_graph_and_memory() {
     // Inference dominates a CPU frame; the host stages are a small part of it.
     let inference = v["stages"]["inference"]["mean_ms"].as_f64().unwrap();
     assert!(v["host_total_mean_ms"].as_f64().unwrap() < inference);
+    // So the advice names the CPU inference, and what to do about it.
+    let advice = v["advice"][0].as_str().unwrap();
+    assert!(
+        advice.contains("inference on the CPU is the slowest stage")
+            && advice.contains("hmg compile"),
+        "{advice}"
+    );
     let rounds = v["rounds"].as_array().unwrap();
     assert_eq!(rounds.len(), 1);
     assert_eq!(rounds[0]["graph"]["frames"], 12, "every frame of the clip");
