@@ -78,15 +78,23 @@ fn test_nms_of_a_saved_ultralytics_output_matches_ultralytics() {
     assert!((input_px.boxes[[0, 1]] - (found.boxes[[0, 1]] * 0.5 + 54.0)).abs() < 0.01);
 }
 
-/// The six quantized heads of the Hailo fixture for `image`, dequantized, as arrays by name.
-fn hailo_heads(image: &str) -> (Vec<(String, ArrayD<f32>)>, serde_json::Value) {
+/// One recorded Hailo head: HailoRT's name, its uint8 bytes as an array, zero point and scale.
+struct Head {
+    name: String,
+    quantized: ArrayD<u8>,
+    zero_point: f64,
+    scale: f64,
+}
+
+/// The six quantized heads of the Hailo fixture for `image`, and the device NMS's boxes for them.
+fn recorded_heads(image: &str) -> (Vec<Head>, serde_json::Value) {
     let fixtures = repo().join("tests/fixtures/hailo");
     let manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(fixtures.join("manifest.json")).unwrap()).unwrap();
     let entry = &manifest["images"][image];
     let bytes = std::fs::read(fixtures.join(entry["heads"].as_str().unwrap())).unwrap();
     let mut offset = 0;
-    let mut arrays = Vec::new();
+    let mut heads = Vec::new();
     for o in manifest["outputs"].as_array().unwrap() {
         let shape: Vec<usize> = o["shape"]
             .as_array()
@@ -95,19 +103,32 @@ fn hailo_heads(image: &str) -> (Vec<(String, ArrayD<f32>)>, serde_json::Value) {
             .map(|d| d.as_u64().unwrap() as usize)
             .collect();
         let len: usize = shape.iter().product();
-        let (zp, scale) = (
-            o["zero_point"].as_f64().unwrap(),
-            o["scale"].as_f64().unwrap(),
-        );
-        let data = bytes[offset..offset + len]
-            .iter()
-            .map(|&q| ((q as f64 - zp) * scale) as f32)
-            .collect();
+        let quantized =
+            ArrayD::from_shape_vec(IxDyn(&shape), bytes[offset..offset + len].to_vec()).unwrap();
         offset += len;
-        let name = o["name"].as_str().unwrap().replace('/', "_");
-        arrays.push((name, ArrayD::from_shape_vec(IxDyn(&shape), data).unwrap()));
+        heads.push(Head {
+            name: o["name"].as_str().unwrap().to_string(),
+            quantized,
+            zero_point: o["zero_point"].as_f64().unwrap(),
+            scale: o["scale"].as_f64().unwrap(),
+        });
     }
-    (arrays, entry["nms_boxes"].clone())
+    (heads, entry["nms_boxes"].clone())
+}
+
+/// The heads dequantized, as float arrays named as numpy.savez keys allow.
+fn hailo_heads(image: &str) -> (Vec<(String, ArrayD<f32>)>, serde_json::Value) {
+    let (heads, boxes) = recorded_heads(image);
+    let arrays = heads
+        .into_iter()
+        .map(|h| {
+            let real = h
+                .quantized
+                .mapv(|q| ((q as f64 - h.zero_point) * h.scale) as f32);
+            (h.name.replace('/', "_"), real)
+        })
+        .collect();
+    (arrays, boxes)
 }
 
 fn assert_boxes(found: &Found, expected: &serde_json::Value, tolerance: f32) {
@@ -202,30 +223,15 @@ fn test_nms_names_what_is_wrong_with_the_input() {
 #[test]
 fn test_nms_of_uint8_hailo_heads_with_their_quant_info() {
     let dir = temp_dir("nms-hailo-uint8");
-    let fixtures = repo().join("tests/fixtures/hailo");
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(fixtures.join("manifest.json")).unwrap()).unwrap();
-    let entry = &manifest["images"]["astronaut.png"];
-    let bytes = std::fs::read(fixtures.join(entry["heads"].as_str().unwrap())).unwrap();
+    let (heads, expected) = recorded_heads("astronaut.png");
     // The bytes as HailoRT hands them over (UINT8), one array per output, saved as they are.
     let path = dir.join("heads.npz");
     let mut npz = NpzWriter::new(File::create(&path).unwrap());
     let mut quant = Vec::new();
-    let mut offset = 0;
-    for o in manifest["outputs"].as_array().unwrap() {
-        let shape: Vec<usize> = o["shape"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|d| d.as_u64().unwrap() as usize)
-            .collect();
-        let len: usize = shape.iter().product();
-        let a =
-            ArrayD::from_shape_vec(IxDyn(&shape), bytes[offset..offset + len].to_vec()).unwrap();
-        offset += len;
-        let name = o["name"].as_str().unwrap();
-        npz.add_array(name.replace('/', "_").as_str(), &a).unwrap();
-        quant.push(format!("{name}={},{}", o["zero_point"], o["scale"]));
+    for h in &heads {
+        npz.add_array(h.name.replace('/', "_").as_str(), &h.quantized)
+            .unwrap();
+        quant.push(format!("{}={},{}", h.name, h.zero_point, h.scale));
     }
     npz.finish().unwrap();
     let input = path.to_str().unwrap();
@@ -247,5 +253,5 @@ fn test_nms_of_uint8_hailo_heads_with_their_quant_info() {
     let out = nms(&args, &dir);
     assert!(out.status.success(), "{}", text(&out));
     // The same boxes as the device's own NMS gave for these bytes.
-    assert_boxes(&read_detections(&dir), &entry["nms_boxes"], 1.0);
+    assert_boxes(&read_detections(&dir), &expected, 1.0);
 }
