@@ -33,3 +33,4 @@ pub mod ultralytics;
 pub mod usage;
 pub mod venvs;
 pub mod verify_onnx;
+pub mod weights;

@@ -54,8 +54,8 @@ pub struct PipelineArgs {
     /// Training batch size
     #[arg(long, default_value_t = 32)]
     batch: i32,
-    /// Architecture or checkpoint to train from
-    #[arg(long, default_value = "yolov8n.yaml")]
+    /// Weights to train from (as hmg train: yolov8n.pt, a checkpoint .pt, or an architecture)
+    #[arg(long, default_value = "yolov8n.pt")]
     model: String,
     /// Training device (cpu, 0, …)
     #[arg(long)]

@@ -35,8 +35,9 @@ pub struct TrainArgs {
     /// Folder of runs
     #[arg(long, default_value = "runs/detect")]
     project: PathBuf,
-    /// Architecture (yolov8n.yaml … yolov8x.yaml) or a detection checkpoint (.pt) to start from
-    #[arg(long, default_value = "yolov8n.yaml")]
+    /// Weights to start from: a published checkpoint (yolov8n.pt, fetched once into hmg's
+    /// cache), a checkpoint .pt of yours, or an architecture (yolov8n.yaml: random weights)
+    #[arg(long, default_value = "yolov8n.pt")]
     model: String,
     /// cpu, 0 (first GPU), 0,1 …; default: a GPU when there is one, else the CPU
     #[arg(long)]
@@ -187,12 +188,13 @@ pub fn train_yolov8(opts: &TrainOptions) -> anyhow::Result<TrainReport> {
             resume_from.display()
         )));
     }
-    if opts.model.ends_with(".pt") && !opts.resume && !Path::new(&opts.model).is_file() {
-        return Err(usage(format!(
-            "--model {} does not exist (an architecture such as yolov8n.yaml needs no file)",
-            opts.model
-        )));
-    }
+    // Before any work: the weights to start from are here (or fetched), or hmg says where to
+    // put them.
+    let model = if opts.resume {
+        opts.model.clone()
+    } else {
+        crate::weights::resolve(&opts.model)?
+    };
     let data = std::path::absolute(&opts.data)?;
     let args = json!({
         "data": data,
@@ -202,7 +204,7 @@ pub fn train_yolov8(opts: &TrainOptions) -> anyhow::Result<TrainReport> {
         "patience": opts.patience,
         "project": project,
         "name": opts.name,
-        "model": opts.model,
+        "model": model,
         "device": opts.device,
         "workers": opts.workers.unwrap_or(8),
         "resume": if opts.resume { Some(&resume_from) } else { None },

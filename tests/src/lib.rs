@@ -195,3 +195,16 @@ pub fn hmg_command(dir: &Path) -> Command {
     );
     c
 }
+
+/// The real pretrained YOLOv8n checkpoint scripts/fetch-test-weights keeps (scripts/test runs it).
+pub fn pretrained_checkpoint() -> PathBuf {
+    let out = Command::new(repo().join("scripts/fetch-test-weights"))
+        .output()
+        .expect("scripts/fetch-test-weights runs");
+    assert!(
+        out.status.success(),
+        "scripts/fetch-test-weights failed: {}",
+        text(&out)
+    );
+    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+}

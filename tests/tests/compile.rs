@@ -560,6 +560,8 @@ fn test_pipeline_resumes_after_a_failure_in_a_middle_stage() {
         "pipeline",
         "datasets/synth",
         "m",
+        "--model",
+        "yolov8n.yaml",
         "--epochs",
         "1",
         "--imgsz",

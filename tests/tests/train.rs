@@ -69,6 +69,9 @@ fn trained() -> &'static Trained {
                 "cpu",
                 "--workers",
                 "0",
+                // Random weights on purpose: the barely-trained model the export tests compare.
+                "--model",
+                "yolov8n.yaml",
                 "mosaic=0",
             ],
         );
@@ -498,6 +501,8 @@ fn test_ctrl_c_stops_cleanly_and_resume_continues() {
         "cpu",
         "--workers",
         "0",
+        "--model",
+        "yolov8n.yaml",
         "mosaic=0",
     ];
     let mut child = Command::new(profile_dir().join("hmg"))
@@ -552,4 +557,155 @@ fn test_ctrl_c_stops_cleanly_and_resume_continues() {
 unsafe extern "C" {
     #[link_name = "kill"]
     fn libc_kill(pid: i32, sig: i32) -> i32;
+}
+
+/// The last epoch's mAP50 of a run's results.csv.
+fn final_map50(run: &Path) -> f64 {
+    let csv = std::fs::read_to_string(run.join("results.csv")).unwrap();
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').map(str::trim).collect();
+    let col = header
+        .iter()
+        .position(|h| *h == "metrics/mAP50(B)")
+        .unwrap();
+    let last: Vec<&str> = lines.last().unwrap().split(',').collect();
+    last[col].trim().parse().unwrap()
+}
+
+/// A local HTTP server standing in for ultralytics' asset release: it serves the files of
+/// `dir` (a TEST DOUBLE of the download, not of the weights: those are a real checkpoint).
+struct AssetServer(std::process::Child, u16);
+
+impl AssetServer {
+    fn start(dir: &Path) -> Self {
+        let port = free_port();
+        let child = Command::new("python3")
+            .args(["-m", "http.server", "--bind", "127.0.0.1"])
+            .arg(port.to_string())
+            .arg("--directory")
+            .arg(dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "http.server did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        AssetServer(child, port)
+    }
+}
+
+impl Drop for AssetServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn test_training_starts_from_pretrained_weights_fetched_once_and_learns() {
+    let dir = temp_dir("train-pretrained");
+    let data = make_dataset(&dir.join("datasets/synth"));
+    // A real pretrained YOLOv8n detector (scripts/fetch-test-weights: from a PyPI package,
+    // fine-tuned by its authors from ultralytics' yolov8n.pt), served as yolov8n.pt.
+    let checkpoint = pretrained_checkpoint();
+    let assets = dir.join("assets");
+    std::fs::create_dir_all(&assets).unwrap();
+    std::fs::copy(&checkpoint, assets.join("yolov8n.pt")).unwrap();
+    let server = AssetServer::start(&assets);
+    let cache = dir.join("cache");
+    let venv = {
+        let python = ultralytics_python(&dir);
+        PathBuf::from(python.get_program())
+            .parent()
+            .and_then(Path::parent)
+            .unwrap()
+            .to_path_buf()
+    };
+    let train = |url: &str, extra: &[&str]| {
+        hmg_command(&dir)
+            .env("XDG_CACHE_HOME", &cache)
+            .env("HMG_ULTRALYTICS_VENV", &venv)
+            .env("HMG_WEIGHTS_URL", url)
+            .args(["train", data.to_str().unwrap()])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let settings = [
+        "--epochs",
+        "3",
+        "--imgsz",
+        IMGSZ,
+        "--batch",
+        "16",
+        "--name",
+        "ft",
+        "--device",
+        "cpu",
+        "--workers",
+        "0",
+        "mosaic=0",
+    ];
+    // No --model: ultralytics users' default, yolov8n.pt, fetched into the cache.
+    let out = train(&format!("http://127.0.0.1:{}", server.1), &settings);
+    let o = text(&out);
+    assert!(out.status.success(), "{o}");
+    assert!(
+        o.contains("fetching the pretrained weights yolov8n.pt"),
+        "{o}"
+    );
+    let cached = cache.join("hmg/weights/yolov8n.pt");
+    assert_eq!(
+        std::fs::read(&cached).unwrap(),
+        std::fs::read(&checkpoint).unwrap()
+    );
+    let recorded = std::fs::read_to_string(cache.join("hmg/weights/yolov8n.pt.sha256")).unwrap();
+    assert!(recorded.starts_with(&hmg_detect::sidecar::file_sha256(&checkpoint).unwrap()));
+    // Pretrained features learn circles and squares in three epochs; the same three epochs from
+    // random weights (the shared run of this file) learn next to nothing.
+    let pretrained = final_map50(&dir.join("runs/detect/ft"));
+    let scratch = final_map50(&trained().run);
+    assert!(
+        pretrained > 0.3 && pretrained > scratch + 0.2,
+        "mAP50 {pretrained} from pretrained weights vs {scratch} from random ones: {o}"
+    );
+    drop(server);
+
+    let unreachable = format!("http://127.0.0.1:{}", free_port());
+    // A damaged cached file is refused, not trained from.
+    let mut bytes = std::fs::read(&cached).unwrap();
+    bytes[1000] ^= 0xff;
+    std::fs::write(&cached, &bytes).unwrap();
+    let out = train(&unreachable, &settings);
+    let o = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{o}");
+    assert!(
+        o.contains("is not the file fetched before") && o.contains("delete it"),
+        "{o}"
+    );
+    // Offline and absent: stops before any work, naming the file and where it goes.
+    std::fs::remove_file(&cached).unwrap();
+    let runs_before = std::fs::read_dir(dir.join("runs/detect")).unwrap().count();
+    let out = train(&unreachable, &settings);
+    let o = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{o}");
+    assert!(
+        o.contains("could not be fetched")
+            && o.contains(&format!("{unreachable}/yolov8n.pt"))
+            && o.contains(&cached.display().to_string())
+            && o.contains("--model yolov8n.yaml"),
+        "{o}"
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.join("runs/detect")).unwrap().count(),
+        runs_before,
+        "nothing started"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }
