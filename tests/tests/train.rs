@@ -12,6 +12,22 @@ use serde_json::Value;
 
 const IMGSZ: &str = "96";
 
+/// Three quick epochs on the CPU: the settings of every training run of this file that compares
+/// mAP50.
+const SHORT_RUN: [&str; 11] = [
+    "--epochs",
+    "3",
+    "--imgsz",
+    IMGSZ,
+    "--batch",
+    "16",
+    "--device",
+    "cpu",
+    "--workers",
+    "0",
+    "mosaic=0",
+];
+
 /// `datasets/synth`: images/{train,val} (PNG, so every decoder agrees to the bit),
 /// labels/{train,val} and data.yaml; a few background images with empty label files.
 fn make_dataset(root: &Path) -> PathBuf {
@@ -52,29 +68,17 @@ fn trained() -> &'static Trained {
     TRAINED.get_or_init(|| {
         let dir = temp_dir("train");
         let data = make_dataset(&dir.join("datasets/synth"));
-        let out = hmg(
-            &dir,
-            &[
-                "train",
-                data.to_str().unwrap(),
-                "--epochs",
-                "3",
-                "--imgsz",
-                IMGSZ,
-                "--batch",
-                "16",
-                "--name",
-                "synth",
-                "--device",
-                "cpu",
-                "--workers",
-                "0",
-                // Random weights on purpose: the barely-trained model the export tests compare.
-                "--model",
-                "yolov8n.yaml",
-                "mosaic=0",
-            ],
-        );
+        // Random weights on purpose: the barely-trained model the export tests compare.
+        let mut args = vec![
+            "train",
+            data.to_str().unwrap(),
+            "--name",
+            "synth",
+            "--model",
+            "yolov8n.yaml",
+        ];
+        args.extend(SHORT_RUN);
+        let out = hmg(&dir, &args);
         let output = text(&out);
         assert!(out.status.success(), "{output}");
         Trained {
@@ -637,21 +641,8 @@ fn test_training_starts_from_pretrained_weights_fetched_once_and_learns() {
             .output()
             .unwrap()
     };
-    let settings = [
-        "--epochs",
-        "3",
-        "--imgsz",
-        IMGSZ,
-        "--batch",
-        "16",
-        "--name",
-        "ft",
-        "--device",
-        "cpu",
-        "--workers",
-        "0",
-        "mosaic=0",
-    ];
+    let mut settings = vec!["--name", "ft"];
+    settings.extend(SHORT_RUN);
     // No --model: ultralytics users' default, yolov8n.pt, fetched into the cache.
     let out = train(&format!("http://127.0.0.1:{}", server.1), &settings);
     let o = text(&out);

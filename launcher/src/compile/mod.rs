@@ -15,14 +15,13 @@ use std::time::Instant;
 
 use anyhow::{Context, anyhow};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 use crate::atomic::write_atomic;
 use crate::pydriver::{Ended, Outcome, run_python};
 use crate::ultralytics;
 use crate::usage::{Interrupted, check_thresholds, usage};
 use crate::venvs;
-use hmg_detect::sidecar::{CompiledNms, ModelSidecar, sidecar_path};
+use hmg_detect::sidecar::{CompiledNms, ModelSidecar, file_sha256, sidecar_path};
 use script::{ModelFacts, NmsPlace, ScriptOptions};
 
 const DRIVER: &str = include_str!("../../python/hmg_dfc.py");
@@ -211,22 +210,14 @@ fn version_hef(
     name: &str,
     beside: Beside,
 ) -> anyhow::Result<(PathBuf, PathBuf)> {
-    let bytes = std::fs::read(part).with_context(|| format!("cannot read {}", part.display()))?;
-    let hash: String = Sha256::digest(&bytes)
-        .iter()
-        .take(4)
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let sha256 = file_sha256(part).with_context(|| format!("cannot read {}", part.display()))?;
     let date = crate::stamp::utc("%Y%m%d", "undated");
-    let file = format!("{name}-{date}-{hash}.hef");
+    let file = format!("{name}-{date}-{}.hef", &sha256[..8]);
     let versioned = dir.join(&file);
     std::fs::rename(part, &versioned)?;
     let sidecar = ModelSidecar {
         model: file.clone(),
-        sha256: Sha256::digest(&bytes)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect(),
+        sha256,
         names: beside.names,
         nms: beside.nms,
         batch_size: beside.batch_size,

@@ -111,23 +111,14 @@ fn parse_probe(text: &str) -> Target {
 
 /// `<stem>-<first 12 hex of sha256>.<ext>`: a new model never overwrites an old one.
 fn versioned_name(model: &Path) -> anyhow::Result<String> {
-    let bytes =
-        std::fs::read(model).with_context(|| format!("cannot read '{}'", model.display()))?;
-    let digest = sha256_hex(&bytes);
+    let digest = hmg_detect::sidecar::file_sha256(model)
+        .with_context(|| format!("cannot read '{}'", model.display()))?;
     let stem = model.file_stem().unwrap_or_default().to_string_lossy();
     let ext = model
         .extension()
         .map(|e| format!(".{}", e.to_string_lossy()))
         .unwrap_or_default();
     Ok(format!("{stem}-{}{ext}", &digest[..12]))
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 /// Does the local machine have a key ssh could offer?
