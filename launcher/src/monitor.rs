@@ -138,6 +138,9 @@ fn tls_transport(args: &MonitorArgs) -> anyhow::Result<Transport> {
     gsthmg::detmqtt::native_tls_transport(ca.as_deref(), identity).map_err(|e| anyhow!("{e}"))
 }
 
+/// MQTT's largest packet (the "remaining length" limit, 256 MiB).
+const MQTT_MAX_PACKET: usize = 268_435_455;
+
 pub fn run(args: &MonitorArgs) -> anyhow::Result<()> {
     let target = parse_target(&args.url)?;
     if args.interval.is_nan() || args.interval <= 0.0 {
@@ -146,6 +149,9 @@ pub fn run(args: &MonitorArgs) -> anyhow::Result<()> {
     let id = format!("hmg-monitor-{}", std::process::id());
     let mut options = MqttOptions::new(id, &target.host, target.port);
     options.set_keep_alive(Duration::from_secs(15));
+    // rumqttc refuses incoming packets over 10 KiB by default (and then reconnects): a frame with
+    // ~110 detections. Anything the broker accepted must be readable, up to MQTT's own limit.
+    options.set_max_packet_size(MQTT_MAX_PACKET, 64 * 1024);
     if let Ok(user) = std::env::var("HMG_MQTT_USERNAME") {
         options.set_credentials(user, std::env::var("HMG_MQTT_PASSWORD").unwrap_or_default());
     }
@@ -153,9 +159,6 @@ pub fn run(args: &MonitorArgs) -> anyhow::Result<()> {
         options.set_transport(tls_transport(args)?);
     }
     let (client, mut connection) = Client::new(options, 16);
-    client
-        .subscribe(&target.filter, QoS::AtLeastOnce)
-        .map_err(|e| anyhow!("cannot subscribe: {e}"))?;
     let start = Instant::now();
     let end = args
         .duration
@@ -171,6 +174,13 @@ pub fn run(args: &MonitorArgs) -> anyhow::Result<()> {
             break;
         }
         match connection.recv_timeout(Duration::from_millis(100)) {
+            // A clean session forgets subscriptions: subscribe on every (re)connection, or the
+            // monitor would go deaf after the first reconnect.
+            Ok(Ok(Event::Incoming(Incoming::ConnAck(_)))) => {
+                client
+                    .try_subscribe(&target.filter, QoS::AtLeastOnce)
+                    .map_err(|e| anyhow!("cannot subscribe: {e}"))?;
+            }
             Ok(Ok(Event::Incoming(Incoming::SubAck(_)))) => {
                 subscribed = true;
                 status = format!(

@@ -145,3 +145,64 @@ fn bad_mqtt_urls_are_usage_errors_and_an_absent_broker_fails_clearly() {
         text(&out)
     );
 }
+
+/// One detmqtt-shaped message with `n` detections (300 is about 22 KB).
+fn frame_message(n: usize) -> String {
+    let detections: Vec<serde_json::Value> = (0..n)
+        .map(|i| {
+            serde_json::json!({"box": [i as f64, 1.5, i as f64 + 20.25, 40.75],
+                "class_id": 0, "confidence": 0.5, "label": "person"})
+        })
+        .collect();
+    serde_json::json!({"stream": "cam", "frame": 0, "width": 1280, "height": 720,
+        "detections": detections})
+    .to_string()
+}
+
+fn publish(port: u16, message: &str) {
+    let out = Command::new("mosquitto_pub")
+        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-q", "1"])
+        .args(["-t", "hmg/pi1/cam/detections", "-m", message])
+        .output()
+        .expect("mosquitto_pub (mosquitto-clients) is installed by scripts/setup");
+    assert!(out.status.success(), "{}", text(&out));
+}
+
+#[test]
+fn monitor_reads_large_frames_and_resubscribes_after_a_broker_restart() {
+    let dir = temp_dir("mqtt-monitor-large");
+    let port = free_port();
+    let broker = Mosquitto::start(&dir, port);
+    let url = format!("mqtt://127.0.0.1:{port}/hmg/{{device}}/{{stream}}/detections");
+    let monitor = hmg()
+        .args(["monitor", &url, "--duration", "14", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let large = frame_message(300);
+    assert!(large.len() > 20_000, "{}", large.len());
+    for _ in 0..3 {
+        publish(port, &large);
+    }
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    // The broker goes away and comes back (a restart loses its sessions).
+    drop(broker);
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let _broker = Mosquitto::start(&dir, port);
+    std::thread::sleep(std::time::Duration::from_millis(4000));
+    for _ in 0..2 {
+        publish(port, &frame_message(2));
+    }
+    let monitor = monitor.wait_with_output().unwrap();
+    assert!(monitor.status.success(), "{}", text(&monitor));
+    let report: serde_json::Value = serde_json::from_slice(&monitor.stdout).unwrap();
+    let streams = report["streams"].as_array().unwrap();
+    assert_eq!(streams.len(), 1, "{report}");
+    assert_eq!(
+        streams[0]["frames"], 5,
+        "3 large + 2 after the restart: {report}"
+    );
+    assert_eq!(streams[0]["detections"], 3 * 300 + 2 * 2, "{report}");
+}
