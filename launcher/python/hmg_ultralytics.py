@@ -177,15 +177,18 @@ def export(a):
         tmp_pt = scratch / src.name
         shutil.copy2(src, tmp_pt)
         model = load_detector(str(tmp_pt))
+        # Without a size, ultralytics exports at the one the checkpoint was trained at.
+        size = {} if a["imgsz"] is None else {"imgsz": a["imgsz"]}
         path = model.export(
             format="onnx",
             opset=a["opset"],
-            imgsz=a["imgsz"],
             nms=a["nms"],
             simplify=True,
             dynamic=False,
+            **size,
         )
         graph = onnx.load(path)
+        input_dims = [d.dim_value for d in graph.graph.input[0].type.tensor_type.shape.dim]
         names = [n.name for n in graph.graph.node]
         end_nodes = head_end_nodes(model, names)
         outputs = [
@@ -195,12 +198,11 @@ def export(a):
         os.replace(path, target)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    imgsz = a["imgsz"] if isinstance(a["imgsz"], list) else [a["imgsz"], a["imgsz"]]
     emit(
         "done",
         onnx=str(target),
         names={int(k): v for k, v in model.names.items()},
-        imgsz=imgsz,
+        imgsz=input_dims[2:4],
         outputs=outputs,
         end_nodes=end_nodes,
         ultralytics=__import__("ultralytics").__version__,

@@ -20,9 +20,9 @@ pub struct ExportArgs {
     /// predictions (1, 4 + classes, N) that yolonms decodes
     #[arg(long)]
     nms: bool,
-    /// Input size of the exported model (pixels, square)
-    #[arg(long, default_value_t = 640)]
-    imgsz: u32,
+    /// Input size of the exported model (pixels, square; default: the size it was trained at)
+    #[arg(long)]
+    imgsz: Option<u32>,
     /// ONNX opset (11 is what Hailo's parser expects)
     #[arg(long, default_value_t = 11)]
     opset: u32,
@@ -47,11 +47,12 @@ pub struct ExportReport {
     pub end_nodes: Vec<String>,
 }
 
-/// Exports `weights` to `<output_dir>/<stem>.onnx` (`<stem>_nms.onnx` with `nms`).
+/// Exports `weights` to `<output_dir>/<stem>.onnx` (`<stem>_nms.onnx` with `nms`), at `imgsz`
+/// or, without it, at the size the weights were trained at (as ultralytics' own export does).
 pub fn export_onnx_for_hailo(
     weights: &Path,
     nms: bool,
-    imgsz: u32,
+    imgsz: Option<u32>,
     opset: u32,
     output_dir: &Path,
 ) -> anyhow::Result<ExportReport> {
@@ -67,7 +68,7 @@ pub fn export_onnx_for_hailo(
             weights.display()
         )));
     }
-    if imgsz == 0 || !imgsz.is_multiple_of(32) {
+    if let Some(imgsz) = imgsz.filter(|s| *s == 0 || !s.is_multiple_of(32)) {
         return Err(usage(format!("--imgsz {imgsz} must be a multiple of 32")));
     }
     if !(11..=21).contains(&opset) {
@@ -109,6 +110,9 @@ pub fn export_onnx_for_hailo(
         serde_json::from_value(done["outputs"].clone()).unwrap_or_default();
     let end_nodes: Vec<String> =
         serde_json::from_value(done["end_nodes"].clone()).unwrap_or_default();
+    // The exported graph's own input size (the trained one when none was asked for).
+    let imgsz: [u32; 2] = serde_json::from_value(done["imgsz"].clone())
+        .context("the export driver did not report the model's input size")?;
     let layout = if nms {
         "ultralytics-nms"
     } else {
@@ -120,7 +124,7 @@ pub fn export_onnx_for_hailo(
         sidecar: sidecar.clone(),
         onnx,
         names,
-        imgsz: [imgsz, imgsz],
+        imgsz,
         layout,
         outputs,
         end_nodes,
@@ -153,8 +157,15 @@ pub fn run(args: &ExportArgs) -> anyhow::Result<()> {
         &args.output_dir,
     )?;
     println!(
-        "onnx:    {} (outputs {:?}, layout {})",
+        "onnx:    {} (input {}x{}{}, outputs {:?}, layout {})",
         r.onnx.display(),
+        r.imgsz[1],
+        r.imgsz[0],
+        if args.imgsz.is_none() {
+            ": the size it was trained at"
+        } else {
+            ""
+        },
         r.outputs,
         r.layout
     );
@@ -165,5 +176,12 @@ pub fn run(args: &ExportArgs) -> anyhow::Result<()> {
         println!("  {n}");
     }
     println!("next: hmg verify-onnx {}", r.onnx.display());
+    if r.imgsz != [640, 640] {
+        // hmg calibrate cannot read the size from a dataset; its default is 640.
+        println!(
+            "      hmg calibrate DATASET --imgsz {} (the calibration set must match this input)",
+            r.imgsz[1]
+        );
+    }
     Ok(())
 }

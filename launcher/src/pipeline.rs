@@ -322,7 +322,7 @@ fn stages(a: &PipelineArgs, results: &mut Vec<StageResult>) -> anyhow::Result<()
                 ))
             }
             "export" => {
-                let r = export_onnx_for_hailo(&best, false, a.imgsz, 11, &export_dir)?;
+                let r = export_onnx_for_hailo(&best, false, Some(a.imgsz), 11, &export_dir)?;
                 Ok((
                     vec![r.onnx.clone(), r.sidecar],
                     r.onnx.display().to_string(),

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! Helpers for the end-to-end tests: where the built binaries are, a private plugin folder.
 
+pub mod debian;
 pub mod mosquitto;
 pub mod sshd;
 pub mod webdriver;
@@ -101,6 +102,36 @@ pub fn ultralytics_python(scratch: &Path) -> Command {
         .env("YOLO_CONFIG_DIR", scratch.join("yolo-config"))
         .env("MPLCONFIGDIR", scratch.join("mpl"));
     c
+}
+
+/// The ultralytics venv (scripts/setup-ultralytics made it).
+pub fn ultralytics_venv() -> PathBuf {
+    let python = ultralytics_python(Path::new("/tmp"));
+    PathBuf::from(python.get_program())
+        .parent()
+        .and_then(Path::parent)
+        .unwrap()
+        .to_path_buf()
+}
+
+/// A venv-shaped folder whose python is the ultralytics venv's, with the DFC TEST DOUBLE first
+/// on the module path.
+pub fn fake_sdk(dir: &Path) -> PathBuf {
+    let sdk = dir.join("fake-dfc-venv");
+    std::fs::create_dir_all(sdk.join("bin")).unwrap();
+    let python = sdk.join("bin/python");
+    std::fs::write(
+        &python,
+        format!(
+            "#!/bin/sh\nPYTHONPATH=\"{}${{PYTHONPATH:+:$PYTHONPATH}}\" exec \"{}\" \"$@\"\n",
+            repo().join("tests/dfc-double").display(),
+            ultralytics_venv().join("bin/python").display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&python, std::fs::Permissions::from_mode(0o755)).unwrap();
+    sdk
 }
 
 /// A small deterministic generator (no extra crate for a test's random shapes).
@@ -207,4 +238,39 @@ pub fn pretrained_checkpoint() -> PathBuf {
         text(&out)
     );
     PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+}
+
+/// A local HTTP server standing in for ultralytics' asset release: it serves the files of
+/// `dir` (a TEST DOUBLE of the download, not of the weights: those are a real checkpoint).
+pub struct AssetServer(std::process::Child, pub u16);
+
+impl AssetServer {
+    pub fn start(dir: &Path) -> Self {
+        let port = free_port();
+        let child = Command::new("python3")
+            .args(["-m", "http.server", "--bind", "127.0.0.1"])
+            .arg(port.to_string())
+            .arg("--directory")
+            .arg(dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "http.server did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        AssetServer(child, port)
+    }
+}
+
+impl Drop for AssetServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

@@ -8,19 +8,27 @@ use std::time::{Duration, Instant};
 
 use crate::{free_port, profile_dir, repo, temp_dir, text};
 
-/// The "Pi" sessions' environment for the hmg `setup` installs there (this build on its PATH, its
-/// plugin in `pi-plugins`); nothing when `pi-plugins` was removed (a Pi without hmg).
+/// The "Pi" sessions' environment: for the hmg `setup` installs there (this build on its PATH, its
+/// plugin in `pi-plugins`; nothing when `pi-plugins` was removed: a Pi without hmg), and the
+/// `VAR=value` lines of `<dir>/pi-env` (what a test's Pi needs besides, such as its HailoRT).
 fn installed_hmg_env(dir: &Path) -> String {
+    let extra: String = std::fs::read_to_string(dir.join("pi-env"))
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| format!(" {}", l.trim()))
+        .collect();
     if !dir.join("pi-plugins").is_dir() {
-        return String::new();
+        return extra;
     }
-    format!(
-        " GST_PLUGIN_PATH={}/pi-plugins ORT_DYLIB_PATH={}",
-        dir.display(),
-        repo()
-            .join(".local/onnxruntime/libonnxruntime.so")
-            .display()
-    )
+    extra
+        + &format!(
+            " GST_PLUGIN_PATH={}/pi-plugins ORT_DYLIB_PATH={}",
+            dir.display(),
+            repo()
+                .join(".local/onnxruntime/libonnxruntime.so")
+                .display()
+        )
 }
 
 pub fn keygen(path: &Path) {

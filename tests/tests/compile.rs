@@ -27,35 +27,6 @@ fn hmg_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     c.output().unwrap()
 }
 
-fn ultralytics_venv() -> PathBuf {
-    let python = ultralytics_python(Path::new("/tmp"));
-    PathBuf::from(python.get_program())
-        .parent()
-        .and_then(Path::parent)
-        .unwrap()
-        .to_path_buf()
-}
-
-/// A venv-shaped folder whose python is the ultralytics venv's, with the DFC TEST DOUBLE first
-/// on the module path.
-fn fake_sdk(dir: &Path) -> PathBuf {
-    let sdk = dir.join("fake-dfc-venv");
-    std::fs::create_dir_all(sdk.join("bin")).unwrap();
-    let python = sdk.join("bin/python");
-    std::fs::write(
-        &python,
-        format!(
-            "#!/bin/sh\nPYTHONPATH=\"{}${{PYTHONPATH:+:$PYTHONPATH}}\" exec \"{}\" \"$@\"\n",
-            repo().join("tests/dfc-double").display(),
-            ultralytics_venv().join("bin/python").display()
-        ),
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&python, std::fs::Permissions::from_mode(0o755)).unwrap();
-    sdk
-}
-
 struct Prepared {
     dir: PathBuf,
     onnx: PathBuf,

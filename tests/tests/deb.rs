@@ -5,37 +5,12 @@
 //! for dpkg; removed again at the end.
 //! Runs after the HailoRT build (scripts/test), as the package is built with it.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
+use hmg_e2e::debian::{Installed, assert_hmg_not_installed, build_deb};
 use hmg_e2e::sshd::{Sshd, setup};
 use hmg_e2e::*;
-
-/// Runs a root command: directly as root, else through `sudo -n` (as hmg deploy does on a Pi).
-fn as_root(args: &[&str]) -> Command {
-    let root = String::from_utf8(Command::new("id").arg("-u").output().unwrap().stdout)
-        .unwrap()
-        .trim()
-        == "0";
-    let mut c = if root {
-        Command::new(args[0])
-    } else {
-        let mut c = Command::new("sudo");
-        c.arg("-n").arg(args[0]);
-        c
-    };
-    c.args(&args[1..]);
-    c
-}
-
-/// Removes the package when the test ends, however it ends.
-struct Installed;
-
-impl Drop for Installed {
-    fn drop(&mut self) {
-        let _ = as_root(&["dpkg", "-r", "hmg"]).output();
-    }
-}
 
 /// A command with only what a fresh login has: PATH, and a home of its own.
 fn fresh(program: &str, home: &Path) -> Command {
@@ -64,13 +39,7 @@ fn element_names(inspect: &str) -> Vec<String> {
 #[test]
 fn test_the_deb_installs_and_runs_with_nothing_else_set_up() {
     let dir = temp_dir("deb");
-    let built = Command::new(repo().join("scripts/build-deb"))
-        .args(["--no-build", "--out"])
-        .arg(&dir)
-        .output()
-        .unwrap();
-    assert!(built.status.success(), "{}", text(&built));
-    let deb = PathBuf::from(String::from_utf8(built.stdout).unwrap().trim());
+    let deb = build_deb(&dir);
     let field = |name: &str| {
         let o = Command::new("dpkg-deb")
             .args(["-f"])
@@ -90,11 +59,7 @@ fn test_the_deb_installs_and_runs_with_nothing_else_set_up() {
     );
     assert_eq!(field("Package"), "hmg");
 
-    let status = Command::new("dpkg").args(["-s", "hmg"]).output().unwrap();
-    assert!(
-        !status.status.success(),
-        "a package named hmg is already installed here; remove it (dpkg -r hmg) to run this test"
-    );
+    assert_hmg_not_installed();
     // Installed the way a user installs it on a Pi: hmg deploy --bundle, over ssh, to a "Pi"
     // (a loopback sshd) without hmg, with the service enabled after hmg doctor there.
     let pi = setup("deb-pi");

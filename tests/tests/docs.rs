@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! The guides' `sh` blocks, run as written from a copy of the hmg folder's layout, so that the
-//! docs never show a command that does not work. (The Rust guide runs as doc tests of hmg-detect.)
+//! docs never show a command that does not work. (The Rust guide runs as doc tests of hmg-detect;
+//! the Pi guide's `sh seed-walk` block, annotate to the Pi, runs in seed_walk.rs, which needs the
+//! HailoRT build.)
 
 use std::path::Path;
 

@@ -576,41 +576,6 @@ fn final_map50(run: &Path) -> f64 {
     last[col].trim().parse().unwrap()
 }
 
-/// A local HTTP server standing in for ultralytics' asset release: it serves the files of
-/// `dir` (a TEST DOUBLE of the download, not of the weights: those are a real checkpoint).
-struct AssetServer(std::process::Child, u16);
-
-impl AssetServer {
-    fn start(dir: &Path) -> Self {
-        let port = free_port();
-        let child = Command::new("python3")
-            .args(["-m", "http.server", "--bind", "127.0.0.1"])
-            .arg(port.to_string())
-            .arg("--directory")
-            .arg(dir)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "http.server did not start"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        AssetServer(child, port)
-    }
-}
-
-impl Drop for AssetServer {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn test_training_starts_from_pretrained_weights_fetched_once_and_learns() {
     let dir = temp_dir("train-pretrained");
@@ -623,14 +588,7 @@ fn test_training_starts_from_pretrained_weights_fetched_once_and_learns() {
     std::fs::copy(&checkpoint, assets.join("yolov8n.pt")).unwrap();
     let server = AssetServer::start(&assets);
     let cache = dir.join("cache");
-    let venv = {
-        let python = ultralytics_python(&dir);
-        PathBuf::from(python.get_program())
-            .parent()
-            .and_then(Path::parent)
-            .unwrap()
-            .to_path_buf()
-    };
+    let venv = ultralytics_venv();
     let train = |url: &str, extra: &[&str]| {
         hmg_command(&dir)
             .env("XDG_CACHE_HOME", &cache)

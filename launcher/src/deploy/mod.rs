@@ -85,7 +85,11 @@ struct Target {
 
 const PROBE_SYSTEM: &str = r#"echo "os=$( (. /etc/os-release 2>/dev/null && echo "$PRETTY_NAME") || uname -s)"
 echo "arch=$(uname -m)"
-if command -v hailortcli >/dev/null 2>&1; then echo "hailort=$(hailortcli --version 2>/dev/null | head -n 1)"; elif ls /usr/lib/libhailort.so* /usr/lib/*/libhailort.so* >/dev/null 2>&1; then echo "hailort=library"; else echo "hailort="; fi
+if [ -n "${HMG_HAILORT_LIBRARY:-}" ] && [ -e "$HMG_HAILORT_LIBRARY" ]; then echo "hailort=library $HMG_HAILORT_LIBRARY (HMG_HAILORT_LIBRARY)"
+elif command -v hailortcli >/dev/null 2>&1; then echo "hailort=$(hailortcli --version 2>/dev/null | head -n 1)"
+elif { ldconfig -p 2>/dev/null || /sbin/ldconfig -p 2>/dev/null; } | grep -q 'libhailort\.so'; then echo "hailort=library"
+elif ls /usr/lib/libhailort.so* /usr/lib/*/libhailort.so* /usr/local/lib/libhailort.so* >/dev/null 2>&1; then echo "hailort=library"
+else echo "hailort="; fi
 echo "gstreamer=$(gst-launch-1.0 --version 2>/dev/null | head -n 1)"
 echo "free_kib=$(df -Pk "$HOME" | awk 'NR==2 {print $4}')"
 "#;
@@ -507,6 +511,34 @@ mod tests {
         );
         assert_eq!((t.arch.as_str(), t.free_mib), ("aarch64", 2000));
         assert!(t.hailort.contains("4.20"));
+    }
+
+    #[test]
+    fn the_probe_finds_hailort_where_hmg_loads_it_from() {
+        // HMG_HAILORT_LIBRARY is the first place hmg's engine loads libhailort from.
+        let library = std::env::current_exe().unwrap();
+        let probe = |env: Option<&std::path::Path>| {
+            let mut c = std::process::Command::new("sh");
+            c.args(["-c", PROBE_SYSTEM])
+                .env_remove("HMG_HAILORT_LIBRARY");
+            if let Some(p) = env {
+                c.env("HMG_HAILORT_LIBRARY", p);
+            }
+            parse_probe(&String::from_utf8(c.output().unwrap().stdout).unwrap())
+        };
+        let t = probe(Some(&library));
+        assert!(
+            t.hailort.contains(&*library.to_string_lossy()),
+            "{}",
+            t.hailort
+        );
+        // A variable naming no file is no library.
+        let missing = probe(Some(std::path::Path::new("/nonexistent/libhailort.so")));
+        assert!(
+            !missing.hailort.contains("nonexistent"),
+            "{}",
+            missing.hailort
+        );
     }
 
     #[test]

@@ -12,6 +12,7 @@
  *    scripts/make-hailo-fixtures from a real YOLOv8n); an input frame is matched to its
  *    recorded outputs by an FNV-1a hash of its bytes (unknown frames get the recorded ones in
  *    turn);
+ *  - HAILORT_DOUBLE_DUMP=file appends every input frame to `file` (tests record outputs for them);
  *  - each frame takes HAILORT_DOUBLE_FRAME_US of "device time" (frames run back to back);
  *  - any function can be made to fail with a given status: hailort_double_fail("name", status)
  *    or HAILORT_DOUBLE_FAIL=name:status.
@@ -37,7 +38,7 @@
 #define MAX_NAME HAILO_MAX_STREAM_NAME_SIZE
 #define MAX_NETWORK_NAME HAILO_MAX_NETWORK_NAME_SIZE
 #define MAX_OUTPUTS 16
-#define MAX_FRAMES 64
+#define MAX_FRAMES 512
 /* HAILO_DEFAULT_VSTREAM_QUEUE_SIZE: frames written ahead of the oldest unread one. */
 #define QUEUE_DEPTH 2
 
@@ -127,8 +128,22 @@ static int env_int(const char *name, int fallback) {
     return v && *v ? atoi(v) : fallback;
 }
 
+/* Where every input frame is appended (hailort_double_dump_inputs or HAILORT_DOUBLE_DUMP), so tests
+   can compare the bytes hmg feeds the device with other paths, or record outputs for them. */
+static char g_dump_path[4096];
+static int g_dump_on;
+
 static const char *g_env_fail;
-static void read_env(void) { g_env_fail = getenv("HAILORT_DOUBLE_FAIL"); }
+static void read_env(void) {
+    g_env_fail = getenv("HAILORT_DOUBLE_FAIL");
+    const char *dump = getenv("HAILORT_DOUBLE_DUMP");
+    if (dump && *dump && !__atomic_load_n(&g_dump_on, __ATOMIC_SEQ_CST)) {
+        pthread_mutex_lock(&g_lock);
+        snprintf(g_dump_path, sizeof g_dump_path, "%s", dump);
+        __atomic_store_n(&g_dump_on, 1, __ATOMIC_SEQ_CST);
+        pthread_mutex_unlock(&g_lock);
+    }
+}
 
 /* Returns the injected status for `fn`, or success. */
 static hailo_status injected(const char *fn) {
@@ -644,11 +659,7 @@ static uint64_t oldest_unread(const ng_t *ng) {
     return oldest;
 }
 
-/* hailort_double_dump_inputs(path): append every input frame to `path`, so tests can compare
-   the bytes hmg feeds the device with other paths (the calibration set). */
-static char g_dump_path[4096];
-static int g_dump_on;
-
+/* hailort_double_dump_inputs(path): append every input frame to `path` ("" stops). */
 void hailort_double_dump_inputs(const char *path) {
     pthread_mutex_lock(&g_lock);
     snprintf(g_dump_path, sizeof g_dump_path, "%s", path ? path : "");

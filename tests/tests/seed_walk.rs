@@ -1,0 +1,560 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! The seed's walk as one test: the `sh seed-walk` block of docs/guide-pi.md, run as written, one
+//! line after the other in one folder, as a user of the seed walks it, with every seam between the
+//! steps asserted (class names, input size, thresholds, the files each step hands on).
+//!
+//! Where the test stands in for what it cannot have, it says so here, and changes no more than
+//! this in the guide's lines:
+//! - the pictures: synthetic circles (named "drone") and squares ("bird") in captured_images/;
+//!   most were labelled in earlier sessions (their labels are in the dataset already), the last
+//!   three are labelled now in headless Chromium, with the mouse and keys;
+//! - `hmg train`: the pretrained yolov8n.pt is a real pretrained YOLOv8n (scripts/fetch-test-weights)
+//!   served by a local stand-in for ultralytics' asset release, and the run gets CPU-sized settings
+//!   (3 epochs at 96 px); `hmg calibrate` gets the same size;
+//! - the Dataflow Compiler and the Hailo-8: their TEST DOUBLES (tests/dfc-double,
+//!   tests/hailort-double). The HailoRT double answers each input frame with what the exported
+//!   model computes for exactly those bytes (tests/hailort-double/record-outputs), recorded from a
+//!   first run of the same command on the Pi; the second run is strict (an unrecorded frame fails);
+//! - the Pi: a loopback sshd whose sessions have no hmg until `hmg deploy` installs the package of
+//!   this build (`--bundle`); its camera: a clip of synthetic pictures the model never saw.
+//!
+//! Runs after the HailoRT build (scripts/test): the package and the Pi's hmg are that build.
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use hmg_e2e::debian::{Installed, assert_hmg_not_installed, build_deb};
+use hmg_e2e::sshd::{Sshd, setup};
+use hmg_e2e::webdriver::Browser;
+use hmg_e2e::*;
+use serde_json::Value;
+
+const PI_MARKER: &str = "# then on the Pi";
+/// The seed's steps, in the order the walk must take them.
+const STEPS: [&str; 10] = [
+    "hmg dataset init",
+    "hmg annotate",
+    "hmg dataset verify",
+    "hmg train",
+    "hmg export",
+    "hmg verify-onnx",
+    "hmg calibrate",
+    "hmg compile",
+    "hmg deploy",
+    "hmg detect --headless",
+];
+const NAMES: [&str; 2] = ["drone", "bird"];
+const PICTURES: usize = 80;
+/// Pictures the browser labels (the rest were labelled before).
+const IN_BROWSER: usize = 3;
+const IMGSZ: &str = "96";
+/// The short CPU run the test gives `hmg train` (the guide's line trains with the defaults).
+const SHORT_RUN: &str = " --epochs 3 --imgsz 96 --batch 16 --device cpu --workers 0 mosaic=0";
+
+/// The guide's walk: the lines before the Pi marker, and those after it.
+fn walk() -> (Vec<String>, Vec<String>) {
+    let guide = std::fs::read_to_string(repo().join("docs/guide-pi.md")).unwrap();
+    let block = guide
+        .split("```sh seed-walk\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n```").next())
+        .expect("docs/guide-pi.md has a ```sh seed-walk block");
+    let (host, pi) = block
+        .split_once(PI_MARKER)
+        .expect("the walk says where the Pi's part starts");
+    let lines = |s: &str| -> Vec<String> {
+        s.lines()
+            .map(|l| l.split(" #").next().unwrap().trim().to_string())
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .collect()
+    };
+    let (host, pi) = (lines(host), lines(pi.split_once('\n').unwrap().1));
+    // Every step of the seed, in its order.
+    let all: Vec<&String> = host.iter().chain(&pi).collect();
+    let mut at = 0;
+    for step in STEPS {
+        at += all[at..]
+            .iter()
+            .position(|l| l.contains(step))
+            .unwrap_or_else(|| panic!("the walk lacks `{step}` after line {at}: {all:?}"));
+    }
+    (host, pi)
+}
+
+struct Folder {
+    dir: PathBuf,
+    path: String,
+    cache: PathBuf,
+    weights_url: String,
+    sdk: PathBuf,
+}
+
+/// `bash -c line` in the user's folder: our hmg first on PATH, the test doubles' places.
+fn bash(folder: &Folder, line: &str) -> Command {
+    let mut c = Command::new("bash");
+    c.current_dir(&folder.dir)
+        .env(
+            "ORT_DYLIB_PATH",
+            repo().join(".local/onnxruntime/libonnxruntime.so"),
+        )
+        .env("XDG_CACHE_HOME", &folder.cache)
+        .env("HMG_ULTRALYTICS_VENV", ultralytics_venv())
+        .env("HMG_WEIGHTS_URL", &folder.weights_url)
+        .env("HAILO_SDK_VENV", &folder.sdk)
+        .env("PATH", &folder.path)
+        .env("GST_REGISTRY", folder.dir.join("registry.bin"))
+        .args(["-euo", "pipefail", "-c", line]);
+    c
+}
+
+fn run(folder: &Folder, line: &str) -> String {
+    let out = bash(folder, line).output().unwrap();
+    let t = text(&out);
+    assert!(out.status.success(), "`{line}` failed:\n{t}");
+    t
+}
+
+/// The pictures of the walk and their true labels; `labelled` of them already in the dataset.
+fn pictures(dir: &Path, labelled: usize) -> PathBuf {
+    let truth = dir.join("truth");
+    synthetic_shapes(&truth.join("images"), &truth.join("labels"), PICTURES, 21);
+    let captured = dir.join("captured_images");
+    std::fs::create_dir_all(&captured).unwrap();
+    for i in 0..PICTURES {
+        let name = format!("{i:03}");
+        std::fs::copy(
+            truth.join(format!("images/{name}.png")),
+            captured.join(format!("{name}.png")),
+        )
+        .unwrap();
+    }
+    let train = dir.join("datasets/my_data/train");
+    for i in 0..labelled {
+        let name = format!("{i:03}");
+        std::fs::copy(
+            truth.join(format!("images/{name}.png")),
+            train.join(format!("images/{name}.png")),
+        )
+        .unwrap();
+        std::fs::copy(
+            truth.join(format!("labels/{name}.txt")),
+            train.join(format!("labels/{name}.txt")),
+        )
+        .unwrap();
+    }
+    truth
+}
+
+fn label_lines(path: &Path) -> Vec<Vec<f64>> {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .lines()
+        .map(|l| l.split_whitespace().map(|v| v.parse().unwrap()).collect())
+        .collect()
+}
+
+/// Runs the guide's annotate line and labels the pictures it offers in headless Chromium, with
+/// the boxes of the true labels drawn by mouse and the class picked by its key.
+fn annotate_in_browser(folder: &Folder, line: &str, truth: &Path) {
+    let mut child = bash(folder, line)
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(folder.dir.join("annotate.err")).unwrap())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut printed = String::new();
+    let url = loop {
+        let line = lines.next().expect("hmg annotate printed its URL").unwrap();
+        printed += &line;
+        if let Some(url) = line.strip_prefix("open ") {
+            break url.to_string();
+        }
+    };
+    std::thread::spawn(move || lines.for_each(drop));
+    assert!(
+        printed.contains(&format!(
+            "annotating {PICTURES} pictures ({} already labelled)",
+            PICTURES - IN_BROWSER
+        )),
+        "{printed}"
+    );
+    let browser = Browser::start(folder.dir.join("profile"));
+    browser.goto(&url);
+    for i in PICTURES - IN_BROWSER..PICTURES {
+        let name = format!("{i:03}");
+        browser.wait_for(&format!(
+            "window.hmgReady && document.getElementById('file').textContent.startsWith('{name}.png')"
+        ));
+        let v = browser.script("return window.hmgView;");
+        let f = |k: &str| v[k].as_f64().unwrap();
+        let (scale, ox, oy, left, top) = (f("scale"), f("ox"), f("oy"), f("left"), f("top"));
+        let at = |x: f64, y: f64| (left + ox + x * scale, top + oy + y * scale);
+        let (w, h) = image::image_dimensions(truth.join(format!("images/{name}.png"))).unwrap();
+        let (w, h) = (w as f64, h as f64);
+        for object in label_lines(&truth.join(format!("labels/{name}.txt"))) {
+            browser.key(&format!("{}", object[0] as usize));
+            let (cx, cy, bw, bh) = (object[1] * w, object[2] * h, object[3] * w, object[4] * h);
+            browser.drag(
+                at(cx - bw / 2.0, cy - bh / 2.0),
+                at(cx + bw / 2.0, cy + bh / 2.0),
+            );
+        }
+        browser.key(" "); // Space: save, next
+    }
+    browser.wait_for("document.getElementById('progress').textContent.includes('80 labelled')");
+    browser.key("\u{E00C}"); // Escape: done
+    browser.wait_for("window.hmgClosed === true");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("hmg annotate did not stop");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status}");
+}
+
+/// A clip of `count` synthetic pictures the model never saw (one a frame), for the Pi's camera.
+fn clip(dir: &Path, count: usize) -> PathBuf {
+    let frames = dir.join("clip-frames");
+    synthetic_shapes(&frames, &dir.join("clip-labels"), count, 99);
+    let clip = dir.join("clip.mp4");
+    let out = gst_command("gst-launch-1.0", dir)
+        .arg("-q")
+        .args(
+            format!(
+                "multifilesrc location={}/%03d.png index=0 caps=image/png,framerate=4/1 ! pngdec ! \
+                 videoconvert ! video/x-raw,format=I420 ! x264enc ! mp4mux ! filesink location={}",
+                frames.display(),
+                clip.display()
+            )
+            .split_whitespace(),
+        )
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    clip
+}
+
+/// Every frame's detections from the `<stream>.jsonl` of a detect run in `out`.
+fn detections(out: &Path, stream: &str) -> Vec<Vec<Value>> {
+    let run = std::fs::read_dir(out)
+        .unwrap_or_else(|e| panic!("{}: {e}", out.display()))
+        .flatten()
+        .map(|e| e.path())
+        .max()
+        .unwrap();
+    let jsonl = std::fs::read_to_string(run.join(format!("{stream}.jsonl")))
+        .unwrap_or_else(|e| panic!("{}: {e}", run.display()));
+    jsonl
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            v["detections"].as_array().cloned().unwrap_or_default()
+        })
+        .collect()
+}
+
+fn iou(a: &[f64], b: &[f64]) -> f64 {
+    let w = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
+    let h = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
+    let area = |r: &[f64]| (r[2] - r[0]) * (r[3] - r[1]);
+    w * h / (area(a) + area(b) - w * h)
+}
+
+fn boxed(d: &Value) -> (String, f64, Vec<f64>) {
+    (
+        d["label"].as_str().unwrap().to_string(),
+        d["confidence"].as_f64().unwrap(),
+        d["box"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect(),
+    )
+}
+
+/// Each detection of `a` clear of the threshold has one of the same class, place and score in
+/// `b`, in the same frame: the HEF (through UINT8 outputs) finds what the ONNX finds.
+fn assert_each_found(a: &[Vec<Value>], b: &[Vec<Value>], conf: f64, what: &str) {
+    assert_eq!(a.len(), b.len(), "{what}: frames");
+    for (frame, (da, db)) in a.iter().zip(b).enumerate() {
+        for d in da {
+            let (label, score, bx) = boxed(d);
+            // Quantized class scores move by about 1/255; boxes by a fraction of a pixel.
+            if score < conf + 0.02 {
+                continue;
+            }
+            let found = db
+                .iter()
+                .map(boxed)
+                .any(|(l, s, b)| l == label && (s - score).abs() < 0.02 && iou(&bx, &b) > 0.9);
+            assert!(found, "{what}: frame {frame}: {d} not in {db:?}");
+        }
+    }
+}
+
+fn flag(line: &str, name: &str) -> f64 {
+    let mut words = line.split_whitespace();
+    words.find(|w| *w == name);
+    words
+        .next()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("`{line}` has no {name} N"))
+}
+
+#[test]
+fn test_the_seed_walk_runs_as_the_guide_writes_it() {
+    let (host, pi_lines) = walk();
+    assert_hmg_not_installed();
+    let dir = temp_dir("seed-walk");
+
+    // The Pi: no hmg in its sessions; HailoRT there is the double.
+    let pi = setup("seed-walk-pi");
+    std::fs::remove_file(pi.join("fakebin/hmg")).unwrap();
+    std::fs::remove_dir_all(pi.join("pi-plugins")).unwrap();
+    std::fs::write(
+        pi.join("pi-env"),
+        format!(
+            "HMG_HAILORT_LIBRARY={}\n",
+            hailort_double::library().display()
+        ),
+    )
+    .unwrap();
+    let sshd = Sshd::start_in_home(&pi);
+    let deb = build_deb(&dir.join("package"));
+
+    let assets = dir.join("assets");
+    std::fs::create_dir_all(&assets).unwrap();
+    std::fs::copy(pretrained_checkpoint(), assets.join("yolov8n.pt")).unwrap();
+    let server = AssetServer::start(&assets);
+    // The seed's own model script (the seed's wiki, section 4.4).
+    std::fs::write(
+        dir.join("hailo_optimization.mscript"),
+        "# Enable loose mode - suppresses shape warnings\nenable_loose_mode\n\n\
+         # Optimization level (0=fast, 2=best accuracy)\noptimization_level(0)\n\n\
+         # Batch size (1 for real-time inference)\nbatch_size(1)\n",
+    )
+    .unwrap();
+    let folder = Folder {
+        path: format!(
+            "{}:{}",
+            profile_dir().display(),
+            std::env::var("PATH").unwrap_or_default()
+        ),
+        cache: dir.join("cache"),
+        weights_url: format!("http://127.0.0.1:{}", server.1),
+        sdk: fake_sdk(&dir),
+        dir: dir.clone(),
+    };
+
+    let mut truth = None;
+    let mut outputs = Vec::new();
+    let _installed = Installed;
+    for line in &host {
+        let step = STEPS
+            .iter()
+            .find(|s| line.starts_with(*s))
+            .copied()
+            .unwrap_or("");
+        let t = match step {
+            "hmg annotate" => {
+                let truth_dir = pictures(&dir, PICTURES - IN_BROWSER);
+                annotate_in_browser(&folder, line, &truth_dir);
+                truth = Some(truth_dir);
+                String::new()
+            }
+            "hmg train" => run(&folder, &format!("{line}{SHORT_RUN}")),
+            "hmg calibrate" => run(&folder, &format!("{line} --imgsz {IMGSZ}")),
+            "hmg deploy" => {
+                for stand_in in ["--host pi@raspberrypi.local", "hmg_0.1.0_arm64.deb"] {
+                    assert!(line.contains(stand_in), "{line}");
+                }
+                let line = line
+                    .replace(
+                        "--host pi@raspberrypi.local",
+                        &format!("--host pi --ssh-config {}", sshd.client_config().display()),
+                    )
+                    .replace("hmg_0.1.0_arm64.deb", &deb.display().to_string());
+                run(&folder, &line)
+            }
+            _ => run(&folder, line),
+        };
+        outputs.push((step, t));
+    }
+    drop(server);
+    let said = |step: &str| -> &str {
+        &outputs
+            .iter()
+            .find(|(s, _)| *s == step)
+            .unwrap_or_else(|| panic!("no {step}"))
+            .1
+    };
+
+    // Seams on this side.
+    let data = std::fs::read_to_string(dir.join("datasets/my_data/data.yaml")).unwrap();
+    assert!(
+        data.contains("0: drone") && data.contains("1: bird"),
+        "{data}"
+    );
+    let truth = truth.unwrap();
+    for i in PICTURES - IN_BROWSER..PICTURES {
+        let name = format!("{i:03}");
+        let split = ["train", "val"]
+            .into_iter()
+            .find(|s| {
+                dir.join(format!("datasets/my_data/{s}/labels/{name}.txt"))
+                    .exists()
+            })
+            .unwrap_or_else(|| panic!("{name}: labelled in the browser, not in the dataset"));
+        let got = label_lines(&dir.join(format!("datasets/my_data/{split}/labels/{name}.txt")));
+        let want = label_lines(&truth.join(format!("labels/{name}.txt")));
+        assert_eq!(got.len(), want.len(), "{name}: {got:?} vs {want:?}");
+        for (g, w) in got.iter().zip(&want) {
+            assert_eq!(g[0], w[0], "{name}: class");
+            for (a, b) in g[1..].iter().zip(&w[1..]) {
+                assert!((a - b).abs() < 0.02, "{name}: {got:?} vs {want:?}");
+            }
+        }
+    }
+    assert!(
+        said("hmg train").contains("fetching the pretrained weights yolov8n.pt"),
+        "{}",
+        said("hmg train")
+    );
+    let sidecar: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("exports/best.json")).unwrap()).unwrap();
+    assert_eq!(sidecar["names"], serde_json::json!(NAMES));
+    assert_eq!(
+        sidecar["imgsz"],
+        serde_json::json!([96, 96]),
+        "export takes the trained size"
+    );
+    let compiled = said("hmg compile");
+    for needle in ["enable_loose_mode", "optimization level 0"] {
+        assert!(compiled.contains(needle), "{needle}: {compiled}");
+    }
+
+    // Seams on the Pi: the package installed, the model with its names, the service.
+    let deployed = said("hmg deploy");
+    for needle in [
+        "hmg         not installed",
+        "package: hmg_",
+        "hmg-detect.service (re)started",
+    ] {
+        assert!(deployed.contains(needle), "{needle}: {deployed}");
+    }
+    let models = pi.join("pi/hmg/models");
+    let hefs: Vec<PathBuf> = std::fs::read_dir(&models)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "hef"))
+        .collect();
+    assert!(!hefs.is_empty(), "no HEF on the Pi");
+    let labels: Vec<PathBuf> = std::fs::read_dir(&models)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.to_string_lossy().ends_with(".labels.json"))
+        .collect();
+    assert_eq!(labels.len(), 1, "{labels:?}");
+    let beside: Value = serde_json::from_slice(&std::fs::read(&labels[0]).unwrap()).unwrap();
+    assert_eq!(beside["names"], serde_json::json!(NAMES));
+    assert_eq!(beside["nms"]["place"], "host");
+
+    // The live step on the Pi, on a clip for its camera: first run to learn the frames hmg feeds
+    // the device, then recorded, then the strict run whose detections are checked.
+    let clip = clip(&dir, 24);
+    std::fs::copy(&clip, pi.join("pi/hmg/clip.mp4")).unwrap();
+    let record = |inputs: &Path| {
+        for hef in &hefs {
+            let out = ultralytics_python(&dir)
+                .arg(repo().join("tests/hailort-double/record-outputs"))
+                .arg("--onnx")
+                .arg(dir.join("exports/best.onnx"))
+                .arg("--hef")
+                .arg(hef)
+                .arg("--calib")
+                .arg(dir.join("calibration_data/calib_set.npy"))
+                .arg("--inputs")
+                .arg(inputs)
+                .arg("--out")
+                .arg(format!("{}.double", hef.display()))
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{}", text(&out));
+        }
+    };
+    let on_pi = |env: &str, line: &str| {
+        let out = Command::new("ssh")
+            .arg("-F")
+            .arg(sshd.client_config())
+            .arg("pi")
+            .arg(format!("{env} {line} --input clip.mp4"))
+            .output()
+            .unwrap();
+        let t = text(&out);
+        assert!(out.status.success(), "on the Pi: `{line}`: {t}");
+        t
+    };
+    record(&dir.join("calibration_data/calib_set.npy"));
+    let frames = dir.join("frames.bin");
+    let detect = pi_lines
+        .iter()
+        .find(|l| l.contains("hmg detect"))
+        .unwrap()
+        .clone();
+    on_pi(
+        &format!("export HAILORT_DOUBLE_DUMP={};", frames.display()),
+        &detect,
+    );
+    std::fs::remove_dir_all(pi.join("pi/hmg/out")).unwrap();
+    record(&frames);
+    on_pi("export HAILORT_DOUBLE_STRICT=1;", &detect);
+    let conf = flag(&detect, "--conf");
+    let on_device = detections(&pi.join("pi/hmg/out/detect"), "clip");
+    assert_eq!(on_device.len(), 24, "one record a frame");
+    let found: BTreeSet<String> = on_device.iter().flatten().map(|d| boxed(d).0).collect();
+    assert!(
+        !found.is_empty() && found.iter().all(|n| NAMES.contains(&n.as_str())),
+        "the dataset's names on the Pi: {found:?}"
+    );
+    for d in on_device.iter().flatten() {
+        assert!(boxed(d).1 >= conf - 1e-6, "--conf {conf}: {d}");
+    }
+    // The same line with the exported ONNX on this machine: the same detections.
+    let local = dir.join("local");
+    run(
+        &folder,
+        &format!(
+            "{} --model exports/best.onnx --input {} --output {}",
+            detect.trim_start_matches("cd hmg && "),
+            clip.display(),
+            local.display()
+        ),
+    );
+    let reference = detections(&local, "clip");
+    assert!(
+        reference.iter().flatten().count() >= 10,
+        "too few detections to compare: {reference:?}"
+    );
+    eprintln!(
+        "seed walk: {} detections on the Pi (HEF), {} on this machine (ONNX), names {found:?}",
+        on_device.iter().flatten().count(),
+        reference.iter().flatten().count()
+    );
+    assert_each_found(&reference, &on_device, conf, "ONNX in HEF");
+    assert_each_found(&on_device, &reference, conf, "HEF in ONNX");
+    if std::env::var_os("HMG_KEEP").is_none() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
