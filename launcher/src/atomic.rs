@@ -1,58 +1,36 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-//! Writing output files so that a crash never leaves a half-written one where a good one was.
+//! Writing output files so that a crash never leaves a half-written one where a good one was:
+//! hmg's commands use the library's writer (exclusive random temporary file, devices and FIFOs
+//! written through, links followed), with anyhow errors.
 
 use std::fs::File;
-use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::io::BufWriter;
+use std::path::Path;
 
-use anyhow::Context;
-
-/// Writes `path` through `fill` into `<path>.part`, then renames it over `path`.
-/// On any error the part file is removed and `path` is left as it was.
+/// Writes `path` through `fill`, all or nothing: see [`hmg_detect::atomic`].
 pub fn write_atomic(
     path: &Path,
     fill: impl FnOnce(&mut BufWriter<File>) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
-    let part = part_path(path);
-    let result = (|| {
-        let file =
-            File::create(&part).with_context(|| format!("cannot create '{}'", part.display()))?;
-        let mut out = BufWriter::new(file);
-        fill(&mut out)?;
-        out.flush()
-            .with_context(|| format!("cannot write '{}'", part.display()))?;
-        std::fs::rename(&part, path)
-            .with_context(|| format!("cannot rename '{}' to '{}'", part.display(), path.display()))
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&part);
-    }
-    result
+    hmg_detect::atomic::write_atomic(path, fill)
 }
 
-fn part_path(path: &Path) -> PathBuf {
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(".part");
-    path.with_file_name(name)
+/// A private file in the temporary folder holding `text` (random name, created exclusively, so
+/// no other user can plant or predict it); removed when dropped.
+pub fn temp_file_with(prefix: &str, text: &str) -> anyhow::Result<tempfile::TempPath> {
+    use std::io::Write;
+    let mut file = tempfile::Builder::new().prefix(prefix).tempfile()?;
+    file.write_all(text.as_bytes())?;
+    file.flush()?;
+    Ok(file.into_temp_path())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_failed_write_keeps_the_old_file_and_leaves_no_part() {
-        let dir = std::env::temp_dir().join(format!("hmg-atomic-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("out.json");
-        write_atomic(&path, |w| Ok(w.write_all(b"good")?)).unwrap();
-        let err = write_atomic(&path, |w| {
-            w.write_all(b"half")?;
-            anyhow::bail!("disk full")
-        });
-        assert!(err.is_err());
-        assert_eq!(std::fs::read(&path).unwrap(), b"good");
-        assert!(!part_path(&path).exists());
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
+/// An empty private log file in the temporary folder, for a run whose log is only worth keeping
+/// when it fails (then [`tempfile::TempPath::keep`] it, as its path is in the error).
+pub fn temp_log(prefix: &str) -> anyhow::Result<tempfile::TempPath> {
+    Ok(tempfile::Builder::new()
+        .prefix(prefix)
+        .suffix(".log")
+        .tempfile()?
+        .into_temp_path())
 }

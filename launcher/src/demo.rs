@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use crate::{assets, graph};
+use hmg_detect::atomic::Pending;
 
 #[derive(clap::Args, Debug)]
 pub struct DemoArgs {
@@ -40,12 +41,6 @@ fn quoted(p: &Path) -> String {
     )
 }
 
-fn part(p: &Path) -> PathBuf {
-    let mut s = p.as_os_str().to_owned();
-    s.push(".part");
-    PathBuf::from(s)
-}
-
 pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     let model = match &args.model {
         Some(m) => m.clone(),
@@ -69,7 +64,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     })?;
     let mp4 = args.output_dir.join("demo.mp4");
     let jsonl = args.output_dir.join("demo.jsonl");
-    let (mp4_part, jsonl_part) = (part(&mp4), part(&jsonl));
+    let (mp4_part, jsonl_part) = (Pending::new(&mp4)?, Pending::new(&jsonl)?);
     let description = format!(
         "filesrc location={input} ! decodebin ! videoconvert ! hailoinfer model={model} \
          ! yolonms conf={conf} iou={iou} ! detlog name=log location={jsonl} stream-name=demo \
@@ -78,23 +73,18 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
         model = quoted(&model),
         conf = args.conf,
         iou = args.iou,
-        jsonl = quoted(&jsonl_part),
-        mp4 = quoted(&mp4_part),
+        jsonl = quoted(jsonl_part.path()),
+        mp4 = quoted(mp4_part.path()),
     );
     graph::init()?;
     println!("hmg demo: {} on {}", model.display(), input.display());
-    let stats = match graph::run(&description, Some("log"), !args.quiet) {
-        Ok(s) => s,
-        Err(e) => {
-            // Nothing half-written stays behind; earlier results are kept.
-            let _ = std::fs::remove_file(&mp4_part);
-            let _ = std::fs::remove_file(&jsonl_part);
-            return Err(e);
-        }
-    };
-    std::fs::rename(&mp4_part, &mp4)
+    // On failure the pending files are dropped: nothing half-written stays, earlier results are kept.
+    let stats = graph::run(&description, Some("log"), !args.quiet)?;
+    mp4_part
+        .commit()
         .with_context(|| format!("cannot write '{}'", mp4.display()))?;
-    std::fs::rename(&jsonl_part, &jsonl)
+    jsonl_part
+        .commit()
         .with_context(|| format!("cannot write '{}'", jsonl.display()))?;
     println!(
         "frames: {}  time: {:.2} s  FPS: {:.1}  detections: {}",

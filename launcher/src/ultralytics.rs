@@ -42,7 +42,8 @@ pub fn ensure_venv() -> anyhow::Result<PathBuf> {
             venv.display()
         );
     }
-    let requirements = tempfile_with(venvs::ULTRALYTICS_REQUIREMENTS)?;
+    let requirements =
+        crate::atomic::temp_file_with("hmg-requirements-", venvs::ULTRALYTICS_REQUIREMENTS)?;
     let status = Command::new(venv.join("bin/pip"))
         .args([
             "install",
@@ -54,7 +55,7 @@ pub fn ensure_venv() -> anyhow::Result<PathBuf> {
         .arg(&requirements)
         .status()
         .context("cannot run pip in the ultralytics venv")?;
-    let _ = std::fs::remove_file(&requirements);
+    drop(requirements);
     anyhow::ensure!(
         status.success(),
         "pip could not install ultralytics into {} (see above); check the network or the \
@@ -62,12 +63,6 @@ pub fn ensure_venv() -> anyhow::Result<PathBuf> {
         venv.display()
     );
     Ok(venv)
-}
-
-fn tempfile_with(text: &str) -> anyhow::Result<PathBuf> {
-    let path = std::env::temp_dir().join(format!("hmg-requirements-{}.txt", std::process::id()));
-    std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(path)
 }
 
 /// Settings that keep ultralytics offline (BUILD-FACTS): no hub, no auto-install, its config
@@ -81,10 +76,10 @@ fn offline(cmd: &mut Command, venv: &Path) -> anyhow::Result<()> {
     if !arial.exists()
         && let Some(dejavu) = find_file(&venv.join("lib"), "DejaVuSans.ttf", 6)
     {
-        let part = font_dir.join("Arial.ttf.part");
-        std::fs::copy(&dejavu, &part)
+        let part = hmg_detect::atomic::Pending::new(&arial)?;
+        std::fs::copy(&dejavu, part.path())
             .with_context(|| format!("cannot copy {}", dejavu.display()))?;
-        std::fs::rename(&part, &arial)?;
+        part.commit()?;
     }
     cmd.env("YOLO_OFFLINE", "1")
         .env("YOLO_AUTOINSTALL", "0")

@@ -126,14 +126,11 @@ pub fn verify_onnx(
                 data.display()
             )));
         }
-        let list_dir = std::env::temp_dir().join(format!("hmg-verify-{}", std::process::id()));
-        std::fs::create_dir_all(&list_dir)?;
-        let list = list_dir.join("val.txt");
         let absolute: Vec<String> = images
             .iter()
             .map(|p| std::path::absolute(p).map(|p| p.display().to_string()))
             .collect::<Result<_, _>>()?;
-        std::fs::write(&list, absolute.join("\n") + "\n")?;
+        let list = crate::atomic::temp_file_with("hmg-verify-val-", &(absolute.join("\n") + "\n"))?;
         let frames = images.clone().into_iter().map(|path| {
             let rgb = read_rgb(&path).with_context(|| format!("cannot read {}", path.display()))?;
             Ok(image_frame(&rgb))
@@ -145,7 +142,7 @@ pub fn verify_onnx(
             &format!("mode=map images=\"{}\"", list.display()),
             frames,
         );
-        let _ = std::fs::remove_dir_all(&list_dir);
+        drop(list);
         let check = result?;
         report.map = Some((
             check.property::<f64>("map50"),
@@ -157,18 +154,20 @@ pub fn verify_onnx(
                 "data": std::path::absolute(data)?,
                 "imgsz": info.input_width.max(info.input_height),
             });
-            let log =
-                std::env::temp_dir().join(format!("hmg-verify-val-{}.log", std::process::id()));
-            match run_driver("val", &args, &log, |_| {})? {
-                Outcome::Done(done) => {
+            let log = crate::atomic::temp_log("hmg-verify-val-")?;
+            match run_driver("val", &args, &log, |_| {}) {
+                Ok(Outcome::Done(done)) => {
                     report.ultralytics_map = Some((
                         done["map50"].as_f64().unwrap_or(0.0),
                         done["map50_95"].as_f64().unwrap_or(0.0),
                     ));
-                    let _ = std::fs::remove_file(&log);
                 }
-                Outcome::Interrupted => {
+                Ok(Outcome::Interrupted) => {
                     return Err(Interrupted("verification stopped".into()).into());
+                }
+                Err(e) => {
+                    let _ = log.keep();
+                    return Err(e);
                 }
             }
         }

@@ -86,7 +86,7 @@ fn fetch(name: &str, path: &Path) -> anyhow::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)
         .map_err(|e| anyhow::anyhow!("cannot create '{}': {e}", dir.display()))?;
-    let part = dir.join(format!(".{name}.part"));
+    let part = hmg_detect::atomic::Pending::new(path)?;
     eprintln!("fetching the pretrained weights {name} from {url}");
     let fetched = Command::new("curl")
         .args([
@@ -99,22 +99,26 @@ fn fetch(name: &str, path: &Path) -> anyhow::Result<()> {
             "600",
             "-o",
         ])
-        .arg(&part)
+        .arg(part.path())
         .arg(&url)
         .status()
         .is_ok_and(|s| s.success())
-        && part.metadata().is_ok_and(|m| m.len() > 0);
+        && part.path().metadata().is_ok_and(|m| m.len() > 0);
     if !fetched {
-        let _ = std::fs::remove_file(&part);
         return Err(usage(format!(
             "the pretrained weights {name} are not here and could not be fetched from {url} (offline?). Download that file on a connected machine and place it at {}, or pass --model PATH.pt (a checkpoint you have) or --model {} (random weights: needs far more pictures)",
             path.display(),
             name.replace(".pt", ".yaml")
         )));
     }
-    let sha = sha256_file(&part)?;
-    std::fs::write(record_path(path), format!("{sha}  {name}\n"))?;
-    std::fs::rename(&part, path)?;
+    let sha = sha256_file(part.path())?;
+    crate::atomic::write_atomic(&record_path(path), |w| {
+        Ok(std::io::Write::write_all(
+            w,
+            format!("{sha}  {name}\n").as_bytes(),
+        )?)
+    })?;
+    part.commit()?;
     eprintln!("cached {} (sha256 {sha})", path.display());
     Ok(())
 }

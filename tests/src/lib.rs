@@ -134,6 +134,19 @@ pub fn fake_sdk(dir: &Path) -> PathBuf {
     sdk
 }
 
+/// The half-written files (`*.part`, whatever their random names) left in `dir`.
+pub fn part_files(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".part"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// A small deterministic generator (no extra crate for a test's random shapes).
 pub struct Lcg(pub u64);
 

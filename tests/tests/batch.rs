@@ -108,11 +108,7 @@ fn test_batch_of_four_matches_ultralytics_and_reports_a_broken_image() {
     }
     assert!(with_detections >= 3, "{report}");
     assert!(!output.join("images/broken.jpg").exists());
-    let leftovers: Vec<_> = std::fs::read_dir(output.join("images"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .filter(|n| n.to_string_lossy().ends_with(".part"))
-        .collect();
+    let leftovers = part_files(&output.join("images"));
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 

@@ -43,7 +43,11 @@ fn test_demo_writes_a_playable_mp4_and_jsonl_with_real_objects() {
         count("car"),
         count("person")
     );
-    assert!(!out_dir.join("demo.mp4.part").exists() && !out_dir.join("demo.jsonl.part").exists());
+    assert!(
+        part_files(&out_dir).is_empty(),
+        "{:?}",
+        part_files(&out_dir)
+    );
 
     // Decode the mp4 back: 250 frames of 640x272.
     let raw = out_dir.join("frames.gray");
@@ -93,7 +97,11 @@ fn test_demo_with_a_missing_model_fails_clearly_and_keeps_old_results() {
         std::fs::read(out_dir.join("demo.mp4")).unwrap(),
         b"previous"
     );
-    assert!(!out_dir.join("demo.mp4.part").exists());
+    assert!(
+        part_files(&out_dir).is_empty(),
+        "{:?}",
+        part_files(&out_dir)
+    );
 }
 
 #[test]

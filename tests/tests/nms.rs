@@ -255,3 +255,61 @@ fn test_nms_of_uint8_hailo_heads_with_their_quant_info() {
     // The same boxes as the device's own NMS gave for these bytes.
     assert_boxes(&read_detections(&dir), &expected, 1.0);
 }
+
+#[test]
+fn test_outputs_over_devices_and_planted_links_are_safe() {
+    // `--output /dev/null` streams into the device (run as root, the first writer replaced the
+    // device node with a regular file). Checked on a node of the same device in the test's own
+    // folder, so that a regression cannot break this machine's /dev/null.
+    let dir = temp_dir("nms-planted");
+    let null = dir.join("null");
+    let made = Command::new("mknod")
+        .arg(&null)
+        .args(["c", "1", "3"])
+        .output()
+        .unwrap();
+    if made.status.success() {
+        let out = Command::new(profile_dir().join("hmg"))
+            .current_dir(repo())
+            .args([
+                "nms",
+                "--input",
+                "tests/fixtures/nms/nudenet320-person-raw.npy",
+                "--output",
+            ])
+            .arg(&null)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+        use std::os::unix::fs::FileTypeExt;
+        assert!(
+            std::fs::symlink_metadata(&null)
+                .unwrap()
+                .file_type()
+                .is_char_device(),
+            "the device node is still one"
+        );
+        std::fs::remove_file(&null).unwrap();
+    } else {
+        eprintln!("not root: no device node to write over ({})", text(&made));
+    }
+    // A `<output>.part` link planted towards another file is never written through.
+    let victim = dir.join("victim.txt");
+    std::fs::write(&victim, "precious").unwrap();
+    std::os::unix::fs::symlink(&victim, dir.join("detections.npz.part")).unwrap();
+    let out = nms(
+        &["--input", "tests/fixtures/nms/nudenet320-person-raw.npy"],
+        &dir,
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+    assert!(
+        !read_detections(&dir).scores.is_empty(),
+        "the output was written"
+    );
+    assert_eq!(
+        part_files(&dir),
+        ["detections.npz.part"],
+        "only the planted link"
+    );
+}

@@ -147,11 +147,15 @@ pub fn model_facts(onnx: &Path) -> anyhow::Result<ModelFacts> {
         serde_json::from_str(&std::fs::read_to_string(&sidecar)?)
             .with_context(|| format!("{} is not hmg export's sidecar", sidecar.display()))?
     } else {
-        let log = std::env::temp_dir().join(format!("hmg-inspect-{}.log", std::process::id()));
+        let log = crate::atomic::temp_log("hmg-inspect-")?;
         let args = json!({"onnx": std::path::absolute(onnx)?});
-        match ultralytics::run_driver("inspect", &args, &log, |_| {})? {
-            Outcome::Done(v) => v,
-            Outcome::Interrupted => return Err(Interrupted("stopped".into()).into()),
+        match ultralytics::run_driver("inspect", &args, &log, |_| {}) {
+            Ok(Outcome::Done(v)) => v,
+            Ok(Outcome::Interrupted) => return Err(Interrupted("stopped".into()).into()),
+            Err(e) => {
+                let _ = log.keep();
+                return Err(e);
+            }
         }
     };
     if v["outputs"] == json!([[1, 300, 6]]) {

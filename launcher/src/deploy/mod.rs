@@ -469,9 +469,7 @@ fn unit_text(args: &DeployArgs, bundled: bool) -> String {
 }
 
 fn install_service(ssh: &Ssh, args: &DeployArgs, bundled: bool) -> anyhow::Result<()> {
-    let unit = std::env::temp_dir().join(format!("hmg-{}-{UNIT}", std::process::id()));
-    std::fs::write(&unit, unit_text(args, bundled))
-        .with_context(|| format!("cannot write '{}'", unit.display()))?;
+    let unit = crate::atomic::temp_file_with("hmg-unit-", &unit_text(args, bundled))?;
     // $HOME, not the login folder: systemd reads user units from $HOME/.config.
     let installed = ssh.run(
         &format!(
@@ -479,7 +477,7 @@ fn install_service(ssh: &Ssh, args: &DeployArgs, bundled: bool) -> anyhow::Resul
         ),
         Some(&unit),
     );
-    let _ = std::fs::remove_file(&unit);
+    drop(unit);
     installed.context("installing the service unit failed")?;
     ssh.run(
         &format!(

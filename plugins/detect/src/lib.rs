@@ -13,6 +13,7 @@
 #![allow(clippy::neg_cmp_op_on_partial_ord)]
 #![deny(missing_docs)]
 
+pub mod atomic;
 pub mod decode;
 mod decode_hailo;
 pub mod detection;

@@ -66,25 +66,18 @@ impl ObjectSubclass for CalibPack {
 }
 
 impl CalibPack {
-    /// Writes the tensor: header and frames to `<location>.part`, then renamed.
+    /// Writes the tensor, header and frames, all or nothing (hmg_detect::atomic).
     fn write(state: &State) -> Result<(), String> {
         let (w, h) = (
             state.settings.width as usize,
             state.settings.height as usize,
         );
         let header = hmg_detect::npy::header_bytes("|u1", &[state.samples as usize, h, w, 3]);
-        let part = format!("{}.part", state.location);
-        let result = std::fs::File::create(&part)
-            .and_then(|mut f| {
-                f.write_all(&header)?;
-                f.write_all(&state.data)?;
-                f.sync_all()
-            })
-            .and_then(|()| std::fs::rename(&part, &state.location));
-        result.map_err(|e| {
-            let _ = std::fs::remove_file(&part);
-            format!("cannot write the calibration set '{}': {e}", state.location)
+        hmg_detect::atomic::write_atomic(std::path::Path::new(&state.location), |f| {
+            f.write_all(&header)?;
+            f.write_all(&state.data)
         })
+        .map_err(|e| format!("cannot write the calibration set: {e}"))
     }
 
     fn finish(&self) -> Result<(), gst::ErrorMessage> {

@@ -82,21 +82,16 @@ impl Snapshots {
         let (w, h) = (info.width() as usize, info.height() as usize);
         let (rgb, _) = self.letterboxer.run(&fr, w, h);
         let path = self.dir.join(format!("{stream}-{frame:06}.png"));
-        let part = self.dir.join(format!("{stream}-{frame:06}.png.part"));
-        let file = File::create(&part).map_err(|e| format!("{}: {e}", part.display()))?;
-        let mut encoder = png::Encoder::new(BufWriter::new(file), w as u32, h as u32);
-        encoder.set_color(png::ColorType::Rgb);
-        encoder.set_depth(png::BitDepth::Eight);
-        let written = encoder
-            .write_header()
-            .and_then(|mut writer| writer.write_image_data(rgb).and_then(|()| writer.finish()))
-            .map_err(|e| format!("{}: {e}", part.display()));
-        if let Err(e) = written.and_then(|()| {
-            std::fs::rename(&part, &path).map_err(|e| format!("{}: {e}", path.display()))
-        }) {
-            let _ = std::fs::remove_file(&part);
-            return Err(e);
-        }
+        hmg_detect::atomic::write_atomic(&path, |out| {
+            let mut encoder = png::Encoder::new(out, w as u32, h as u32);
+            encoder.set_color(png::ColorType::Rgb);
+            encoder.set_depth(png::BitDepth::Eight);
+            encoder
+                .write_header()
+                .and_then(|mut writer| writer.write_image_data(rgb).and_then(|()| writer.finish()))
+                .map_err(std::io::Error::other)
+        })
+        .map_err(|e| e.to_string())?;
         Ok(path)
     }
 }

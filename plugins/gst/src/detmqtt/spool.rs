@@ -36,9 +36,20 @@ impl Spool {
     pub fn open(dir: &Path, max_messages: usize) -> Result<Self, String> {
         fs::create_dir_all(dir)
             .map_err(|e| format!("cannot create spool folder '{}': {e}", dir.display()))?;
-        let mut queued: Vec<u64> = fs::read_dir(dir)
+        let entries: Vec<fs::DirEntry> = fs::read_dir(dir)
             .map_err(|e| format!("cannot read spool folder '{}': {e}", dir.display()))?
             .flatten()
+            .collect();
+        // Half-written messages of a run that crashed: never published.
+        for e in &entries {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with('.') && name.ends_with(".part") {
+                let _ = fs::remove_file(e.path());
+            }
+        }
+        let mut queued: Vec<u64> = entries
+            .iter()
             .filter_map(|e| e.file_name().to_str()?.strip_suffix(SUFFIX)?.parse().ok())
             .collect();
         queued.sort_unstable();
@@ -71,17 +82,13 @@ impl Spool {
         }
     }
 
-    /// Appends one message (temp file, then rename: a crash never leaves half a message).
+    /// Appends one message (all or nothing: a crash never leaves half a message).
     pub fn push(&self, payload: &[u8]) -> Result<(), String> {
         let mut inner = self.inner.lock().unwrap();
         let seq = inner.next;
         let path = self.path(seq);
-        let part = path.with_extension("part");
-        let written = fs::File::create(&part)
-            .and_then(|mut f| f.write_all(payload))
-            .and_then(|()| fs::rename(&part, &path));
+        let written = hmg_detect::atomic::write_atomic_unsynced(&path, |f| f.write_all(payload));
         if let Err(e) = written {
-            let _ = fs::remove_file(&part);
             return Err(format!(
                 "cannot write to the spool '{}': {e}",
                 self.dir.display()

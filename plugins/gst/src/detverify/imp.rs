@@ -189,16 +189,15 @@ impl DetVerify {
             .post_message(gst::message::Element::builder(s).src(&*self.obj()).build());
         if let Some(location) = state.settings.location.as_deref().filter(|l| !l.is_empty()) {
             let text = Self::report_json(mode, &verdict, metrics.as_ref(), &summary);
-            let part = format!("{location}.part");
-            std::fs::write(&part, text + "\n")
-                .and_then(|()| std::fs::rename(&part, location))
-                .map_err(|e| {
-                    let _ = std::fs::remove_file(&part);
-                    gst::error_msg!(
-                        gst::ResourceError::Write,
-                        ("Cannot write the report '{}': {}", location, e)
-                    )
-                })?;
+            hmg_detect::atomic::write_atomic(std::path::Path::new(location), |f| {
+                std::io::Write::write_all(f, (text + "\n").as_bytes())
+            })
+            .map_err(|e| {
+                gst::error_msg!(
+                    gst::ResourceError::Write,
+                    ("Cannot write the report: {}", e)
+                )
+            })?;
         }
         if !verdict.passed && state.settings.fail {
             return Err(gst::error_msg!(
