@@ -301,6 +301,45 @@ fn test_annotate_refuses_bad_arguments() {
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));
         assert!(text(&out).contains(message), "{args:?}: {}", text(&out));
     }
+    // dog.jpg and dog.png would share labels/dog.txt: refused before anything is saved, whether
+    // both are in the pictures folder or one is in the dataset already.
+    std::fs::write(
+        dir.join("pictures/dog.png"),
+        std::fs::read(testdata().join("images/coffee.png")).unwrap(),
+    )
+    .unwrap();
+    let out = run(&["--images", "pictures", "--dataset", "datasets/train"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("would share labels/dog.txt") && text(&out).contains("rename one"),
+        "{}",
+        text(&out)
+    );
+    std::fs::rename(
+        dir.join("pictures/dog.png"),
+        dir.join("datasets/train/images/dog.png"),
+    )
+    .unwrap();
+    let out = run(&["--images", "pictures", "--dataset", "datasets/train"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("would share labels/dog.txt"),
+        "{}",
+        text(&out)
+    );
+    // dataset verify names it as an error.
+    std::fs::copy(
+        dir.join("pictures/dog.jpg"),
+        dir.join("datasets/train/images/dog.jpg"),
+    )
+    .unwrap();
+    let out = Command::new(profile_dir().join("hmg"))
+        .current_dir(&dir)
+        .args(["dataset", "verify", "datasets"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("same-stem"), "{}", text(&out));
 }
 
 #[test]

@@ -130,6 +130,11 @@ fn test_split_is_stratified_reproducible_and_writes_data_yaml() {
         write(labels.join("eagle.txt"), "0 0.5 0.5 0.2 0.2\n");
         write(labels.join("person.txt"), "0 0.5 0.5 0.2 0.2\n");
         write(labels.join("astronaut.txt"), "");
+        // The user's own keys and comments survive the split.
+        let yaml_path = dir.join("datasets/data.yaml");
+        let mut mine = std::fs::read_to_string(&yaml_path).unwrap();
+        mine += "# kept: my notes\ntest: test/images\ndownload: https://example.com/set.zip\n";
+        std::fs::write(&yaml_path, mine).unwrap();
         // camera.png has no label: it stays in train, untouched.
         let out = hmg(
             &dir,
@@ -178,6 +183,12 @@ fn test_split_is_stratified_reproducible_and_writes_data_yaml() {
         );
         assert!(
             yaml.contains("nc: 2\nnames:\n  0: drone\n  1: IR-Drone\n"),
+            "{yaml}"
+        );
+        assert!(
+            yaml.contains(
+                "# kept: my notes\ntest: test/images\ndownload: https://example.com/set.zip\n"
+            ),
             "{yaml}"
         );
         // Splitting again changes nothing.

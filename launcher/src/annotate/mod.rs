@@ -127,6 +127,41 @@ fn pictures(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
         .collect())
 }
 
+/// Labels are paired with pictures by stem (ultralytics' rule), so `dog.jpg` and `dog.png`, here
+/// or already in the dataset, would write one `labels/dog.txt`: saving one would overwrite the
+/// other's boxes.
+fn refuse_shared_stems(pictures: &[PathBuf], dataset_images: &Path) -> anyhow::Result<()> {
+    let mut by_stem: std::collections::BTreeMap<String, Vec<PathBuf>> = Default::default();
+    let already = list_images(dataset_images).unwrap_or_default();
+    for p in pictures.iter().chain(&already) {
+        let stem = p
+            .file_stem()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        let names = by_stem.entry(stem).or_default();
+        // The dataset's copy of a picture from the images folder is the same picture.
+        if !names.iter().any(|n| n.file_name() == p.file_name()) {
+            names.push(p.clone());
+        }
+    }
+    let clashes: Vec<String> = by_stem
+        .iter()
+        .filter(|(_, paths)| paths.len() > 1)
+        .map(|(stem, paths)| {
+            let list: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+            format!("{} would share labels/{stem}.txt", list.join(" and "))
+        })
+        .collect();
+    if clashes.is_empty() {
+        return Ok(());
+    }
+    Err(usage(format!(
+        "pictures with the same name but another extension: {}; rename one of each (e.g. dog-2.png) and start again",
+        clashes.join("; ")
+    )))
+}
+
 pub fn run(args: &AnnotateArgs) -> anyhow::Result<()> {
     if !args.images.is_dir() {
         return Err(usage(format!(
@@ -142,6 +177,7 @@ pub fn run(args: &AnnotateArgs) -> anyhow::Result<()> {
             args.images.display()
         )));
     }
+    refuse_shared_stems(&pictures, &args.dataset.join("images"))?;
     for sub in ["images", "labels"] {
         let d = args.dataset.join(sub);
         std::fs::create_dir_all(&d).with_context(|| format!("cannot create '{}'", d.display()))?;

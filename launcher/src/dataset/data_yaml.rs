@@ -119,26 +119,133 @@ impl DataYaml {
             "val: {}\n",
             quote(&root.join("val/images").display().to_string())
         );
-        out += &format!("nc: {}\nnames:\n", names.len());
-        for (i, n) in names.iter().enumerate() {
-            out += &format!("  {i}: {}\n", quote(n));
-        }
-        out
+        out + &render_names(names)
     }
 
-    /// Writes `<root>/data.yaml` for `names` (atomically) and returns its path.
+    /// Writes `<root>/data.yaml` for `names` (atomically) and returns its path. An existing file
+    /// keeps every key and comment hmg does not own (`path:`, `test:`, `download:`, …): only
+    /// `train:`/`val:` (when they do not already name `<root>/{train,val}/images`) and
+    /// `nc:`/`names:` (when the names differ) are rewritten.
     pub fn write(root: &Path, names: &[String]) -> anyhow::Result<PathBuf> {
         let root = std::path::absolute(root)
             .with_context(|| format!("cannot resolve '{}'", root.display()))?;
         std::fs::create_dir_all(&root)
             .with_context(|| format!("cannot create '{}'", root.display()))?;
         let file = root.join("data.yaml");
-        let text = Self::render(&root, names);
+        let text = match std::fs::read_to_string(&file) {
+            Ok(old) => match Self::updated(&file, &old, &root, names)? {
+                Some(text) => text,
+                None => return Ok(file),
+            },
+            Err(_) => Self::render(&root, names),
+        };
         write_atomic(&file, |w| {
             Ok(std::io::Write::write_all(w, text.as_bytes())?)
         })?;
         Ok(file)
     }
+
+    /// `old` with the split folders of `root` and `names`, edited line by line; `None` when it
+    /// already says so.
+    fn updated(
+        file: &Path,
+        old: &str,
+        root: &Path,
+        names: &[String],
+    ) -> anyhow::Result<Option<String>> {
+        let current = Self::parse(file, old)
+            .with_context(|| format!("'{}' is not a valid data.yaml", file.display()))?;
+        let want = |split: &str| vec![root.join(split).join("images")];
+        let same = |have: &[PathBuf], want: &[PathBuf]| {
+            have.len() == want.len()
+                && have.iter().zip(want).all(|(h, w)| {
+                    match (std::fs::canonicalize(h), std::fs::canonicalize(w)) {
+                        (Ok(h), Ok(w)) => h == w,
+                        _ => std::path::absolute(h).ok() == std::path::absolute(w).ok(),
+                    }
+                })
+        };
+        let mut set: Vec<(&str, String)> = Vec::new();
+        for (key, have) in [("train", &current.train), ("val", &current.val)] {
+            if !same(have, &want(key)) {
+                let path = root.join(key).join("images").display().to_string();
+                set.push((key, quote(&path)));
+            }
+        }
+        let rename = current.names != names;
+        if set.is_empty() && !rename {
+            return Ok(None);
+        }
+        let mut out = String::new();
+        let mut lines = old.lines().peekable();
+        let mut done: Vec<&str> = Vec::new();
+        while let Some(line) = lines.next() {
+            let key = top_level_key(line);
+            if let Some((k, value)) = key.and_then(|k| set.iter().find(|(s, _)| *s == k)) {
+                out += &format!("{k}: {value}\n");
+                done.push(k);
+                // A block value (a list of folders) goes with its key.
+                while lines.peek().is_some_and(|l| is_continuation(l)) {
+                    lines.next();
+                }
+                continue;
+            }
+            if rename && matches!(key, Some("names") | Some("nc")) {
+                if key == Some("names") {
+                    out += &render_names(names);
+                    done.push("names");
+                }
+                while lines.peek().is_some_and(|l| is_continuation(l)) {
+                    lines.next();
+                }
+                continue;
+            }
+            out += line;
+            out.push('\n');
+        }
+        for (k, value) in &set {
+            if !done.contains(k) {
+                out += &format!("{k}: {value}\n");
+            }
+        }
+        if rename && !done.contains(&"names") {
+            out += &render_names(names);
+        }
+        // The edit must read back as intended before it replaces the user's file.
+        let back = Self::parse(file, &out).context("hmg's edit of data.yaml does not read back")?;
+        anyhow::ensure!(
+            back.names == names
+                && same(&back.train, &want("train"))
+                && same(&back.val, &want("val")),
+            "hmg's edit of '{}' does not read back as intended; edit it by hand",
+            file.display()
+        );
+        Ok(Some(out))
+    }
+}
+
+/// `nc:` and the numbered `names:` map.
+fn render_names(names: &[String]) -> String {
+    let mut out = format!("nc: {}\nnames:\n", names.len());
+    for (i, n) in names.iter().enumerate() {
+        out += &format!("  {i}: {}\n", quote(n));
+    }
+    out
+}
+
+/// The key of a top-level `key: …` line (not indented, not a comment or list item).
+fn top_level_key(line: &str) -> Option<&str> {
+    if line.starts_with([' ', '\t', '#', '-']) {
+        return None;
+    }
+    let (key, _) = line.split_once(':')?;
+    let key = key.trim();
+    (!key.is_empty() && !key.contains(' ')).then_some(key)
+}
+
+/// A line that belongs to the value of the key above it (indented, or a `- item`).
+fn is_continuation(line: &str) -> bool {
+    line.starts_with([' ', '\t', '-']) && !line.trim().is_empty()
 }
 
 /// A YAML double-quoted scalar unless plain is safe for PyYAML (YAML 1.1, what ultralytics
@@ -221,6 +328,40 @@ mod tests {
         let back = DataYaml::parse(Path::new("/data/sets/data.yaml"), &text).unwrap();
         assert_eq!(back.names, names);
         assert_eq!(back.val, vec![PathBuf::from("/data/sets/val/images")]);
+    }
+
+    #[test]
+    fn writing_keeps_the_keys_and_comments_hmg_does_not_own() {
+        let root = std::env::temp_dir().join(format!("hmg-data-yaml-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(&root).unwrap();
+        let names: Vec<String> = ["drone", "bird"].map(String::from).to_vec();
+        let file = root.join("data.yaml");
+        let mine = "# my drones, v3\npath: .\ntrain: train/images  # 80%\nval:\n  - val/images\ntest: test/images\ndownload: https://example.com/set.zip\nnames: [drone, bird]\n";
+        std::fs::write(&file, mine).unwrap();
+        // Already right: untouched, byte for byte.
+        DataYaml::write(&root, &names).unwrap();
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), mine);
+        // Other folders and names: those keys change, every other line stays.
+        let other = mine.replace("val:\n  - val/images", "val:\n  - old/val");
+        std::fs::write(&file, &other).unwrap();
+        let renamed: Vec<String> = ["drone", "bird", "plane"].map(String::from).to_vec();
+        DataYaml::write(&root, &renamed).unwrap();
+        let text = std::fs::read_to_string(&file).unwrap();
+        for kept in [
+            "# my drones, v3\n",
+            "path: .\n",
+            "train: train/images  # 80%\n",
+            "test: test/images\n",
+            "download: https://example.com/set.zip\n",
+        ] {
+            assert!(text.contains(kept), "{kept}: {text}");
+        }
+        assert!(!text.contains("old/val"), "{text}");
+        let back = DataYaml::read(&file).unwrap();
+        assert_eq!(back.names, renamed);
+        assert_eq!(back.val, vec![root.join("val/images")]);
+        std::fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]

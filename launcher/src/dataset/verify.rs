@@ -334,6 +334,7 @@ pub fn verify(target: &Path, mut progress: impl FnMut(usize, usize)) -> anyhow::
             );
         }
         let mut stems = std::collections::HashSet::new();
+        let mut first_of_stem: std::collections::HashMap<String, PathBuf> = Default::default();
         for image in images {
             let stem = image
                 .file_stem()
@@ -341,6 +342,21 @@ pub fn verify(target: &Path, mut progress: impl FnMut(usize, usize)) -> anyhow::
                 .to_string_lossy()
                 .into_owned();
             stems.insert(stem.clone());
+            // ultralytics pairs pictures and labels by stem: dog.jpg and dog.png share dog.txt.
+            if let Some(first) = first_of_stem.get(&stem) {
+                c.add(
+                    Severity::Error,
+                    "same-stem",
+                    image,
+                    None,
+                    format!(
+                        "shares the label file {stem}.txt with {}: rename one of them",
+                        first.file_name().unwrap_or_default().to_string_lossy()
+                    ),
+                );
+            } else {
+                first_of_stem.insert(stem.clone(), image.clone());
+            }
             if let Some(other) = seen_in.insert(stem.clone(), split.name.clone())
                 && other != split.name
             {
