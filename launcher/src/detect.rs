@@ -314,6 +314,9 @@ struct Supervisor {
     failures: Vec<u32>,
     /// Branches whose (non-live) input failed for good.
     ended: Vec<bool>,
+    /// Per branch: why its input failed, while that still holds (a live source that delivers
+    /// frames again after a restart has recovered).
+    errors: Vec<Option<String>>,
     /// Set when the run ends: EOS from sources passes again.
     stopping: Arc<std::sync::atomic::AtomicBool>,
     /// Per branch: its live source ended (set by the EOS probe, acted on at the next tick).
@@ -412,6 +415,7 @@ impl Supervisor {
             return; // the same failure, reported again by another element
         }
         let name = &self.names[i];
+        self.errors[i] = Some(reason.to_string());
         if let Some(bin) = pipeline.by_name(&Self::source_name(i)) {
             let _ = bin.set_state(gst::State::Null);
             let _ = pipeline.remove(&bin);
@@ -469,6 +473,7 @@ impl Supervisor {
                 self.names[i],
                 err.error()
             );
+            self.errors[i] = Some(err.error().to_string());
             self.end_branch(pipeline, i);
         }
         true
@@ -519,6 +524,7 @@ impl Supervisor {
             if st.frames_at_restart.is_some_and(|f| st.frames > f) {
                 st.frames_at_restart = None;
                 self.failures[i] = 0;
+                self.errors[i] = None;
             }
         }
     }
@@ -682,6 +688,7 @@ pub fn run(args: &DetectArgs) -> anyhow::Result<()> {
         restart_at: vec![None; graphs.len()],
         failures: vec![0; graphs.len()],
         ended: vec![false; graphs.len()],
+        errors: vec![None; graphs.len()],
         stopping: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         failed: (0..graphs.len())
             .map(|_| Arc::new(std::sync::atomic::AtomicBool::new(false)))
@@ -736,8 +743,17 @@ pub fn run(args: &DetectArgs) -> anyhow::Result<()> {
     let secs = elapsed.as_secs_f64();
     println!("summary ({secs:.1} s):");
     let mut streams = Vec::new();
-    for (b, s) in branches.iter().zip(&stats) {
+    let mut failed = Vec::new();
+    for ((b, s), error) in branches.iter().zip(&stats).zip(&supervisor.errors) {
         let s = s.lock().unwrap();
+        // A file or folder that gave no frame at all failed too, error message or not.
+        let error = error.clone().or_else(|| {
+            (s.frames == 0 && !b.source.is_live())
+                .then(|| "no frame could be read from it".to_string())
+        });
+        if let Some(e) = &error {
+            failed.push(format!("{} ({e})", b.name));
+        }
         let mut lat = s.latencies_ms.clone();
         lat.sort_by(f64::total_cmp);
         let (p50, p90, p99) = (
@@ -758,6 +774,7 @@ pub fn run(args: &DetectArgs) -> anyhow::Result<()> {
             "fps": (fps * 100.0).round() / 100.0,
             "detections": s.detections,
             "latency_ms": {"p50": ms(p50), "p90": ms(p90), "p99": ms(p99)},
+            "error": error,
         }));
     }
     let peak = peak_memory_mib();
@@ -790,6 +807,15 @@ pub fn run(args: &DetectArgs) -> anyhow::Result<()> {
         Ok(std::io::Write::write_all(w, b"\n")?)
     })?;
     println!("wrote {}", run_dir.display());
+    if !failed.is_empty() {
+        anyhow::bail!(
+            "{} of {} stream(s) failed: {} (see {})",
+            failed.len(),
+            branches.len(),
+            failed.join("; "),
+            run_dir.join("summary.json").display()
+        );
+    }
     Ok(())
 }
 

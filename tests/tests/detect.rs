@@ -351,13 +351,48 @@ fn test_a_broken_file_ends_its_stream_only() {
         .output()
         .unwrap();
     let t = text(&o);
-    assert!(o.status.success(), "{t}");
+    // The other stream ran to its end; the run says that one failed.
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(t.contains("1 of 2 stream(s) failed: broken"), "{t}");
     let run = run_dir(&out);
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("summary.json")).unwrap()).unwrap();
+    let error_of = |name: &str| {
+        summary["streams"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap()["error"]
+            .clone()
+    };
+    assert!(error_of("broken").is_string(), "{summary}");
+    assert!(error_of("eagle").is_null(), "{summary}");
     let (eagle_lines, _, labels) = summarize(&run.join("eagle.jsonl"));
     assert_eq!(eagle_lines, 1);
     assert!(labels.contains_key("bird"));
     let (broken_lines, _, _) = summarize(&run.join("broken.jsonl"));
     assert!(broken_lines < 250, "{t}");
+    // Every input failing (a text file, an empty mp4): exit 1, each named.
+    let text_file = dir.join("notes.mp4");
+    std::fs::write(&text_file, "not a video\n").unwrap();
+    let empty = dir.join("empty.mp4");
+    std::fs::write(&empty, "").unwrap();
+    let o = hmg()
+        .args(["detect", "--headless", "--model", &model(), "--input"])
+        .arg(&text_file)
+        .arg("--input")
+        .arg(&empty)
+        .arg("--output")
+        .arg(dir.join("out-all"))
+        .output()
+        .unwrap();
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(
+        t.contains("2 of 2 stream(s) failed") && t.contains("notes") && t.contains("empty"),
+        "{t}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
