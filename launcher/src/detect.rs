@@ -12,6 +12,8 @@ use anyhow::Context;
 use gst::prelude::*;
 
 use crate::graph::{self, PlayEvent};
+use crate::images::list_images;
+use crate::picture_feed;
 use crate::sources::{Source, folder_launch, link_folder, quote};
 use crate::stats::{peak_memory_mib, percentile};
 use crate::usage::{check_model_args, usage};
@@ -31,7 +33,8 @@ pub struct DetectArgs {
     /// Read /dev/videoN (USB camera); repeat for several cameras
     #[arg(long = "camera", value_name = "N")]
     cameras: Vec<u32>,
-    /// Read a video file, a folder of .jpg images or an rtsp:// URL; repeatable
+    /// Read a video file, a folder of pictures (.jpg, .png, .bmp, any mix; each JSON line names
+    /// its file) or an rtsp:// URL; repeatable
     #[arg(long = "input", value_name = "FILE|DIR|URL")]
     inputs: Vec<String>,
     /// No window (for SSH): detections go to JSON lines, frames with detections to snapshots
@@ -201,18 +204,25 @@ impl BranchGraph {
     }
 }
 
+fn picture_source_name(i: usize) -> String {
+    format!("pictures{i}")
+}
+
 fn describe(args: &DetectArgs, branches: &[Branch], run_dir: &Path) -> anyhow::Result<String> {
-    Ok(describe_branches(args, branches, run_dir)?
+    Ok(describe_branches(args, branches, run_dir, true)?
         .iter()
         .map(BranchGraph::line)
         .collect::<Vec<_>>()
         .join("  "))
 }
 
+/// The graph of each branch. `printable`: as a gst-launch-1.0 line (a folder read by
+/// multifilesrc, one kind of picture); else as run here (a folder fed by [`picture_feed`]).
 fn describe_branches(
     args: &DetectArgs,
     branches: &[Branch],
     run_dir: &Path,
+    printable: bool,
 ) -> anyhow::Result<Vec<BranchGraph>> {
     let hef = args
         .model
@@ -229,7 +239,10 @@ fn describe_branches(
         };
         let scratch = run_dir.join(".frames").join(&b.name);
         let source_launch = match &source {
-            Source::Folder(dir) => folder_launch(&scratch, link_folder(dir, &scratch)?),
+            Source::Folder(dir) if printable => {
+                folder_launch(&scratch, link_folder(dir, &scratch)?)
+            }
+            Source::Folder(_) => format!("appsrc name={}", picture_source_name(i)),
             other => other.launch(&scratch),
         };
         // Live sources drop late frames instead of piling them up; files lose none.
@@ -671,7 +684,26 @@ pub fn run(args: &DetectArgs) -> anyhow::Result<()> {
     }
     std::fs::create_dir_all(&run_dir)
         .with_context(|| format!("cannot create output folder '{}'", run_dir.display()))?;
-    let graphs = describe_branches(args, &branches, &run_dir)?;
+    // Folders are read here, picture by picture: their lists first, so that an empty one stops
+    // the run before anything starts.
+    let mut folders = Vec::new();
+    for b in &branches {
+        folders.push(match (&b.source, args.test_frames) {
+            (Source::Folder(dir), None) => {
+                let pictures = list_images(dir)
+                    .with_context(|| format!("cannot read folder '{}'", dir.display()))?;
+                if pictures.is_empty() {
+                    return Err(usage(format!(
+                        "folder '{}' has no pictures (.jpg, .jpeg, .png, .bmp)",
+                        dir.display()
+                    )));
+                }
+                Some(pictures)
+            }
+            _ => None,
+        });
+    }
+    let graphs = describe_branches(args, &branches, &run_dir, false)?;
     graph::init()?;
     // Sources are separate bins, so that one can be rebuilt while the others run.
     let rest = graphs
@@ -696,8 +728,22 @@ pub fn run(args: &DetectArgs) -> anyhow::Result<()> {
         graphs,
     };
 
+    let skipped: Vec<picture_feed::Skipped> = branches.iter().map(|_| Default::default()).collect();
+    let mut feeders = Vec::new();
     for i in 0..branches.len() {
         supervisor.attach(&pipeline, i)?;
+        if let Some(pictures) = folders[i].take() {
+            let appsrc = pipeline
+                .by_name(&picture_source_name(i))
+                .and_then(|e| e.downcast::<gst_app::AppSrc>().ok())
+                .context("the folder's appsrc is missing")?;
+            feeders.push(picture_feed::feed(
+                appsrc,
+                pictures,
+                branches[i].name.clone(),
+                skipped[i].clone(),
+            ));
+        }
     }
     let stats = install_probes(&pipeline, &branches)?;
     println!(
@@ -738,20 +784,46 @@ pub fn run(args: &DetectArgs) -> anyhow::Result<()> {
         }
     });
     bar.finish_and_clear();
+    for feeder in feeders {
+        let _ = feeder.join();
+    }
     let _ = std::fs::remove_dir_all(run_dir.join(".frames"));
     let elapsed = elapsed?;
     let secs = elapsed.as_secs_f64();
     println!("summary ({secs:.1} s):");
     let mut streams = Vec::new();
     let mut failed = Vec::new();
-    for ((b, s), error) in branches.iter().zip(&stats).zip(&supervisor.errors) {
+    for (((b, s), error), skipped) in branches
+        .iter()
+        .zip(&stats)
+        .zip(&supervisor.errors)
+        .zip(&skipped)
+    {
         let s = s.lock().unwrap();
+        let skipped = skipped.lock().unwrap().clone();
+        if !skipped.is_empty() {
+            failed.push(format!(
+                "{}: {} picture(s) could not be read ({})",
+                b.name,
+                skipped.len(),
+                skipped
+                    .iter()
+                    .map(|(f, _)| f.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
         // A file or folder that gave no frame at all failed too, error message or not.
         let error = error.clone().or_else(|| {
             (s.frames == 0 && !b.source.is_live())
                 .then(|| "no frame could be read from it".to_string())
         });
-        if let Some(e) = &error {
+        // A live source that fails now and then (and is restarted) is reported in the summary;
+        // the run failed with it only if it never gave a frame.
+        if let Some(e) = error
+            .as_ref()
+            .filter(|_| !b.source.is_live() || s.frames == 0)
+        {
             failed.push(format!("{} ({e})", b.name));
         }
         let mut lat = s.latencies_ms.clone();
@@ -775,6 +847,10 @@ pub fn run(args: &DetectArgs) -> anyhow::Result<()> {
             "detections": s.detections,
             "latency_ms": {"p50": ms(p50), "p90": ms(p90), "p99": ms(p99)},
             "error": error,
+            "skipped": skipped
+                .iter()
+                .map(|(file, why)| serde_json::json!({"file": file, "error": why}))
+                .collect::<Vec<_>>(),
         }));
     }
     let peak = peak_memory_mib();

@@ -21,6 +21,7 @@ pub mod hef;
 pub mod images;
 pub mod monitor;
 pub mod nms;
+pub mod picture_feed;
 pub mod pipeline;
 pub mod pydriver;
 pub mod run;

@@ -175,7 +175,7 @@ pub fn link_folder(
     };
     if let Some((other, _)) = images.iter().find(|(_, k)| *k != kind) {
         return Err(UsageError(format!(
-            "folder '{}' mixes kinds of pictures ({} and {}): hmg detect reads one kind per folder; put each kind in its own folder (--input once per folder), or use hmg batch, which reads any mix",
+            "folder '{}' mixes kinds of pictures ({} and {}): the plain gst-launch-1.0 line (multifilesrc) reads one kind per folder; hmg detect itself (without --print) reads any mix",
             folder.display(),
             images[0].0.display(),
             other.display()

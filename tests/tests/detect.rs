@@ -454,14 +454,22 @@ fn test_a_folder_of_png_pictures_gives_ultralytics_detections() {
     }
     assert!(total > 0);
 
-    // A folder mixing kinds is refused before anything runs, saying what to do.
+    // A folder mixing kinds runs (hmg decodes each picture); only the plain gst-launch-1.0 line
+    // that --print shows cannot read it, and says so.
     std::fs::copy(
         testdata().join("images/eagle.jpg"),
         pictures.join("eagle.jpg"),
     )
     .unwrap();
     let o = hmg()
-        .args(["detect", "--headless", "--model", &model(), "--input"])
+        .args([
+            "detect",
+            "--headless",
+            "--print",
+            "--model",
+            &model(),
+            "--input",
+        ])
         .arg(&pictures)
         .arg("--output")
         .arg(dir.join("out-mixed"))
@@ -469,9 +477,127 @@ fn test_a_folder_of_png_pictures_gives_ultralytics_detections() {
         .unwrap();
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(
-        text(&o).contains("mixes kinds of pictures") && text(&o).contains("hmg batch"),
+        text(&o).contains("mixes kinds of pictures") && text(&o).contains("reads any mix"),
         "{}",
         text(&o)
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn test_a_folder_names_each_picture_skips_what_cannot_be_read_and_matches_batch() {
+    let dir = temp_dir("detect-folder-files");
+    let pictures = dir.join("pictures");
+    std::fs::create_dir_all(&pictures).unwrap();
+    // Any mix of kinds; a CMYK JPEG and a picture turned by its EXIF orientation (made with
+    // Pillow from real pictures); a file that is no picture at all.
+    std::fs::copy(
+        testdata().join("images/eagle.jpg"),
+        pictures.join("eagle.jpg"),
+    )
+    .unwrap();
+    std::fs::copy(
+        testdata().join("images/coffee.png"),
+        pictures.join("coffee.png"),
+    )
+    .unwrap();
+    let made = ultralytics_python(&dir)
+        .arg("-c")
+        .arg(
+            "import sys\nfrom PIL import Image\nsrc, out = sys.argv[1], sys.argv[2]\n\
+             Image.open(src + '/dog.jpg').convert('CMYK').save(out + '/cmyk.jpg', quality=95)\n\
+             im = Image.open(src + '/person.jpg')\nexif = im.getexif()\nexif[0x0112] = 6\n\
+             im.transpose(Image.Transpose.ROTATE_90).save(out + '/turned.jpg', quality=95, exif=exif)\n",
+        )
+        .arg(testdata().join("images"))
+        .arg(&pictures)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", text(&made));
+    std::fs::write(pictures.join("broken.jpg"), "not a picture\n").unwrap();
+    let out = dir.join("out");
+    let o = hmg()
+        .args(["detect", "--headless", "--model", &model(), "--input"])
+        .arg(&pictures)
+        .arg("--output")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "one picture failed: {t}");
+    assert!(
+        t.contains("skipped broken.jpg") && t.contains("1 picture(s) could not be read"),
+        "{t}"
+    );
+    let run = run_dir(&out);
+    let records: Vec<serde_json::Value> = std::fs::read_to_string(run.join("pictures.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let files: Vec<&str> = records
+        .iter()
+        .map(|r| r["file"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        files,
+        ["cmyk.jpg", "coffee.png", "eagle.jpg", "turned.jpg"],
+        "each record names its picture, in name order"
+    );
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["streams"][0]["skipped"][0]["file"], "broken.jpg");
+
+    // The same pictures through hmg batch: the same boxes (decoding, orientation, CMYK).
+    let o = hmg()
+        .args([
+            "batch",
+            "--no-images",
+            "--conf",
+            "0.35",
+            "--iou",
+            "0.5",
+            "--model",
+            &model(),
+        ])
+        .arg("--input")
+        .arg(&pictures)
+        .arg("--output")
+        .arg(dir.join("batch"))
+        .output()
+        .unwrap();
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("batch/detections.json")).unwrap())
+            .unwrap_or_else(|e| panic!("{e}: {}", text(&o)));
+    for record in &records {
+        let file = record["file"].as_str().unwrap();
+        let batch = report["images"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["file"] == file)
+            .unwrap_or_else(|| panic!("{file} not in batch's report: {report}"));
+        assert_eq!(
+            (record["width"].clone(), record["height"].clone()),
+            (batch["width"].clone(), batch["height"].clone()),
+            "{file}: upright size"
+        );
+        let ours = record["detections"].as_array().unwrap();
+        let theirs = batch["detections"].as_array().unwrap();
+        assert!(!ours.is_empty(), "{file}: {record}");
+        assert_eq!(ours.len(), theirs.len(), "{file}: {ours:?} vs {theirs:?}");
+        for (a, b) in ours.iter().zip(theirs) {
+            assert_eq!(a["label"], b["label"], "{file}");
+            for (x, y) in a["box"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .zip(b["box"].as_array().unwrap())
+            {
+                let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
+                assert!((x - y).abs() < 1.0, "{file}: {a} vs {b}");
+            }
+        }
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -22,8 +22,26 @@ pub const TENSORS_META: &str = "HmgTensors";
 /// x1, y1, x2, y2, score, class-id in model-input pixels).
 pub const CANDIDATES_META: &str = "HmgCandidates";
 
+/// The file a frame was decoded from: `file` (string). Sources that read pictures one by one
+/// (hmg detect's folder input) set it; `detlog` and `detmqtt` name it in each record.
+pub const SOURCE_META: &str = "HmgSource";
+
+/// The `file` of a frame's `HmgSource` meta, if it has one.
+pub fn source_file(buf: &gst::BufferRef) -> Option<String> {
+    let meta = gst::meta::CustomMeta::from_buffer(buf, SOURCE_META).ok()?;
+    meta.structure().get::<String>("file").ok()
+}
+
+/// Names the file `buf` was decoded from.
+pub fn set_source_file(buf: &mut gst::BufferRef, file: &str) {
+    register();
+    if let Ok(mut meta) = gst::meta::CustomMeta::add(buf, SOURCE_META) {
+        meta.mut_structure().set("file", file);
+    }
+}
+
 pub fn register() {
-    for name in [TENSORS_META, CANDIDATES_META] {
+    for name in [TENSORS_META, CANDIDATES_META, SOURCE_META] {
         if !gst::meta::CustomMeta::is_registered(name) {
             gst::meta::CustomMeta::register(name, &[]);
         }

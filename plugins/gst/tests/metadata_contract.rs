@@ -53,15 +53,39 @@ fn collect(s: &gst::StructureRef, out: &mut BTreeMap<(String, String), String>) 
 #[test]
 fn elements_attach_exactly_the_documented_fields() {
     let description = format!(
-        "filesrc location={} ! decodebin ! videoconvert ! hailoinfer model={} ! yolodecode ! yolonms ! appsink name=sink",
+        "filesrc location={} ! decodebin ! videoconvert name=source ! hailoinfer model={} ! yolodecode ! yolonms ! appsink name=sink",
         common::image("astronaut.png"),
         common::model("nudenet_320n.onnx"),
     );
-    let buffer = common::run_collect_buffer(&description);
-    let buffer = buffer.as_ref();
+    let pipeline = common::launch(&description);
+    // A source that reads pictures one by one names each frame's file (as hmg detect's folder
+    // input does); the meta must reach the end of the graph.
+    pipeline
+        .by_name("source")
+        .and_then(|e| e.static_pad("src"))
+        .unwrap()
+        .add_probe(gst::PadProbeType::BUFFER, |_, info| {
+            if let Some(buffer) = info.buffer_mut() {
+                gsthmg::meta::set_source_file(buffer.make_mut(), "astronaut.png");
+            }
+            gst::PadProbeReturn::Ok
+        });
+    let sink = pipeline
+        .by_name("sink")
+        .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
+        .unwrap();
+    use gst::prelude::*;
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let sample = sink.pull_sample().unwrap();
+    pipeline.set_state(gst::State::Null).unwrap();
+    let buffer = sample.buffer().unwrap();
+    assert_eq!(
+        gsthmg::meta::source_file(buffer).as_deref(),
+        Some("astronaut.png")
+    );
 
     let mut attached = BTreeMap::new();
-    for name in ["HmgTensors", "HmgCandidates"] {
+    for name in ["HmgTensors", "HmgCandidates", "HmgSource"] {
         let meta = gst::meta::CustomMeta::from_buffer(buffer, name)
             .unwrap_or_else(|_| panic!("{name} attached"));
         collect(meta.structure(), &mut attached);
@@ -78,7 +102,7 @@ fn elements_attach_exactly_the_documented_fields() {
         collect(param, &mut attached);
     }
     let (version, documented) = documented();
-    assert_eq!(version, 1, "bump the contract version with the tables");
+    assert_eq!(version, 2, "bump the contract version with the tables");
     let missing: BTreeSet<_> = documented
         .keys()
         .filter(|k| !attached.contains_key(*k))

@@ -109,24 +109,28 @@ impl ObjectSubclass for DetLog {
     type ParentType = gst_base::BaseTransform;
 }
 
-/// One JSON line (without the newline) for one frame.
+/// One JSON line (without the newline) for one frame, naming the file it was decoded from when
+/// its source said (`HmgSource` meta).
 pub fn frame_line(
     stream: &str,
     frame: u64,
-    pts_ns: Option<u64>,
+    buf: &gst::BufferRef,
     size: (i32, i32),
     dets: &[Detection],
 ) -> String {
     let detections: Vec<serde_json::Value> = dets.iter().map(Detection::to_json).collect();
-    serde_json::json!({
+    let mut line = serde_json::json!({
         "stream": stream,
         "frame": frame,
-        "pts_ns": pts_ns,
+        "pts_ns": buf.pts().map(|p| p.nseconds()),
         "width": size.0,
         "height": size.1,
         "detections": detections,
-    })
-    .to_string()
+    });
+    if let Some(file) = crate::meta::source_file(buf) {
+        line["file"] = file.into();
+    }
+    line.to_string()
 }
 
 impl DetLog {
@@ -325,13 +329,7 @@ impl BaseTransformImpl for DetLog {
         let dets = roi::detections_from_buffer(buf);
         let mut guard = self.state.lock().unwrap();
         let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
-        state.line = frame_line(
-            &state.stream,
-            state.frames,
-            buf.pts().map(|p| p.nseconds()),
-            state.size,
-            &dets,
-        );
+        state.line = frame_line(&state.stream, state.frames, buf, state.size, &dets);
         state.line.push('\n');
         let frame = state.frames;
         state.frames += 1;

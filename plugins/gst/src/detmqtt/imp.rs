@@ -417,13 +417,7 @@ impl BaseTransformImpl for DetMqtt {
         let dets = roi::detections_from_buffer(buf);
         let mut guard = self.state.lock().unwrap();
         let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
-        let line = frame_line(
-            &state.stream,
-            state.frames,
-            buf.pts().map(|p| p.nseconds()),
-            state.size,
-            &dets,
-        );
+        let line = frame_line(&state.stream, state.frames, buf, state.size, &dets);
         state.frames += 1;
         // The spool is a local disk write: the graph never waits on the network. Failures are
         // reported once and the video flows on.
