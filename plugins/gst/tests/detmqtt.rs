@@ -566,3 +566,59 @@ fn credentials_come_from_a_file_and_bad_settings_fail_at_start() {
         assert!(err.contains(message), "{props}: {err}");
     }
 }
+
+#[test]
+fn messages_that_can_never_be_delivered_are_set_aside_not_retried_forever() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = temp_dir("undeliverable");
+    let port = free_port();
+    // The broker closes the connection of a client that sends a packet over 20 kB.
+    let _broker = Broker::start(&dir, &[("", port)], "max_packet_size 20000");
+    let rx = subscribe(port, "t/#", "aside-sub");
+    // A spool left by earlier runs: a record, an empty file, a foreign file, a record too large
+    // for this broker, another record.
+    let spool = dir.join("spool");
+    std::fs::create_dir_all(&spool).unwrap();
+    let record = |frame: u64, pad: usize| {
+        serde_json::json!({"stream": "cam", "frame": frame, "pts_ns": 0, "width": 64,
+            "height": 48, "detections": [], "note": "x".repeat(pad)})
+        .to_string()
+    };
+    let file = |seq: u64| spool.join(format!("{seq:020}.msg"));
+    std::fs::write(file(1), record(1001, 0)).unwrap();
+    std::fs::write(file(2), "").unwrap();
+    std::fs::write(file(3), [0xffu8, 0xfe, 0x00, 0x41]).unwrap();
+    std::fs::write(file(4), record(1004, 50_000)).unwrap();
+    std::fs::write(file(5), record(1005, 0)).unwrap();
+    let pipeline = graph(
+        "videotestsrc is-live=true num-buffers=60 ! video/x-raw,width=64,height=48,framerate=10/1",
+        &format!(
+            "location=mqtt://127.0.0.1:{port}/t/cam spool-dir={}",
+            spool.display()
+        ),
+    );
+    let warnings = play(&pipeline);
+    let got = collect_distinct(&rx, 62, Duration::from_secs(30));
+    let frames = first_arrivals(&frames_of(&got));
+    assert_eq!(
+        frames[..2],
+        [1001, 1005],
+        "the good records of the spool first, in order: {frames:?}"
+    );
+    assert_eq!(
+        frames[2..],
+        (0..60).collect::<Vec<u64>>()[..],
+        "then the run's"
+    );
+    let mq = pipeline.by_name("mq").unwrap();
+    assert_eq!(mq.property::<u64>("undeliverable"), 3, "{warnings:?}");
+    let aside: Vec<String> = std::fs::read_dir(spool.join("undeliverable"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(aside.len(), 3, "{aside:?}");
+    assert!(
+        warnings.iter().any(|w| w.contains("set aside")),
+        "{warnings:?}"
+    );
+}

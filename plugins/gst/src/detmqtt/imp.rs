@@ -201,6 +201,11 @@ impl ObjectImpl for DetMqtt {
                     .blurb("Messages dropped because the spool was full")
                     .read_only()
                     .build(),
+                glib::ParamSpecUInt64::builder("undeliverable")
+                    .nick("Undeliverable")
+                    .blurb("Messages set aside in the spool's undeliverable/ folder: damaged or foreign files, or refused by the broker again and again")
+                    .read_only()
+                    .build(),
                 glib::ParamSpecBoolean::builder("connected")
                     .nick("Connected")
                     .blurb("Whether the broker is connected now")
@@ -253,6 +258,7 @@ impl ObjectImpl for DetMqtt {
                 .to_value(),
             "spooled" => stats.map_or(0, |(sp, _)| sp.len() as u64).to_value(),
             "dropped" => stats.map_or(0, |(sp, _)| sp.dropped()).to_value(),
+            "undeliverable" => stats.map_or(0, |(sp, _)| sp.set_aside_count()).to_value(),
             "connected" => stats
                 .is_some_and(|(_, st)| st.connected.load(Ordering::SeqCst))
                 .to_value(),

@@ -24,6 +24,16 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// How long a stopping element keeps sending what is queued before leaving it for next time.
 const STOP_GRACE: Duration = Duration::from_secs(2);
+/// The end of that grace only waits for acknowledgements: a message the broker acknowledged
+/// but whose PUBACK was never read would be sent again by the next run.
+const ACK_WAIT: Duration = Duration::from_millis(500);
+/// The largest message this client sends (its packet limit, less the topic and header).
+const MAX_PACKET: usize = 1 << 20;
+/// After a lost connection messages go one at a time (the window reopens with each
+/// acknowledgement), so that the one in flight when the broker hangs up is known. Lost this many
+/// times in a row while alone in flight, the broker refuses that message (larger than its limit,
+/// say): it is set aside.
+const STRIKES: u32 = 3;
 
 /// What the sender needs to connect.
 #[derive(Clone)]
@@ -85,7 +95,7 @@ fn connect(config: &Config, transport: &Option<Transport>) -> (Client, Connectio
     options
         .set_keep_alive(Duration::from_secs(15))
         .set_clean_session(true)
-        .set_max_packet_size(1 << 20, 1 << 20);
+        .set_max_packet_size(MAX_PACKET, MAX_PACKET);
     if let Some((user, password)) = &config.credentials {
         options.set_credentials(user, password);
     }
@@ -113,6 +123,8 @@ pub fn run(
     let mut backoff = FIRST_BACKOFF;
     let mut reported = false;
     let mut attempted = false;
+    // The oldest message in flight at the last lost connections, and how many in a row.
+    let mut suspect: Option<(u64, u32)> = None;
     loop {
         // Stopping: what is queued stays on disk for the next run once an attempt to reach the
         // broker has failed (a stopping graph does not wait for a broker that is away).
@@ -125,7 +137,40 @@ pub fn run(
         }
         attempted = true;
         let (client, mut connection) = connect(&config, &transport);
-        match session(&config, &client, &mut connection, &spool, &stats) {
+        let mut oldest_in_flight = None;
+        let careful = suspect.is_some();
+        let mut acked = 0;
+        let outcome = session(
+            &config,
+            &client,
+            &mut connection,
+            &spool,
+            &stats,
+            Flight {
+                careful,
+                oldest: &mut oldest_in_flight,
+                acked: &mut acked,
+            },
+            &report,
+        );
+        if matches!(outcome, Err(Failure::Lost(_))) {
+            // A strike only when that message was alone in flight.
+            let alone = careful && acked == 0;
+            suspect = match (suspect, oldest_in_flight) {
+                (Some((seq, n)), Some(now)) if alone && seq == now => Some((seq, n + 1)),
+                (_, Some(now)) => Some((now, u32::from(alone))),
+                (_, None) => None,
+            };
+            if let Some((seq, STRIKES)) = suspect {
+                spool.set_aside(seq);
+                report(format!(
+                    "MQTT broker {}:{} closed the connection {STRIKES} times while message {seq} was in flight (larger than the broker accepts?); set aside in the spool's undeliverable/ folder",
+                    config.address.host, config.address.port
+                ));
+                suspect = None;
+            }
+        }
+        match outcome {
             Ok(()) => return,
             Err(Failure::Connect(e)) => {
                 stats.connected.store(false, Ordering::SeqCst);
@@ -154,6 +199,16 @@ pub fn run(
     }
 }
 
+/// What one session sends at once, and what it tells the next.
+struct Flight<'a> {
+    /// One message at a time at first (after a lost connection).
+    careful: bool,
+    /// The oldest message in flight when the session ended.
+    oldest: &'a mut Option<u64>,
+    /// Messages acknowledged in the session.
+    acked: &'a mut u64,
+}
+
 enum Failure {
     /// Never got connected.
     Connect(String),
@@ -168,6 +223,8 @@ fn session(
     connection: &mut Connection,
     spool: &Spool,
     stats: &Stats,
+    flight: Flight,
+    report: &impl Fn(String),
 ) -> Result<(), Failure> {
     // Wait for the broker's CONNACK.
     loop {
@@ -191,20 +248,38 @@ fn session(
     let mut inflight: VecDeque<(u64, Option<u16>)> = VecDeque::new();
     let mut last_sent: Option<u64> = None;
     loop {
-        if inflight.len() < WINDOW {
-            let room = WINDOW - inflight.len();
+        let publishing = spool
+            .closed_for()
+            .is_none_or(|t| t < STOP_GRACE.saturating_sub(ACK_WAIT));
+        let window = if flight.careful {
+            (*flight.acked as usize + 1).min(WINDOW)
+        } else {
+            WINDOW
+        };
+        if publishing && inflight.len() < window {
+            let room = window - inflight.len();
             let next = match last_sent {
                 None => spool.oldest(room, Duration::ZERO),
                 Some(after) => spool.after(after, room),
             };
             for (seq, payload) in next {
+                last_sent = Some(seq);
+                if payload.len() + config.address.topic.len() + 16 > MAX_PACKET {
+                    // Never deliverable by this client: set aside instead of jamming the queue.
+                    spool.set_aside(seq);
+                    report(format!(
+                        "MQTT message {seq} is {} bytes, over the {MAX_PACKET}-byte packet limit; set aside in the spool's undeliverable/ folder",
+                        payload.len()
+                    ));
+                    continue;
+                }
                 client
                     .publish(&config.address.topic, QoS::AtLeastOnce, false, payload)
                     .map_err(|e| Failure::Lost(e.to_string()))?;
                 inflight.push_back((seq, None));
-                last_sent = Some(seq);
             }
         }
+        *flight.oldest = inflight.front().map(|(seq, _)| *seq);
         let done = inflight.is_empty() && spool.is_closed() && spool.len() == 0;
         if done || spool.closed_for().is_some_and(|t| t > STOP_GRACE) {
             // What is still queued stays in the spool for the next run.
@@ -222,6 +297,7 @@ fn session(
                     let (seq, _) = inflight.remove(i).expect("position is valid");
                     spool.remove(seq);
                     stats.sent.fetch_add(1, Ordering::SeqCst);
+                    *flight.acked += 1;
                 }
             }
             Ok(Ok(_)) | Err(RecvTimeoutError::Timeout) => {}

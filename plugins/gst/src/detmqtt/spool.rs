@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! A bounded on-disk queue of messages: one file per message, named by its sequence number, so
 //! nothing is lost when the broker is away or the process restarts, and the sender always takes
-//! the oldest. When it is full the oldest message is dropped and counted.
+//! the oldest. When it is full the oldest message is dropped and counted. A message that can
+//! never be delivered (not a record detmqtt wrote: empty, damaged or foreign; or refused by the
+//! broker again and again) is moved aside into `undeliverable/` and counted, never retried forever.
 
 use std::collections::VecDeque;
 use std::fs;
@@ -27,6 +29,7 @@ struct Inner {
     queued: VecDeque<u64>,
     next: u64,
     dropped: u64,
+    set_aside: u64,
     closed: Option<std::time::Instant>,
 }
 
@@ -110,9 +113,46 @@ impl Spool {
         }
         let seqs: Vec<u64> = inner.queued.iter().take(n).copied().collect();
         drop(inner);
+        self.read_all(seqs)
+    }
+
+    /// The payloads of `seqs` that are records detmqtt wrote (a JSON object); any other file is
+    /// set aside, not published.
+    fn read_all(&self, seqs: Vec<u64>) -> Vec<(u64, Vec<u8>)> {
         seqs.into_iter()
-            .filter_map(|seq| Some((seq, fs::read(self.path(seq)).ok()?)))
+            .filter_map(|seq| {
+                let payload = fs::read(self.path(seq)).ok()?;
+                let record = serde_json::from_slice::<serde_json::Value>(&payload)
+                    .is_ok_and(|v| v.is_object());
+                if record {
+                    Some((seq, payload))
+                } else {
+                    self.set_aside(seq);
+                    None
+                }
+            })
             .collect()
+    }
+
+    /// Moves message `seq` into `undeliverable/` (kept for a person to look at) and counts it.
+    pub fn set_aside(&self, seq: u64) {
+        let mut inner = self.inner.lock().unwrap();
+        if let Some(i) = inner.queued.iter().position(|&s| s == seq) {
+            inner.queued.remove(i);
+            inner.set_aside += 1;
+            let aside = self.dir.join("undeliverable");
+            let moved = fs::create_dir_all(&aside).and_then(|()| {
+                fs::rename(self.path(seq), aside.join(format!("{seq:020}{SUFFIX}")))
+            });
+            if moved.is_err() {
+                let _ = fs::remove_file(self.path(seq));
+            }
+        }
+    }
+
+    /// Messages set aside as undeliverable.
+    pub fn set_aside_count(&self) -> u64 {
+        self.inner.lock().unwrap().set_aside
     }
 
     /// The messages after `after` (exclusive), up to `n`, without waiting.
@@ -126,9 +166,7 @@ impl Spool {
             .copied()
             .collect();
         drop(inner);
-        seqs.into_iter()
-            .filter_map(|seq| Some((seq, fs::read(self.path(seq)).ok()?)))
-            .collect()
+        self.read_all(seqs)
     }
 
     /// Removes message `seq` (delivered).
