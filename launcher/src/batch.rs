@@ -33,10 +33,10 @@ pub struct BatchArgs {
     #[arg(long, default_value_t = 4)]
     batch_size: usize,
     /// Confidence threshold
-    #[arg(long, default_value_t = 0.25)]
+    #[arg(long, default_value_t = 0.25, value_parser = crate::usage::threshold_f32)]
     conf: f32,
     /// NMS IoU threshold
-    #[arg(long, default_value_t = 0.45)]
+    #[arg(long, default_value_t = 0.45, value_parser = crate::usage::threshold_f32)]
     iou: f32,
     /// Class names (.txt, data.yaml or JSON); default: the model's own
     #[arg(long)]
@@ -45,8 +45,8 @@ pub struct BatchArgs {
     #[arg(long)]
     no_images: bool,
     /// onnxruntime threads (0 = all cores)
-    #[arg(long, default_value_t = 0)]
-    threads: usize,
+    #[arg(long, default_value_t = 0, value_parser = crate::usage::threads)]
+    threads: u32,
 }
 
 /// One image's result.
@@ -104,7 +104,7 @@ fn file_name(path: &Path) -> String {
 pub fn run(args: &BatchArgs) -> anyhow::Result<()> {
     let images = check_args(args)?;
     let options = EngineOptions {
-        threads: args.threads,
+        threads: args.threads as usize,
         batch_size: args.batch_size,
         ..Default::default()
     };

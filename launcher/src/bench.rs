@@ -37,7 +37,7 @@ pub struct BenchArgs {
     #[arg(long, default_value = "RGB")]
     format: String,
     /// onnxruntime threads (default: all cores)
-    #[arg(long)]
+    #[arg(long, value_parser = crate::usage::threads)]
     threads: Option<u32>,
     /// Skip the whole-graph run (stages only)
     #[arg(long)]

@@ -20,10 +20,10 @@ pub struct DemoArgs {
     #[arg(long, default_value = "out")]
     output_dir: PathBuf,
     /// Confidence threshold
-    #[arg(long, default_value_t = 0.25)]
+    #[arg(long, default_value_t = 0.25, value_parser = crate::usage::threshold)]
     conf: f64,
     /// NMS IoU threshold
-    #[arg(long, default_value_t = 0.45)]
+    #[arg(long, default_value_t = 0.45, value_parser = crate::usage::threshold)]
     iou: f64,
     /// No progress bar
     #[arg(long)]

@@ -41,10 +41,10 @@ pub struct DetectArgs {
     #[arg(long)]
     headless: bool,
     /// Confidence threshold
-    #[arg(long, default_value_t = 0.35)]
+    #[arg(long, default_value_t = 0.35, value_parser = crate::usage::threshold)]
     conf: f64,
     /// NMS IoU threshold
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = 0.5, value_parser = crate::usage::threshold)]
     iou: f64,
     /// Folder for this run's outputs (a time-stamped subfolder is created in it)
     #[arg(long, default_value = "out/detect")]
@@ -56,13 +56,13 @@ pub struct DetectArgs {
     #[arg(long)]
     labels: Option<PathBuf>,
     /// Seconds between two snapshots of a stream (frames with detections only; 0 = none)
-    #[arg(long, default_value_t = 5.0)]
+    #[arg(long, default_value_t = 5.0, value_parser = crate::usage::seconds_or_zero)]
     snapshot_interval: f64,
     /// Stop after this many seconds (default: run until the inputs end or Ctrl-C)
-    #[arg(long)]
+    #[arg(long, value_parser = crate::usage::seconds)]
     duration: Option<f64>,
     /// onnxruntime threads per stream (default: the cores shared out among the streams)
-    #[arg(long)]
+    #[arg(long, value_parser = crate::usage::threads)]
     threads: Option<u32>,
     /// Also publish every frame's detections to this MQTT broker, e.g.
     /// mqtt://broker:1883/hmg/{device}/{stream}/detections (mqtts:// for TLS; credentials from

@@ -66,7 +66,27 @@ enum Command {
     Doctor(doctor::DoctorArgs),
 }
 
+/// Output piped into a command that exits early (`hmg hef info | head -1`): stop quietly with
+/// the status a shell gives SIGPIPE, as Unix tools do, instead of a panic message and 101.
+/// (SIGPIPE itself stays ignored: MQTT and SSH sockets must get EPIPE, not kill hmg.)
+fn quiet_on_closed_stdout() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let text = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if text.starts_with("failed printing to stdout") && text.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
+}
+
 fn main() -> ExitCode {
+    quiet_on_closed_stdout();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Demo(args) => demo::run(&args),

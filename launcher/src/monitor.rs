@@ -23,13 +23,13 @@ pub struct MonitorArgs {
     /// Broker and topic, as given to detmqtt / hmg detect --mqtt
     url: String,
     /// Stop after this many seconds (default: until Ctrl-C)
-    #[arg(long)]
+    #[arg(long, value_parser = crate::usage::seconds)]
     duration: Option<f64>,
     /// Print one JSON summary at the end instead of the live table
     #[arg(long)]
     json: bool,
     /// Seconds between two redraws of the table
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = crate::usage::seconds)]
     interval: f64,
     /// CA certificate (PEM) for mqtts://
     #[arg(long)]

@@ -25,10 +25,10 @@ pub struct NmsArgs {
     #[arg(long, default_value = "detections.npz")]
     output: PathBuf,
     /// Confidence threshold
-    #[arg(long, default_value_t = 0.25)]
+    #[arg(long, default_value_t = 0.25, value_parser = crate::usage::threshold_f32)]
     conf: f32,
     /// NMS IoU threshold
-    #[arg(long, default_value_t = 0.45)]
+    #[arg(long, default_value_t = 0.45, value_parser = crate::usage::threshold_f32)]
     iou: f32,
     /// Output layout: auto, ultralytics-raw, ultralytics-nms, hailo-raw or hailo-nms
     #[arg(long, default_value = "auto")]
