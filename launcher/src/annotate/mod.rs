@@ -68,6 +68,11 @@ fn class_names(args: &AnnotateArgs) -> anyhow::Result<Vec<String>> {
         if given.iter().any(String::is_empty) {
             return Err(usage("--classes has an empty class name"));
         }
+        if let Some(bad) = given.iter().find(|n| !hmg_detect::labels::is_valid_name(n)) {
+            return Err(usage(format!(
+                "--classes: {bad:?} holds a control character (newline, tab, NUL); class names must be plain text"
+            )));
+        }
         if let Some(yaml) = beside {
             if yaml.is_file() {
                 let existing = DataYaml::read(&yaml)?.names;

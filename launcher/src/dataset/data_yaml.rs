@@ -65,6 +65,7 @@ impl DataYaml {
     }
 
     pub fn parse(file: &Path, text: &str) -> anyhow::Result<Self> {
+        check_size(text)?;
         let docs = YamlLoader::load_from_str(text).map_err(|e| anyhow::anyhow!("{e}"))?;
         let doc = docs.first().ok_or_else(|| anyhow::anyhow!("it is empty"))?;
         if doc.as_hash().is_none() {
@@ -95,6 +96,11 @@ impl DataYaml {
             Yaml::BadValue => anyhow::bail!("it has no `names:` (the class names)"),
             y => names_of(y).map_err(anyhow::Error::msg)?,
         };
+        if let Some(bad) = names.iter().find(|n| !hmg_detect::labels::is_valid_name(n)) {
+            anyhow::bail!(
+                "class name {bad:?} holds a control character (newline, tab, NUL); rename it"
+            );
+        }
         if let Some(nc) = doc["nc"].as_i64()
             && nc as usize != names.len()
         {
@@ -222,6 +228,68 @@ impl DataYaml {
         );
         Ok(Some(out))
     }
+}
+
+/// The most values a data.yaml may stand for, aliases counted as what they repeat: far more than
+/// any dataset needs, far less than an alias bomb ("billion laughs") expands to in memory.
+const MAX_NODES: u64 = 100_000;
+const MAX_BYTES: usize = 4 << 20;
+
+/// Counts the values `text` expands to from the parser's events (which never expand aliases),
+/// so that a bomb is refused before the loader builds it.
+#[derive(Default)]
+struct Expansion {
+    total: u64,
+    open: Vec<(usize, u64)>,
+    sizes: std::collections::HashMap<usize, u64>,
+}
+
+impl yaml_rust2::parser::EventReceiver for Expansion {
+    fn on_event(&mut self, ev: yaml_rust2::parser::Event) {
+        use yaml_rust2::parser::Event;
+        match ev {
+            Event::Scalar(_, _, anchor, _) => {
+                self.total = self.total.saturating_add(1);
+                if anchor > 0 {
+                    self.sizes.insert(anchor, 1);
+                }
+            }
+            Event::Alias(id) => {
+                let size = self.sizes.get(&id).copied().unwrap_or(1);
+                self.total = self.total.saturating_add(size);
+            }
+            Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
+                self.total = self.total.saturating_add(1);
+                self.open.push((anchor, self.total));
+            }
+            Event::SequenceEnd | Event::MappingEnd => {
+                if let Some((anchor, start)) = self.open.pop()
+                    && anchor > 0
+                {
+                    self.sizes.insert(anchor, self.total - start + 1);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn check_size(text: &str) -> anyhow::Result<()> {
+    if text.len() > MAX_BYTES {
+        anyhow::bail!(
+            "it is {} bytes; a data.yaml is a few lines (paths and class names)",
+            text.len()
+        );
+    }
+    let mut count = Expansion::default();
+    // Syntax errors are left to the loader, which says where.
+    let _ = yaml_rust2::parser::Parser::new_from_str(text).load(&mut count, true);
+    if count.total > MAX_NODES {
+        anyhow::bail!(
+            "it expands to more than {MAX_NODES} values (YAML aliases repeating each other?); a data.yaml needs paths and class names only"
+        );
+    }
+    Ok(())
 }
 
 /// `nc:` and the numbered `names:` map.
@@ -362,6 +430,33 @@ mod tests {
         assert_eq!(back.names, renamed);
         assert_eq!(back.val, vec![root.join("val/images")]);
         std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn an_alias_bomb_is_refused_before_it_is_built() {
+        let mut bomb = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
+        for level in 1..9 {
+            let prev = (b'a' + level - 1) as char;
+            let this = (b'a' + level) as char;
+            bomb += &format!(
+                "{this}: &{this} [{}]\n",
+                vec![format!("*{prev}"); 10].join(", ")
+            );
+        }
+        bomb += "names: [drone]\n";
+        let err = DataYaml::parse(Path::new("data.yaml"), &bomb).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("expands to more than"),
+            "{err:#}"
+        );
+        // Aliases in moderation are fine.
+        let ok = "base: &b /data\ntrain: *b\nval: *b\nnames: [drone]\n";
+        assert_eq!(
+            DataYaml::parse(Path::new("/d/data.yaml"), ok)
+                .unwrap()
+                .names,
+            ["drone"]
+        );
     }
 
     #[test]

@@ -63,6 +63,11 @@ fn check_names(names: &[String]) -> anyhow::Result<Vec<String>> {
     if names.iter().any(String::is_empty) {
         return Err(usage("--names has an empty class name"));
     }
+    if let Some(bad) = names.iter().find(|n| !hmg_detect::labels::is_valid_name(n)) {
+        return Err(usage(format!(
+            "--names: {bad:?} holds a control character (newline, tab, NUL); class names must be plain text"
+        )));
+    }
     for (i, n) in names.iter().enumerate() {
         if names[..i].contains(n) {
             return Err(usage(format!("--names lists '{n}' twice")));

@@ -154,6 +154,7 @@ pub struct Postprocessor {
     decoder: Decoder,
     candidates: Vec<Candidate>,
     labels: LabelCache,
+    non_finite: u64,
 }
 
 /// The labels as shared strings, rebuilt only when the caller's labels change.
@@ -180,6 +181,11 @@ impl Postprocessor {
     /// A post-processor with empty scratch buffers.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Boxes dropped so far because a coordinate or the score was NaN or infinite.
+    pub fn non_finite(&self) -> u64 {
+        self.non_finite
     }
 
     /// Detections of one frame's model outputs `tensors` (layout `layout`) letterboxed with `lb`.
@@ -259,6 +265,17 @@ impl Postprocessor {
         opts: &PostprocessOptions,
         out: &mut Vec<Detection>,
     ) {
+        // A model that outputs NaN or infinite boxes would fill NMS with boxes that suppress
+        // nothing (every IoU with NaN is false) and JSON with nulls: dropped and counted.
+        let before = self.candidates.len();
+        self.candidates.retain(|c| {
+            c.score.is_finite()
+                && c.x1.is_finite()
+                && c.y1.is_finite()
+                && c.x2.is_finite()
+                && c.y2.is_finite()
+        });
+        self.non_finite += (before - self.candidates.len()) as u64;
         let mut nms_opts = opts.nms;
         if presuppressed && !nms_opts.class_agnostic {
             // The model already ran NMS; only sort and cap.
@@ -292,5 +309,40 @@ impl Postprocessor {
     ) -> Result<(), String> {
         self.decoder
             .decode_tensors(layout, tensors, input, conf, &|_| true, out)
+    }
+}
+
+#[cfg(test)]
+mod non_finite_tests {
+    use super::*;
+
+    #[test]
+    fn nan_and_infinite_boxes_are_dropped_before_nms_and_counted() {
+        let c = |x1: f32, score: f32| Candidate {
+            x1,
+            y1: 0.0,
+            x2: x1 + 10.0,
+            y2: 10.0,
+            score,
+            class_id: 0,
+        };
+        // Three hundred NaN boxes would otherwise all survive NMS (a NaN IoU suppresses nothing).
+        let mut candidates = vec![c(f32::NAN, 0.9); 300];
+        candidates.push(c(0.0, f32::INFINITY));
+        candidates.push(c(f32::NEG_INFINITY, 0.8));
+        candidates.push(c(5.0, 0.7));
+        let mut post = Postprocessor::new();
+        let mut out = Vec::new();
+        post.run_candidates(
+            false,
+            &candidates,
+            &Letterbox::new(640, 640, 640, 640),
+            &["thing".to_string()],
+            &PostprocessOptions::default(),
+            &mut out,
+        );
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert_eq!(out[0].confidence, 0.7);
+        assert_eq!(post.non_finite(), 302);
     }
 }

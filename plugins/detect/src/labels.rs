@@ -65,7 +65,24 @@ pub fn load_labels(path: &Path) -> Result<Vec<String>, DetectError> {
     if labels.is_empty() {
         return Err(err("it holds no class names; write one name per line (.txt) or a `names:` list (data.yaml)".into()));
     }
+    if let Some(bad) = labels.iter().find(|n| !is_valid_name(n)) {
+        return Err(err(format!(
+            "class name {bad:?} holds a control character (newline, tab, NUL): names travel one per line between elements, so it would shift every later name; rename it"
+        )));
+    }
     Ok(labels)
+}
+
+/// A class name hmg carries: no control characters (newline, tab, NUL, …), which would split or
+/// cut it where names travel one per line (the `labels` of hmg's metas and properties).
+///
+/// ```
+/// assert!(hmg_detect::labels::is_valid_name("IR-Drone"));
+/// assert!(!hmg_detect::labels::is_valid_name("drone\nbird"));
+/// assert!(!hmg_detect::labels::is_valid_name("a\0b"));
+/// ```
+pub fn is_valid_name(name: &str) -> bool {
+    !name.chars().any(char::is_control)
 }
 
 /// More classes than any detector has: a larger number is a corrupt file, not a class.

@@ -175,6 +175,7 @@ impl OnnxEngine {
                     .ok()
                     .filter(|&d| d > 0)
                     .unwrap_or(fallback.1);
+                check_input_size(h, w).map_err(unknown)?;
                 (h, w, shape[0] <= 0)
             }
             other => {
@@ -225,6 +226,19 @@ impl OnnxEngine {
         }
         Ok(engine)
     }
+}
+
+/// The largest model input hmg feeds: a side of 8192 pixels (a float32 tensor of 805 MB). A
+/// dynamic input whose metadata claims more would make every frame allocate gigabytes.
+const MAX_INPUT_SIDE: usize = 8192;
+
+fn check_input_size(h: usize, w: usize) -> Result<(), String> {
+    if h > MAX_INPUT_SIDE || w > MAX_INPUT_SIDE {
+        return Err(format!(
+            "its input would be {w}x{h} (from its shape or its imgsz metadata), more than hmg feeds ({MAX_INPUT_SIDE} a side): export it again with a real --imgsz"
+        ));
+    }
+    Ok(())
 }
 
 /// ultralytics writes `imgsz` as "[640, 640]" (height, width).
@@ -324,7 +338,18 @@ impl OnnxEngine {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_imgsz;
+    use super::{check_input_size, parse_imgsz};
+
+    #[test]
+    fn absurd_input_sizes_are_refused() {
+        assert!(check_input_size(640, 640).is_ok());
+        assert!(check_input_size(8192, 8192).is_ok());
+        let err = check_input_size(1_000_000, 640).unwrap_err();
+        assert!(err.contains("640x1000000"), "{err}");
+        // What a hostile `imgsz` metadata string parses to is bounded the same way.
+        let (h, w) = parse_imgsz("[999999999, 999999999]").unwrap();
+        assert!(check_input_size(h, w).is_err());
+    }
 
     #[test]
     fn imgsz_metadata() {

@@ -53,6 +53,7 @@ struct State {
     labels: Vec<String>,
     frame_size: Option<(usize, usize)>,
     warned: bool,
+    warned_non_finite: bool,
 }
 
 impl State {
@@ -296,6 +297,18 @@ impl BaseTransformImpl for YoloNms {
                 }
             }
         });
+        let non_finite = state.post.non_finite();
+        if non_finite > 0 && !state.warned_non_finite {
+            state.warned_non_finite = true;
+            gst::element_imp_warning!(
+                self,
+                gst::StreamError::Decode,
+                [
+                    "The model output {} box(es) with NaN or infinite values; they are dropped (a broken export or quantization?)",
+                    non_finite
+                ]
+            );
+        }
         match result {
             Ok(()) => {
                 gst::trace!(CAT, imp = self, "{} detections", state.detections.len());

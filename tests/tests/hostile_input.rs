@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-//! Numbers and pipes as a hostile user gives them: every NaN, infinite, negative or absurd value
-//! is a usage error (exit 2, naming the option), never a panic; output piped into a command that
-//! exits early ends hmg quietly, as Unix tools end.
+//! Input as a hostile user gives it: every NaN, infinite, negative or absurd number is a usage
+//! error (exit 2, naming the option), never a panic; output piped into a command that exits early
+//! ends hmg quietly, as Unix tools end; class names that would split where names travel one per
+//! line are refused where they are typed and where they are read.
 
 use std::process::{Command, Stdio};
 
@@ -59,4 +60,47 @@ fn output_into_a_closed_pipe_ends_quietly() {
         .unwrap();
     assert_eq!(out.status.code(), Some(141), "{}", text(&out));
     assert!(out.stderr.is_empty(), "nothing more said: {}", text(&out));
+}
+
+#[test]
+fn class_names_with_control_characters_are_refused() {
+    let dir = temp_dir("hostile-names");
+    for names in ["drone\nbird", "drone,bi\tr d", "a\u{1}b"] {
+        let out = Command::new(profile_dir().join("hmg"))
+            .current_dir(&dir)
+            .args(["dataset", "init", "ds", "--names", names])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{names:?}: {}", text(&out));
+        assert!(text(&out).contains("control character"), "{}", text(&out));
+        assert!(!dir.join("ds/data.yaml").exists());
+    }
+    // A labels file with such a name: refused by name, not shifted into the wrong classes.
+    std::fs::create_dir_all(dir.join("pictures")).unwrap();
+    std::fs::copy(
+        testdata().join("images/dog.jpg"),
+        dir.join("pictures/dog.jpg"),
+    )
+    .unwrap();
+    let labels = dir.join("labels.txt");
+    std::fs::write(&labels, "person\nbi\u{0}cycle\ncar\n").unwrap();
+    let out = Command::new(profile_dir().join("hmg"))
+        .current_dir(&dir)
+        .args(["batch", "--no-images", "--input", "pictures"])
+        .arg("--model")
+        .arg(repo().join("models/yolov12n-coco.onnx"))
+        .arg("--labels")
+        .arg(&labels)
+        .env(
+            "ORT_DYLIB_PATH",
+            repo().join(".local/onnxruntime/libonnxruntime.so"),
+        )
+        .output()
+        .unwrap();
+    assert_ne!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains("labels.txt") && text(&out).contains("control character"),
+        "{}",
+        text(&out)
+    );
 }
