@@ -348,7 +348,8 @@ impl Supervisor {
             gst::parse::bin_from_description(&self.graphs[i].source, false).with_context(|| {
                 format!(
                     "cannot build source of {}: {}",
-                    self.names[i], self.graphs[i].source
+                    self.names[i],
+                    crate::sources::mask_secrets(&self.graphs[i].source)
                 )
             })?;
         let last = bin

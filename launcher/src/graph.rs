@@ -236,10 +236,16 @@ fn error_text(e: &gst::message::Error) -> anyhow::Error {
         .src()
         .map(|s| s.name().to_string())
         .unwrap_or_else(|| "graph".into());
+    // Sources put their URL in the debug text: never a password into the console or journal.
+    let mask = crate::sources::mask_secrets;
     match e.debug() {
         // Our elements put the actionable sentence in the debug text; show it first.
-        Some(debug) => anyhow!("{src}: {}\n  {}", debug, e.error()),
-        None => anyhow!("{src}: {}", e.error()),
+        Some(debug) => anyhow!(
+            "{src}: {}\n  {}",
+            mask(&debug),
+            mask(&e.error().to_string())
+        ),
+        None => anyhow!("{src}: {}", mask(&e.error().to_string())),
     }
 }
 

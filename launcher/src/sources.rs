@@ -199,10 +199,40 @@ impl fmt::Display for Source {
             Self::PiCamera => write!(f, "Pi camera"),
             Self::Camera(n) => write!(f, "/dev/video{n}"),
             Self::File(p) | Self::Folder(p) => write!(f, "{}", p.display()),
-            Self::Rtsp(u) => write!(f, "{u}"),
+            Self::Rtsp(u) => write!(f, "{}", mask_secrets(u)),
             Self::Test { pattern, .. } => write!(f, "test pattern {pattern}"),
         }
     }
+}
+
+/// `text` with the password of every `scheme://user:password@host` in it replaced by `***`: what
+/// hmg prints or logs (and the journal keeps) must not carry camera or broker passwords.
+pub fn mask_secrets(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        let (head, tail) = rest.split_at(at + 3);
+        out.push_str(head);
+        // The authority ends at the first '/', whitespace or quote; credentials end at its last '@'.
+        let end = tail
+            .find(|c: char| c == '/' || c.is_whitespace() || c == '"' || c == '\'')
+            .unwrap_or(tail.len());
+        let authority = &tail[..end];
+        match authority.rfind('@').and_then(|a| {
+            let user_info = &authority[..a];
+            user_info.find(':').map(|c| (c, a))
+        }) {
+            Some((colon, a)) => {
+                out.push_str(&authority[..=colon]);
+                out.push_str("***");
+                out.push_str(&authority[a..]);
+            }
+            None => out.push_str(authority),
+        }
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Quotes a launch-line value when it needs it.
@@ -220,6 +250,23 @@ pub fn quote(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn passwords_in_urls_are_masked() {
+        assert_eq!(
+            mask_secrets("rtsp://admin:s3cr:et@10.0.0.5:554/stream1"),
+            "rtsp://admin:***@10.0.0.5:554/stream1"
+        );
+        assert_eq!(
+            mask_secrets("rtspsrc location=\"rtsp://u:p@cam/s\" ! x mqtt://a:b@h:1883/t"),
+            "rtspsrc location=\"rtsp://u:***@cam/s\" ! x mqtt://a:***@h:1883/t"
+        );
+        for plain in ["rtsp://cam:554/s", "rtsp://user@cam/s", "no url here"] {
+            assert_eq!(mask_secrets(plain), plain);
+        }
+        let src = Source::Rtsp("rtsp://admin:hunter2@cam/s".into());
+        assert!(!src.to_string().contains("hunter2"));
+    }
 
     #[test]
     fn real_sources_have_the_expected_launch_lines() {

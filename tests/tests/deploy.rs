@@ -146,6 +146,41 @@ fn test_deploy_redeploy_rollback_and_service() {
         text(&out)
     );
     assert_eq!(current(&dir, "CURRENT"), before);
+    assert!(
+        !text(&out)
+            .lines()
+            .any(|l| l.starts_with("hmg-detect.service (re)started")),
+        "a dry run does not claim what it did not do: {}",
+        text(&out)
+    );
+    assert!(
+        text(&out).contains("would be done: model:"),
+        "{}",
+        text(&out)
+    );
+    // A dry run needs no key (it connects nowhere), and a --remote-dir with a newline is refused.
+    let out = Command::new(profile_dir().join("hmg"))
+        .current_dir(&dir)
+        .env("HOME", dir.join("empty-home"))
+        .args([
+            "deploy",
+            "--host",
+            "pi@raspberrypi.local",
+            "--model",
+            &v2,
+            "--dry-run",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let out = Command::new(profile_dir().join("hmg"))
+        .args(["deploy", "--host", "pi", "--ssh-config"])
+        .arg(&config)
+        .args(["--model", &v2, "--remote-dir", "hmg\nrm -rf x"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("control characters"), "{}", text(&out));
 }
 
 #[test]

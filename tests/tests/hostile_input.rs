@@ -104,3 +104,33 @@ fn class_names_with_control_characters_are_refused() {
         text(&out)
     );
 }
+
+#[test]
+fn camera_passwords_never_reach_the_console_or_the_summary() {
+    let dir = temp_dir("hostile-secrets");
+    let port = free_port(); // nothing listens: the camera is unreachable
+    let out = Command::new(profile_dir().join("hmg"))
+        .current_dir(&dir)
+        .args(["detect", "--headless", "--duration", "3", "--input"])
+        .arg(format!("rtsp://admin:hunter2@127.0.0.1:{port}/stream1"))
+        .arg("--model")
+        .arg(repo().join("models/yolov12n-coco.onnx"))
+        .env(
+            "ORT_DYLIB_PATH",
+            repo().join(".local/onnxruntime/libonnxruntime.so"),
+        )
+        .output()
+        .unwrap();
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "the camera never answered: {t}");
+    assert!(t.contains("rtsp://admin:***@127.0.0.1"), "{t}");
+    assert!(!t.contains("hunter2"), "{t}");
+    let run = std::fs::read_dir(dir.join("out/detect"))
+        .unwrap()
+        .flatten()
+        .next()
+        .unwrap()
+        .path();
+    let summary = std::fs::read_to_string(run.join("summary.json")).unwrap();
+    assert!(!summary.contains("hunter2"), "{summary}");
+}

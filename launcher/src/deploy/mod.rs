@@ -168,9 +168,27 @@ pub fn run(args: &DeployArgs) -> anyhow::Result<()> {
     }
 }
 
+/// What was done, or in a dry run what would have been.
+fn done(args: &DeployArgs, text: impl std::fmt::Display) {
+    if args.dry_run {
+        println!("would be done: {text}");
+    } else {
+        println!("{text}");
+    }
+}
+
 fn deploy_one(args: &DeployArgs) -> anyhow::Result<()> {
-    if args.host.trim().is_empty() || args.host.starts_with('-') {
-        return Err(usage(format!("--host '{}' is not a host", args.host)));
+    if args.host.trim().is_empty()
+        || args.host.starts_with('-')
+        || args.host.contains(char::is_control)
+    {
+        return Err(usage(format!("--host {:?} is not a host", args.host)));
+    }
+    if args.remote_dir.trim().is_empty() || args.remote_dir.contains(char::is_control) {
+        return Err(usage(format!(
+            "--remote-dir {:?}: give a folder name without newlines or other control characters",
+            args.remote_dir
+        )));
     }
     if let Some(m) = &args.model
         && !m.is_file()
@@ -188,7 +206,8 @@ fn deploy_one(args: &DeployArgs) -> anyhow::Result<()> {
             "nothing to deploy: give --model, --bundle, --service or --rollback",
         ));
     }
-    if !has_key(args) {
+    // A dry run connects nowhere: it needs no key.
+    if !args.dry_run && !has_key(args) {
         return Err(usage(format!(
             "no SSH key found: create one with `ssh-keygen -t ed25519`, install it on the Pi with `ssh-copy-id {}`, then deploy again (hmg never uses passwords)",
             args.host
@@ -245,7 +264,10 @@ fn deploy_one(args: &DeployArgs) -> anyhow::Result<()> {
                     &remote_path(dir, &format!("models/{}", remote.display())),
                     false,
                 )?;
-                println!("labels: {} copied with the model", sidecar.display());
+                done(
+                    args,
+                    format!("labels: {} copied with the model", sidecar.display()),
+                );
             }
             None if model
                 .extension()
@@ -272,7 +294,7 @@ fn deploy_one(args: &DeployArgs) -> anyhow::Result<()> {
             name = quote(&name)
         );
         ssh.run(&switch, None)?;
-        println!("model: {name} is current on {}", args.host);
+        done(args, format!("model: {name} is current on {}", args.host));
     }
     let graphs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../graphs");
     let graphs = crate::assets::find("graphs/file.gst")
@@ -316,7 +338,10 @@ fn deploy_one(args: &DeployArgs) -> anyhow::Result<()> {
             &remote_path(dir, "lib/gstreamer-1.0/libgsthmg.so"),
             false,
         )?;
-        println!("bundle: hmg and libgsthmg.so installed in {dir}/");
+        done(
+            args,
+            format!("bundle: hmg and libgsthmg.so installed in {dir}/"),
+        );
     }
     if args.service {
         let folder = bundle.as_ref().is_some_and(Bundle::is_folder)
@@ -426,7 +451,7 @@ fn rollback(ssh: &Ssh, args: &DeployArgs) -> anyhow::Result<()> {
     }
     if args.service {
         ssh.run(&line(&["systemctl", "--user", "restart", UNIT]), None)?;
-        println!("{UNIT} restarted");
+        done(args, format!("{UNIT} restarted"));
     }
     Ok(())
 }
@@ -491,7 +516,7 @@ fn install_service(ssh: &Ssh, args: &DeployArgs, bundled: bool) -> anyhow::Resul
         ),
         None,
     )?;
-    println!("{UNIT} (re)started:\n{}", status.trim_end());
+    done(args, format!("{UNIT} (re)started:\n{}", status.trim_end()));
     println!(
         "note: to keep it running without a login, run once on the Pi: sudo loginctl enable-linger $USER"
     );
