@@ -247,11 +247,73 @@ fn test_server_refuses_missing_tokens_traversal_and_links_outside() {
         .unwrap();
     assert_eq!(
         r.status().as_u16(),
-        500,
+        400,
         "{}",
         r.body_mut().read_to_string().unwrap()
     );
     assert!(!dir.join("datasets/train/labels/eagle.txt").exists());
+    // Boxes all outside the picture would replace coffee.png's labels with none: refused.
+    let coffee = dir.join("datasets/train/labels/coffee.txt");
+    let before = std::fs::read_to_string(&coffee).unwrap();
+    let r = agent
+        .post(format!("{base}/api/labels/0"))
+        .header("X-Hmg-Token", token)
+        .send(r#"[{"class":0,"cx":5.0,"cy":5.0,"w":0.1,"h":0.1}]"#)
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    assert_eq!(std::fs::read_to_string(&coffee).unwrap(), before);
+    // Raw requests a hostile page or client could make: refused before the token is looked at.
+    let authority = base.trim_start_matches("http://").to_string();
+    let raw = |request: String| -> u16 {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(&authority).unwrap();
+        s.write_all(request.as_bytes()).unwrap();
+        let mut reply = Vec::new();
+        let _ = s.read_to_end(&mut reply);
+        let reply = String::from_utf8_lossy(&reply).into_owned();
+        reply
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or_else(|| panic!("no status in {reply}"))
+    };
+    let with_token = format!("X-Hmg-Token: {token}\r\nConnection: close\r\n");
+    // DNS rebinding: the page's own host name in Host.
+    assert_eq!(
+        raw(format!(
+            "GET /api/state HTTP/1.1\r\nHost: evil.example:{}\r\n{with_token}\r\n",
+            authority.rsplit(':').next().unwrap()
+        )),
+        421
+    );
+    // A cross-site POST carries the other site's Origin.
+    assert_eq!(
+        raw(format!(
+            "POST /api/quit HTTP/1.1\r\nHost: {authority}\r\nOrigin: http://evil.example\r\nContent-Length: 0\r\n{with_token}\r\n"
+        )),
+        403
+    );
+    // Sizes: a huge address, a huge declared body.
+    assert_eq!(
+        raw(format!(
+            "GET /{} HTTP/1.1\r\nHost: {authority}\r\n{with_token}\r\n",
+            "a".repeat(20_000)
+        )),
+        414
+    );
+    assert_eq!(
+        raw(format!(
+            "POST /api/labels/1 HTTP/1.1\r\nHost: {authority}\r\nContent-Length: 900000000\r\n{with_token}\r\n"
+        )),
+        413
+    );
+    // The page's own requests still pass.
+    assert_eq!(
+        raw(format!(
+            "GET /api/state HTTP/1.1\r\nHost: {authority}\r\nOrigin: http://{authority}\r\n{with_token}\r\n"
+        )),
+        200
+    );
     let r = agent
         .post(format!("{base}/api/quit"))
         .header("X-Hmg-Token", token)

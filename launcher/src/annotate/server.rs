@@ -98,15 +98,29 @@ impl Session {
         serde_json::json!({"saved": saved, "boxes": boxes})
     }
 
-    /// Copies the picture into `<dataset>/images/` (unless it is already there) and writes its
-    /// label file; both through a temporary file and a rename.
-    fn save(&self, picture: &Path, boxes: &[YoloBox]) -> anyhow::Result<()> {
+    /// A label list the page may save: known classes, finite numbers, and not only boxes that
+    /// fall outside the picture (which would replace its labels with none).
+    fn check(&self, boxes: &[YoloBox]) -> Result<(), String> {
         let nc = self.names.len() as u32;
+        if let Some(b) = boxes.iter().find(|b| b.class >= nc) {
+            return Err(format!("class {} does not exist ({nc} classes)", b.class));
+        }
+        if boxes
+            .iter()
+            .any(|b| ![b.cx, b.cy, b.w, b.h].iter().all(|v| v.is_finite()))
+        {
+            return Err("a box has a coordinate that is not a number".into());
+        }
+        if !boxes.is_empty() && Self::inside(boxes).is_empty() {
+            return Err("every box lies outside the picture; nothing was saved".into());
+        }
+        Ok(())
+    }
+
+    /// The boxes clipped to the picture, those left with no area dropped.
+    fn inside(boxes: &[YoloBox]) -> Vec<YoloBox> {
         let mut clean = Vec::with_capacity(boxes.len());
         for b in boxes {
-            if b.class >= nc {
-                anyhow::bail!("class {} does not exist ({} classes)", b.class, nc);
-            }
             let x1 = (b.cx - b.w / 2.0).clamp(0.0, 1.0);
             let x2 = (b.cx + b.w / 2.0).clamp(0.0, 1.0);
             let y1 = (b.cy - b.h / 2.0).clamp(0.0, 1.0);
@@ -122,6 +136,13 @@ impl Session {
                 h: y2 - y1,
             });
         }
+        clean
+    }
+
+    /// Copies the picture into `<dataset>/images/` (unless it is already there) and writes its
+    /// label file; both written atomically. `boxes` passed [`Session::check`].
+    fn save(&self, picture: &Path, boxes: &[YoloBox]) -> anyhow::Result<()> {
+        let clean = Self::inside(boxes);
         let target = self
             .dataset
             .join("images")
@@ -193,7 +214,66 @@ pub fn serve(server: &Server, session: Session) -> Session {
     session
 }
 
+/// Longest URL and header block the page ever sends, with room to spare.
+const MAX_URL: usize = 8 << 10;
+const MAX_HEADERS: usize = 16 << 10;
+
+/// Refusals before the token is even looked at: oversized requests, and requests a web page on
+/// another site could make the user's browser send (DNS rebinding gives a foreign Host name;
+/// a cross-site form POST carries a foreign Origin).
+fn refuse_early(request: &Request) -> Option<(u16, String)> {
+    if request.url().len() > MAX_URL {
+        return Some((414, "the address is too long".into()));
+    }
+    let header_bytes: usize = request
+        .headers()
+        .iter()
+        .map(|h| h.field.as_str().as_str().len() + h.value.as_str().len() + 4)
+        .sum();
+    if header_bytes > MAX_HEADERS {
+        return Some((431, "the request's headers are too large".into()));
+    }
+    if request.body_length().is_some_and(|n| n as u64 > MAX_BODY) {
+        return Some((413, format!("the request body is over {MAX_BODY} bytes")));
+    }
+    let value = |name: &'static str| {
+        request
+            .headers()
+            .iter()
+            .find(|h| h.field.equiv(name))
+            .map(|h| h.value.as_str().to_string())
+    };
+    let host = value("Host").unwrap_or_default();
+    if !is_local_host(&host) {
+        return Some((
+            421,
+            format!("this server answers for its own address only, not '{host}'"),
+        ));
+    }
+    if let Some(origin) = value("Origin")
+        && origin != format!("http://{host}")
+    {
+        return Some((403, format!("requests from '{origin}' are not accepted")));
+    }
+    None
+}
+
+/// A Host header naming this machine by address or as localhost (never a DNS name, which a
+/// rebinding attack controls), with its port.
+fn is_local_host(host: &str) -> bool {
+    let name = match host.rsplit_once(':') {
+        Some((name, port)) if port.parse::<u16>().is_ok() => name,
+        _ => host,
+    };
+    let name = name.trim_start_matches('[').trim_end_matches(']');
+    name.eq_ignore_ascii_case("localhost") || name.parse::<std::net::IpAddr>().is_ok()
+}
+
 fn handle(session: &Session, mut request: Request) -> Outcome {
+    if let Some((code, text)) = refuse_early(&request) {
+        let _ = request.respond(status(code, &text));
+        return Outcome::Continue;
+    }
     let url = request.url().to_string();
     let (path, query) = url.split_once('?').unwrap_or((&url, ""));
     let from_query = query
@@ -252,6 +332,7 @@ fn handle(session: &Session, mut request: Request) -> Outcome {
                 let parsed = read.map_err(|e| e.to_string()).and_then(|_| {
                     serde_json::from_str::<Vec<YoloBox>>(&body).map_err(|e| e.to_string())
                 });
+                let parsed = parsed.and_then(|boxes| session.check(&boxes).map(|()| boxes));
                 match parsed {
                     Ok(boxes) => match session.save(p, &boxes) {
                         Ok(()) => (
