@@ -280,10 +280,23 @@ fn implied_input(layout: Layout, shapes: &[Vec<usize>]) -> Option<(usize, usize)
 }
 
 pub fn run(args: &NmsArgs) -> anyhow::Result<()> {
-    if !args.input.is_file() {
+    if !args.input.exists() {
         return Err(usage(format!(
             "raw output '{}' does not exist (save one with numpy.save or numpy.savez)",
             args.input.display()
+        )));
+    }
+    if !args.input.is_file() {
+        return Err(usage(format!(
+            "raw output '{}' is not a file: give the .npy or .npz numpy wrote",
+            args.input.display()
+        )));
+    }
+    // The detections would replace the model outputs they come from.
+    if std::fs::canonicalize(&args.output).ok() == std::fs::canonicalize(&args.input).ok() {
+        return Err(usage(format!(
+            "--output '{}' is the input: give another file for the detections",
+            args.output.display()
         )));
     }
     check_thresholds(&[("--conf", args.conf.into()), ("--iou", args.iou.into())])?;

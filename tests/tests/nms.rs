@@ -312,4 +312,22 @@ fn test_outputs_over_devices_and_planted_links_are_safe() {
         ["detections.npz.part"],
         "only the planted link"
     );
+    // --output naming the input (another spelling of it) would replace the model outputs.
+    let raw = dir.join("raw.npy");
+    std::fs::copy(
+        repo().join("tests/fixtures/nms/nudenet320-person-raw.npy"),
+        &raw,
+    )
+    .unwrap();
+    let before = std::fs::read(&raw).unwrap();
+    let out = Command::new(profile_dir().join("hmg"))
+        .args(["nms", "--input"])
+        .arg(&raw)
+        .arg("--output")
+        .arg(dir.join(".").join("raw.npy"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("is the input"), "{}", text(&out));
+    assert_eq!(std::fs::read(&raw).unwrap(), before);
 }

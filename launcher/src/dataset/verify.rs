@@ -505,6 +505,9 @@ pub fn verify(target: &Path, mut progress: impl FnMut(usize, usize)) -> anyhow::
 }
 
 /// The human-readable report.
+/// Problems of one kind shown in the text report before it says how many more there are.
+const LINES_PER_KIND: usize = 20;
+
 pub fn render(r: &Report) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "dataset {}", r.root);
@@ -547,12 +550,32 @@ pub fn render(r: &Report) -> String {
             continue;
         }
         let _ = writeln!(out, "\n{title} ({}):", list.len());
-        for p in list {
+        // A few lines of each kind, then how many more: a broken 10 000-picture dataset must
+        // not scroll its summary away (--json lists every one).
+        let mut shown: std::collections::HashMap<&str, usize> = Default::default();
+        for p in &list {
+            let n = shown.entry(p.kind).or_default();
+            *n += 1;
+            if *n > LINES_PER_KIND {
+                continue;
+            }
             let at = match p.line {
                 Some(l) => format!("{}:{l}", p.file),
                 None => p.file.clone(),
             };
             let _ = writeln!(out, "  {at}: {} [{}]", p.message, p.kind);
+        }
+        let mut more: Vec<(&str, usize)> = shown
+            .into_iter()
+            .filter(|(_, n)| *n > LINES_PER_KIND)
+            .map(|(k, n)| (k, n - LINES_PER_KIND))
+            .collect();
+        more.sort();
+        for (kind, n) in more {
+            let _ = writeln!(
+                out,
+                "  … and {n} more [{kind}] (hmg dataset verify --json lists all)"
+            );
         }
     }
     let _ = writeln!(
@@ -562,4 +585,39 @@ pub fn render(r: &Report) -> String {
         r.warnings()
     );
     out
+}
+
+#[cfg(test)]
+mod render_tests {
+    use super::*;
+
+    #[test]
+    fn many_problems_of_a_kind_are_summarised() {
+        let problem = |i: usize, kind: &'static str| Problem {
+            severity: Severity::Error,
+            kind,
+            file: format!("train/images/{i:05}.jpg"),
+            line: None,
+            message: "no label file".into(),
+        };
+        let mut problems: Vec<Problem> = (0..1000).map(|i| problem(i, "missing-label")).collect();
+        problems.push(problem(0, "corrupt-image"));
+        let report = Report {
+            root: "ds".into(),
+            data_yaml: None,
+            names: vec![],
+            splits: vec![],
+            classes: vec![],
+            problems,
+        };
+        let text = render(&report);
+        assert_eq!(
+            text.matches("[missing-label]").count(),
+            LINES_PER_KIND + 1,
+            "{text}"
+        );
+        assert!(text.contains("… and 980 more [missing-label]"), "{text}");
+        assert!(text.contains("[corrupt-image]"), "{text}");
+        assert!(text.contains("errors (1001)"), "{text}");
+    }
 }
