@@ -292,3 +292,62 @@ fn test_detverify_map_on_reference_labels_and_blank_failure() {
         "{t}"
     );
 }
+
+/// Labels detlog wrote for dog.jpg through `yolonms {nms}`, and what gst-launch said.
+fn dog_labels(dir: &std::path::Path, nms: &str) -> (std::collections::BTreeSet<String>, String) {
+    let log = dir.join(format!("{}.jsonl", nms.len()));
+    let graph = format!(
+        "filesrc location={} ! jpegdec ! videoconvert ! hailoinfer model={} ! yolonms conf=0.25 {nms} ! detlog location={} ! fakesink",
+        testdata().join("images/dog.jpg").display(),
+        repo().join("models/yolov12n-coco.onnx").display(),
+        log.display(),
+    );
+    let out = gst_command("gst-launch-1.0", dir)
+        .args(graph.split(' ').filter(|w| !w.is_empty()))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let labels = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .flat_map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["detections"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d["label"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    (labels, text(&out))
+}
+
+#[test]
+fn test_yolonms_classes_by_id_or_name_keep_only_those() {
+    let dir = temp_dir("classes");
+    let (all, _) = dog_labels(&dir, "");
+    // The picture has more classes than the filter keeps (the filter has something to remove).
+    assert!(all.len() >= 3, "{all:?}");
+    let mut wanted: Vec<&String> = all.iter().take(2).collect();
+    wanted.sort();
+    // One by name, one by its id in the model's labels (COCO order, from the model itself).
+    let coco = hmg_detect::Detector::open(repo().join("models/yolov12n-coco.onnx"))
+        .expect("the bundled model opens")
+        .info()
+        .labels
+        .clone();
+    let id = coco
+        .iter()
+        .position(|l| l == wanted[1])
+        .expect("label in the model");
+    let (kept, _) = dog_labels(&dir, &format!("classes={},{id}", wanted[0]));
+    assert_eq!(kept.iter().collect::<Vec<_>>(), wanted, "all: {all:?}");
+    // A name the model does not have matches nothing, and says so.
+    let (none, said) = dog_labels(&dir, "classes=unicorn");
+    assert!(none.is_empty(), "{none:?}");
+    assert!(
+        said.contains("unicorn") && said.contains("match nothing"),
+        "{said}"
+    );
+}

@@ -29,7 +29,8 @@ struct Settings {
     iou: f64,
     max_det: u32,
     class_agnostic: bool,
-    classes: Option<Vec<u32>>,
+    /// Class ids or names, as given; names are looked up in the model's labels per frame.
+    classes: Option<Vec<String>>,
 }
 
 impl Default for Settings {
@@ -54,6 +55,7 @@ struct State {
     frame_size: Option<(usize, usize)>,
     warned: bool,
     warned_non_finite: bool,
+    warned_classes: bool,
 }
 
 impl State {
@@ -79,15 +81,29 @@ impl ObjectSubclass for YoloNms {
     type ParentType = gst_base::BaseTransform;
 }
 
-fn parse_classes(text: &str) -> Result<Vec<u32>, String> {
-    text.split([',', ' ', ';'])
+fn parse_classes(text: &str) -> Vec<String> {
+    text.split([',', ';'])
+        .map(str::trim)
         .filter(|t| !t.is_empty())
-        .map(|t| {
-            t.trim()
-                .parse::<u32>()
-                .map_err(|_| format!("'{t}' is not a class id"))
-        })
+        .map(String::from)
         .collect()
+}
+
+/// The class ids `tokens` name (numbers as they are, names looked up in `labels`), and the
+/// tokens that are neither: those match nothing (never "keep every class").
+fn resolve_classes(tokens: &[String], labels: &[String]) -> (Vec<u32>, Vec<String>) {
+    let mut ids = Vec::new();
+    let mut unknown = Vec::new();
+    for t in tokens {
+        match t.parse::<u32>() {
+            Ok(id) => ids.push(id),
+            Err(_) => match labels.iter().position(|l| l == t) {
+                Some(id) => ids.push(id as u32),
+                None => unknown.push(t.clone()),
+            },
+        }
+    }
+    (ids, unknown)
 }
 
 impl ObjectImpl for YoloNms {
@@ -126,7 +142,7 @@ impl ObjectImpl for YoloNms {
                     .build(),
                 glib::ParamSpecString::builder("classes")
                     .nick("Classes")
-                    .blurb("Keep only these class ids, comma-separated (e.g. \"0,2\"); empty keeps all")
+                    .blurb("Keep only these classes, ids or names, comma-separated (e.g. \"0,2\" or \"person,car\"); empty keeps all; a name the model does not have matches nothing and is warned about")
                     .mutable_playing()
                     .build(),
             ]
@@ -143,21 +159,7 @@ impl ObjectImpl for YoloNms {
             "class-agnostic" => s.class_agnostic = value.get().expect("type checked upstream"),
             "classes" => {
                 let text: Option<String> = value.get().expect("type checked upstream");
-                match text
-                    .as_deref()
-                    .map(str::trim)
-                    .filter(|t| !t.is_empty())
-                    .map(parse_classes)
-                {
-                    None => s.classes = None,
-                    Some(Ok(c)) => s.classes = Some(c),
-                    Some(Err(e)) => gst::warning!(
-                        CAT,
-                        imp = self,
-                        "classes ignored: {e}; keeping {:?}",
-                        s.classes
-                    ),
-                }
+                s.classes = text.as_deref().map(parse_classes).filter(|c| !c.is_empty());
             }
             _ => unimplemented!(),
         }
@@ -171,16 +173,7 @@ impl ObjectImpl for YoloNms {
             "iou" => s.iou.to_value(),
             "max-det" => s.max_det.to_value(),
             "class-agnostic" => s.class_agnostic.to_value(),
-            "classes" => s
-                .classes
-                .as_ref()
-                .map(|c| {
-                    c.iter()
-                        .map(|c| c.to_string())
-                        .collect::<Vec<_>>()
-                        .join(",")
-                })
-                .to_value(),
+            "classes" => s.classes.as_ref().map(|c| c.join(",")).to_value(),
             _ => unimplemented!(),
         }
     }
@@ -240,19 +233,29 @@ impl BaseTransformImpl for YoloNms {
         let settings = self.settings.lock().unwrap().clone();
         let mut guard = self.state.lock().unwrap();
         let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
-        let opts = PostprocessOptions {
+        let mut opts = PostprocessOptions {
             conf: settings.conf as f32,
             nms: NmsOptions {
                 iou: settings.iou as f32,
                 class_agnostic: settings.class_agnostic,
                 max_det: settings.max_det as usize,
             },
-            classes: settings.classes.clone(),
+            classes: None,
+        };
+        let mut unknown_classes = Vec::new();
+        // Names in `classes` are looked up once the frame's labels are known.
+        let mut choose_classes = |opts: &mut PostprocessOptions, labels: &[String]| {
+            opts.classes = settings.classes.as_ref().map(|tokens| {
+                let (ids, unknown) = resolve_classes(tokens, labels);
+                unknown_classes = unknown;
+                ids
+            });
         };
         // Candidates from yolodecode win; else decode the tensors ourselves.
         let result = if let Some(parsed) = meta::read_candidates(buf) {
             parsed.map(|m| {
                 state.set_labels(&m.labels);
+                choose_classes(&mut opts, &state.labels);
                 state.detections.clear();
                 let presuppressed = matches!(m.layout.as_str(), "hailo-nms" | "ultralytics-nms");
                 state.post.run_candidates(
@@ -269,6 +272,7 @@ impl BaseTransformImpl for YoloNms {
             parsed.and_then(|m| {
                 let layout = m.layout()?;
                 state.set_labels(&m.labels);
+                choose_classes(&mut opts, &state.labels);
                 let views = m.views(&mut state.scratch)?;
                 state.detections.clear();
                 state.post.run(
@@ -297,6 +301,20 @@ impl BaseTransformImpl for YoloNms {
                 }
             }
         });
+        if !unknown_classes.is_empty() && !state.warned_classes {
+            state.warned_classes = true;
+            let known: Vec<&str> = state.labels.iter().take(20).map(String::as_str).collect();
+            gst::element_imp_warning!(
+                self,
+                gst::CoreError::Negotiation,
+                [
+                    "classes: {} not among this model's classes ({}{}); they match nothing",
+                    unknown_classes.join(", "),
+                    known.join(", "),
+                    if state.labels.len() > 20 { ", …" } else { "" }
+                ]
+            );
+        }
         let non_finite = state.post.non_finite();
         if non_finite > 0 && !state.warned_non_finite {
             state.warned_non_finite = true;
@@ -332,8 +350,15 @@ impl BaseTransformImpl for YoloNms {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn classes_list() {
-        assert_eq!(super::parse_classes("0, 2;5").unwrap(), vec![0, 2, 5]);
-        assert!(super::parse_classes("car").is_err());
+    fn classes_by_id_or_name() {
+        let tokens = super::parse_classes("0, person;car , plane");
+        assert_eq!(tokens, ["0", "person", "car", "plane"]);
+        let labels: Vec<String> = ["person", "bicycle", "car"].map(String::from).to_vec();
+        let (ids, unknown) = super::resolve_classes(&tokens, &labels);
+        assert_eq!(ids, [0, 0, 2]);
+        assert_eq!(unknown, ["plane"]);
+        // Names only, none known: nothing is kept (not every class).
+        let (ids, unknown) = super::resolve_classes(&super::parse_classes("x,y"), &labels);
+        assert!(ids.is_empty() && unknown.len() == 2);
     }
 }
