@@ -134,6 +134,23 @@ pub fn fake_sdk(dir: &Path) -> PathBuf {
     sdk
 }
 
+/// Reads a started `hmg annotate`'s output up to the link it prints; returns the link and what it
+/// printed before it, and keeps draining the rest (so hmg's later lines never meet a closed pipe).
+pub fn annotator_url(child: &mut std::process::Child) -> (String, String) {
+    use std::io::BufRead;
+    let mut lines = std::io::BufReader::new(child.stdout.take().expect("stdout piped")).lines();
+    let mut printed = String::new();
+    let url = loop {
+        let line = lines.next().expect("hmg annotate printed its URL").unwrap();
+        printed += &line;
+        if let Some(url) = line.strip_prefix("open ") {
+            break url.to_string();
+        }
+    };
+    std::thread::spawn(move || lines.for_each(drop));
+    (url, printed)
+}
+
 /// The half-written files (`*.part`, whatever their random names) left in `dir`.
 pub fn part_files(dir: &Path) -> Vec<String> {
     std::fs::read_dir(dir)

@@ -59,22 +59,12 @@ fn annotate(dir: &Path) -> (Annotator, String) {
         .stderr(std::fs::File::create(dir.join("annotate.err")).unwrap())
         .spawn()
         .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut printed = String::new();
-    let url = loop {
-        let line = lines.next().expect("hmg annotate printed its URL").unwrap();
-        printed += &line;
-        if let Some(url) = line.strip_prefix("open ") {
-            break url.to_string();
-        }
-    };
+    let (url, printed) = annotator_url(&mut child);
     assert!(
         printed.contains("annotating 3 pictures (1 already labelled)"),
         "{printed}"
     );
     assert!(url.starts_with("http://127.0.0.1:"), "{url}");
-    // Keep reading, so that hmg's later lines do not meet a closed pipe.
-    std::thread::spawn(move || lines.for_each(drop));
     (Annotator(child), url)
 }
 

@@ -21,7 +21,6 @@
 //! Runs after the HailoRT build (scripts/test): the package and the Pi's hmg are that build.
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -164,16 +163,7 @@ fn annotate_in_browser(folder: &Folder, line: &str, truth: &Path) {
         .stderr(std::fs::File::create(folder.dir.join("annotate.err")).unwrap())
         .spawn()
         .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut printed = String::new();
-    let url = loop {
-        let line = lines.next().expect("hmg annotate printed its URL").unwrap();
-        printed += &line;
-        if let Some(url) = line.strip_prefix("open ") {
-            break url.to_string();
-        }
-    };
-    std::thread::spawn(move || lines.for_each(drop));
+    let (url, printed) = annotator_url(&mut child);
     assert!(
         printed.contains(&format!(
             "annotating {PICTURES} pictures ({} already labelled)",
