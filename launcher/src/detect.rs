@@ -685,6 +685,18 @@ pub fn run(args: &DetectArgs) -> anyhow::Result<()> {
     }
     std::fs::create_dir_all(&run_dir)
         .with_context(|| format!("cannot create output folder '{}'", run_dir.display()))?;
+    let result = run_in(args, branches, &run_dir);
+    if result.is_err() {
+        // A run that failed before writing anything leaves no empty time-stamped folder.
+        let _ = std::fs::remove_dir_all(run_dir.join(".frames"));
+        let _ = std::fs::remove_dir(&run_dir);
+    }
+    result
+}
+
+/// The run itself, into `run_dir` (created).
+fn run_in(args: &DetectArgs, branches: Vec<Branch>, run_dir: &Path) -> anyhow::Result<()> {
+    let run_dir = run_dir.to_path_buf();
     // Folders are read here, picture by picture: their lists first, so that an empty one stops
     // the run before anything starts.
     let mut folders = Vec::new();

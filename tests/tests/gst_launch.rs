@@ -351,3 +351,31 @@ fn test_yolonms_classes_by_id_or_name_keep_only_those() {
         "{said}"
     );
 }
+
+#[test]
+fn test_a_labels_file_shorter_than_the_model_is_warned_about() {
+    let dir = temp_dir("short-labels");
+    let labels = dir.join("two.txt");
+    std::fs::write(&labels, "person\nbicycle\n").unwrap();
+    let graph = format!(
+        "filesrc location={} ! jpegdec ! videoconvert ! hailoinfer model={} labels={} ! yolonms ! fakesink",
+        testdata().join("images/dog.jpg").display(),
+        repo().join("models/yolov12n-coco.onnx").display(),
+        labels.display(),
+    );
+    let out = gst_command("gst-launch-1.0", &dir)
+        .args(graph.split(' '))
+        .output()
+        .unwrap();
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    let classes = hmg_detect::Detector::open(repo().join("models/yolov12n-coco.onnx"))
+        .expect("the bundled model opens")
+        .info()
+        .labels
+        .len();
+    assert!(
+        t.contains(&format!("has 2 names but the model has {classes} classes")),
+        "{t}"
+    );
+}

@@ -134,3 +134,28 @@ fn camera_passwords_never_reach_the_console_or_the_summary() {
     let summary = std::fs::read_to_string(run.join("summary.json")).unwrap();
     assert!(!summary.contains("hunter2"), "{summary}");
 }
+
+#[test]
+fn a_run_that_fails_before_any_output_leaves_no_empty_folder() {
+    let dir = temp_dir("hostile-empty-run");
+    std::fs::create_dir_all(dir.join("empty")).unwrap();
+    let out = Command::new(profile_dir().join("hmg"))
+        .current_dir(&dir)
+        .args([
+            "detect",
+            "--headless",
+            "--input",
+            "empty",
+            "--output",
+            "out",
+        ])
+        .arg("--model")
+        .arg(repo().join("models/yolov12n-coco.onnx"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let left: Vec<_> = std::fs::read_dir(dir.join("out"))
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "{left:?}");
+}

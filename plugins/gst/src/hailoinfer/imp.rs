@@ -273,11 +273,33 @@ impl BaseTransformImpl for HailoInfer {
         };
         let path = PathBuf::from(&model);
         let engine = hmg_detect::open_engine(&path, &options).map_err(|e| error_message(&e))?;
-        let labels = match settings.labels.filter(|l| !l.is_empty()) {
+        let given = settings.labels.filter(|l| !l.is_empty());
+        let labels = match &given {
             Some(l) => load_labels(&PathBuf::from(l)).map_err(|e| error_message(&e))?,
             None => engine.info().labels.clone(),
         };
         let info = engine.info();
+        // A labels file shorter than the model's classes names the rest class-N, silently wrong.
+        let classes = info
+            .layout
+            .classes()
+            .or(Some(info.labels.len()).filter(|&n| n > 0));
+        if let (Some(file), Some(classes)) = (&given, classes)
+            && labels.len() < classes
+        {
+            gst::element_imp_warning!(
+                self,
+                gst::LibraryError::Settings,
+                [
+                    "labels '{}' has {} names but the model has {} classes: classes {} to {} will be named class-N; give one name per class",
+                    file,
+                    labels.len(),
+                    classes,
+                    labels.len(),
+                    classes - 1
+                ]
+            );
+        }
         gst::info!(
             CAT,
             imp = self,
