@@ -228,12 +228,22 @@ mod tests {
         d
     }
 
+    /// A record as detmqtt spools them (the spool sets aside anything else).
+    fn record(name: &str) -> Vec<u8> {
+        format!("{{\"m\":\"{name}\"}}").into_bytes()
+    }
+
+    fn name_of(payload: Vec<u8>) -> String {
+        let v: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+        v["m"].as_str().unwrap().to_string()
+    }
+
     #[test]
     fn keeps_order_across_reopening_and_drops_the_oldest_when_full() {
         let d = dir("order");
         let spool = Spool::open(&d, 3).unwrap();
         for i in 0..5 {
-            spool.push(format!("m{i}").as_bytes()).unwrap();
+            spool.push(&record(&format!("m{i}"))).unwrap();
         }
         assert_eq!((spool.len(), spool.dropped()), (3, 2));
         drop(spool);
@@ -241,15 +251,35 @@ mod tests {
         let got: Vec<String> = spool
             .oldest(10, Duration::ZERO)
             .into_iter()
-            .map(|(_, p)| String::from_utf8(p).unwrap())
+            .map(|(_, p)| name_of(p))
             .collect();
         assert_eq!(got, ["m2", "m3", "m4"]);
         let first = spool.oldest(1, Duration::ZERO)[0].0;
         spool.remove(first);
-        spool.push(b"m5").unwrap();
+        spool.push(&record("m5")).unwrap();
         let after: Vec<u64> = spool.after(first, 10).into_iter().map(|(s, _)| s).collect();
         assert_eq!(after.len(), 3);
         assert!(after.windows(2).all(|w| w[0] < w[1]));
+        let _ = fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn files_that_are_not_records_are_set_aside_and_counted() {
+        let d = dir("aside");
+        let spool = Spool::open(&d, 10).unwrap();
+        spool.push(&record("good")).unwrap();
+        spool.push(b"").unwrap();
+        spool.push(b"\xff\xfe not json").unwrap();
+        spool.push(b"[1, 2]").unwrap();
+        spool.push(&record("also good")).unwrap();
+        let got: Vec<String> = spool
+            .oldest(10, Duration::ZERO)
+            .into_iter()
+            .map(|(_, p)| name_of(p))
+            .collect();
+        assert_eq!(got, ["good", "also good"]);
+        assert_eq!(spool.set_aside_count(), 3);
+        assert_eq!(fs::read_dir(d.join("undeliverable")).unwrap().count(), 3);
         let _ = fs::remove_dir_all(&d);
     }
 }
