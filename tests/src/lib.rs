@@ -151,6 +151,30 @@ pub fn annotator_url(child: &mut std::process::Child) -> (String, String) {
     (url, printed)
 }
 
+/// Waits up to 20 s for a stopping `hmg annotate` to exit (killed, and the test failed, if not).
+pub fn annotator_exit(child: &mut std::process::Child) -> std::process::ExitStatus {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("hmg annotate did not stop");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// The numbers of each line of a YOLO label file.
+pub fn label_lines(path: &Path) -> Vec<Vec<f64>> {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .lines()
+        .map(|l| l.split_whitespace().map(|v| v.parse().unwrap()).collect())
+        .collect()
+}
+
 /// The half-written files (`*.part`, whatever their random names) left in `dir`.
 pub fn part_files(dir: &Path) -> Vec<String> {
     std::fs::read_dir(dir)

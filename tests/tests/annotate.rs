@@ -5,7 +5,6 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use hmg_e2e::webdriver::{Browser, http};
 use hmg_e2e::*;
@@ -69,26 +68,7 @@ fn annotate(dir: &Path) -> (Annotator, String) {
 }
 
 fn wait_exit(annotator: &mut Annotator) -> std::process::ExitStatus {
-    let child = &mut annotator.0;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("hmg annotate did not stop");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn label_lines(path: &Path) -> Vec<Vec<f64>> {
-    std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-        .lines()
-        .map(|l| l.split_whitespace().map(|v| v.parse().unwrap()).collect())
-        .collect()
+    annotator_exit(&mut annotator.0)
 }
 
 #[test]

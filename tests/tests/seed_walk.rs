@@ -23,7 +23,6 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use hmg_e2e::debian::{Installed, assert_hmg_not_installed, build_deb};
 use hmg_e2e::sshd::{Sshd, setup};
@@ -147,14 +146,6 @@ fn pictures(dir: &Path, labelled: usize) -> PathBuf {
     truth
 }
 
-fn label_lines(path: &Path) -> Vec<Vec<f64>> {
-    std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-        .lines()
-        .map(|l| l.split_whitespace().map(|v| v.parse().unwrap()).collect())
-        .collect()
-}
-
 /// Runs the guide's annotate line and labels the pictures it offers in headless Chromium, with
 /// the boxes of the true labels drawn by mouse and the class picked by its key.
 fn annotate_in_browser(folder: &Folder, line: &str, truth: &Path) {
@@ -197,17 +188,7 @@ fn annotate_in_browser(folder: &Folder, line: &str, truth: &Path) {
     browser.wait_for("document.getElementById('progress').textContent.includes('80 labelled')");
     browser.key("\u{E00C}"); // Escape: done
     browser.wait_for("window.hmgClosed === true");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("hmg annotate did not stop");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = annotator_exit(&mut child);
     assert!(status.success(), "{status}");
 }
 
