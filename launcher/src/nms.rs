@@ -165,6 +165,9 @@ fn read_tensors(path: &Path) -> anyhow::Result<Vec<Tensor>> {
     tensors_from_bytes(&bytes, &stem.unwrap_or_default())
 }
 
+/// A model's raw outputs are a few MiB (a 1280 px YOLOv8 with 80 classes: 34 MiB of float32).
+const MAX_UNPACKED_NPZ: u64 = 1 << 30;
+
 /// The arrays of an `.npy` (one, named `stem`) or `.npz` file held in memory (uint8 ones with
 /// zero point 0 and scale 1 until [`apply_quant`]).
 pub fn tensors_from_bytes(bytes: &[u8], stem: &str) -> anyhow::Result<Vec<Tensor>> {
@@ -173,17 +176,25 @@ pub fn tensors_from_bytes(bytes: &[u8], stem: &str) -> anyhow::Result<Vec<Tensor
     }
     let mut archive = zip::ZipArchive::new(Cursor::new(bytes))?;
     let mut tensors = Vec::with_capacity(archive.len());
+    // numpy.savez stores members as they are, savez_compressed deflates them: a budget for what
+    // all members may unpack to keeps a zip bomb from filling memory.
+    let mut budget = MAX_UNPACKED_NPZ;
     for i in 0..archive.len() {
         let mut entry = archive.by_index(i)?;
         let name = entry.name();
         let name = name.strip_suffix(".npy").unwrap_or(name).to_string();
-        // numpy.savez stores members uncompressed: none can be larger than the archive.
         let mut member = Vec::new();
         std::io::Read::read_to_end(
-            &mut std::io::Read::take(&mut entry, bytes.len() as u64 + 1),
+            &mut std::io::Read::take(&mut entry, budget + 1),
             &mut member,
         )
         .with_context(|| format!("array '{name}' cannot be read"))?;
+        budget = budget.checked_sub(member.len() as u64).ok_or_else(|| {
+            anyhow::anyhow!(
+                "its arrays unpack to more than {} MiB: not a model output",
+                MAX_UNPACKED_NPZ >> 20
+            )
+        })?;
         tensors.push(npy_tensor(&name, &member).with_context(|| format!("array '{name}'"))?);
     }
     Ok(tensors)

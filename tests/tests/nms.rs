@@ -168,6 +168,58 @@ fn test_nms_of_hailo_raw_heads_in_an_npz() {
     assert_boxes(&read_detections(&dir), &expected, 1.0);
 }
 
+/// numpy's savez_compressed (deflated members) reads as its savez does; a deflated member that
+/// unpacks past any model output's size is refused, not unpacked into memory.
+#[test]
+fn test_nms_reads_savez_compressed_and_refuses_a_zip_bomb() {
+    let dir = temp_dir("nms-savez-compressed");
+    let (arrays, expected) = hailo_heads("astronaut.png");
+    let plain = dir.join("heads.npz");
+    let mut npz = NpzWriter::new(File::create(&plain).unwrap());
+    for (name, a) in &arrays {
+        npz.add_array(name.as_str(), a).unwrap();
+    }
+    npz.finish().unwrap();
+    let compressed = dir.join("heads-compressed.npz");
+    let bomb = dir.join("bomb.npz");
+    let script = r#"
+import sys, zipfile, numpy as np
+arrays = dict(np.load(sys.argv[1]))
+np.savez_compressed(sys.argv[2], **arrays)
+with zipfile.ZipFile(sys.argv[2]) as z:
+    kinds = sorted({i.compress_type for i in z.infolist()})
+# A .npy header for 1.1 GiB of float32, followed by the zeros it claims, deflated.
+count = (1100 << 20) // 4
+header = np.lib.format.header_data_from_array_1_0(np.zeros(1, np.float32))
+header["shape"] = (count,)
+with zipfile.ZipFile(sys.argv[3], "w", zipfile.ZIP_DEFLATED) as z:
+    with z.open("zeros.npy", "w", force_zip64=True) as f:
+        np.lib.format.write_array_header_1_0(f, header)
+        chunk = bytes(64 << 20)
+        for _ in range(count * 4 // len(chunk)):
+            f.write(chunk)
+print("@json", str(kinds == [zipfile.ZIP_DEFLATED]).lower())
+"#;
+    let kinds = python_json(
+        &dir,
+        script,
+        &[plain.as_os_str(), compressed.as_os_str(), bomb.as_os_str()],
+    );
+    assert_eq!(kinds, true, "numpy deflated every member");
+
+    let out = nms(&["--input", compressed.to_str().unwrap()], &dir);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("hailo-raw layout, input 320x320"), "{}", text(&out));
+    assert_boxes(&read_detections(&dir), &expected, 1.0);
+
+    std::fs::remove_file(dir.join("detections.npz")).unwrap();
+    let out = nms(&["--input", bomb.to_str().unwrap()], &dir);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("unpack to more than"), "{}", text(&out));
+    assert!(text(&out).contains("bomb.npz"), "{}", text(&out));
+    assert!(!dir.join("detections.npz").exists());
+}
+
 #[test]
 fn test_nms_of_a_hailort_nms_buffer_needs_and_uses_the_input_size() {
     let dir = temp_dir("nms-hailo-nms");
