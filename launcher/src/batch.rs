@@ -65,9 +65,9 @@ fn check_args(args: &BatchArgs) -> anyhow::Result<Vec<PathBuf>> {
     if args.batch_size == 0 {
         return Err(usage("--batch-size must be at least 1"));
     }
-    if !args.input.is_dir() {
+    if let Some(why) = hmg_detect::paths::not_a_folder(&args.input) {
         return Err(usage(format!(
-            "input folder '{}' does not exist (give a folder of images with --input)",
+            "input folder '{}' {why} (give a folder of images with --input)",
             args.input.display()
         )));
     }

@@ -61,13 +61,15 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     };
     check_model_args(&model, None, &[])?;
     let input = match &args.input {
-        Some(i) if !i.is_file() => {
-            return Err(usage(format!(
-                "input '{}' does not exist: give a video file with --input",
-                i.display()
-            )));
+        Some(i) => {
+            if let Some(why) = hmg_detect::paths::not_a_file(i) {
+                return Err(usage(format!(
+                    "input '{}' {why}: give a video file with --input",
+                    i.display()
+                )));
+            }
+            i.clone()
         }
-        Some(i) => i.clone(),
         None => assets::find(assets::DEMO_CLIP)?,
     };
     let format = PixelFormat::from_gst_name(&args.format).ok_or_else(|| {

@@ -50,9 +50,9 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
         Some(i) => i.clone(),
         None => assets::find(assets::DEMO_CLIP)?,
     };
-    if !input.is_file() {
+    if let Some(why) = hmg_detect::paths::not_a_file(&input) {
         anyhow::bail!(
-            "input '{}' does not exist: give a video file with --input",
+            "input '{}' {why}: give a video file with --input",
             input.display()
         );
     }

@@ -847,8 +847,14 @@ fn run_in(args: &DetectArgs, branches: Vec<Branch>, run_dir: &Path) -> anyhow::R
             percentile(&lat, 0.99),
         );
         let fps = s.frames as f64 / secs.max(1e-9);
+        // No frame, no latency: a dash, not "NaN ms".
+        let latency = if lat.is_empty() {
+            "latency -".to_string()
+        } else {
+            format!("latency p50 {p50:.1} ms  p90 {p90:.1} ms  p99 {p99:.1} ms")
+        };
         println!(
-            "  {}: frames {}  FPS {fps:.1}  detections {}  latency p50 {p50:.1} ms  p90 {p90:.1} ms  p99 {p99:.1} ms",
+            "  {}: frames {}  FPS {fps:.1}  detections {}  {latency}",
             b.name, s.frames, s.detections,
         );
         let ms = |v: f64| v.is_finite().then(|| (v * 100.0).round() / 100.0);

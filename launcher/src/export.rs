@@ -56,9 +56,9 @@ pub fn export_onnx_for_hailo(
     opset: u32,
     output_dir: &Path,
 ) -> anyhow::Result<ExportReport> {
-    if !weights.is_file() {
+    if let Some(why) = hmg_detect::paths::not_a_file(&weights) {
         return Err(usage(format!(
-            "'{}' does not exist: give trained weights (runs/detect/<name>/weights/best.pt)",
+            "'{}' {why}: give trained weights (runs/detect/<name>/weights/best.pt)",
             weights.display()
         )));
     }

@@ -236,17 +236,40 @@ fn error_text(e: &gst::message::Error) -> anyhow::Error {
         .src()
         .map(|s| s.name().to_string())
         .unwrap_or_else(|| "graph".into());
+    let debug = e.debug();
     // Sources put their URL in the debug text: never a password into the console or journal.
-    let mask = crate::sources::mask_secrets;
-    match e.debug() {
-        // Our elements put the actionable sentence in the debug text; show it first.
-        Some(debug) => anyhow!(
-            "{src}: {}\n  {}",
-            mask(&debug),
-            mask(&e.error().to_string())
-        ),
-        None => anyhow!("{src}: {}", mask(&e.error().to_string())),
+    let text = describe_error(&src, &e.error().to_string(), debug.as_deref());
+    anyhow!("{}", crate::sources::mask_secrets(&text))
+}
+
+/// An element's error as a user reads it: the source, then the sentence that says what to do.
+/// GStreamer's debug text starts with where in the code the error was raised
+/// ("file.rs(97): function (): /GstPipeline:…") — no help to a user, so it is left out; what an
+/// element wrote after it (often the actionable sentence) comes first, the generic message after
+/// it, and one sentence is never printed twice.
+fn describe_error(src: &str, message: &str, debug: Option<&str>) -> String {
+    let detail = debug.map(strip_code_location).unwrap_or_default().trim();
+    let message = message.trim();
+    if detail.is_empty() || message.contains(detail) {
+        format!("{src}: {message}")
+    } else if detail.contains(message) {
+        format!("{src}: {detail}")
+    } else {
+        format!("{src}: {detail}\n  {message}")
     }
+}
+
+/// The debug text without GStreamer's leading "file(line): function (): object path" line.
+fn strip_code_location(debug: &str) -> &str {
+    let (first, rest) = debug.split_once('\n').unwrap_or((debug, ""));
+    let is_location = first
+        .split_once("): ")
+        .is_some_and(|(file, after)| file.contains('(') && after.contains(" (): "));
+    if !is_location {
+        return debug;
+    }
+    // The location line ends with ':' when an element wrote its own debug text below it.
+    rest
 }
 
 fn first_error(pipeline: &gst::Pipeline) -> Option<anyhow::Error> {
@@ -257,4 +280,46 @@ fn first_error(pipeline: &gst::Pipeline) -> Option<anyhow::Error> {
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LOCATION: &str = "plugins/gst/src/hailoinfer/imp.rs(97): gsthmg::hailoinfer::imp::error_message (): /GstPipeline:pipeline0/GstHmgHailoInfer:hmghailoinfer0";
+
+    #[test]
+    fn the_code_location_is_left_out_and_no_sentence_comes_twice() {
+        let sentence = "model file 'd' is a folder, not a file: give the path of a .onnx model";
+        assert_eq!(
+            describe_error("hailoinfer0", sentence, Some(LOCATION)),
+            format!("hailoinfer0: {sentence}")
+        );
+        let written = format!("{LOCATION}:\n{sentence}");
+        assert_eq!(
+            describe_error("hailoinfer0", sentence, Some(&written)),
+            format!("hailoinfer0: {sentence}")
+        );
+        assert_eq!(
+            describe_error(
+                "calibpack0",
+                "Could not open file for writing.",
+                Some(&format!(
+                    "{LOCATION}:\nThe folder of 'x/y.npy' does not exist"
+                ))
+            ),
+            "calibpack0: The folder of 'x/y.npy' does not exist\n  Could not open file for writing."
+        );
+        // GStreamer's own elements: its C location, a reason after it.
+        let c = "../libs/gst/base/gstbasesrc.c(3132): gst_base_src_loop (): /GstPipeline:pipeline0/GstFileSrc:filesrc0:\nstreaming stopped, reason not-negotiated (-4)";
+        assert_eq!(
+            describe_error("filesrc0", "Internal data stream error.", Some(c)),
+            "filesrc0: streaming stopped, reason not-negotiated (-4)\n  Internal data stream error."
+        );
+        // Debug text that is not GStreamer's location stays whole.
+        assert_eq!(
+            describe_error("app", "Failed.", Some("the camera went away")),
+            "app: the camera went away\n  Failed."
+        );
+    }
 }

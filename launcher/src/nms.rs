@@ -291,15 +291,9 @@ fn implied_input(layout: Layout, shapes: &[Vec<usize>]) -> Option<(usize, usize)
 }
 
 pub fn run(args: &NmsArgs) -> anyhow::Result<()> {
-    if !args.input.exists() {
+    if let Some(why) = hmg_detect::paths::not_a_file(&args.input) {
         return Err(usage(format!(
-            "raw output '{}' does not exist (save one with numpy.save or numpy.savez)",
-            args.input.display()
-        )));
-    }
-    if !args.input.is_file() {
-        return Err(usage(format!(
-            "raw output '{}' is not a file: give the .npy or .npz numpy wrote",
+            "raw output '{}' {why}: give the .npy or .npz numpy.save or numpy.savez wrote",
             args.input.display()
         )));
     }

@@ -195,11 +195,8 @@ pub fn run_pipeline(a: &PipelineArgs) -> (Vec<StageResult>, anyhow::Result<()>) 
 
 fn stages(a: &PipelineArgs, results: &mut Vec<StageResult>) -> anyhow::Result<()> {
     let root = &a.dataset;
-    if !root.is_dir() {
-        return Err(usage(format!(
-            "dataset folder '{}' does not exist",
-            root.display()
-        )));
+    if let Some(why) = hmg_detect::paths::not_a_folder(&root) {
+        return Err(usage(format!("dataset folder '{}' {why}", root.display())));
     }
     let stamps = Stamps {
         dir: PathBuf::from(".hmg/pipeline").join(&a.name),

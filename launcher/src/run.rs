@@ -32,7 +32,8 @@ pub fn resolve(graph: &str) -> anyhow::Result<PathBuf> {
         if as_path.is_file() {
             return Ok(as_path.to_path_buf());
         }
-        return Err(UsageError(format!("graph file '{graph}' does not exist")).into());
+        let why = hmg_detect::paths::not_a_file(as_path).unwrap_or("cannot be read");
+        return Err(UsageError(format!("graph file '{graph}' {why}")).into());
     }
     assets::find(&format!("graphs/{graph}.gst")).map_err(|_| {
         let known = assets::find("graphs/file.gst")

@@ -37,8 +37,9 @@ impl Source {
         if path.is_file() {
             return Ok(Self::File(path));
         }
+        let why = hmg_detect::paths::not_a_file(&path).unwrap_or("cannot be read");
         Err(UsageError(format!(
-            "input '{input}' does not exist: give a video file, a folder of images or an rtsp:// URL"
+            "input '{input}' {why}: give a video file, a folder of images or an rtsp:// URL"
         )))
     }
 

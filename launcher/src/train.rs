@@ -135,9 +135,9 @@ pub fn parse_overrides(words: &[String]) -> anyhow::Result<serde_json::Map<Strin
 
 /// Our dataset verifier over `data`: errors stop here, before any long work.
 fn check_dataset(data: &Path) -> anyhow::Result<()> {
-    if !data.is_file() {
+    if let Some(why) = hmg_detect::paths::not_a_file(&data) {
         return Err(usage(format!(
-            "'{}' does not exist: give the dataset's data.yaml (hmg dataset init DIR writes one)",
+            "'{}' {why}: give the dataset's data.yaml (hmg dataset init DIR writes one)",
             data.display()
         )));
     }

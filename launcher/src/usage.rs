@@ -50,19 +50,16 @@ pub fn check_model_args(
     labels: Option<&std::path::Path>,
     thresholds: &[(&str, f64)],
 ) -> anyhow::Result<()> {
-    if !model.is_file() {
+    if let Some(why) = hmg_detect::paths::not_a_file(&model) {
         return Err(usage(format!(
-            "model '{}' does not exist: give a .onnx or .hef with --model",
+            "model '{}' {why}: give a .onnx or .hef with --model",
             model.display()
         )));
     }
     if let Some(l) = labels
-        && !l.is_file()
+        && let Some(why) = hmg_detect::paths::not_a_file(l)
     {
-        return Err(usage(format!(
-            "labels file '{}' does not exist",
-            l.display()
-        )));
+        return Err(usage(format!("labels file '{}' {why}", l.display())));
     }
     check_thresholds(thresholds)
 }

@@ -176,16 +176,16 @@ pub fn verify_onnx(
 }
 
 pub fn run(args: &VerifyOnnxArgs) -> anyhow::Result<()> {
-    if !args.model.is_file() {
+    if let Some(why) = hmg_detect::paths::not_a_file(&args.model) {
         return Err(usage(format!(
-            "model '{}' does not exist (hmg export writes exports/best.onnx)",
+            "model '{}' {why} (hmg export writes exports/best.onnx)",
             args.model.display()
         )));
     }
     if let Some(d) = &args.data
-        && !d.is_file()
+        && let Some(why) = hmg_detect::paths::not_a_file(d)
     {
-        return Err(usage(format!("--data '{}' does not exist", d.display())));
+        return Err(usage(format!("--data '{}' {why}", d.display())));
     }
     check_thresholds(&[("--conf", args.conf.into())])?;
     let r = verify_onnx(

@@ -159,3 +159,58 @@ fn a_run_that_fails_before_any_output_leaves_no_empty_folder() {
         .unwrap_or_default();
     assert!(left.is_empty(), "{left:?}");
 }
+
+/// A folder where a file is needed (and a file where a folder is) is named as what it is, not
+/// "does not exist"; an element's error reads as a sentence, without GStreamer's code location.
+#[test]
+fn paths_of_the_wrong_kind_are_named_as_what_they_are() {
+    let dir = temp_dir("hostile-wrong-kind");
+    let folder = dir.join("best.onnx");
+    std::fs::create_dir_all(&folder).unwrap();
+    let file = dir.join("pictures");
+    std::fs::write(&file, b"not a folder").unwrap();
+    let (f, p) = (folder.to_str().unwrap(), file.to_str().unwrap());
+    let model = repo().join("models/yolov12n-coco.onnx");
+    let m = model.to_str().unwrap();
+    for (args, expected) in [
+        (vec!["export", f], "is a folder, not a file"),
+        (vec!["verify-onnx", f], "is a folder, not a file"),
+        (
+            vec!["batch", "--model", f, "--input", "."],
+            "is a folder, not a file",
+        ),
+        (
+            vec!["detect", "--model", f, "--input", "."],
+            "is a folder, not a file",
+        ),
+        (
+            vec!["detect", "--model", m, "--labels", f],
+            "is a folder, not a file",
+        ),
+        (vec!["nms", "--input", f], "is a folder, not a file"),
+        (
+            vec!["batch", "--model", m, "--input", p],
+            "is a file, not a folder",
+        ),
+        (
+            vec!["annotate", "--dataset", "labels", "--images", p],
+            "is a file, not a folder",
+        ),
+        (vec!["demo", "--model", f], "is a folder, not a file"),
+    ] {
+        let out = Command::new(profile_dir().join("hmg"))
+            .current_dir(&dir)
+            .args(&args)
+            .output()
+            .unwrap();
+        let t = text(&out);
+        assert!(!out.status.success(), "{args:?}: {t}");
+        assert!(t.contains(expected), "{args:?}: {t}");
+        assert!(!t.contains("does not exist"), "{args:?}: {t}");
+        // Where the error was raised in the code is for developers (GST_DEBUG), not the console.
+        assert!(!t.contains(".rs("), "{args:?}: {t}");
+        let error = t.lines().find(|l| l.starts_with("error:")).unwrap();
+        assert_eq!(t.matches(expected).count(), 1, "{args:?} says it once: {t}");
+        assert!(error.contains(expected), "{args:?}: {t}");
+    }
+}

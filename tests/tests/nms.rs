@@ -209,7 +209,11 @@ print("@json", str(kinds == [zipfile.ZIP_DEFLATED]).lower())
 
     let out = nms(&["--input", compressed.to_str().unwrap()], &dir);
     assert!(out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains("hailo-raw layout, input 320x320"), "{}", text(&out));
+    assert!(
+        text(&out).contains("hailo-raw layout, input 320x320"),
+        "{}",
+        text(&out)
+    );
     assert_boxes(&read_detections(&dir), &expected, 1.0);
 
     std::fs::remove_file(dir.join("detections.npz")).unwrap();

@@ -95,10 +95,12 @@ fn class_names(args: &AnnotateArgs) -> anyhow::Result<Vec<String>> {
         return Ok(given);
     }
     let yaml = match &args.data {
-        Some(p) if !p.is_file() => {
-            return Err(usage(format!("data.yaml '{}' does not exist", p.display())));
+        Some(p) => {
+            if let Some(why) = hmg_detect::paths::not_a_file(p) {
+                return Err(usage(format!("data.yaml '{}' {why}", p.display())));
+            }
+            p.clone()
         }
-        Some(p) => p.clone(),
         None => {
             beside.filter(|p| p.is_file()).ok_or_else(|| {
                 usage(format!(
@@ -168,9 +170,9 @@ fn refuse_shared_stems(pictures: &[PathBuf], dataset_images: &Path) -> anyhow::R
 }
 
 pub fn run(args: &AnnotateArgs) -> anyhow::Result<()> {
-    if !args.images.is_dir() {
+    if let Some(why) = hmg_detect::paths::not_a_folder(&args.images) {
         return Err(usage(format!(
-            "images folder '{}' does not exist (put your pictures there, or give their folder with --images)",
+            "images folder '{}' {why} (put your pictures there, or give their folder with --images)",
             args.images.display()
         )));
     }

@@ -247,9 +247,9 @@ pub fn compile_hef(a: &CompileArgs) -> anyhow::Result<CompileReport> {
             "--batch-size and --calib-batch-size must be at least 1",
         ));
     }
-    if !a.model.is_file() {
+    if let Some(why) = hmg_detect::paths::not_a_file(&a.model) {
         return Err(usage(format!(
-            "'{}' does not exist (hmg export writes exports/best.onnx)",
+            "'{}' {why} (hmg export writes exports/best.onnx)",
             a.model.display()
         )));
     }

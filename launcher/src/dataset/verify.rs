@@ -108,9 +108,9 @@ pub fn discover(target: &Path) -> anyhow::Result<(PathBuf, Option<DataYaml>, Vec
         let splits = from_yaml(yaml.clone());
         return Ok((root, Some(yaml), splits));
     }
-    if !target.is_dir() {
+    if let Some(why) = hmg_detect::paths::not_a_folder(&target) {
         anyhow::bail!(
-            "'{}' does not exist (give a dataset folder or its data.yaml)",
+            "'{}' {why} (give a dataset folder or its data.yaml)",
             target.display()
         );
     }
@@ -324,13 +324,13 @@ pub fn verify(target: &Path, mut progress: impl FnMut(usize, usize)) -> anyhow::
             images: images.len(),
             ..Default::default()
         };
-        if !split.images.is_dir() {
+        if let Some(why) = hmg_detect::paths::not_a_folder(&split.images) {
             c.add(
                 Severity::Error,
                 "missing-folder",
                 &split.images,
                 None,
-                format!("the {} images folder does not exist", split.name),
+                format!("the {} images folder {why}", split.name),
             );
         }
         let mut stems = std::collections::HashSet::new();

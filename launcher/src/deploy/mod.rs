@@ -191,14 +191,14 @@ fn deploy_one(args: &DeployArgs) -> anyhow::Result<()> {
         )));
     }
     if let Some(m) = &args.model
-        && !m.is_file()
+        && let Some(why) = hmg_detect::paths::not_a_file(m)
     {
-        return Err(usage(format!("model '{}' does not exist", m.display())));
+        return Err(usage(format!("model '{}' {why}", m.display())));
     }
     if let Some(i) = &args.identity
-        && !i.is_file()
+        && let Some(why) = hmg_detect::paths::not_a_file(i)
     {
-        return Err(usage(format!("identity '{}' does not exist", i.display())));
+        return Err(usage(format!("identity '{}' {why}", i.display())));
     }
     let bundle = args.bundle.as_deref().map(Bundle::open).transpose()?;
     if args.model.is_none() && bundle.is_none() && !args.rollback && !args.service {

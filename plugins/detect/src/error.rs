@@ -8,8 +8,8 @@ use std::path::PathBuf;
 #[allow(missing_docs)]
 #[derive(Debug, thiserror::Error)]
 pub enum DetectError {
-    #[error("model file '{}' does not exist: give the path of a .onnx model (see models/README.md)", .0.display())]
-    ModelMissing(PathBuf),
+    #[error("model file '{}' {why}: give the path of a .onnx model (see models/README.md)", path.display())]
+    ModelMissing { path: PathBuf, why: &'static str },
     #[error("'{}' is a Hailo .hef model, but this hmg was built without HailoRT support: on the Raspberry Pi install Hailo's packages (`sudo apt install hailo-all`) and run scripts/setup again, which then builds with `--features hailo`; elsewhere run the .onnx export of the same model", .0.display())]
     HefUnsupported(PathBuf),
     #[error("'{}' {source}", path.display())]

@@ -28,6 +28,7 @@ pub mod letterbox;
 pub mod metrics;
 pub mod nms;
 pub mod npy;
+pub mod paths;
 pub mod pixel;
 pub mod sidecar;
 mod simd;

@@ -119,8 +119,11 @@ pub const HAILO_SUPPORT: bool = cfg!(feature = "hailo");
 
 /// Opens `path` with the backend its extension (or `options.backend`) asks for.
 pub fn open_engine(path: &Path, options: &EngineOptions) -> Result<Box<dyn Engine>, DetectError> {
-    if !path.is_file() {
-        return Err(DetectError::ModelMissing(path.to_path_buf()));
+    if let Some(why) = crate::paths::not_a_file(path) {
+        return Err(DetectError::ModelMissing {
+            path: path.to_path_buf(),
+            why,
+        });
     }
     let ext = path
         .extension()

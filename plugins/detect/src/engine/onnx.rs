@@ -115,8 +115,11 @@ impl std::fmt::Debug for OnnxEngine {
 impl OnnxEngine {
     /// Loads `path` into an onnxruntime session and finds its layout with one warm-up run.
     pub fn open(path: &Path, options: &EngineOptions) -> Result<Self, DetectError> {
-        if !path.is_file() {
-            return Err(DetectError::ModelMissing(path.to_path_buf()));
+        if let Some(why) = crate::paths::not_a_file(path) {
+            return Err(DetectError::ModelMissing {
+                path: path.to_path_buf(),
+                why,
+            });
         }
         let env = environment()?;
         let not_onnx = |reason: String| DetectError::NotOnnx {

@@ -94,7 +94,9 @@ impl ObjectSubclass for HailoInfer {
 fn error_message(err: &DetectError) -> gst::ErrorMessage {
     let text = err.to_string();
     match err {
-        DetectError::ModelMissing(_) => gst::error_msg!(gst::ResourceError::NotFound, ("{}", text)),
+        DetectError::ModelMissing { .. } => {
+            gst::error_msg!(gst::ResourceError::NotFound, ("{}", text))
+        }
         DetectError::RuntimeMissing(_)
         | DetectError::HailoRtMissing(_)
         | DetectError::HefUnsupported(_) => {
