@@ -17,7 +17,12 @@ fuzz_target!(|text: &str| {
         {
             let again = parse_line(format(&[b]).trim_end()).expect("our own line parses");
             assert_eq!(again.class, b.class);
-            for (x, y) in [(again.cx, b.cx), (again.cy, b.cy), (again.w, b.w), (again.h, b.h)] {
+            for (x, y) in [
+                (again.cx, b.cx),
+                (again.cy, b.cy),
+                (again.w, b.w),
+                (again.h, b.h),
+            ] {
                 assert!((x - y).abs() <= 5e-7 * (1.0 + y.abs()), "{x} vs {y}");
             }
         }

@@ -16,7 +16,9 @@ fuzz_target!(|data: &[u8]| {
     let mut shapes = Vec::new();
     for _ in 0..n {
         let rank = (it.next().unwrap_or(3) % 5) as usize;
-        let shape: Vec<usize> = (0..rank).map(|_| it.next().unwrap_or(1) as usize % 90).collect();
+        let shape: Vec<usize> = (0..rank)
+            .map(|_| it.next().unwrap_or(1) as usize % 90)
+            .collect();
         shapes.push(shape);
     }
     let quantized = it.next().unwrap_or(0) % 2 == 1;
@@ -26,14 +28,28 @@ fuzz_target!(|data: &[u8]| {
         .enumerate()
         .map(|(i, shape)| {
             let len: usize = shape.iter().product::<usize>().min(1 << 14);
-            let bytes: Vec<u8> = (0..len).map(|k| rest.get(k + i).copied().unwrap_or(0)).collect();
+            let bytes: Vec<u8> = (0..len)
+                .map(|k| rest.get(k + i).copied().unwrap_or(0))
+                .collect();
             let data = if quantized {
                 TensorData::U8(bytes)
             } else {
                 // Values may also be shorter than the shape says.
-                TensorData::F32(bytes.iter().take(rest.len()).map(|&b| b as f32 / 64.0 - 1.0).collect())
+                TensorData::F32(
+                    bytes
+                        .iter()
+                        .take(rest.len())
+                        .map(|&b| b as f32 / 64.0 - 1.0)
+                        .collect(),
+                )
             };
-            Tensor { name: format!("out{i}_nms"), shape: shape.clone(), data, zero_point: 3.0, scale: 0.05 }
+            Tensor {
+                name: format!("out{i}_nms"),
+                shape: shape.clone(),
+                data,
+                zero_point: 3.0,
+                scale: 0.05,
+            }
         })
         .collect();
     let names: Vec<&str> = tensors.iter().map(|t| t.name.as_str()).collect();
@@ -44,10 +60,16 @@ fuzz_target!(|data: &[u8]| {
     let lb = Letterbox::new(640, 360, 320, 320);
     let opts = PostprocessOptions::default();
     let mut out = Vec::new();
-    if Postprocessor::new().run(layout, &views, &lb, &[], &opts, &mut out).is_ok() {
+    if Postprocessor::new()
+        .run(layout, &views, &lb, &[], &opts, &mut out)
+        .is_ok()
+    {
         for d in &out {
             assert!(d.confidence > opts.conf && d.confidence.is_finite());
-            assert!([d.x1, d.y1, d.x2, d.y2].iter().all(|v| v.is_finite()), "{d:?}");
+            assert!(
+                [d.x1, d.y1, d.x2, d.y2].iter().all(|v| v.is_finite()),
+                "{d:?}"
+            );
         }
     }
 });

@@ -8,7 +8,15 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|input: (u32, String, f32, [f32; 4])| {
     let (class_id, label, confidence, [x1, y1, x2, y2]) = input;
-    let d = Detection { class_id, label, confidence, x1, y1, x2, y2 };
+    let d = Detection {
+        class_id,
+        label: label.into(),
+        confidence,
+        x1,
+        y1,
+        x2,
+        y2,
+    };
     let text = d.to_json().to_string();
     let v: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
     assert_eq!(v["class_id"].as_u64(), Some(u64::from(class_id)));

@@ -35,7 +35,14 @@ fuzz_target!(|input: FuzzMeta| {
         gst::init().unwrap();
         gsthmg::plugin_register_static().unwrap();
     });
-    let layouts = ["ultralytics-raw", "ultralytics-nms", "hailo-raw", "hailo-nms", "auto", ""];
+    let layouts = [
+        "ultralytics-raw",
+        "ultralytics-nms",
+        "hailo-raw",
+        "hailo-nms",
+        "auto",
+        "",
+    ];
     let dtypes = ["float32", "uint8", "int8", ""];
     let mut buffer = gst::Buffer::new();
     {
@@ -46,8 +53,14 @@ fuzz_target!(|input: FuzzMeta| {
         s.set("layout", layouts[input.layout as usize % layouts.len()]);
         s.set("labels", "a\nb");
         let names = [
-            "model-width", "model-height", "frame-width", "frame-height",
-            "resized-width", "resized-height", "pad-left", "pad-top",
+            "model-width",
+            "model-height",
+            "frame-width",
+            "frame-height",
+            "resized-width",
+            "resized-height",
+            "pad-left",
+            "pad-top",
         ];
         for (name, v) in names.iter().zip(input.letterbox) {
             s.set(*name, v);

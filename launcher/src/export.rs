@@ -56,7 +56,7 @@ pub fn export_onnx_for_hailo(
     opset: u32,
     output_dir: &Path,
 ) -> anyhow::Result<ExportReport> {
-    if let Some(why) = hmg_detect::paths::not_a_file(&weights) {
+    if let Some(why) = hmg_detect::paths::not_a_file(weights) {
         return Err(usage(format!(
             "'{}' {why}: give trained weights (runs/detect/<name>/weights/best.pt)",
             weights.display()

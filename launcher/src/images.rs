@@ -32,17 +32,25 @@ pub fn list_images(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 
 /// The largest picture hmg decodes: 100 megapixels on a side of at most 20000 (a camera's largest
 /// is about 50 MP). A header that claims more is refused before anything is allocated.
-const MAX_SIDE: u32 = 20_000;
-const MAX_PIXELS: u64 = 100_000_000;
+pub const MAX_SIDE: u32 = 20_000;
+pub const MAX_PIXELS: u64 = 100_000_000;
 
 /// Decodes an image to RGB, turned upright by its EXIF orientation (as OpenCV's imread does).
 pub fn read_rgb(path: &Path) -> anyhow::Result<RgbImage> {
+    decode_rgb(ImageReader::open(path)?)
+}
+
+/// [`read_rgb`] of a picture already open (or in memory): the format is guessed from its first
+/// bytes, and no size beyond hmg's limits is allocated whatever its header claims.
+pub fn decode_rgb<R: std::io::BufRead + std::io::Seek>(
+    reader: ImageReader<R>,
+) -> anyhow::Result<RgbImage> {
     let mut limits = image::Limits::default();
     limits.max_image_width = Some(MAX_SIDE);
     limits.max_image_height = Some(MAX_SIDE);
     // RGBA at 16 bits a channel is the largest buffer a decoder makes for such a picture.
     limits.max_alloc = Some(MAX_PIXELS * 8);
-    let mut reader = ImageReader::open(path)?.with_guessed_format()?;
+    let mut reader = reader.with_guessed_format()?;
     reader.limits(limits);
     let mut decoder = reader.into_decoder()?;
     let (w, h) = decoder.dimensions();

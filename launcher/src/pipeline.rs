@@ -195,7 +195,7 @@ pub fn run_pipeline(a: &PipelineArgs) -> (Vec<StageResult>, anyhow::Result<()>) 
 
 fn stages(a: &PipelineArgs, results: &mut Vec<StageResult>) -> anyhow::Result<()> {
     let root = &a.dataset;
-    if let Some(why) = hmg_detect::paths::not_a_folder(&root) {
+    if let Some(why) = hmg_detect::paths::not_a_folder(root) {
         return Err(usage(format!("dataset folder '{}' {why}", root.display())));
     }
     let stamps = Stamps {

@@ -135,7 +135,7 @@ pub fn parse_overrides(words: &[String]) -> anyhow::Result<serde_json::Map<Strin
 
 /// Our dataset verifier over `data`: errors stop here, before any long work.
 fn check_dataset(data: &Path) -> anyhow::Result<()> {
-    if let Some(why) = hmg_detect::paths::not_a_file(&data) {
+    if let Some(why) = hmg_detect::paths::not_a_file(data) {
         return Err(usage(format!(
             "'{}' {why}: give the dataset's data.yaml (hmg dataset init DIR writes one)",
             data.display()

@@ -50,7 +50,7 @@ pub fn check_model_args(
     labels: Option<&std::path::Path>,
     thresholds: &[(&str, f64)],
 ) -> anyhow::Result<()> {
-    if let Some(why) = hmg_detect::paths::not_a_file(&model) {
+    if let Some(why) = hmg_detect::paths::not_a_file(model) {
         return Err(usage(format!(
             "model '{}' {why}: give a .onnx or .hef with --model",
             model.display()

@@ -153,7 +153,7 @@ impl DataYaml {
 
     /// `old` with the split folders of `root` and `names`, edited line by line; `None` when it
     /// already says so.
-    fn updated(
+    pub fn updated(
         file: &Path,
         old: &str,
         root: &Path,

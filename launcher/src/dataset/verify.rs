@@ -108,7 +108,7 @@ pub fn discover(target: &Path) -> anyhow::Result<(PathBuf, Option<DataYaml>, Vec
         let splits = from_yaml(yaml.clone());
         return Ok((root, Some(yaml), splits));
     }
-    if let Some(why) = hmg_detect::paths::not_a_folder(&target) {
+    if let Some(why) = hmg_detect::paths::not_a_folder(target) {
         anyhow::bail!(
             "'{}' {why} (give a dataset folder or its data.yaml)",
             target.display()

@@ -148,7 +148,6 @@ impl OnnxEngine {
         let labels = names
             .and_then(|n| parse_python_names(&n).ok())
             .unwrap_or_default();
-        let imgsz = imgsz.and_then(|s| parse_imgsz(&s));
 
         let [input] = session.inputs() else {
             return Err(unknown(format!(
@@ -162,25 +161,8 @@ impl OnnxEngine {
                 ty: TensorElementType::Float32,
                 shape,
                 ..
-            } if shape.len() == 4 => {
-                if shape[1] != 3 && shape[1] > 0 {
-                    return Err(unknown(format!(
-                        "its input '{input_name}' has {} channels, not 3",
-                        shape[1]
-                    )));
-                }
-                let fallback = imgsz.unwrap_or((DEFAULT_IMGSZ, DEFAULT_IMGSZ));
-                let h = usize::try_from(shape[2])
-                    .ok()
-                    .filter(|&d| d > 0)
-                    .unwrap_or(fallback.0);
-                let w = usize::try_from(shape[3])
-                    .ok()
-                    .filter(|&d| d > 0)
-                    .unwrap_or(fallback.1);
-                check_input_size(h, w).map_err(unknown)?;
-                (h, w, shape[0] <= 0)
-            }
+            } => input_size(shape, imgsz.as_deref())
+                .map_err(|e| unknown(format!("its input '{input_name}' {e}")))?,
             other => {
                 return Err(unknown(format!(
                     "its input '{input_name}' is {other}; hmg feeds float32 images shaped (1, 3, height, width)"
@@ -235,10 +217,37 @@ impl OnnxEngine {
 /// dynamic input whose metadata claims more would make every frame allocate gigabytes.
 const MAX_INPUT_SIDE: usize = 8192;
 
+/// The (height, width) hmg feeds an input shaped `shape` (NCHW, -1 for a dynamic axis) and
+/// whether its batch axis is dynamic. Dynamic sides take the model's `imgsz` metadata (what the
+/// model file says, so never trusted: a size beyond [`MAX_INPUT_SIDE`] is refused).
+pub fn input_size(shape: &[i64], imgsz: Option<&str>) -> Result<(usize, usize, bool), String> {
+    let [batch, channels, height, width] = shape else {
+        return Err(format!(
+            "has {} axes; hmg feeds images shaped (1, 3, height, width)",
+            shape.len()
+        ));
+    };
+    if *channels != 3 && *channels > 0 {
+        return Err(format!("has {channels} channels, not 3"));
+    }
+    let fallback = imgsz
+        .and_then(parse_imgsz)
+        .unwrap_or((DEFAULT_IMGSZ, DEFAULT_IMGSZ));
+    let side = |d: i64, fallback: usize| {
+        usize::try_from(d)
+            .ok()
+            .filter(|&d| d > 0)
+            .unwrap_or(fallback)
+    };
+    let (h, w) = (side(*height, fallback.0), side(*width, fallback.1));
+    check_input_size(h, w)?;
+    Ok((h, w, *batch <= 0))
+}
+
 fn check_input_size(h: usize, w: usize) -> Result<(), String> {
     if h > MAX_INPUT_SIDE || w > MAX_INPUT_SIDE {
         return Err(format!(
-            "its input would be {w}x{h} (from its shape or its imgsz metadata), more than hmg feeds ({MAX_INPUT_SIDE} a side): export it again with a real --imgsz"
+            "would be {w}x{h} (from its shape or its imgsz metadata), more than hmg feeds ({MAX_INPUT_SIDE} a side): export it again with a real --imgsz"
         ));
     }
     Ok(())
@@ -341,7 +350,7 @@ impl OnnxEngine {
 
 #[cfg(test)]
 mod tests {
-    use super::{check_input_size, parse_imgsz};
+    use super::{check_input_size, input_size, parse_imgsz};
 
     #[test]
     fn absurd_input_sizes_are_refused() {
@@ -352,6 +361,32 @@ mod tests {
         // What a hostile `imgsz` metadata string parses to is bounded the same way.
         let (h, w) = parse_imgsz("[999999999, 999999999]").unwrap();
         assert!(check_input_size(h, w).is_err());
+    }
+
+    #[test]
+    fn dynamic_sides_take_the_metadata_within_bounds() {
+        assert_eq!(input_size(&[1, 3, 640, 640], None), Ok((640, 640, false)));
+        assert_eq!(
+            input_size(&[-1, 3, -1, -1], Some("[320, 224]")),
+            Ok((320, 224, true))
+        );
+        // A fixed side wins over what the metadata claims; only the dynamic one takes it.
+        assert_eq!(
+            input_size(&[1, 3, 480, -1], Some("[320, 320]")),
+            Ok((480, 320, false))
+        );
+        assert!(input_size(&[1, 3, -1, -1], Some("[99999, 99999]")).is_err());
+        assert!(input_size(&[1, 3, 640, i64::MAX], None).is_err());
+        assert!(
+            input_size(&[1, 4, 640, 640], None)
+                .unwrap_err()
+                .contains("4 channels")
+        );
+        assert!(
+            input_size(&[1, 3, 640], None)
+                .unwrap_err()
+                .contains("3 axes")
+        );
     }
 
     #[test]

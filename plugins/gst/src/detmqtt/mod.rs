@@ -25,7 +25,8 @@ use gst::prelude::*;
 mod address;
 mod imp;
 mod sender;
-mod spool;
+// Public for the fuzz target of its file checks (fuzz/fuzz_targets/spool_files.rs).
+pub mod spool;
 
 // Shared with `hmg monitor` and `hmg detect --mqtt`: one reading of MQTT URLs, one TLS set-up.
 pub use address::Address;

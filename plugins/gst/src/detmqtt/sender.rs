@@ -129,7 +129,7 @@ pub fn run(
         // Stopping: what is queued stays on disk for the next run once an attempt to reach the
         // broker has failed (a stopping graph does not wait for a broker that is away).
         if spool.is_closed()
-            && (spool.len() == 0
+            && (spool.is_empty()
                 || (attempted && !stats.connected.load(Ordering::SeqCst))
                 || spool.closed_for().is_some_and(|t| t > STOP_GRACE))
         {
@@ -280,7 +280,7 @@ fn session(
             }
         }
         *flight.oldest = inflight.front().map(|(seq, _)| *seq);
-        let done = inflight.is_empty() && spool.is_closed() && spool.len() == 0;
+        let done = inflight.is_empty() && spool.is_closed() && spool.is_empty();
         if done || spool.closed_for().is_some_and(|t| t > STOP_GRACE) {
             // What is still queued stays in the spool for the next run.
             let _ = client.disconnect();

@@ -178,6 +178,11 @@ impl Spool {
         }
     }
 
+    /// Whether no message is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// Messages waiting.
     pub fn len(&self) -> usize {
         self.inner.lock().unwrap().queued.len()
