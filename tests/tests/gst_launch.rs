@@ -8,7 +8,7 @@ fn test_gst_inspect_documents_every_element_and_property() {
     let dir = temp_dir("inspect");
     // gst-inspect-1.0 <name> must succeed and mention each of these (for the plugin "hmg": its
     // elements; for an element: its properties and the words a user looks for).
-    let documented: [(&str, &[&str]); 6] = [
+    let documented: [(&str, &[&str]); 7] = [
         (
             "hmg",
             &[
@@ -16,10 +16,26 @@ fn test_gst_inspect_documents_every_element_and_property() {
                 "yolodecode",
                 "yolonms",
                 "detoverlay",
+                "dettrack",
                 "detlog",
                 "detmqtt",
                 "detverify",
                 "calibpack",
+            ][..],
+        ),
+        (
+            "dettrack",
+            &[
+                "high-thresh",
+                "low-thresh",
+                "new-track-thresh",
+                "match-thresh",
+                "track-buffer",
+                "fuse-score",
+                "classes",
+                "keep-untracked",
+                "active-tracks",
+                "ByteTrack",
             ][..],
         ),
         (

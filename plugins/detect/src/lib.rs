@@ -33,6 +33,7 @@ pub mod pixel;
 pub mod sidecar;
 mod simd;
 pub mod tensor;
+pub mod track;
 pub mod yuv;
 
 /// The Rust developer's guide (docs/guide-rust.md); its examples run as doc tests.

@@ -7,7 +7,8 @@
  * YOLO object detection as GStreamer elements: `hailoinfer` runs a model on each frame and
  * attaches its raw outputs (`HmgTensors` custom meta), `yolodecode` turns them into candidate
  * boxes (`HmgCandidates`), `yolonms` (which also decodes by itself) turns them into standard
- * `GstVideoRegionOfInterestMeta` detections, `detoverlay` draws them, `detlog` writes them
+ * `GstVideoRegionOfInterestMeta` detections, `dettrack` gives them track ids that stay the same
+ * from frame to frame, `detoverlay` draws them, `detlog` writes them
  * as JSON lines, `detmqtt` publishes them to an MQTT broker and `detverify` checks them offline
  * (no detections on blank frames, or mAP against YOLO labels); `calibpack` writes the calibration
  * tensor Hailo's compiler quantizes with. The frame itself flows on untouched.
@@ -18,6 +19,7 @@ pub mod calibpack;
 pub mod detlog;
 pub mod detmqtt;
 pub mod detoverlay;
+pub mod dettrack;
 pub mod detverify;
 pub mod frame;
 pub mod hailoinfer;
@@ -41,6 +43,7 @@ fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     yolodecode::register(plugin)?;
     yolonms::register(plugin)?;
     detoverlay::register(plugin)?;
+    dettrack::register(plugin)?;
     detlog::register(plugin)?;
     detmqtt::register(plugin)?;
     detverify::register(plugin)?;

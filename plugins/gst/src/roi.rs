@@ -1,11 +1,74 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! Detections as standard `GstVideoRegionOfInterestMeta`: `roi_type` = class label, plus a
 //! `detection` param structure with `class-id` (int), `label` (string), `confidence` (double)
-//! and the unrounded box `x1`, `y1`, `x2`, `y2` (double, frame pixels).
+//! and the unrounded box `x1`, `y1`, `x2`, `y2` (double, frame pixels). After `dettrack`, a
+//! tracked one also carries a `tracking` param structure (see [`TrackInfo`]) and its track id as
+//! the meta's `id`.
 
 use hmg_detect::Detection;
 
 pub const DETECTION_PARAM: &str = "detection";
+pub const TRACKING_PARAM: &str = "tracking";
+
+/// What `dettrack` knows of a tracked detection (the `tracking` param structure: `track-id`
+/// (uint64), `age` (uint64, frames since the track started), `state` (string, "tracked"),
+/// `vx`, `vy` (double, centre velocity in pixels per frame) and the tracker's filtered box
+/// `x1`, `y1`, `x2`, `y2` (double, frame pixels)).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrackInfo {
+    pub track_id: u64,
+    pub age: u64,
+    pub velocity: [f64; 2],
+    pub xyxy: [f64; 4],
+}
+
+impl TrackInfo {
+    pub fn to_structure(&self) -> gst::Structure {
+        gst::Structure::builder(TRACKING_PARAM)
+            .field("track-id", self.track_id)
+            .field("age", self.age)
+            .field("state", "tracked")
+            .field("vx", self.velocity[0])
+            .field("vy", self.velocity[1])
+            .field("x1", self.xyxy[0])
+            .field("y1", self.xyxy[1])
+            .field("x2", self.xyxy[2])
+            .field("y2", self.xyxy[3])
+            .build()
+    }
+
+    fn from_structure(s: &gst::StructureRef) -> Option<Self> {
+        let f = |name: &str| s.get::<f64>(name).ok();
+        Some(Self {
+            track_id: s.get::<u64>("track-id").ok()?,
+            age: s.get::<u64>("age").unwrap_or(0),
+            velocity: [f("vx")?, f("vy")?],
+            xyxy: [f("x1")?, f("y1")?, f("x2")?, f("y2")?],
+        })
+    }
+
+    /// `{"id","age","box":[x1,y1,x2,y2],"velocity":[vx,vy]}` (1/1000 px), the `track` of a
+    /// detection record.
+    pub fn to_json(&self) -> serde_json::Value {
+        let round = |v: f64| (v * 1e3).round() / 1e3;
+        serde_json::json!({
+            "id": self.track_id,
+            "age": self.age,
+            "box": self.xyxy.map(round),
+            "velocity": self.velocity.map(round),
+        })
+    }
+}
+
+/// The `tracking` structure of each detection of a buffer, in [`detections_from_buffer`]'s order
+/// (`None` for a detection no track took).
+pub fn tracks_from_buffer(buffer: &gst::BufferRef) -> Vec<Option<TrackInfo>> {
+    buffer
+        .iter_meta::<gst_video::VideoRegionOfInterestMeta>()
+        .filter(|m| m.param(DETECTION_PARAM).is_some())
+        .map(|m| m.param(TRACKING_PARAM).and_then(TrackInfo::from_structure))
+        .collect()
+}
 
 /// Adds one ROI meta per detection, with ids 0, 1, 2 … in detection order (so that bindings
 /// without meta iteration, like PyGObject, can fetch them with

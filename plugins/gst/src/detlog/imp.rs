@@ -118,7 +118,18 @@ pub fn frame_line(
     size: (i32, i32),
     dets: &[Detection],
 ) -> String {
-    let detections: Vec<serde_json::Value> = dets.iter().map(Detection::to_json).collect();
+    let tracks = crate::roi::tracks_from_buffer(buf);
+    let detections: Vec<serde_json::Value> = dets
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let mut record = d.to_json();
+            if let Some(Some(track)) = tracks.get(i).filter(|_| tracks.len() == dets.len()) {
+                record["track"] = track.to_json();
+            }
+            record
+        })
+        .collect();
     let mut line = serde_json::json!({
         "stream": stream,
         "frame": frame,

@@ -1,0 +1,312 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+
+use std::ops::ControlFlow;
+use std::sync::{LazyLock, Mutex};
+
+use gst::glib;
+use gst::prelude::*;
+use gst::subclass::prelude::*;
+use gst_base::subclass::prelude::*;
+use hmg_detect::track::{ByteTracker, TrackInput, TrackedObject, TrackerOptions};
+
+use crate::roi::{self, DETECTION_PARAM, TrackInfo};
+
+static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new(
+        "dettrack",
+        gst::DebugColorFlags::empty(),
+        Some("hmg multi-object tracking"),
+    )
+});
+
+#[derive(Debug, Clone, Default)]
+struct Settings {
+    tracker: TrackerOptions,
+    /// Class ids or names to track, as given (empty: all).
+    classes: Vec<String>,
+    keep_untracked: bool,
+}
+
+#[derive(Default)]
+struct State {
+    tracker: ByteTracker,
+    options: TrackerOptions,
+    active: u32,
+}
+
+#[derive(Default)]
+pub struct DetTrack {
+    settings: Mutex<Settings>,
+    state: Mutex<State>,
+}
+
+#[glib::object_subclass]
+impl ObjectSubclass for DetTrack {
+    const NAME: &'static str = "GstHmgDetTrack";
+    type Type = super::DetTrack;
+    type ParentType = gst_base::BaseTransform;
+}
+
+fn threshold(name: &str, nick: &str, blurb: &str, default: f32) -> glib::ParamSpec {
+    glib::ParamSpecDouble::builder(name)
+        .nick(nick)
+        .blurb(blurb)
+        .minimum(0.0)
+        .maximum(1.0)
+        .default_value(f64::from(default))
+        .mutable_playing()
+        .build()
+}
+
+impl ObjectImpl for DetTrack {
+    fn properties() -> &'static [glib::ParamSpec] {
+        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
+            let d = TrackerOptions::default();
+            vec![
+                threshold(
+                    "high-thresh",
+                    "High threshold",
+                    "Detections scoring at least this are matched to tracks first (ByteTrack's track_high_thresh)",
+                    d.high_thresh,
+                ),
+                threshold(
+                    "low-thresh",
+                    "Low threshold",
+                    "Detections scoring above this (and below high-thresh) keep tracks alive in the second association (track_low_thresh)",
+                    d.low_thresh,
+                ),
+                threshold(
+                    "new-track-thresh",
+                    "New track threshold",
+                    "A detection no track took starts a new track when it scores at least this (new_track_thresh)",
+                    d.new_track_thresh,
+                ),
+                threshold(
+                    "match-thresh",
+                    "Match threshold",
+                    "The largest matching cost (1 - IoU, weighed by the score) the first association accepts (match_thresh)",
+                    d.match_thresh,
+                ),
+                glib::ParamSpecUInt::builder("track-buffer")
+                    .nick("Track buffer")
+                    .blurb("Frames a lost track is kept for re-identification (track_buffer; 30 is one second at 30 fps)")
+                    .minimum(0)
+                    .maximum(100_000)
+                    .default_value(d.track_buffer)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecBoolean::builder("fuse-score")
+                    .nick("Fuse score")
+                    .blurb("Weigh the IoU by the detection's score when matching (fuse_score)")
+                    .default_value(d.fuse_score)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecString::builder("classes")
+                    .nick("Classes")
+                    .blurb("Track only these classes, ids or names, comma-separated (e.g. \"person,car\"); empty tracks all. Detections of other classes pass on untracked (see keep-untracked)")
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecBoolean::builder("keep-untracked")
+                    .nick("Keep untracked")
+                    .blurb("Pass on the detections no track took (without an id) instead of removing them")
+                    .default_value(false)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("active-tracks")
+                    .nick("Active tracks")
+                    .blurb("Tracks that took a detection in the last frame")
+                    .read_only()
+                    .build(),
+            ]
+        });
+        PROPERTIES.as_ref()
+    }
+
+    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        let mut s = self.settings.lock().unwrap();
+        let t = &mut s.tracker;
+        let unit = |v: &glib::Value| v.get::<f64>().expect("type checked upstream") as f32;
+        match pspec.name() {
+            "high-thresh" => t.high_thresh = unit(value),
+            "low-thresh" => t.low_thresh = unit(value),
+            "new-track-thresh" => t.new_track_thresh = unit(value),
+            "match-thresh" => t.match_thresh = unit(value),
+            "track-buffer" => t.track_buffer = value.get().expect("type checked upstream"),
+            "fuse-score" => t.fuse_score = value.get().expect("type checked upstream"),
+            "classes" => {
+                let text: Option<String> = value.get().expect("type checked upstream");
+                s.classes = text
+                    .unwrap_or_default()
+                    .split([',', ';'])
+                    .map(str::trim)
+                    .filter(|c| !c.is_empty())
+                    .map(String::from)
+                    .collect();
+            }
+            "keep-untracked" => s.keep_untracked = value.get().expect("type checked upstream"),
+            _ => unimplemented!(),
+        }
+        gst::info!(CAT, imp = self, "{} changed: {:?}", pspec.name(), *s);
+    }
+
+    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        let s = self.settings.lock().unwrap();
+        let t = &s.tracker;
+        match pspec.name() {
+            "high-thresh" => f64::from(t.high_thresh).to_value(),
+            "low-thresh" => f64::from(t.low_thresh).to_value(),
+            "new-track-thresh" => f64::from(t.new_track_thresh).to_value(),
+            "match-thresh" => f64::from(t.match_thresh).to_value(),
+            "track-buffer" => t.track_buffer.to_value(),
+            "fuse-score" => t.fuse_score.to_value(),
+            "classes" => (!s.classes.is_empty())
+                .then(|| s.classes.join(","))
+                .to_value(),
+            "keep-untracked" => s.keep_untracked.to_value(),
+            "active-tracks" => self.state.lock().unwrap().active.to_value(),
+            _ => unimplemented!(),
+        }
+    }
+}
+
+impl GstObjectImpl for DetTrack {}
+
+impl ElementImpl for DetTrack {
+    fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
+        static ELEMENT_METADATA: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
+            gst::subclass::ElementMetadata::new(
+                "hmg object tracker",
+                "Filter/Analyzer/Video",
+                "Tracks detections (GstVideoRegionOfInterestMeta) across frames with ByteTrack: stable track ids on the metas",
+                "hmg developers",
+            )
+        });
+        Some(&*ELEMENT_METADATA)
+    }
+
+    fn pad_templates() -> &'static [gst::PadTemplate] {
+        crate::frame::any_video_pad_templates()
+    }
+}
+
+/// Whether a detection of `class_id`/`label` is one to track.
+fn selected(classes: &[String], class_id: u32, label: &str) -> bool {
+    classes.is_empty()
+        || classes
+            .iter()
+            .any(|c| c == label || c.parse::<u32>() == Ok(class_id))
+}
+
+impl DetTrack {
+    fn reset(&self) {
+        let options = self.settings.lock().unwrap().tracker.clone();
+        let mut state = self.state.lock().unwrap();
+        state.tracker = ByteTracker::new(options.clone());
+        state.options = options;
+        state.active = 0;
+    }
+}
+
+impl BaseTransformImpl for DetTrack {
+    const MODE: gst_base::subclass::BaseTransformMode =
+        gst_base::subclass::BaseTransformMode::AlwaysInPlace;
+    const PASSTHROUGH_ON_SAME_CAPS: bool = false;
+    const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
+
+    fn start(&self) -> Result<(), gst::ErrorMessage> {
+        self.reset();
+        Ok(())
+    }
+
+    fn sink_event(&self, event: gst::Event) -> bool {
+        // A seek: the objects before and after it are not the same ones.
+        if let gst::EventView::FlushStop(_) = event.view() {
+            self.reset();
+        }
+        self.parent_sink_event(event)
+    }
+
+    fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let settings = self.settings.lock().unwrap().clone();
+        let detections = roi::detections_from_buffer(buf);
+        // Tracker input index → detection index on the buffer.
+        let mut chosen = Vec::with_capacity(detections.len());
+        let inputs: Vec<TrackInput> = detections
+            .iter()
+            .enumerate()
+            .filter(|(_, d)| selected(&settings.classes, d.class_id, &d.label))
+            .map(|(i, d)| {
+                chosen.push(i);
+                TrackInput {
+                    xyxy: [d.x1, d.y1, d.x2, d.y2],
+                    score: d.confidence,
+                    class_id: d.class_id,
+                }
+            })
+            .collect();
+        let tracked = {
+            let mut state = self.state.lock().unwrap();
+            if state.options != settings.tracker {
+                // Thresholds changed while playing: tracks go on under the new ones.
+                state.tracker.set_options(settings.tracker.clone());
+                state.options = settings.tracker.clone();
+            }
+            let tracked = state.tracker.update(&inputs);
+            state.active = tracked.len() as u32;
+            tracked
+        };
+        let mut by_detection: Vec<Option<&TrackedObject>> = vec![None; detections.len()];
+        for t in &tracked {
+            by_detection[chosen[t.detection]] = Some(t);
+        }
+        gst::trace!(
+            CAT,
+            imp = self,
+            "{} detections, {} tracked",
+            detections.len(),
+            tracked.len()
+        );
+        let mut index = 0;
+        buf.foreach_meta_mut(|mut meta| {
+            let Some(roi) = meta.downcast_mut::<gst_video::VideoRegionOfInterestMeta>() else {
+                return ControlFlow::Continue(gst::buffer::BufferMetaForeachAction::Keep);
+            };
+            if roi.param(DETECTION_PARAM).is_none() {
+                return ControlFlow::Continue(gst::buffer::BufferMetaForeachAction::Keep);
+            }
+            let track = by_detection.get(index).copied().flatten();
+            index += 1;
+            match track {
+                Some(t) => {
+                    roi.set_id(i32::try_from(t.track_id % (i32::MAX as u64)).unwrap_or(0));
+                    let info = TrackInfo {
+                        track_id: t.track_id,
+                        age: t.age,
+                        velocity: t.velocity.map(f64::from),
+                        xyxy: t.xyxy.map(f64::from),
+                    };
+                    roi.add_param(info.to_structure());
+                    ControlFlow::Continue(gst::buffer::BufferMetaForeachAction::Keep)
+                }
+                None if settings.keep_untracked => {
+                    roi.set_id(-1);
+                    ControlFlow::Continue(gst::buffer::BufferMetaForeachAction::Keep)
+                }
+                None => ControlFlow::Continue(gst::buffer::BufferMetaForeachAction::Remove),
+            }
+        });
+        Ok(gst::FlowSuccess::Ok)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn classes_by_id_or_name() {
+        let classes = ["person".to_string(), "2".to_string()];
+        assert!(super::selected(&classes, 0, "person"));
+        assert!(super::selected(&classes, 2, "car"));
+        assert!(!super::selected(&classes, 1, "bicycle"));
+        assert!(super::selected(&[], 7, "anything"));
+    }
+}
