@@ -16,7 +16,7 @@ testdata="${HMG_TESTDATA:-$PWD/../shared/testdata}"
 
 # Pinned to one core, like a single-threaded reference.
 taskset -c 0 cargo bench -q -p hmg-detect --bench hot_paths -- --warm-up-time 1 --measurement-time 3 \
-  'letterbox_1920x1080_to_640/RGB|letterbox_1280x720_to_640/RGB|to_tensor_640|decode_nms_1x84x8400|host_path|overlay' >&2
+  'letterbox_1920x1080_to_640/RGB|letterbox_1280x720_to_640/RGB|to_tensor_640|decode_nms_1x84x8400|host_path|overlay|track_100' >&2
 taskset -c 0 "$venv/bin/python" benches/compare/host_path_reference.py \
   --testdata "$testdata" --json "$work/reference.json" >&2
 
@@ -35,6 +35,7 @@ rows = [
     ("**host path 1080p: pre + decode + NMS**", ["host_path_1920x1080_rgb_640_1x84x8400"], "ultralytics preprocess + postprocess", "ultralytics_host_path_1080p"),
     ("**host path 720p**", ["host_path_1280x720_rgb_640_1x84x8400"], "ultralytics preprocess + postprocess", "ultralytics_host_path_720p"),
     ("overlay, 20 labelled boxes, 1080p", ["overlay_20_boxes_1920x1080_rgb"], "ultralytics Annotator.box_label x20", "ultralytics_overlay_20"),
+    ("tracking, 100 objects a frame (dettrack)", ["track_100_objects"], "ultralytics BYTETracker.update", "ultralytics_track_100"),
 ]
 print(f"reference: opencv {ref.get('opencv')}, ultralytics {ref.get('ultralytics', 'not installed')}")
 print("| stage | hmg median | reference | reference median | hmg faster by |")
@@ -46,4 +47,6 @@ for label, benches, ref_label, key in rows:
         print(f"| {label} | {mine:.3f} ms | {ref_label} | not measured | |")
     else:
         print(f"| {label} | {mine:.3f} ms | {ref_label} | {theirs:.3f} ms | **{theirs / mine:.1f}×** |")
+share = ours("track_100_objects") / ours("host_path_1920x1080_rgb_640_1x84x8400")
+print(f"\ntracking 100 objects adds {100 * share:.1f} % to the 1080p host path")
 PY

@@ -7,6 +7,8 @@ benches use (astronaut.png tiled), to set side by side with `cargo bench -p hmg-
   - ultralytics' preprocess (LetterBox + BGR->RGB + CHW + /255 as a torch tensor)
   - ultralytics' postprocess (non_max_suppression + scale_boxes) on the model's real output
   - ultralytics' Annotator drawing 20 labelled boxes on the 1080p frame
+  - ultralytics' BYTETracker on 100 moving objects per frame (the sequence of the
+    `track_100_objects` bench: periodic paths, a fifth of the boxes scoring low, warm tracker)
 
 usage: host_path_reference.py [--model M] [--testdata DIR] [--json OUT]
 """
@@ -118,7 +120,45 @@ def measure():
         return ann.result()
 
     results["ultralytics_overlay_20"] = timeit(ul_overlay)
+    results.update(measure_tracking())
     return results
+
+
+def tracking_frames(period=200):
+    """The 100 objects of the Rust bench `track_100_objects`, frame by frame (float32 math)."""
+    frames = []
+    for t in range(period):
+        phase = np.float32(t / period * 2 * np.pi)
+        rows = []
+        for i in range(100):
+            cx, cy = 96.0 + (i % 10) * 180.0, 60.0 + (i // 10) * 100.0
+            x = cx + np.cos(phase + i) * 40.0
+            y = cy + np.sin(phase + i) * 20.0
+            rows.append([x - 40, y - 30, x + 40, y + 30, 0.2 if i % 5 == 0 else 0.8, i % 3])
+        frames.append(np.asarray(rows, dtype=np.float32))
+    return frames
+
+
+def measure_tracking():
+    try:
+        from ultralytics.engine.results import Boxes
+        from ultralytics.trackers.byte_tracker import BYTETracker
+        from ultralytics.utils import IterableSimpleNamespace, YAML
+        from ultralytics.utils.checks import check_yaml
+    except ImportError:
+        return {}
+    args = IterableSimpleNamespace(**YAML.load(check_yaml("bytetrack.yaml")))
+    tracker = BYTETracker(args)
+    frames = [Boxes(f, (1080, 1920)) for f in tracking_frames()]
+    for f in frames[:10]:
+        tracker.update(f)
+    state = {"t": 10}
+
+    def step():
+        state["t"] += 1
+        return tracker.update(frames[state["t"] % len(frames)])
+
+    return {"ultralytics_track_100": timeit(step)}
 
 
 def report(results, path):

@@ -3,7 +3,7 @@
 //! the `lap` package (`lapjv(cost, extend_cost=True, cost_limit=limit)`): the rows×cols costs are
 //! embedded in a square problem where leaving a row or a column unmatched costs `limit / 2`, so a
 //! pair is only matched when that beats leaving both alone. Solved by the Jonker–Volgenant
-//! algorithm of the `lapjv` crate.
+//! algorithm of the `lapjv` crate, one group of linked rows and columns at a time.
 
 /// The result of one matching: (row, col) pairs, then the unmatched rows and columns, ascending.
 #[derive(Debug, Default, PartialEq)]
@@ -14,54 +14,110 @@ pub struct Assignment {
 }
 
 /// Matches the `rows`×`cols` costs (row-major) under `limit`.
+///
+/// A pair costing more than `limit` is never matched (leaving both alone costs `limit`), so the
+/// problem falls apart into the groups of rows and columns linked by affordable pairs; each
+/// group is solved on its own. In a tracker most tracks overlap one detection or none: the groups
+/// are tiny, and a frame of 100 objects costs a hundred 2×2 problems, not one 200×200.
 pub fn assign(costs: &[f32], rows: usize, cols: usize, limit: f64) -> Assignment {
     debug_assert_eq!(costs.len(), rows * cols);
-    if rows == 0 || cols == 0 {
-        return Assignment {
-            matches: Vec::new(),
-            unmatched_rows: (0..rows).collect(),
-            unmatched_cols: (0..cols).collect(),
-        };
+    let cost = |r: usize, c: usize| {
+        // A NaN cost (a degenerate box) is one no match can pay.
+        let v = f64::from(costs[r * cols + c]);
+        if v.is_nan() { UNPAYABLE } else { v }
+    };
+    // Union-find over rows (0..rows) and columns (rows..rows+cols).
+    let mut parent: Vec<usize> = (0..rows + cols).collect();
+    fn root(parent: &mut [usize], mut i: usize) -> usize {
+        while parent[i] != i {
+            parent[i] = parent[parent[i]];
+            i = parent[i];
+        }
+        i
     }
-    let n = rows + cols;
-    let mut square = lapjv::Matrix::from_elem((n, n), limit / 2.0);
     for r in 0..rows {
         for c in 0..cols {
-            // A NaN cost (a degenerate box) is one no match can pay.
-            let cost = f64::from(costs[r * cols + c]);
-            square[[r, c]] = if cost.is_nan() { UNPAYABLE } else { cost };
+            if cost(r, c) <= limit {
+                let (a, b) = (root(&mut parent, r), root(&mut parent, rows + c));
+                parent[a] = b;
+            }
         }
     }
-    for r in rows..n {
-        for c in cols..n {
-            square[[r, c]] = 0.0;
+    // Nodes sorted by group, rows before columns within one.
+    let roots: Vec<usize> = (0..rows + cols).map(|i| root(&mut parent, i)).collect();
+    let mut order: Vec<usize> = (0..rows + cols).collect();
+    order.sort_unstable_by_key(|&i| (roots[i], i));
+    let mut row_match = vec![None; rows];
+    for group in order.chunk_by(|&a, &b| roots[a] == roots[b]) {
+        let split = group.partition_point(|&i| i < rows);
+        let (group_rows, group_cols) = group.split_at(split);
+        if group_rows.is_empty() || group_cols.is_empty() {
+            continue;
+        }
+        let group_cols: Vec<usize> = group_cols.iter().map(|&c| c - rows).collect();
+        for (r, c) in solve_group(group_rows, &group_cols, &cost, limit) {
+            row_match[r] = Some(c);
         }
     }
-    let Ok((row_to_col, col_to_row)) = lapjv::lapjv(&square) else {
-        // The solver refuses only malformed problems; match nothing rather than guess.
-        return assign(&[], rows, 0, limit).with_cols(cols);
-    };
     let mut out = Assignment::default();
-    for (r, &c) in row_to_col.iter().take(rows).enumerate() {
-        if c < cols {
-            out.matches.push((r, c));
-        } else {
-            out.unmatched_rows.push(r);
+    let mut col_taken = vec![false; cols];
+    for (r, m) in row_match.into_iter().enumerate() {
+        match m {
+            Some(c) => {
+                out.matches.push((r, c));
+                col_taken[c] = true;
+            }
+            None => out.unmatched_rows.push(r),
         }
     }
-    out.unmatched_cols = (0..cols).filter(|&c| col_to_row[c] >= rows).collect();
+    out.unmatched_cols = (0..cols).filter(|&c| !col_taken[c]).collect();
     out
+}
+
+/// One group as `lap.lapjv(extend_cost=True, cost_limit=limit)` poses it: the costs in a square
+/// of side rows+cols where leaving a row or a column unmatched costs `limit / 2`.
+fn solve_group(
+    rows: &[usize],
+    cols: &[usize],
+    cost: &impl Fn(usize, usize) -> f64,
+    limit: f64,
+) -> Vec<(usize, usize)> {
+    let (nr, nc) = (rows.len(), cols.len());
+    if nr == 1 && nc == 1 {
+        // Matching costs c, leaving both costs limit: the square problem's answer, directly.
+        return if cost(rows[0], cols[0]) < limit {
+            vec![(rows[0], cols[0])]
+        } else {
+            Vec::new()
+        };
+    }
+    let n = nr + nc;
+    let mut square = lapjv::Matrix::from_elem((n, n), limit / 2.0);
+    for (i, &r) in rows.iter().enumerate() {
+        for (j, &c) in cols.iter().enumerate() {
+            square[[i, j]] = cost(r, c);
+        }
+    }
+    for i in nr..n {
+        for j in nc..n {
+            square[[i, j]] = 0.0;
+        }
+    }
+    // The solver refuses only malformed problems; match nothing rather than guess.
+    let Ok((row_to_col, _)) = lapjv::lapjv(&square) else {
+        return Vec::new();
+    };
+    row_to_col
+        .iter()
+        .take(nr)
+        .enumerate()
+        .filter(|&(_, &j)| j < nc)
+        .map(|(i, &j)| (rows[i], cols[j]))
+        .collect()
 }
 
 /// Far more than leaving a row and a column unmatched could cost.
 const UNPAYABLE: f64 = 1e9;
-
-impl Assignment {
-    fn with_cols(mut self, cols: usize) -> Self {
-        self.unmatched_cols = (0..cols).collect();
-        self
-    }
-}
 
 #[cfg(test)]
 mod tests {
@@ -83,6 +139,57 @@ mod tests {
         let costs = [0.1, 0.2, 0.3, 0.9];
         let a = assign(&costs, 2, 2, 1.0);
         assert_eq!(a.matches, vec![(0, 1), (1, 0)]);
+    }
+
+    #[test]
+    fn groups_solved_apart_give_the_whole_problem_s_answer() {
+        // Two far-apart pairs of tracks and detections, and one track with nothing near.
+        let costs = [
+            0.2, 0.3, 1.0, 1.0, //
+            0.25, 0.1, 1.0, 1.0, //
+            1.0, 1.0, 0.4, 1.0, //
+            1.0, 1.0, 1.0, 1.0,
+        ];
+        let a = assign(&costs, 4, 4, 0.8);
+        assert_eq!(a.matches, vec![(0, 0), (1, 1), (2, 2)]);
+        assert_eq!(a.unmatched_rows, vec![3]);
+        assert_eq!(a.unmatched_cols, vec![3]);
+    }
+
+    /// The whole problem as one square, as `lap` poses it.
+    fn assign_whole(costs: &[f32], rows: usize, cols: usize, limit: f64) -> Vec<(usize, usize)> {
+        let all_rows: Vec<usize> = (0..rows).collect();
+        let all_cols: Vec<usize> = (0..cols).collect();
+        let cost = |r: usize, c: usize| f64::from(costs[r * cols + c]);
+        let mut pairs = solve_group(&all_rows, &all_cols, &cost, limit);
+        pairs.sort_unstable();
+        pairs
+    }
+
+    #[test]
+    fn solving_group_by_group_equals_solving_the_whole() {
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed >> 40) as f32 / (1u64 << 24) as f32
+        };
+        for trial in 0..2000 {
+            let rows = 1 + (next() * 12.0) as usize;
+            let cols = 1 + (next() * 12.0) as usize;
+            // Mostly unaffordable pairs, as boxes that do not overlap give.
+            let costs: Vec<f32> = (0..rows * cols)
+                .map(|_| if next() < 0.7 { 1.0 } else { next() })
+                .collect();
+            let limit = [0.8, 0.5, 0.7][trial % 3];
+            let a = assign(&costs, rows, cols, limit);
+            assert_eq!(
+                a.matches,
+                assign_whole(&costs, rows, cols, limit),
+                "{costs:?}"
+            );
+        }
     }
 
     #[test]

@@ -153,8 +153,9 @@ pub struct ByteTracker {
     options: TrackerOptions,
     frame: u64,
     last_id: u64,
-    tracked: Vec<Track>,
-    lost: Vec<Track>,
+    // Boxed: a track is 600 bytes and the lists are rebuilt every frame.
+    tracked: Vec<Box<Track>>,
+    lost: Vec<Box<Track>>,
 }
 
 impl ByteTracker {
@@ -197,7 +198,7 @@ impl ByteTracker {
         }
 
         // Every track lives in `all`; the lists below are indices into it.
-        let mut all: Vec<Track> = std::mem::take(&mut self.tracked);
+        let mut all: Vec<Box<Track>> = std::mem::take(&mut self.tracked);
         let before_tracked = all.len();
         all.append(&mut self.lost);
         let (unconfirmed, confirmed): (Vec<usize>, Vec<usize>) =
@@ -287,7 +288,7 @@ impl ByteTracker {
             }
             self.last_id += 1;
             let (mean, covariance) = kalman::initiate(c.xyah());
-            all.push(Track {
+            all.push(Box::new(Track {
                 id: self.last_id,
                 mean,
                 covariance,
@@ -298,7 +299,7 @@ impl ByteTracker {
                 detection: c.index,
                 frame,
                 start: frame,
-            });
+            }));
             activated.push(all.len() - 1);
         }
 
@@ -341,7 +342,7 @@ impl ByteTracker {
                 velocity: [t.mean[4] as f32, t.mean[5] as f32],
             })
             .collect();
-        let mut keep: Vec<Option<Track>> = all.into_iter().map(Some).collect();
+        let mut keep: Vec<Option<Box<Track>>> = all.into_iter().map(Some).collect();
         self.tracked = tracked.iter().filter_map(|&i| keep[i].take()).collect();
         self.lost = lost.iter().filter_map(|&i| keep[i].take()).collect();
         out
@@ -351,7 +352,7 @@ impl ByteTracker {
     /// fused with the candidates' scores.
     fn costs(
         &self,
-        all: &[Track],
+        all: &[Box<Track>],
         tracks: &[usize],
         candidates: &[Candidate],
         fuse: bool,
@@ -377,15 +378,20 @@ fn iou(a: [f32; 4], b: [f32; 4]) -> f32 {
     let w = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
     let h = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
     let inter = w * h;
+    if inter == 0.0 {
+        // Most pairs do not touch: the division would give exactly 0.
+        return 0.0;
+    }
     let area_b = (b[2] - b[0]) * (b[3] - b[1]);
     let area_a = (a[2] - a[0]) * (a[3] - a[1]);
     inter / (area_b + area_a - inter + 1e-7)
 }
 
 /// Appends the tracks of `more` whose id `list` does not hold yet.
-fn join(all: &[Track], list: &mut Vec<usize>, more: &[usize]) {
+fn join(all: &[Box<Track>], list: &mut Vec<usize>, more: &[usize]) {
+    let mut ids: std::collections::HashSet<u64> = list.iter().map(|&j| all[j].id).collect();
     for &i in more {
-        if !list.iter().any(|&j| all[j].id == all[i].id) {
+        if ids.insert(all[i].id) {
             list.push(i);
         }
     }
@@ -393,7 +399,7 @@ fn join(all: &[Track], list: &mut Vec<usize>, more: &[usize]) {
 
 /// A tracked and a lost track on the same object (IoU > 0.85): the younger one goes.
 fn remove_duplicates(
-    all: &[Track],
+    all: &[Box<Track>],
     tracked: Vec<usize>,
     lost: Vec<usize>,
 ) -> (Vec<usize>, Vec<usize>) {
