@@ -7,8 +7,9 @@ the HmgTensors custom meta, in a pad probe.
 Needs: sudo apt install python3-gi python3-gst-1.0 gir1.2-gst-plugins-base-1.0, and the hmg
 plugin where GStreamer finds it (scripts/setup installs it).
 
-usage: detections.py --model models/yolov12n-coco.onnx --input media/bikes.mp4 [--frames N]
-Prints one JSON line per frame: {"frame", "pts_ns", "detections": [...], "tensors": [...]}.
+usage: detections.py --model models/yolov12n-coco.onnx --input media/bikes.mp4 [--frames N] [--track]
+Prints one JSON line per frame: {"frame", "pts_ns", "detections": [...], "tensors": [...]}; with
+--track (dettrack in the graph) each detection also has "track": {"id", "age"}.
 """
 import argparse
 import json
@@ -37,6 +38,13 @@ def detections(buffer):
                 "confidence": param.get_value("confidence"),
                 "box": [param.get_value(k) for k in ("x1", "y1", "x2", "y2")],
             })
+            # dettrack's track: the same id for the same object from frame to frame.
+            track = meta.get_param("tracking")
+            if track is not None:
+                found[-1]["track"] = {
+                    "id": track.get_value("track-id"),
+                    "age": track.get_value("age"),
+                }
         roi_id += 1
 
 
@@ -64,11 +72,13 @@ def main():
     ap.add_argument("--input", required=True)
     ap.add_argument("--frames", type=int, default=0, help="stop after this many frames (0 = all)")
     ap.add_argument("--log", help="also write detlog JSON lines here, for comparison")
+    ap.add_argument("--track", action="store_true", help="track the detections (dettrack)")
     args = ap.parse_args()
 
     Gst.init(None)
     description = (
         "filesrc name=src ! decodebin ! videoconvert ! hailoinfer name=infer ! yolonms"
+        + (" conf=0.1 ! dettrack" if args.track else "")
         + (" ! detlog name=log" if args.log else "")
         + " ! fakesink name=sink sync=false"
     )

@@ -109,6 +109,40 @@ fn test_python_example_reads_what_detlog_writes() {
     assert_same_as_detlog("python", &lines, &detlog);
 }
 
+/// With dettrack in its graph, the Python example reads each detection's track (fetching the
+/// metas by id still works: dettrack numbers those it keeps 0, 1, 2 …).
+#[test]
+fn test_python_example_reads_the_tracks_detlog_writes() {
+    let dir = temp_dir("example-python-track");
+    let log = dir.join("detlog.jsonl");
+    let mut cmd = gst_command("/usr/bin/python3", &dir);
+    cmd.current_dir(repo())
+        .arg("examples/python/detections.py")
+        .args(["--model", &model(), "--input", &clip(), "--frames"])
+        .arg(FRAMES.to_string())
+        .arg("--track")
+        .arg("--log")
+        .arg(&log);
+    let lines = json_lines(&run(cmd));
+    let detlog = json_lines(&std::fs::read_to_string(&log).unwrap());
+    assert_same_as_detlog("python --track", &lines, &detlog);
+    let mut tracked = 0;
+    for (ours, logged) in lines.iter().zip(&detlog).take(FRAMES) {
+        let a = ours["detections"].as_array().unwrap();
+        let b = logged["detections"].as_array().unwrap();
+        for (x, y) in a.iter().zip(b) {
+            assert_eq!(x["track"]["id"], y["track"]["id"], "{x} vs {y}");
+            assert_eq!(x["track"]["age"], y["track"]["age"], "{x} vs {y}");
+            assert!(
+                x["track"]["id"].as_u64().is_some(),
+                "every detection kept is tracked"
+            );
+            tracked += 1;
+        }
+    }
+    assert!(tracked > FRAMES, "{tracked}");
+}
+
 #[test]
 fn test_c_example_builds_with_pkg_config_and_reads_what_detlog_writes() {
     let dir = temp_dir("example-c");

@@ -102,7 +102,12 @@ fn elements_attach_exactly_the_documented_fields() {
         collect(param, &mut attached);
     }
     let (version, documented) = documented();
-    assert_eq!(version, 2, "bump the contract version with the tables");
+    assert_eq!(version, 3, "bump the contract version with the tables");
+    // The tracking param comes from dettrack, checked below.
+    let documented: BTreeMap<_, _> = documented
+        .into_iter()
+        .filter(|((structure, _), _)| structure != "tracking")
+        .collect();
     let missing: BTreeSet<_> = documented
         .keys()
         .filter(|k| !attached.contains_key(*k))
@@ -122,4 +127,72 @@ fn elements_attach_exactly_the_documented_fields() {
     for (key, ty) in &documented {
         assert_eq!(&attached[key], ty, "type of {key:?}");
     }
+}
+
+#[test]
+fn tracked_detections_carry_exactly_the_documented_tracking_fields() {
+    let description = format!(
+        "filesrc location={} ! decodebin ! videoconvert ! imagefreeze num-buffers=3 ! hailoinfer model={} ! yolonms conf=0.05 ! tee name=t ! queue ! dettrack high-thresh=0.5 new-track-thresh=0.5 ! appsink name=sink t. ! queue ! appsink name=all",
+        common::image("astronaut.png"),
+        common::model("nudenet_320n.onnx"),
+    );
+    let pipeline = common::launch(&description);
+    let sink = pipeline
+        .by_name("sink")
+        .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
+        .unwrap();
+    let all = pipeline
+        .by_name("all")
+        .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
+        .unwrap();
+    use gst::prelude::*;
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let samples: Vec<gst::Sample> = (0..3).map(|_| sink.pull_sample().unwrap()).collect();
+    let untracked: Vec<gst::Sample> = (0..3).map(|_| all.pull_sample().unwrap()).collect();
+    pipeline.set_state(gst::State::Null).unwrap();
+    // Weak detections (below 0.5 here) start no track and are removed: the ids of the rest are
+    // numbered again.
+    let count = |s: &gst::Sample| {
+        s.buffer()
+            .unwrap()
+            .iter_meta::<gst_video::VideoRegionOfInterestMeta>()
+            .count()
+    };
+    assert!(
+        count(&samples[0]) < count(&untracked[0]),
+        "{} tracked of {}",
+        count(&samples[0]),
+        count(&untracked[0])
+    );
+    let mut attached = BTreeMap::new();
+    let mut ids = Vec::new();
+    for sample in &samples {
+        let buffer = sample.buffer().unwrap();
+        let mut frame_ids = Vec::new();
+        let mut roi_ids = Vec::new();
+        for roi in buffer.iter_meta::<gst_video::VideoRegionOfInterestMeta>() {
+            let tracking = roi
+                .param("tracking")
+                .expect("dettrack removes untracked detections");
+            frame_ids.push(tracking.get::<u64>("track-id").unwrap());
+            roi_ids.push(roi.id());
+            collect(tracking, &mut attached);
+        }
+        roi_ids.sort_unstable();
+        let numbered: Vec<i32> = (0..roi_ids.len() as i32).collect();
+        assert_eq!(roi_ids, numbered, "ROI ids still number the detections");
+        frame_ids.sort_unstable();
+        ids.push(frame_ids);
+    }
+    assert!(!ids[0].is_empty(), "astronaut.png has a detection");
+    assert!(
+        ids.iter().all(|f| *f == ids[0]),
+        "a still picture keeps its ids: {ids:?}"
+    );
+    let documented: BTreeMap<_, _> = documented()
+        .1
+        .into_iter()
+        .filter(|((structure, _), _)| structure == "tracking")
+        .collect();
+    assert_eq!(attached, documented);
 }

@@ -267,34 +267,45 @@ impl BaseTransformImpl for DetTrack {
             tracked.len()
         );
         let mut index = 0;
+        let mut kept_ids = Vec::with_capacity(detections.len());
+        let mut removed = false;
         buf.foreach_meta_mut(|mut meta| {
+            use gst::buffer::BufferMetaForeachAction::{Keep, Remove};
             let Some(roi) = meta.downcast_mut::<gst_video::VideoRegionOfInterestMeta>() else {
-                return ControlFlow::Continue(gst::buffer::BufferMetaForeachAction::Keep);
+                return ControlFlow::Continue(Keep);
             };
             if roi.param(DETECTION_PARAM).is_none() {
-                return ControlFlow::Continue(gst::buffer::BufferMetaForeachAction::Keep);
+                return ControlFlow::Continue(Keep);
             }
             let track = by_detection.get(index).copied().flatten();
             index += 1;
-            match track {
-                Some(t) => {
-                    roi.set_id(i32::try_from(t.track_id % (i32::MAX as u64)).unwrap_or(0));
-                    let info = TrackInfo {
-                        track_id: t.track_id,
-                        age: t.age,
-                        velocity: t.velocity.map(f64::from),
-                        xyxy: t.xyxy.map(f64::from),
-                    };
-                    roi.add_param(info.to_structure());
-                    ControlFlow::Continue(gst::buffer::BufferMetaForeachAction::Keep)
-                }
-                None if settings.keep_untracked => {
-                    roi.set_id(-1);
-                    ControlFlow::Continue(gst::buffer::BufferMetaForeachAction::Keep)
-                }
-                None => ControlFlow::Continue(gst::buffer::BufferMetaForeachAction::Remove),
+            if let Some(t) = track {
+                let info = TrackInfo {
+                    track_id: t.track_id,
+                    age: t.age,
+                    velocity: t.velocity.map(f64::from),
+                    xyxy: t.xyxy.map(f64::from),
+                };
+                roi.add_param(info.to_structure());
+            } else if !settings.keep_untracked {
+                removed = true;
+                return ControlFlow::Continue(Remove);
             }
+            kept_ids.push(roi.id());
+            ControlFlow::Continue(Keep)
         });
+        if removed {
+            // The detections left are numbered 0, 1, 2 … again, in their order: bindings
+            // without meta iteration (PyGObject) fetch them by id.
+            kept_ids.sort_unstable();
+            for mut roi in buf.iter_meta_mut::<gst_video::VideoRegionOfInterestMeta>() {
+                if roi.param(DETECTION_PARAM).is_some()
+                    && let Ok(rank) = kept_ids.binary_search(&roi.id())
+                {
+                    roi.set_id(rank as i32);
+                }
+            }
+        }
         Ok(gst::FlowSuccess::Ok)
     }
 }

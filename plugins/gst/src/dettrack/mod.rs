@@ -8,10 +8,11 @@
  * Multi-object tracking (ByteTrack, as ultralytics' `BYTETracker` runs it): gives each detection
  * of a stream a track id that stays the same from frame to frame. It reads the detections
  * (`GstVideoRegionOfInterestMeta` with a `detection` param) `yolonms` added, and marks each one a
- * track took: the meta's `id` becomes the track id, and a `tracking` param structure is added
- * (`track-id`, `age` in frames, `state`, velocity `vx`/`vy` in pixels per frame, and the tracker's
- * filtered box `x1`, `y1`, `x2`, `y2`). Detections no track took are removed, as ultralytics'
- * `track` mode drops them, unless `keep-untracked` is set.
+ * track took with a `tracking` param structure (`track-id`, `age` in frames, `state`, velocity
+ * `vx`/`vy` in pixels per frame, and the tracker's filtered box `x1`, `y1`, `x2`, `y2`).
+ * Detections no track took are removed, as ultralytics' `track` mode drops them, unless
+ * `keep-untracked` is set; the metas left keep `id`s 0, 1, 2 … so that bindings without meta
+ * iteration (PyGObject) can fetch them by id.
  *
  * ByteTrack also uses weak detections to keep tracks alive: give `yolonms` a low `conf`
  * (ultralytics tracks with conf=0.1) and set the thresholds here. One `dettrack` per stream;
