@@ -52,6 +52,11 @@ pub struct DetectArgs {
     /// Also record each stream, with boxes drawn, as an mp4
     #[arg(long)]
     record: bool,
+    /// Track objects (ByteTrack, dettrack): each detection gets an id that stays the same from
+    /// frame to frame ("track" in the JSON lines, "#id" on the boxes). Detections at --conf or
+    /// above start and feed tracks; weaker ones (down to 0.1) only keep a track alive.
+    #[arg(long)]
+    track: bool,
     /// Class names (.txt, data.yaml or JSON); default: the model's own
     #[arg(long)]
     labels: Option<PathBuf>,
@@ -83,6 +88,9 @@ pub struct DetectArgs {
     test_fail_after: Option<u32>,
 }
 
+/// The weakest detection that still keeps a track alive (ultralytics tracks with conf=0.1).
+const TRACK_LOW_CONF: f64 = 0.1;
+
 /// What one branch needs.
 struct Branch {
     source: Source,
@@ -94,6 +102,8 @@ struct Branch {
 struct StreamStats {
     frames: u64,
     detections: u64,
+    /// Distinct track ids seen (with --track).
+    track_ids: std::collections::HashSet<u64>,
     started: HashMap<u64, Instant>,
     latencies_ms: Vec<f64>,
     recent: VecDeque<(Instant, u64)>,
@@ -310,8 +320,17 @@ fn describe_branches(
             source: source_line,
             live: source.is_live(),
             rest: format!(
-                "{queue} name=q{i} ! {infer} ! yolonms name=nms{i} conf={} iou={} ! detoverlay ! {detlog} ! {sink}",
-                args.conf, args.iou
+                "{queue} name=q{i} ! {infer} ! yolonms name=nms{i} conf={} iou={} ! {}detoverlay ! {detlog} ! {sink}",
+                if args.track { args.conf.min(TRACK_LOW_CONF) } else { args.conf },
+                args.iou,
+                if args.track {
+                    format!(
+                        "dettrack name=track{i} high-thresh={conf} new-track-thresh={conf} ! ",
+                        conf = args.conf
+                    )
+                } else {
+                    String::new()
+                },
             ),
         });
     }
@@ -554,8 +573,10 @@ fn install_probes(
         let infer = pipeline
             .by_name(&format!("infer{i}"))
             .context("hailoinfer missing")?;
+        // What the user gets: the tracked detections when tracking, else yolonms' output.
         let nms = pipeline
-            .by_name(&format!("nms{i}"))
+            .by_name(&format!("track{i}"))
+            .or_else(|| pipeline.by_name(&format!("nms{i}")))
             .context("yolonms missing")?;
         let s = stats.clone();
         infer
@@ -576,7 +597,10 @@ fn install_probes(
             move |_, info| {
                 if let Some(buf) = info.buffer() {
                     let dets = gsthmg::detections_from_buffer(buf).len() as u64;
+                    let tracks = gsthmg::roi::tracks_from_buffer(buf);
                     let mut st = s.lock().unwrap();
+                    st.track_ids
+                        .extend(tracks.iter().flatten().map(|t| t.track_id));
                     st.frames += 1;
                     st.detections += dets;
                     let now = Instant::now();
@@ -853,8 +877,13 @@ fn run_in(args: &DetectArgs, branches: Vec<Branch>, run_dir: &Path) -> anyhow::R
         } else {
             format!("latency p50 {p50:.1} ms  p90 {p90:.1} ms  p99 {p99:.1} ms")
         };
+        let tracks = if s.track_ids.is_empty() {
+            String::new()
+        } else {
+            format!("  tracks {}", s.track_ids.len())
+        };
         println!(
-            "  {}: frames {}  FPS {fps:.1}  detections {}  {latency}",
+            "  {}: frames {}  FPS {fps:.1}  detections {}{tracks}  {latency}",
             b.name, s.frames, s.detections,
         );
         let ms = |v: f64| v.is_finite().then(|| (v * 100.0).round() / 100.0);
@@ -864,6 +893,7 @@ fn run_in(args: &DetectArgs, branches: Vec<Branch>, run_dir: &Path) -> anyhow::R
             "frames": s.frames,
             "fps": (fps * 100.0).round() / 100.0,
             "detections": s.detections,
+            "tracks": s.track_ids.len(),
             "latency_ms": {"p50": ms(p50), "p90": ms(p90), "p99": ms(p99)},
             "error": error,
             "skipped": skipped

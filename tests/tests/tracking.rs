@@ -165,3 +165,69 @@ fn test_track_ids_match_ultralytics_bytetrack_on_the_demo_clip() {
 fn test_track_ids_match_ultralytics_bytetrack_on_a_second_real_clip() {
     parity_on("media/carphone.mp4", "track-carphone");
 }
+
+/// `hmg detect --track`: every detection of the JSON lines carries its track; a track first shows
+/// with a detection at --conf or above (weaker ones only keep tracks alive); the summary counts
+/// the tracks the lines name.
+#[test]
+fn test_hmg_detect_track_names_each_detection_s_track() {
+    let dir = temp_dir("detect-track");
+    let conf = 0.4;
+    let out = hmg_command(&dir)
+        .args([
+            "detect",
+            "--headless",
+            "--track",
+            "--conf",
+            &conf.to_string(),
+        ])
+        .args(["--snapshot-interval", "0", "--output", "out", "--input"])
+        .arg(repo().join("media/carphone.mp4"))
+        .arg("--model")
+        .arg(repo().join("models/yolov12n-coco.onnx"))
+        .output()
+        .unwrap();
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    let run = std::fs::read_dir(dir.join("out"))
+        .unwrap()
+        .flatten()
+        .next()
+        .unwrap()
+        .path();
+    let lines: Vec<Value> = std::fs::read_to_string(run.join("carphone.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let mut first_seen: HashMap<u64, f64> = HashMap::new();
+    let mut weak = 0;
+    for line in &lines {
+        for d in line["detections"].as_array().unwrap() {
+            let id = d["track"]["id"]
+                .as_u64()
+                .unwrap_or_else(|| panic!("untracked: {d}"));
+            let c = d["confidence"].as_f64().unwrap();
+            first_seen.entry(id).or_insert(c);
+            if c < conf {
+                weak += 1;
+            }
+        }
+    }
+    assert!(!first_seen.is_empty(), "the clip has someone to track");
+    for (id, c) in &first_seen {
+        assert!(*c >= conf, "track {id} started from a detection at {c}");
+    }
+    let summary: Value =
+        serde_json::from_slice(&std::fs::read(run.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(
+        summary["streams"][0]["tracks"].as_u64().unwrap() as usize,
+        first_seen.len(),
+        "{summary}"
+    );
+    assert!(t.contains(&format!("tracks {}", first_seen.len())), "{t}");
+    println!(
+        "{} tracks, {weak} detections below --conf kept tracks alive",
+        first_seen.len()
+    );
+}

@@ -24,6 +24,7 @@ const DEFAULT_LINE_WIDTH: u32 = 2;
 const DEFAULT_FONT_SIZE: u32 = 16;
 const DEFAULT_SHOW_CONF: bool = true;
 const DEFAULT_SHOW_LABEL: bool = true;
+const DEFAULT_SHOW_TRACK_ID: bool = true;
 
 #[derive(Debug, Clone, Copy)]
 struct Settings {
@@ -31,6 +32,7 @@ struct Settings {
     font_size: u32,
     show_conf: bool,
     show_label: bool,
+    show_track_id: bool,
 }
 
 impl Default for Settings {
@@ -40,6 +42,7 @@ impl Default for Settings {
             font_size: DEFAULT_FONT_SIZE,
             show_conf: DEFAULT_SHOW_CONF,
             show_label: DEFAULT_SHOW_LABEL,
+            show_track_id: DEFAULT_SHOW_TRACK_ID,
         }
     }
 }
@@ -89,6 +92,12 @@ impl ObjectImpl for DetOverlay {
                     .default_value(DEFAULT_SHOW_LABEL)
                     .mutable_playing()
                     .build(),
+                glib::ParamSpecBoolean::builder("show-track-id")
+                    .nick("Show track id")
+                    .blurb("Write the track id (\"#12\") after the class name of a tracked detection (dettrack)")
+                    .default_value(DEFAULT_SHOW_TRACK_ID)
+                    .mutable_playing()
+                    .build(),
             ]
         });
         PROPERTIES.as_ref()
@@ -101,6 +110,7 @@ impl ObjectImpl for DetOverlay {
             "font-size" => s.font_size = value.get().expect("type checked upstream"),
             "show-conf" => s.show_conf = value.get().expect("type checked upstream"),
             "show-label" => s.show_label = value.get().expect("type checked upstream"),
+            "show-track-id" => s.show_track_id = value.get().expect("type checked upstream"),
             _ => unimplemented!(),
         }
         gst::info!(CAT, imp = self, "{} changed: {:?}", pspec.name(), *s);
@@ -113,6 +123,7 @@ impl ObjectImpl for DetOverlay {
             "font-size" => s.font_size.to_value(),
             "show-conf" => s.show_conf.to_value(),
             "show-label" => s.show_label.to_value(),
+            "show-track-id" => s.show_track_id.to_value(),
             _ => unimplemented!(),
         }
     }
@@ -163,9 +174,17 @@ impl VideoFilterImpl for DetOverlay {
         vframe: &mut gst_video::VideoFrameRef<&mut gst::BufferRef>,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
         let s = *self.settings.lock().unwrap();
-        let dets = roi::detections_from_buffer(vframe.buffer());
+        let mut dets = roi::detections_from_buffer(vframe.buffer());
         if dets.is_empty() {
             return Ok(gst::FlowSuccess::Ok);
+        }
+        if s.show_track_id {
+            let tracks = roi::tracks_from_buffer(vframe.buffer());
+            for (d, t) in dets.iter_mut().zip(&tracks) {
+                if let Some(t) = t {
+                    d.label = format!("{} #{}", d.label, t.track_id).into();
+                }
+            }
         }
         let format = frame::pixel_format(vframe.info()).ok_or(gst::FlowError::NotNegotiated)?;
         let yuv = frame::yuv_matrix(vframe.info());
