@@ -35,6 +35,7 @@ mod simd;
 pub mod tensor;
 pub mod track;
 pub mod yuv;
+pub mod zones;
 
 /// The Rust developer's guide (docs/guide-rust.md); its examples run as doc tests.
 #[doc = include_str!("../../../docs/guide-rust.md")]

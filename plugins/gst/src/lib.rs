@@ -8,7 +8,7 @@
  * attaches its raw outputs (`HmgTensors` custom meta), `yolodecode` turns them into candidate
  * boxes (`HmgCandidates`), `yolonms` (which also decodes by itself) turns them into standard
  * `GstVideoRegionOfInterestMeta` detections, `dettrack` gives them track ids that stay the same
- * from frame to frame, `detoverlay` draws them, `detlog` writes them
+ * from frame to frame, `detzone` counts tracks crossing lines and entering zones, `detoverlay` draws them, `detlog` writes them
  * as JSON lines, `detmqtt` publishes them to an MQTT broker and `detverify` checks them offline
  * (no detections on blank frames, or mAP against YOLO labels); `calibpack` writes the calibration
  * tensor Hailo's compiler quantizes with. The frame itself flows on untouched.
@@ -21,6 +21,7 @@ pub mod detmqtt;
 pub mod detoverlay;
 pub mod dettrack;
 pub mod detverify;
+pub mod detzone;
 pub mod frame;
 pub mod hailoinfer;
 pub mod meta;
@@ -44,6 +45,7 @@ fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     yolonms::register(plugin)?;
     detoverlay::register(plugin)?;
     dettrack::register(plugin)?;
+    detzone::register(plugin)?;
     detlog::register(plugin)?;
     detmqtt::register(plugin)?;
     detverify::register(plugin)?;

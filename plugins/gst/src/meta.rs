@@ -40,8 +40,40 @@ pub fn set_source_file(buf: &mut gst::BufferRef, file: &str) {
     }
 }
 
+/// What `detzone` saw happen in a frame: line crossings, zone entries and exits.
+pub const EVENTS_META: &str = "HmgEvents";
+
+/// A frame's `HmgEvents` as the JSON records of detlog and detmqtt write them:
+/// `[{"kind", "name", "track_id", "class_id", "label", "direction"?, "dwell_s"?}]`.
+pub fn events_json(buf: &gst::BufferRef) -> Option<serde_json::Value> {
+    let meta = gst::meta::CustomMeta::from_buffer(buf, EVENTS_META).ok()?;
+    let events = meta.structure().get::<gst::Array>("events").ok()?;
+    let records: Vec<serde_json::Value> = events
+        .iter()
+        .filter_map(|v| v.get::<gst::Structure>().ok())
+        .map(|e| {
+            let text = |f: &str| e.get::<String>(f).ok();
+            let mut r = serde_json::json!({
+                "kind": text("kind"),
+                "name": text("name"),
+                "track_id": e.get::<u64>("track-id").ok(),
+                "class_id": e.get::<i32>("class-id").ok(),
+                "label": text("label"),
+            });
+            if let Some(d) = text("direction") {
+                r["direction"] = d.into();
+            }
+            if let Ok(d) = e.get::<f64>("dwell") {
+                r["dwell_s"] = ((d * 1e3).round() / 1e3).into();
+            }
+            r
+        })
+        .collect();
+    Some(records.into())
+}
+
 pub fn register() {
-    for name in [TENSORS_META, CANDIDATES_META, SOURCE_META] {
+    for name in [TENSORS_META, CANDIDATES_META, SOURCE_META, EVENTS_META] {
         if !gst::meta::CustomMeta::is_registered(name) {
             gst::meta::CustomMeta::register(name, &[]);
         }

@@ -141,6 +141,9 @@ pub fn frame_line(
     if let Some(file) = crate::meta::source_file(buf) {
         line["file"] = file.into();
     }
+    if let Some(events) = crate::meta::events_json(buf) {
+        line["events"] = events;
+    }
     line.to_string()
 }
 
