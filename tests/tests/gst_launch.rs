@@ -8,7 +8,7 @@ fn test_gst_inspect_documents_every_element_and_property() {
     let dir = temp_dir("inspect");
     // gst-inspect-1.0 <name> must succeed and mention each of these (for the plugin "hmg": its
     // elements; for an element: its properties and the words a user looks for).
-    let documented: [(&str, &[&str]); 7] = [
+    let documented: [(&str, &[&str]); 8] = [
         (
             "hmg",
             &[
@@ -17,6 +17,7 @@ fn test_gst_inspect_documents_every_element_and_property() {
                 "yolonms",
                 "detoverlay",
                 "dettrack",
+                "detzone",
                 "detlog",
                 "detmqtt",
                 "detverify",
@@ -37,6 +38,10 @@ fn test_gst_inspect_documents_every_element_and_property() {
                 "active-tracks",
                 "ByteTrack",
             ][..],
+        ),
+        (
+            "detzone",
+            &["config", "counts", "hmg-zone-event", "HmgEvents", "dwell"][..],
         ),
         (
             "calibpack",

@@ -103,10 +103,12 @@ fn elements_attach_exactly_the_documented_fields() {
     }
     let (version, documented) = documented();
     assert_eq!(version, 3, "bump the contract version with the tables");
-    // The tracking param comes from dettrack, checked below.
+    // The tracking param comes from dettrack, the events from detzone: checked below.
     let documented: BTreeMap<_, _> = documented
         .into_iter()
-        .filter(|((structure, _), _)| structure != "tracking")
+        .filter(|((structure, _), _)| {
+            !["tracking", "HmgEvents", "event"].contains(&structure.as_str())
+        })
         .collect();
     let missing: BTreeSet<_> = documented
         .keys()
@@ -195,4 +197,57 @@ fn tracked_detections_carry_exactly_the_documented_tracking_fields() {
         .filter(|((structure, _), _)| structure == "tracking")
         .collect();
     assert_eq!(attached, documented);
+}
+
+#[test]
+fn zone_events_carry_the_documented_fields() {
+    let dir = std::env::temp_dir().join(format!("hmg-contract-zones-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let zones = dir.join("zones.json");
+    // A zone over the whole frame: every track enters it on its first frame.
+    std::fs::write(
+        &zones,
+        r#"{"zones": [{"name": "all", "polygon": [[0, 0], [1, 0], [1, 1], [0, 1]]}]}"#,
+    )
+    .unwrap();
+    let description = format!(
+        "filesrc location={} ! decodebin ! videoconvert ! imagefreeze num-buffers=2 ! hailoinfer model={} ! yolonms ! dettrack ! detzone config={} ! appsink name=sink",
+        common::image("astronaut.png"),
+        common::model("nudenet_320n.onnx"),
+        zones.display(),
+    );
+    let pipeline = common::launch(&description);
+    let sink = pipeline
+        .by_name("sink")
+        .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
+        .unwrap();
+    use gst::prelude::*;
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let sample = sink.pull_sample().unwrap();
+    pipeline.set_state(gst::State::Null).unwrap();
+    let buffer = sample.buffer().unwrap();
+    let meta = gst::meta::CustomMeta::from_buffer(buffer, "HmgEvents").expect("HmgEvents");
+    let mut attached = BTreeMap::new();
+    collect(meta.structure(), &mut attached);
+    let events = meta.structure().get::<gst::Array>("events").unwrap();
+    assert!(!events.is_empty());
+    for e in events.iter() {
+        let e = e.get::<gst::Structure>().unwrap();
+        assert_eq!(e.get::<&str>("kind").unwrap(), "zone-entered");
+        collect(&e, &mut attached);
+    }
+    let documented: BTreeMap<_, _> = documented()
+        .1
+        .into_iter()
+        .filter(|((structure, _), _)| ["HmgEvents", "event"].contains(&structure.as_str()))
+        .collect();
+    // direction and dwell belong to line crossings and zone exits only.
+    for (key, ty) in &attached {
+        assert_eq!(documented.get(key), Some(ty), "{key:?} attached as {ty}");
+    }
+    for (key, _) in &documented {
+        let optional = ["direction", "dwell"].contains(&key.1.as_str());
+        assert!(optional || attached.contains_key(key), "{key:?} missing");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
 }

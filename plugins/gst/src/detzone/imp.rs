@@ -106,7 +106,7 @@ impl ElementImpl for DetZone {
             gst::subclass::ElementMetadata::new(
                 "hmg lines and zones",
                 "Filter/Analyzer/Video",
-                "Counts tracks crossing lines (with direction) and entering, leaving and dwelling in zones; posts each event",
+                "Counts tracks (dettrack) crossing lines, with direction, and entering and leaving zones, with dwell time; each event is posted as an element message hmg-zone-event and attached to its frame as the HmgEvents custom meta",
                 "hmg developers",
             )
         });
