@@ -57,6 +57,11 @@ pub struct DetectArgs {
     /// above start and feed tracks; weaker ones (down to 0.1) only keep a track alive.
     #[arg(long)]
     track: bool,
+    /// Count tracks crossing lines and entering zones (detzone; implies --track): a JSON file of
+    /// lines and polygons in normalized frame units (docs/analytics.md). The events go into the
+    /// JSON lines, the counts into the summary; the file is read again when it changes.
+    #[arg(long, value_name = "FILE")]
+    zones: Option<PathBuf>,
     /// Class names (.txt, data.yaml or JSON); default: the model's own
     #[arg(long)]
     labels: Option<PathBuf>,
@@ -91,6 +96,54 @@ pub struct DetectArgs {
 /// The weakest detection that still keeps a track alive (ultralytics tracks with conf=0.1).
 const TRACK_LOW_CONF: f64 = 0.1;
 
+/// dettrack (and detzone) for branch `i`, when asked for.
+fn analytics(args: &DetectArgs, i: usize) -> String {
+    if !(args.track || args.zones.is_some()) {
+        return String::new();
+    }
+    let mut out = format!(
+        "dettrack name=track{i} high-thresh={conf} new-track-thresh={conf} ! ",
+        conf = args.conf
+    );
+    if let Some(z) = &args.zones {
+        let z = std::path::absolute(z).unwrap_or_else(|_| z.clone());
+        out.push_str(&format!(
+            "detzone name=zone{i} config={} ! ",
+            quote(&z.display().to_string())
+        ));
+    }
+    out
+}
+
+/// detzone's counts of branch `i` (with --zones).
+fn zone_counts(pipeline: &gst::Pipeline, i: usize) -> Option<serde_json::Value> {
+    let zone = pipeline.by_name(&format!("zone{i}"))?;
+    let text: Option<String> = zone.property("counts");
+    serde_json::from_str(&text?).ok()
+}
+
+/// "    door: person in 3 out 1" and "    bay: car inside 1 entered 4", one line per place.
+fn print_counts(counts: &serde_json::Value) {
+    let classes = |place: &serde_json::Value, a: &str, b: &str| {
+        let parts: Vec<String> = place
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(label, c)| format!("{label} {a} {} {b} {}", c[a], c[b]))
+            .collect();
+        if parts.is_empty() {
+            "nothing yet".to_string()
+        } else {
+            parts.join(", ")
+        }
+    };
+    for (kind, a, b) in [("lines", "in", "out"), ("zones", "inside", "entered")] {
+        for (name, place) in counts[kind].as_object().into_iter().flatten() {
+            println!("    {name}: {}", classes(place, a, b));
+        }
+    }
+}
+
 /// What one branch needs.
 struct Branch {
     source: Source,
@@ -119,6 +172,10 @@ fn check_args(args: &DetectArgs) -> anyhow::Result<Vec<Branch>> {
         args.labels.as_deref(),
         &[("--conf", args.conf), ("--iou", args.iou)],
     )?;
+    if let Some(z) = &args.zones {
+        // The same reading detzone makes at start, so a bad file fails before anything runs.
+        hmg_detect::zones::ZoneConfig::read(z).map_err(|e| usage(format!("--zones: {e}")))?;
+    }
     if let Some(url) = &args.mqtt {
         // The same reading detmqtt makes at start, so a bad URL fails before anything runs.
         gsthmg::detmqtt::Address::parse(url, "device", "stream")
@@ -316,21 +373,15 @@ fn describe_branches(
             // Testing: the first source fails after n frames, like an unplugged camera.
             source_line.push_str(&format!(" ! identity error-after={n}"));
         }
+        let tracking = args.track || args.zones.is_some();
         parts.push(BranchGraph {
             source: source_line,
             live: source.is_live(),
             rest: format!(
                 "{queue} name=q{i} ! {infer} ! yolonms name=nms{i} conf={} iou={} ! {}detoverlay ! {detlog} ! {sink}",
-                if args.track { args.conf.min(TRACK_LOW_CONF) } else { args.conf },
+                if tracking { args.conf.min(TRACK_LOW_CONF) } else { args.conf },
                 args.iou,
-                if args.track {
-                    format!(
-                        "dettrack name=track{i} high-thresh={conf} new-track-thresh={conf} ! ",
-                        conf = args.conf
-                    )
-                } else {
-                    String::new()
-                },
+                analytics(args, i),
             ),
         });
     }
@@ -830,11 +881,12 @@ fn run_in(args: &DetectArgs, branches: Vec<Branch>, run_dir: &Path) -> anyhow::R
     println!("summary ({secs:.1} s):");
     let mut streams = Vec::new();
     let mut failed = Vec::new();
-    for (((b, s), error), skipped) in branches
+    for (i, (((b, s), error), skipped)) in branches
         .iter()
         .zip(&stats)
         .zip(&supervisor.errors)
         .zip(&skipped)
+        .enumerate()
     {
         let s = s.lock().unwrap();
         let skipped = skipped.lock().unwrap().clone();
@@ -886,6 +938,10 @@ fn run_in(args: &DetectArgs, branches: Vec<Branch>, run_dir: &Path) -> anyhow::R
             "  {}: frames {}  FPS {fps:.1}  detections {}{tracks}  {latency}",
             b.name, s.frames, s.detections,
         );
+        let counts = zone_counts(&pipeline, i);
+        if let Some(c) = &counts {
+            print_counts(c);
+        }
         let ms = |v: f64| v.is_finite().then(|| (v * 100.0).round() / 100.0);
         streams.push(serde_json::json!({
             "name": b.name,
@@ -894,6 +950,7 @@ fn run_in(args: &DetectArgs, branches: Vec<Branch>, run_dir: &Path) -> anyhow::R
             "fps": (fps * 100.0).round() / 100.0,
             "detections": s.detections,
             "tracks": s.track_ids.len(),
+            "counts": counts,
             "latency_ms": {"p50": ms(p50), "p90": ms(p90), "p99": ms(p99)},
             "error": error,
             "skipped": skipped

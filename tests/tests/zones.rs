@@ -177,3 +177,86 @@ fn test_a_bad_zones_file_is_refused_with_its_name() {
     assert!(!out.status.success(), "{t}");
     assert!(t.contains("zones.json") && t.contains("normalized"), "{t}");
 }
+
+/// `hmg detect --zones`: the events in the JSON lines add up to the counts of the summary, which
+/// prints them per line and class; a bad zones file is a usage error naming it.
+#[test]
+fn test_hmg_detect_zones_counts_what_its_events_say() {
+    let dir = temp_dir("zones-detect");
+    std::fs::write(dir.join("zones.json"), ZONES).unwrap();
+    let run = |zones: &str| {
+        hmg_command(&dir)
+            .args(["detect", "--headless", "--zones", zones])
+            .args(["--snapshot-interval", "0", "--output", "out", "--input"])
+            .arg(repo().join("media/bikes.mp4"))
+            .arg("--model")
+            .arg(repo().join("models/yolov12n-coco.onnx"))
+            .output()
+            .unwrap()
+    };
+    std::fs::write(
+        dir.join("bad.json"),
+        r#"{"zones": [{"name": "z", "polygon": [[0, 0]]}]}"#,
+    )
+    .unwrap();
+    let bad = run("bad.json");
+    assert_eq!(bad.status.code(), Some(2), "{}", text(&bad));
+    assert!(
+        text(&bad).contains("bad.json") && text(&bad).contains("3 to 1000"),
+        "{}",
+        text(&bad)
+    );
+
+    let out = run("zones.json");
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    let run_dir = std::fs::read_dir(dir.join("out"))
+        .unwrap()
+        .flatten()
+        .next()
+        .unwrap()
+        .path();
+    let mut tally: HashMap<(String, String, String), u64> = HashMap::new();
+    for line in std::fs::read_to_string(run_dir.join("bikes.jsonl"))
+        .unwrap()
+        .lines()
+    {
+        let v: Value = serde_json::from_str(line).unwrap();
+        for e in v
+            .get("events")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if e["kind"] == "line-crossed" {
+                let key = (
+                    e["name"].as_str().unwrap().to_string(),
+                    e["label"].as_str().unwrap().to_string(),
+                    e["direction"].as_str().unwrap().to_string(),
+                );
+                *tally.entry(key).or_default() += 1;
+            }
+        }
+    }
+    assert!(!tally.is_empty(), "the clip has crossings");
+    let summary: Value =
+        serde_json::from_slice(&std::fs::read(run_dir.join("summary.json")).unwrap()).unwrap();
+    let counts = &summary["streams"][0]["counts"]["lines"];
+    let mut from_summary = HashMap::new();
+    for (line, classes) in counts.as_object().unwrap() {
+        for (label, c) in classes.as_object().unwrap() {
+            for direction in ["in", "out"] {
+                let n = c[direction].as_u64().unwrap();
+                if n > 0 {
+                    from_summary.insert((line.clone(), label.clone(), direction.to_string()), n);
+                }
+            }
+        }
+    }
+    assert_eq!(from_summary, tally, "{summary}");
+    let ((line, label, _), _) = tally.iter().next().unwrap();
+    assert!(
+        t.contains(&format!("    {line}: ")) && t.contains(label.as_str()),
+        "{t}"
+    );
+}

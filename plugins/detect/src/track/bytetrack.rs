@@ -153,9 +153,8 @@ pub struct ByteTracker {
     options: TrackerOptions,
     frame: u64,
     last_id: u64,
-    // Boxed: a track is 600 bytes and the lists are rebuilt every frame.
-    tracked: Vec<Box<Track>>,
-    lost: Vec<Box<Track>>,
+    tracked: Vec<Track>,
+    lost: Vec<Track>,
 }
 
 impl ByteTracker {
@@ -198,7 +197,7 @@ impl ByteTracker {
         }
 
         // Every track lives in `all`; the lists below are indices into it.
-        let mut all: Vec<Box<Track>> = std::mem::take(&mut self.tracked);
+        let mut all: Vec<Track> = std::mem::take(&mut self.tracked);
         let before_tracked = all.len();
         all.append(&mut self.lost);
         let (unconfirmed, confirmed): (Vec<usize>, Vec<usize>) =
@@ -288,7 +287,7 @@ impl ByteTracker {
             }
             self.last_id += 1;
             let (mean, covariance) = kalman::initiate(c.xyah());
-            all.push(Box::new(Track {
+            all.push(Track {
                 id: self.last_id,
                 mean,
                 covariance,
@@ -299,7 +298,7 @@ impl ByteTracker {
                 detection: c.index,
                 frame,
                 start: frame,
-            }));
+            });
             activated.push(all.len() - 1);
         }
 
@@ -342,7 +341,7 @@ impl ByteTracker {
                 velocity: [t.mean[4] as f32, t.mean[5] as f32],
             })
             .collect();
-        let mut keep: Vec<Option<Box<Track>>> = all.into_iter().map(Some).collect();
+        let mut keep: Vec<Option<Track>> = all.into_iter().map(Some).collect();
         self.tracked = tracked.iter().filter_map(|&i| keep[i].take()).collect();
         self.lost = lost.iter().filter_map(|&i| keep[i].take()).collect();
         out
@@ -352,7 +351,7 @@ impl ByteTracker {
     /// fused with the candidates' scores.
     fn costs(
         &self,
-        all: &[Box<Track>],
+        all: &[Track],
         tracks: &[usize],
         candidates: &[Candidate],
         fuse: bool,
@@ -388,7 +387,7 @@ fn iou(a: [f32; 4], b: [f32; 4]) -> f32 {
 }
 
 /// Appends the tracks of `more` whose id `list` does not hold yet.
-fn join(all: &[Box<Track>], list: &mut Vec<usize>, more: &[usize]) {
+fn join(all: &[Track], list: &mut Vec<usize>, more: &[usize]) {
     let mut ids: std::collections::HashSet<u64> = list.iter().map(|&j| all[j].id).collect();
     for &i in more {
         if ids.insert(all[i].id) {
@@ -399,7 +398,7 @@ fn join(all: &[Box<Track>], list: &mut Vec<usize>, more: &[usize]) {
 
 /// A tracked and a lost track on the same object (IoU > 0.85): the younger one goes.
 fn remove_duplicates(
-    all: &[Box<Track>],
+    all: &[Track],
     tracked: Vec<usize>,
     lost: Vec<usize>,
 ) -> (Vec<usize>, Vec<usize>) {
