@@ -73,6 +73,11 @@ fn test_pi_guide_commands_work() {
 }
 
 #[test]
+fn test_analytics_guide_commands_work() {
+    run_guide("analytics.md");
+}
+
+#[test]
 fn test_gstreamer_guide_commands_work() {
     run_guide("guide-gstreamer.md");
 }
@@ -82,6 +87,7 @@ fn test_guides_link_only_to_files_that_exist() {
     for guide in [
         "guide-pi.md",
         "guide-gstreamer.md",
+        "analytics.md",
         "guide-rust.md",
         "metadata.md",
         "fleet.md",
