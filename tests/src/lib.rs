@@ -328,3 +328,38 @@ impl Drop for AssetServer {
         let _ = self.0.wait();
     }
 }
+
+/// The single run folder `hmg detect` made under `out`.
+pub fn detect_run_dir(out: &Path) -> PathBuf {
+    let dirs: Vec<PathBuf> = std::fs::read_dir(out)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(dirs.len(), 1, "{dirs:?}");
+    dirs[0].clone()
+}
+
+/// The records of a JSON-lines file (detlog's, hmg detect's).
+pub fn read_json_lines(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// Runs `graph` (a gst-launch-1.0 description without spaces in its paths) with our plugin and
+/// the onnxruntime library scripts/setup fetched; it must succeed.
+pub fn launch_graph(dir: &Path, graph: &str) {
+    let run = gst_command("gst-launch-1.0", dir)
+        .env(
+            "ORT_DYLIB_PATH",
+            repo().join(".local/onnxruntime/libonnxruntime.so"),
+        )
+        .arg("-q")
+        .args(graph.split(' '))
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{graph}: {}", text(&run));
+}

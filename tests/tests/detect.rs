@@ -3,7 +3,7 @@
 //! camera sources swapped for test patterns, and bad arguments.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use hmg_e2e::*;
@@ -22,17 +22,6 @@ fn model() -> String {
         .join("models/yolov12n-coco.onnx")
         .display()
         .to_string()
-}
-
-/// The single run folder `hmg detect` made under `out`.
-fn run_dir(out: &Path) -> PathBuf {
-    let dirs: Vec<PathBuf> = std::fs::read_dir(out)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    assert_eq!(dirs.len(), 1, "{dirs:?}");
-    dirs[0].clone()
 }
 
 /// (lines, stream names seen, detections per label) of a JSON-lines file.
@@ -102,7 +91,7 @@ fn test_three_streams_in_one_graph_keep_their_own_detections() {
     ] {
         assert!(t.contains(needle), "{needle}: {t}");
     }
-    let run = run_dir(&out);
+    let run = detect_run_dir(&out);
     let (n, streams, labels) = summarize(&run.join("eagle.jsonl"));
     assert_eq!((n, streams), (1, vec!["eagle".to_string()]));
     assert_eq!(
@@ -178,7 +167,7 @@ fn test_cameras_swapped_for_test_patterns_record_playable_mp4s() {
         .unwrap();
     let t = text(&o);
     assert!(o.status.success(), "{t}");
-    let run = run_dir(&out);
+    let run = detect_run_dir(&out);
     for stream in ["picam", "cam0"] {
         let (n, streams, _) = summarize(&run.join(format!("{stream}.jsonl")));
         assert!(n >= 1, "{stream}: {n} lines");
@@ -327,7 +316,7 @@ fn test_a_failing_camera_restarts_while_the_others_run() {
         "{t}"
     );
     assert!(!t.contains("cam1: source failed"), "{t}");
-    let run = run_dir(&out);
+    let run = detect_run_dir(&out);
     let (cam0, _, _) = summarize(&run.join("cam0.jsonl"));
     let (cam1, _, _) = summarize(&run.join("cam1.jsonl"));
     // cam0 delivered frames again after a restart; cam1 never stopped.
@@ -360,7 +349,7 @@ fn test_a_broken_file_ends_its_stream_only() {
     // The other stream ran to its end; the run says that one failed.
     assert_eq!(o.status.code(), Some(1), "{t}");
     assert!(t.contains("1 of 2 stream(s) failed: broken"), "{t}");
-    let run = run_dir(&out);
+    let run = detect_run_dir(&out);
     let summary: serde_json::Value =
         serde_json::from_slice(&std::fs::read(run.join("summary.json")).unwrap()).unwrap();
     let error_of = |name: &str| {
@@ -423,7 +412,7 @@ fn test_a_folder_of_png_pictures_gives_ultralytics_detections() {
         .unwrap();
     let t = text(&o);
     assert!(o.status.success(), "{t}");
-    let log = std::fs::read_to_string(run_dir(&out).join("pictures.jsonl")).unwrap();
+    let log = std::fs::read_to_string(detect_run_dir(&out).join("pictures.jsonl")).unwrap();
     let frames: Vec<serde_json::Value> = log
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -535,7 +524,7 @@ fn test_a_folder_names_each_picture_skips_what_cannot_be_read_and_matches_batch(
         t.contains("skipped broken.jpg") && t.contains("1 picture(s) could not be read"),
         "{t}"
     );
-    let run = run_dir(&out);
+    let run = detect_run_dir(&out);
     let records: Vec<serde_json::Value> = std::fs::read_to_string(run.join("pictures.jsonl"))
         .unwrap()
         .lines()

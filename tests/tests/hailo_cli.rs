@@ -278,12 +278,7 @@ fn test_class_names_beside_a_hef_reach_detect_and_a_stale_file_is_refused() {
     let o = detect("out");
     let t = text(&o);
     assert!(o.status.success(), "{t}");
-    let run = std::fs::read_dir(dir.join("out"))
-        .unwrap()
-        .flatten()
-        .next()
-        .unwrap()
-        .path();
+    let run = detect_run_dir(&dir.join("out"));
     let line = std::fs::read_to_string(run.join("astronaut.jsonl")).unwrap();
     let record: serde_json::Value = serde_json::from_str(line.lines().next().unwrap()).unwrap();
     let detections = record["detections"].as_array().unwrap();

@@ -133,12 +133,7 @@ fn camera_passwords_never_reach_the_console_or_the_summary() {
     assert_eq!(out.status.code(), Some(1), "the camera never answered: {t}");
     assert!(t.contains("rtsp://admin:***@127.0.0.1"), "{t}");
     assert!(!t.contains("hunter2"), "{t}");
-    let run = std::fs::read_dir(dir.join("out/detect"))
-        .unwrap()
-        .flatten()
-        .next()
-        .unwrap()
-        .path();
+    let run = detect_run_dir(&dir.join("out/detect"));
     let summary = std::fs::read_to_string(run.join("summary.json")).unwrap();
     assert!(!summary.contains("hunter2"), "{summary}");
 }

@@ -147,16 +147,22 @@ fn assert_boxes(found: &Found, expected: &serde_json::Value, tolerance: f32) {
     }
 }
 
+/// `dir/heads.npz` as numpy.savez writes it: one array per head.
+fn write_heads_npz(dir: &Path, arrays: &[(String, ArrayD<f32>)]) -> std::path::PathBuf {
+    let path = dir.join("heads.npz");
+    let mut npz = NpzWriter::new(File::create(&path).unwrap());
+    for (name, a) in arrays {
+        npz.add_array(name.as_str(), a).unwrap();
+    }
+    npz.finish().unwrap();
+    path
+}
+
 #[test]
 fn test_nms_of_hailo_raw_heads_in_an_npz() {
     let dir = temp_dir("nms-hailo-raw");
     let (arrays, expected) = hailo_heads("astronaut.png");
-    let path = dir.join("heads.npz");
-    let mut npz = NpzWriter::new(File::create(&path).unwrap());
-    for (name, a) in &arrays {
-        npz.add_array(name.as_str(), a).unwrap();
-    }
-    npz.finish().unwrap();
+    let path = write_heads_npz(&dir, &arrays);
     let out = nms(&["--input", path.to_str().unwrap()], &dir);
     assert!(out.status.success(), "{}", text(&out));
     assert!(
@@ -174,12 +180,7 @@ fn test_nms_of_hailo_raw_heads_in_an_npz() {
 fn test_nms_reads_savez_compressed_and_refuses_a_zip_bomb() {
     let dir = temp_dir("nms-savez-compressed");
     let (arrays, expected) = hailo_heads("astronaut.png");
-    let plain = dir.join("heads.npz");
-    let mut npz = NpzWriter::new(File::create(&plain).unwrap());
-    for (name, a) in &arrays {
-        npz.add_array(name.as_str(), a).unwrap();
-    }
-    npz.finish().unwrap();
+    let plain = write_heads_npz(&dir, &arrays);
     let compressed = dir.join("heads-compressed.npz");
     let bomb = dir.join("bomb.npz");
     let script = r#"

@@ -20,21 +20,8 @@ fn track(dir: &Path, clip: &str, keep_untracked: bool, out: &str) -> Vec<Value> 
         repo().join("models/yolov12n-coco.onnx").display(),
         log.display()
     );
-    let run = gst_command("gst-launch-1.0", dir)
-        .env(
-            "ORT_DYLIB_PATH",
-            repo().join(".local/onnxruntime/libonnxruntime.so"),
-        )
-        .arg("-q")
-        .args(graph.split(' '))
-        .output()
-        .unwrap();
-    assert!(run.status.success(), "{}", text(&run));
-    std::fs::read_to_string(&log)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    launch_graph(dir, &graph);
+    read_json_lines(&log)
 }
 
 struct Parity {
@@ -189,17 +176,8 @@ fn test_hmg_detect_track_names_each_detection_s_track() {
         .unwrap();
     let t = text(&out);
     assert!(out.status.success(), "{t}");
-    let run = std::fs::read_dir(dir.join("out"))
-        .unwrap()
-        .flatten()
-        .next()
-        .unwrap()
-        .path();
-    let lines: Vec<Value> = std::fs::read_to_string(run.join("carphone.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let run = detect_run_dir(&dir.join("out"));
+    let lines = read_json_lines(&run.join("carphone.jsonl"));
     let mut first_seen: HashMap<u64, f64> = HashMap::new();
     let mut weak = 0;
     for line in &lines {

@@ -32,21 +32,8 @@ fn events_on(dir: &Path, clip: &str) -> Vec<Value> {
         dir.join("zones.json").display(),
         log.display()
     );
-    let run = gst_command("gst-launch-1.0", dir)
-        .env(
-            "ORT_DYLIB_PATH",
-            repo().join(".local/onnxruntime/libonnxruntime.so"),
-        )
-        .arg("-q")
-        .args(graph.split(' '))
-        .output()
-        .unwrap();
-    assert!(run.status.success(), "{}", text(&run));
-    std::fs::read_to_string(&log)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    launch_graph(dir, &graph);
+    read_json_lines(&log)
 }
 
 /// Returns the number of crossings ultralytics counted on this clip.
@@ -210,12 +197,7 @@ fn test_hmg_detect_zones_counts_what_its_events_say() {
     let out = run("zones.json");
     let t = text(&out);
     assert!(out.status.success(), "{t}");
-    let run_dir = std::fs::read_dir(dir.join("out"))
-        .unwrap()
-        .flatten()
-        .next()
-        .unwrap()
-        .path();
+    let run_dir = detect_run_dir(&dir.join("out"));
     let mut tally: HashMap<(String, String, String), u64> = HashMap::new();
     for line in std::fs::read_to_string(run_dir.join("bikes.jsonl"))
         .unwrap()

@@ -70,10 +70,7 @@ fn elements_attach_exactly_the_documented_fields() {
             }
             gst::PadProbeReturn::Ok
         });
-    let sink = pipeline
-        .by_name("sink")
-        .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
-        .unwrap();
+    let sink = common::appsink(&pipeline, "sink");
     use gst::prelude::*;
     pipeline.set_state(gst::State::Playing).unwrap();
     let sample = sink.pull_sample().unwrap();
@@ -139,14 +136,8 @@ fn tracked_detections_carry_exactly_the_documented_tracking_fields() {
         common::model("nudenet_320n.onnx"),
     );
     let pipeline = common::launch(&description);
-    let sink = pipeline
-        .by_name("sink")
-        .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
-        .unwrap();
-    let all = pipeline
-        .by_name("all")
-        .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
-        .unwrap();
+    let sink = common::appsink(&pipeline, "sink");
+    let all = common::appsink(&pipeline, "all");
     use gst::prelude::*;
     pipeline.set_state(gst::State::Playing).unwrap();
     let samples: Vec<gst::Sample> = (0..3).map(|_| sink.pull_sample().unwrap()).collect();
@@ -216,16 +207,8 @@ fn zone_events_carry_the_documented_fields() {
         common::model("nudenet_320n.onnx"),
         zones.display(),
     );
-    let pipeline = common::launch(&description);
-    let sink = pipeline
-        .by_name("sink")
-        .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
-        .unwrap();
-    use gst::prelude::*;
-    pipeline.set_state(gst::State::Playing).unwrap();
-    let sample = sink.pull_sample().unwrap();
-    pipeline.set_state(gst::State::Null).unwrap();
-    let buffer = sample.buffer().unwrap();
+    let buffer = common::run_collect_buffer(&description);
+    let buffer = buffer.as_ref();
     let meta = gst::meta::CustomMeta::from_buffer(buffer, "HmgEvents").expect("HmgEvents");
     let mut attached = BTreeMap::new();
     collect(meta.structure(), &mut attached);

@@ -123,14 +123,18 @@ pub fn ref_box(v: &serde_json::Value) -> [f64; 4] {
     [b[0], b[1], b[2], b[3]]
 }
 
+/// The appsink named `name` of `pipeline`.
+pub fn appsink(pipeline: &gst::Pipeline, name: &str) -> gst_app::AppSink {
+    pipeline
+        .by_name(name)
+        .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
+        .unwrap_or_else(|| panic!("no appsink named {name}"))
+}
+
 /// Plays a launch line ending in `appsink name=sink` and returns its first buffer.
 pub fn run_collect_buffer(description: &str) -> gst::Buffer {
     let pipeline = launch(description);
-    let sink = pipeline
-        .by_name("sink")
-        .unwrap()
-        .downcast::<gst_app::AppSink>()
-        .unwrap();
+    let sink = appsink(&pipeline, "sink");
     pipeline.set_state(gst::State::Playing).unwrap();
     let sample = sink.pull_sample().unwrap();
     pipeline.set_state(gst::State::Null).unwrap();
