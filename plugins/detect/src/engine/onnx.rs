@@ -219,7 +219,7 @@ const MAX_INPUT_SIDE: usize = 8192;
 
 /// The (height, width) hmg feeds an input shaped `shape` (NCHW, -1 for a dynamic axis) and
 /// whether its batch axis is dynamic. Dynamic sides take the model's `imgsz` metadata (what the
-/// model file says, so never trusted: a size beyond [`MAX_INPUT_SIDE`] is refused).
+/// model file says, so never trusted: a size beyond `MAX_INPUT_SIDE` (8192) is refused).
 pub fn input_size(shape: &[i64], imgsz: Option<&str>) -> Result<(usize, usize, bool), String> {
     let [batch, channels, height, width] = shape else {
         return Err(format!(
