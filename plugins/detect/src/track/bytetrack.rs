@@ -221,17 +221,21 @@ impl ByteTracker {
         // 1. High-score detections against every live track.
         let costs = self.costs(&all, &pool, &high, o.fuse_score);
         let first = assign(&costs, pool.len(), high.len(), f64::from(o.match_thresh));
-        for &(t, d) in &first.matches {
-            let track = &mut all[pool[t]];
-            let was_tracked = track.state == TrackState::Tracked;
-            track.take(&high[d], frame);
-            (if was_tracked {
-                &mut activated
-            } else {
-                &mut refound
-            })
-            .push(pool[t]);
-        }
+        let mut took =
+            |all: &mut [Track], rows: &[usize], matches: &[(usize, usize)], from: &[Candidate]| {
+                for &(t, d) in matches {
+                    let track = &mut all[rows[t]];
+                    let was_tracked = track.state == TrackState::Tracked;
+                    track.take(&from[d], frame);
+                    (if was_tracked {
+                        &mut activated
+                    } else {
+                        &mut refound
+                    })
+                    .push(rows[t]);
+                }
+            };
+        took(&mut all, &pool, &first.matches, &high);
 
         // 2. Low-score detections against the tracked tracks still unmatched.
         let remaining: Vec<usize> = first
@@ -244,17 +248,7 @@ impl ByteTracker {
         if !remaining.is_empty() && !low.is_empty() {
             let costs = self.costs(&all, &remaining, &low, false);
             let second = assign(&costs, remaining.len(), low.len(), 0.5);
-            for &(t, d) in &second.matches {
-                let track = &mut all[remaining[t]];
-                let was_tracked = track.state == TrackState::Tracked;
-                track.take(&low[d], frame);
-                (if was_tracked {
-                    &mut activated
-                } else {
-                    &mut refound
-                })
-                .push(remaining[t]);
-            }
+            took(&mut all, &remaining, &second.matches, &low);
             unmatched = second.unmatched_rows;
         }
         for t in unmatched {
