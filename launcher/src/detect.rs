@@ -378,10 +378,13 @@ fn describe_branches(
             source: source_line,
             live: source.is_live(),
             rest: format!(
-                "{queue} name=q{i} ! {infer} ! yolonms name=nms{i} conf={} iou={} ! {}detoverlay ! {detlog} ! {sink}",
+                "{queue} name=q{i} ! {infer} ! yolonms name=nms{i} conf={} iou={} ! {}detoverlay{} ! {detlog} ! {sink}",
                 if tracking { args.conf.min(TRACK_LOW_CONF) } else { args.conf },
                 args.iou,
                 analytics(args, i),
+                // Where each tracked object came from over the last second or so; lines and
+                // zones are drawn from detzone's meta.
+                if tracking { " trail-length=30" } else { "" },
             ),
         });
     }

@@ -72,8 +72,32 @@ pub fn events_json(buf: &gst::BufferRef) -> Option<serde_json::Value> {
     Some(records.into())
 }
 
+/// What `detzone` watches, on every frame it passes: the lines and zones in use and the counts so
+/// far, as the JSON of [`hmg_detect::zones::ZoneState`] in the field `state`.
+pub const ZONES_META: &str = "HmgZones";
+
+/// The lines, zones and counts `detzone` attached to `buf`.
+pub fn zones_state_json(buf: &gst::BufferRef) -> Option<String> {
+    let meta = gst::meta::CustomMeta::from_buffer(buf, ZONES_META).ok()?;
+    meta.structure().get::<String>("state").ok()
+}
+
+/// Attaches `HmgZones` (`state`: the JSON of a `ZoneState`) to `buf`.
+pub fn set_zones_state_json(buf: &mut gst::BufferRef, state: &str) {
+    register();
+    if let Ok(mut meta) = gst::meta::CustomMeta::add(buf, ZONES_META) {
+        meta.mut_structure().set("state", state);
+    }
+}
+
 pub fn register() {
-    for name in [TENSORS_META, CANDIDATES_META, SOURCE_META, EVENTS_META] {
+    for name in [
+        TENSORS_META,
+        CANDIDATES_META,
+        SOURCE_META,
+        EVENTS_META,
+        ZONES_META,
+    ] {
         if !gst::meta::CustomMeta::is_registered(name) {
             gst::meta::CustomMeta::register(name, &[]);
         }

@@ -306,3 +306,98 @@ fn test_detlog_writes_one_line_per_frame_and_flushes_at_eos() {
     assert!(lines[0]["detections"].as_array().unwrap().is_empty());
     let _ = std::fs::remove_file(&path);
 }
+
+/// detzone's `HmgZones` as it arrives at detoverlay: a zone over the left half, a line across the
+/// bottom, counts.
+fn zones_state_json() -> String {
+    serde_json::json!({
+        "lines": [{"name": "gate", "points": [[0.0, 0.9], [1.0, 0.9]]}],
+        "zones": [{"name": "left", "polygon": [[0.0, 0.0], [0.5, 0.0], [0.5, 1.0], [0.0, 1.0]]}],
+        "counts": {"lines": {"gate": {"car": {"in": 2, "out": 1}}}, "zones": {"left": {"car": {"inside": 1, "entered": 3}}}}
+    })
+    .to_string()
+}
+
+#[test]
+fn test_detoverlay_draws_zones_translucent_and_lines_opaque() {
+    init();
+    let (w, h) = (128usize, 96usize);
+    let draw = |opacity: f64, show: bool| {
+        let (caps, mut buf) = rgb_frame(w as u32, h as u32, 0);
+        gsthmg::meta::set_zones_state_json(buf.get_mut().unwrap(), &zones_state_json());
+        let mut harness = gst_check::Harness::new("detoverlay");
+        let overlay = harness.element().unwrap();
+        overlay.set_property("zone-opacity", opacity);
+        overlay.set_property("show-zones", show);
+        harness.set_src_caps(caps);
+        harness.play();
+        harness.push(buf).unwrap();
+        harness.pull().unwrap().map_readable().unwrap().to_vec()
+    };
+    let px = |img: &[u8], x: usize, y: usize| [0, 1, 2].map(|c| img[(y * w + x) * 3 + c]);
+    let half = draw(0.5, true);
+    let full = draw(1.0, true);
+    // Inside the zone, away from its outline and name: half the zone's colour at opacity 0.5.
+    let (inside, opaque) = (px(&half, 30, 50), px(&full, 30, 50));
+    assert_ne!(opaque, [0, 0, 0]);
+    for c in 0..3 {
+        assert!(
+            (i32::from(inside[c]) - i32::from(opaque[c]) / 2).abs() <= 1,
+            "{inside:?} is not half of {opaque:?}"
+        );
+    }
+    // Outside the zone, off the line: untouched.
+    assert_eq!(px(&half, 100, 50), [0, 0, 0]);
+    // The line (y = 0.9 × 96 = 86) is painted at full strength at either opacity.
+    assert_ne!(px(&half, 100, 86), [0, 0, 0]);
+    assert_eq!(px(&half, 100, 86), px(&full, 100, 86));
+    // Nothing at all when show-zones is off.
+    assert!(draw(0.5, false).iter().all(|&v| v == 0));
+}
+
+#[test]
+fn test_detoverlay_draws_a_trail_behind_a_tracked_object() {
+    init();
+    let (w, h) = (160usize, 64usize);
+    let run = |trail: u32| {
+        let mut harness = gst_check::Harness::new_parse(&format!(
+            "dettrack ! detoverlay trail-length={trail} show-label=false show-conf=false"
+        ));
+        let (caps, _) = rgb_frame(w as u32, h as u32, 0);
+        harness.set_src_caps(caps);
+        harness.play();
+        let mut last = Vec::new();
+        for i in 0..12 {
+            let (_, mut buf) = rgb_frame(w as u32, h as u32, 0);
+            buf.get_mut()
+                .unwrap()
+                .set_pts(gst::ClockTime::from_mseconds(40 * i));
+            let x = 20.0 + 4.0 * i as f32;
+            let d = Detection {
+                class_id: 2,
+                label: "car".into(),
+                confidence: 0.9,
+                x1: x,
+                y1: 16.0,
+                x2: x + 30.0,
+                y2: 48.0,
+            };
+            last = harness
+                .push_and_pull(with_detection(buf, &d))
+                .unwrap()
+                .map_readable()
+                .unwrap()
+                .to_vec();
+        }
+        last
+    };
+    // The centres run from (35, 32) to (79, 32); the last box spans x 64..94, so (50, 32) is
+    // painted only by a trail.
+    let lit = |img: &[u8], x: usize, y: usize| img[(y * w + x) * 3..][..3] != [0, 0, 0];
+    let with = run(20);
+    let without = run(0);
+    assert!(lit(&with, 50, 32), "no trail drawn");
+    assert!(!lit(&without, 50, 32), "a trail drawn with trail-length=0");
+    // The trail follows the centres, not the whole frame.
+    assert!(!lit(&with, 50, 10));
+}

@@ -69,7 +69,7 @@ pub struct ZoneEvent {
 }
 
 /// Counts per line and zone, per class label.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Counts {
     /// line → label → (in, out).
     pub lines: BTreeMap<String, BTreeMap<String, LineCount>>,
@@ -77,8 +77,20 @@ pub struct Counts {
     pub zones: BTreeMap<String, BTreeMap<String, ZoneCount>>,
 }
 
+/// What downstream elements see of the analyzer on each frame (detzone's `HmgZones` meta): the
+/// geometry in use, which may have been reloaded, and the counts so far.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ZoneState {
+    /// Counting lines.
+    pub lines: Vec<LineSpec>,
+    /// Zones.
+    pub zones: Vec<ZoneSpec>,
+    /// Counts so far.
+    pub counts: Counts,
+}
+
 /// Crossings of one line by one class.
-#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct LineCount {
     /// Crossings "in".
     #[serde(rename = "in")]
@@ -88,7 +100,7 @@ pub struct LineCount {
 }
 
 /// One zone, one class.
-#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ZoneCount {
     /// Tracks inside now.
     pub inside: u64,
@@ -162,6 +174,15 @@ impl ZoneAnalyzer {
     /// Counts so far.
     pub fn counts(&self) -> &Counts {
         &self.counts
+    }
+
+    /// The lines and zones in use with their counts, as the overlay and MQTT need them.
+    pub fn state(&self) -> ZoneState {
+        ZoneState {
+            lines: self.config.lines.clone(),
+            zones: self.config.zones.clone(),
+            counts: self.counts.clone(),
+        }
     }
 
     fn reset_counts(&mut self) {

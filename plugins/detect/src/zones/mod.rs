@@ -7,5 +7,6 @@ mod config;
 
 pub use analyzer::{
     Counts, Direction, EventKind, LineCount, TrackPosition, ZoneAnalyzer, ZoneCount, ZoneEvent,
+    ZoneState,
 };
 pub use config::{LineSpec, ZoneConfig, ZoneSpec};

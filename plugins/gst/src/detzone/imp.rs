@@ -32,6 +32,8 @@ struct State {
     /// The file's modification time when read, and when it was last looked at.
     modified: Option<SystemTime>,
     checked: Option<Instant>,
+    /// `HmgZones` for the frames: made again when the lines, zones or counts change.
+    state_json: Option<String>,
 }
 
 #[derive(Default)]
@@ -106,7 +108,7 @@ impl ElementImpl for DetZone {
             gst::subclass::ElementMetadata::new(
                 "hmg lines and zones",
                 "Filter/Analyzer/Video",
-                "Counts tracks (dettrack) crossing lines, with direction, and entering and leaving zones, with dwell time; each event is posted as an element message hmg-zone-event and attached to its frame as the HmgEvents custom meta",
+                "Counts tracks (dettrack) crossing lines, with direction, and entering and leaving zones, with dwell time; each event is posted as an element message hmg-zone-event and attached to its frame as the HmgEvents custom meta; every frame carries the lines, zones and counts in use as the HmgZones custom meta (detoverlay draws them)",
                 "hmg developers",
             )
         });
@@ -143,6 +145,7 @@ impl DetZone {
             path.display()
         );
         state.analyzer.set_config(config);
+        state.state_json = None;
         Ok(())
     }
 
@@ -218,15 +221,24 @@ impl BaseTransformImpl for DetZone {
             })
             .collect();
         let time_ns = buf.pts().map_or(0, |p| p.nseconds());
-        let (events, reload_error) = {
+        let (events, reload_error, zones_json) = {
             let mut state = self.state.lock().unwrap();
             let reload_error = path.and_then(|p| self.refresh(&mut state, &p).err());
             let size = state.size;
-            (
-                state.analyzer.update(size, time_ns, &positions),
-                reload_error,
-            )
+            let events = state.analyzer.update(size, time_ns, &positions);
+            if !events.is_empty() {
+                state.state_json = None;
+            }
+            let state = &mut *state;
+            let json = state
+                .state_json
+                .get_or_insert_with(|| {
+                    serde_json::to_string(&state.analyzer.state()).unwrap_or_default()
+                })
+                .clone();
+            (events, reload_error, json)
         };
+        meta::set_zones_state_json(buf, &zones_json);
         if let Some(e) = reload_error {
             gst::element_imp_warning!(
                 self,

@@ -23,6 +23,10 @@ use crate::detection::Detection;
 use crate::pixel::{PixelFormat, YuvMatrix};
 use crate::yuv::rgb_to_yuv;
 
+mod scene;
+
+pub use scene::{layout_polygon_fill, layout_polyline, layout_text};
+
 /// A filled rectangle, `x1`/`y1` exclusive, in frame pixels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rect {
@@ -149,7 +153,7 @@ pub fn layout_detections(
 }
 
 #[allow(clippy::too_many_arguments)] // one rectangle's worth of geometry
-fn layout_label(
+pub(crate) fn layout_label(
     text: &str,
     bx: i32,
     by: i32,
@@ -248,6 +252,42 @@ pub fn paint_plane(
     height: usize,
     rects: &[Rect],
 ) {
+    fill_plane(format, yuv, plane, data, stride, width, height, rects, 255);
+}
+
+/// Like [`paint_plane`], but mixes each rectangle's colour into the frame with `alpha`
+/// (0 leaves the frame, 255 paints over it): translucent zones. Rectangles should not overlap, or
+/// the overlap is mixed twice; on 4:2:0 frames that holds for rows two apart, as
+/// [`layout_polygon_fill`] makes them.
+#[allow(clippy::too_many_arguments)] // paint_plane's arguments and the opacity
+pub fn blend_plane(
+    format: PixelFormat,
+    yuv: YuvMatrix,
+    plane: usize,
+    data: &mut [u8],
+    stride: usize,
+    width: usize,
+    height: usize,
+    rects: &[Rect],
+    alpha: u8,
+) {
+    fill_plane(
+        format, yuv, plane, data, stride, width, height, rects, alpha,
+    );
+}
+
+#[allow(clippy::too_many_arguments)]
+fn fill_plane(
+    format: PixelFormat,
+    yuv: YuvMatrix,
+    plane: usize,
+    data: &mut [u8],
+    stride: usize,
+    width: usize,
+    height: usize,
+    rects: &[Rect],
+    alpha: u8,
+) {
     let (sub, bpp) = match (format, plane) {
         (PixelFormat::Nv12 | PixelFormat::I420, 0) => (1, 1),
         (PixelFormat::Nv12, 1) => (2, 2),
@@ -295,8 +335,17 @@ pub fn paint_plane(
             else {
                 continue;
             };
-            for dst in row.chunks_exact_mut(bpp) {
-                dst.copy_from_slice(px);
+            if alpha == 255 {
+                for dst in row.chunks_exact_mut(bpp) {
+                    dst.copy_from_slice(px);
+                }
+            } else {
+                let (a, keep) = (u32::from(alpha), 255 - u32::from(alpha));
+                for dst in row.chunks_exact_mut(bpp) {
+                    for (d, &v) in dst.iter_mut().zip(px) {
+                        *d = ((u32::from(*d) * keep + u32::from(v) * a + 127) / 255) as u8;
+                    }
+                }
             }
         }
     }
