@@ -21,6 +21,7 @@ pub mod detector;
 pub mod draw;
 pub mod engine;
 pub mod error;
+pub mod events;
 pub mod hef;
 pub mod labels;
 pub mod layout;

@@ -22,6 +22,7 @@ pub mod detoverlay;
 pub mod dettrack;
 pub mod detverify;
 pub mod detzone;
+pub mod events;
 pub mod frame;
 pub mod hailoinfer;
 pub mod meta;

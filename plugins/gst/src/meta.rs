@@ -72,6 +72,40 @@ pub fn events_json(buf: &gst::BufferRef) -> Option<serde_json::Value> {
     Some(records.into())
 }
 
+/// A frame's `HmgEvents` as detzone made them.
+pub fn zone_events(buf: &gst::BufferRef) -> Vec<hmg_detect::zones::ZoneEvent> {
+    use hmg_detect::zones::{Direction, EventKind, ZoneEvent};
+    let Ok(meta) = gst::meta::CustomMeta::from_buffer(buf, EVENTS_META) else {
+        return Vec::new();
+    };
+    let Ok(events) = meta.structure().get::<gst::Array>("events") else {
+        return Vec::new();
+    };
+    events
+        .iter()
+        .filter_map(|v| v.get::<gst::Structure>().ok())
+        .filter_map(|e| {
+            let kind = match (e.get::<&str>("kind").ok()?, e.get::<&str>("direction")) {
+                ("line-crossed", Ok("in")) => EventKind::LineCrossed(Direction::In),
+                ("line-crossed", Ok("out")) => EventKind::LineCrossed(Direction::Out),
+                ("zone-entered", _) => EventKind::ZoneEntered,
+                ("zone-exited", _) => EventKind::ZoneExited {
+                    dwell_ns: (e.get::<f64>("dwell").unwrap_or(0.0).max(0.0) * 1e9) as u64,
+                },
+                _ => return None,
+            };
+            Some(ZoneEvent {
+                kind,
+                name: e.get::<String>("name").ok()?,
+                track_id: e.get::<u64>("track-id").ok()?,
+                class_id: e.get::<i32>("class-id").ok()?.max(0) as u32,
+                label: e.get::<String>("label").unwrap_or_default(),
+                time_ns: e.get::<u64>("pts").unwrap_or(0),
+            })
+        })
+        .collect()
+}
+
 /// What `detzone` watches, on every frame it passes: the lines and zones in use and the counts so
 /// far, as the JSON of [`hmg_detect::zones::ZoneState`] in the field `state`.
 pub const ZONES_META: &str = "HmgZones";

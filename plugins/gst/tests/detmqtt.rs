@@ -622,3 +622,253 @@ fn messages_that_can_never_be_delivered_are_set_aside_not_retried_forever() {
         "{warnings:?}"
     );
 }
+
+/// The fields Home Assistant documents for an MQTT sensor (integrations/sensor.mqtt), and those
+/// of its `device` map: a discovery config with any other key is not a valid sensor.
+const HA_SENSOR_FIELDS: &[&str] = &[
+    "availability",
+    "availability_mode",
+    "availability_template",
+    "availability_topic",
+    "default_entity_id",
+    "device",
+    "device_class",
+    "enabled_by_default",
+    "encoding",
+    "entity_category",
+    "entity_picture",
+    "expire_after",
+    "force_update",
+    "icon",
+    "json_attributes_template",
+    "json_attributes_topic",
+    "last_reset_value_template",
+    "name",
+    "object_id",
+    "options",
+    "payload_available",
+    "payload_not_available",
+    "platform",
+    "qos",
+    "state_class",
+    "state_topic",
+    "suggested_display_precision",
+    "unique_id",
+    "unit_of_measurement",
+    "value_template",
+];
+const HA_DEVICE_FIELDS: &[&str] = &[
+    "configuration_url",
+    "connections",
+    "hw_version",
+    "identifiers",
+    "manufacturer",
+    "model",
+    "model_id",
+    "name",
+    "serial_number",
+    "suggested_area",
+    "sw_version",
+    "via_device",
+];
+
+/// Everything retained under `topic` now, as a fresh subscriber gets it.
+fn retained(port: u16, topic: &str, id: &str) -> Vec<Message> {
+    let rx = subscribe(port, topic, id);
+    // Retained messages come right after the subscription; wait until they stop.
+    let mut got = Vec::new();
+    while let Ok(m) = rx.recv_timeout(Duration::from_secs(2)) {
+        got.push(m);
+    }
+    got
+}
+
+#[test]
+fn track_events_counts_and_home_assistant_sensors_on_real_video() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = temp_dir("events");
+    let port = free_port();
+    let _broker = Broker::start(&dir, &[("", port)], "");
+    let events_rx = subscribe(port, "hmg/pi1/door/events", "events-sub");
+    let zones = dir.join("zones.json");
+    std::fs::write(
+        &zones,
+        r#"{"lines": [{"name": "middle", "points": [[0.5, 0.0], [0.5, 1.0]]}],
+            "zones": [{"name": "left", "polygon": [[0, 0], [0.5, 0], [0.5, 1], [0, 1]]}]}"#,
+    )
+    .unwrap();
+    let (frames_log, events_log) = (dir.join("frames.jsonl"), dir.join("events.jsonl"));
+    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let pipeline = graph(
+        &format!(
+            "filesrc location={} ! decodebin ! videoconvert ! hailoinfer model={} ! yolonms conf=0.1 ! dettrack ! detzone config={} ! detlog location={} ! detlog events=true stream-name=door location={}",
+            repo.join("media/bikes.mp4").display(),
+            repo.join("models/yolov12n-coco.onnx").display(),
+            zones.display(),
+            frames_log.display(),
+            events_log.display(),
+        ),
+        &format!(
+            "location=mqtt://127.0.0.1:{port}/hmg/{{device}}/{{stream}}/events device=pi1 stream-name=door events=true discovery-prefix=homeassistant spool-dir={}",
+            dir.join("spool").display()
+        ),
+    );
+    play(&pipeline);
+
+    // What the per-frame log says of each track: frames, best confidence, crossings.
+    let frames: Vec<serde_json::Value> = std::fs::read_to_string(&frames_log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    #[derive(Default, Debug)]
+    struct Seen {
+        frames: u64,
+        best: f64,
+        crossings: Vec<(String, String)>,
+        zones: std::collections::BTreeSet<String>,
+    }
+    let mut tracks: std::collections::BTreeMap<u64, Seen> = Default::default();
+    let mut line_counts: std::collections::BTreeMap<(String, String), u64> = Default::default();
+    for f in &frames {
+        for d in f["detections"].as_array().unwrap() {
+            let Some(id) = d["track"]["id"].as_u64() else {
+                continue;
+            };
+            let t = tracks.entry(id).or_default();
+            t.frames += 1;
+            t.best = t.best.max(d["confidence"].as_f64().unwrap());
+        }
+        for e in f["events"].as_array().into_iter().flatten() {
+            let t = tracks.get_mut(&e["track_id"].as_u64().unwrap()).unwrap();
+            match e["kind"].as_str().unwrap() {
+                "line-crossed" => {
+                    let dir = e["direction"].as_str().unwrap().to_string();
+                    *line_counts
+                        .entry((e["label"].as_str().unwrap().to_string(), dir.clone()))
+                        .or_default() += 1;
+                    t.crossings
+                        .push((e["name"].as_str().unwrap().to_string(), dir));
+                }
+                "zone-entered" => {
+                    t.zones.insert(e["name"].as_str().unwrap().to_string());
+                }
+                _ => {}
+            }
+        }
+    }
+    assert!(tracks.len() > 5, "a real clip has tracks: {}", tracks.len());
+    assert!(!line_counts.is_empty(), "someone crosses the middle line");
+
+    // The event records over MQTT: one new and one end per track, the end telling its story.
+    let got = collect_until(&events_rx, Duration::from_secs(30), |got| {
+        got.iter().filter(|(_, m)| m["type"] == "end").count() >= tracks.len()
+    });
+    let mut unique = Vec::new();
+    for (_, m) in &got {
+        if !unique.contains(m) {
+            unique.push(m.clone());
+        }
+    }
+    let of = |kind: &str| -> Vec<&serde_json::Value> {
+        unique.iter().filter(|m| m["type"] == kind).collect()
+    };
+    assert_eq!(of("new").len(), tracks.len());
+    assert_eq!(of("end").len(), tracks.len());
+    for end in of("end") {
+        assert_eq!(end["schema"], "hmg-event/1");
+        assert_eq!(end["stream"], "door");
+        let id = end["track_id"].as_u64().unwrap();
+        let seen = &tracks[&id];
+        assert_eq!(end["id"], format!("door-{id}"));
+        assert_eq!(end["frames"].as_u64().unwrap(), seen.frames, "track {id}");
+        assert!((end["best_confidence"].as_f64().unwrap() - seen.best).abs() < 1e-3);
+        let crossings: Vec<(String, String)> = end["crossings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                (
+                    c["line"].as_str().unwrap().to_string(),
+                    c["direction"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        assert_eq!(crossings, seen.crossings, "track {id}");
+        let visited: std::collections::BTreeSet<String> = end["zones_visited"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|z| z["zone"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(visited, seen.zones, "track {id}");
+    }
+    // Each crossing made an update at once.
+    let crossed = tracks.values().filter(|t| !t.crossings.is_empty()).count();
+    assert!(of("update").len() >= crossed);
+    // detlog events=true writes the same records.
+    let logged: Vec<serde_json::Value> = std::fs::read_to_string(&events_log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(logged, unique);
+
+    // The counts, retained: what a subscriber that comes later gets.
+    let counts = retained(port, "hmg/pi1/door/counts/#", "counts-sub");
+    for ((label, direction), n) in &line_counts {
+        let (_, state) = counts
+            .iter()
+            .find(|(t, _)| *t == format!("hmg/pi1/door/counts/lines/middle/{label}"))
+            .unwrap_or_else(|| panic!("no retained count for {label}: {counts:?}"));
+        assert_eq!(
+            state[direction.as_str()].as_u64(),
+            Some(*n),
+            "{label} {direction}"
+        );
+    }
+
+    // Home Assistant: a valid sensor config per count, reading a retained state.
+    let configs = retained(port, "homeassistant/#", "ha-sub");
+    assert_eq!(configs.len(), 2 * counts.len(), "{configs:?}");
+    let mut unique_ids = std::collections::HashSet::new();
+    for (topic, config) in &configs {
+        let levels: Vec<&str> = topic.split('/').collect();
+        assert_eq!(levels.len(), 5, "{topic}");
+        assert_eq!(
+            (levels[0], levels[1], levels[4]),
+            ("homeassistant", "sensor", "config")
+        );
+        for id in &levels[2..4] {
+            assert!(
+                id.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'),
+                "{topic}"
+            );
+        }
+        for key in config.as_object().unwrap().keys() {
+            assert!(HA_SENSOR_FIELDS.contains(&key.as_str()), "{key} in {topic}");
+        }
+        for key in config["device"].as_object().unwrap().keys() {
+            assert!(HA_DEVICE_FIELDS.contains(&key.as_str()), "device {key}");
+        }
+        assert!(config["device"]["identifiers"].is_array());
+        assert!(unique_ids.insert(config["unique_id"].as_str().unwrap().to_string()));
+        assert!(
+            ["measurement", "total", "total_increasing"]
+                .contains(&config["state_class"].as_str().unwrap())
+        );
+        let state_topic = config["state_topic"].as_str().unwrap();
+        let (_, state) = counts
+            .iter()
+            .find(|(t, _)| t == state_topic)
+            .unwrap_or_else(|| panic!("{state_topic} is not retained"));
+        let key = config["value_template"]
+            .as_str()
+            .unwrap()
+            .strip_prefix("{{ value_json.")
+            .and_then(|k| k.strip_suffix(" }}"))
+            .unwrap();
+        assert!(state[key].is_u64(), "{key} not in {state}");
+    }
+}

@@ -99,12 +99,12 @@ fn elements_attach_exactly_the_documented_fields() {
         collect(param, &mut attached);
     }
     let (version, documented) = documented();
-    assert_eq!(version, 3, "bump the contract version with the tables");
+    assert_eq!(version, 4, "bump the contract version with the tables");
     // The tracking param comes from dettrack, the events from detzone: checked below.
     let documented: BTreeMap<_, _> = documented
         .into_iter()
         .filter(|((structure, _), _)| {
-            !["tracking", "HmgEvents", "event"].contains(&structure.as_str())
+            !["tracking", "HmgEvents", "event", "HmgZones"].contains(&structure.as_str())
         })
         .collect();
     let missing: BTreeSet<_> = documented
@@ -219,10 +219,24 @@ fn zone_events_carry_the_documented_fields() {
         assert_eq!(e.get::<&str>("kind").unwrap(), "zone-entered");
         collect(&e, &mut attached);
     }
+    let zones_meta = gst::meta::CustomMeta::from_buffer(buffer, "HmgZones").expect("HmgZones");
+    collect(zones_meta.structure(), &mut attached);
+    let state: serde_json::Value =
+        serde_json::from_str(zones_meta.structure().get::<&str>("state").unwrap()).unwrap();
+    assert_eq!(state["zones"][0]["name"], "all");
+    let inside: u64 = state["counts"]["zones"]["all"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|c| c["inside"].as_u64().unwrap())
+        .sum();
+    assert_eq!(inside as usize, events.len(), "every track entered is inside");
     let documented: BTreeMap<_, _> = documented()
         .1
         .into_iter()
-        .filter(|((structure, _), _)| ["HmgEvents", "event"].contains(&structure.as_str()))
+        .filter(|((structure, _), _)| {
+            ["HmgEvents", "event", "HmgZones"].contains(&structure.as_str())
+        })
         .collect();
     // direction and dwell belong to line crossings and zone exits only.
     for (key, ty) in &attached {

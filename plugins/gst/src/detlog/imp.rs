@@ -11,6 +11,7 @@ use gst::subclass::prelude::*;
 use gst_base::subclass::prelude::*;
 use hmg_detect::{Detection, Letterboxer, PixelFormat};
 
+use crate::events::{BufferEvents, EventSettings};
 use crate::roi;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -29,6 +30,7 @@ struct Settings {
     stream_name: Option<String>,
     snapshot_dir: Option<String>,
     snapshot_interval: f64,
+    events: EventSettings,
 }
 
 impl Default for Settings {
@@ -38,6 +40,7 @@ impl Default for Settings {
             stream_name: None,
             snapshot_dir: None,
             snapshot_interval: DEFAULT_SNAPSHOT_INTERVAL,
+            events: EventSettings::default(),
         }
     }
 }
@@ -49,6 +52,27 @@ struct State {
     size: (i32, i32),
     line: String,
     snapshots: Option<Snapshots>,
+    /// With `events`: track event records instead of frame lines.
+    events: Option<BufferEvents>,
+}
+
+impl State {
+    /// The event records for the end of the stream, as lines.
+    fn final_events(&mut self) -> String {
+        let stream = self.stream.clone();
+        self.events
+            .as_mut()
+            .map(|ev| event_lines(&stream, ev.finish()))
+            .unwrap_or_default()
+    }
+}
+
+/// Event records as JSON lines, each ending in a newline.
+fn event_lines(stream: &str, events: Vec<hmg_detect::events::TrackEvent>) -> String {
+    events
+        .iter()
+        .map(|e| e.record(Some(stream)).to_string() + "\n")
+        .collect()
 }
 
 /// Periodic PNG snapshots of frames that have detections.
@@ -148,8 +172,16 @@ pub fn frame_line(
 }
 
 impl DetLog {
-    fn flush(&self) -> Result<(), String> {
+    /// Writes what is buffered, and with `events` at end of stream, the end of every live track.
+    fn flush(&self, eos: bool) -> Result<(), String> {
         if let Some(state) = self.state.lock().unwrap().as_mut() {
+            if eos {
+                let lines = state.final_events();
+                state
+                    .out
+                    .write_all(lines.as_bytes())
+                    .map_err(|e| e.to_string())?;
+            }
             state.out.flush().map_err(|e| e.to_string())?;
         }
         Ok(())
@@ -184,6 +216,9 @@ impl ObjectImpl for DetLog {
                     .mutable_ready()
                     .build(),
             ]
+            .into_iter()
+            .chain(EventSettings::properties())
+            .collect()
         });
         PROPERTIES.as_ref()
     }
@@ -197,7 +232,9 @@ impl ObjectImpl for DetLog {
             "snapshot-interval" => {
                 s.snapshot_interval = value.get().expect("type checked upstream")
             }
-            _ => unimplemented!(),
+            name => {
+                assert!(s.events.set(name, value), "no property {name}");
+            }
         }
     }
 
@@ -208,7 +245,7 @@ impl ObjectImpl for DetLog {
             "stream-name" => s.stream_name.to_value(),
             "snapshot-dir" => s.snapshot_dir.to_value(),
             "snapshot-interval" => s.snapshot_interval.to_value(),
-            _ => unimplemented!(),
+            name => s.events.get(name).expect("a listed property"),
         }
     }
 }
@@ -221,7 +258,7 @@ impl ElementImpl for DetLog {
             gst::subclass::ElementMetadata::new(
                 "hmg detection log",
                 "Filter/Video",
-                "Writes each frame's detections (GstVideoRegionOfInterestMeta) as a JSON line",
+                "Writes each frame's detections (GstVideoRegionOfInterestMeta) as a JSON line, or with events=true each track's new, update and end records",
                 "hmg developers",
             )
         });
@@ -291,12 +328,14 @@ impl BaseTransformImpl for DetLog {
             size: (0, 0),
             line: String::new(),
             snapshots,
+            events: s.events.start(),
         });
         Ok(())
     }
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
-        let res = self.flush();
+        // A graph stopped without EOS still ends its tracks.
+        let res = self.flush(true);
         *self.state.lock().unwrap() = None;
         // Reported, not returned: a failing stop() leaves the pad active ("Failed to deactivate
         // pad") and the element stuck; the log is closed either way.
@@ -324,7 +363,7 @@ impl BaseTransformImpl for DetLog {
 
     fn sink_event(&self, event: gst::Event) -> bool {
         if let gst::EventView::Eos(_) = event.view()
-            && let Err(e) = self.flush()
+            && let Err(e) = self.flush(true)
         {
             gst::element_imp_error!(
                 self,
@@ -343,8 +382,10 @@ impl BaseTransformImpl for DetLog {
         let dets = roi::detections_from_buffer(buf);
         let mut guard = self.state.lock().unwrap();
         let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
-        state.line = frame_line(&state.stream, state.frames, buf, state.size, &dets);
-        state.line.push('\n');
+        state.line = match state.events.as_mut() {
+            Some(ev) => event_lines(&state.stream, ev.frame(buf)),
+            None => frame_line(&state.stream, state.frames, buf, state.size, &dets) + "\n",
+        };
         let frame = state.frames;
         state.frames += 1;
         if !dets.is_empty()

@@ -11,10 +11,13 @@ use gst::subclass::prelude::*;
 use gst_base::subclass::prelude::*;
 
 use super::address::Address;
+use super::counts::{self, Origin};
+use super::retained::Retained;
 use super::sender::{self, Config, Stats};
 use super::spool::Spool;
 use crate::detlog::frame_line;
-use crate::roi;
+use crate::events::{BufferEvents, EventSettings};
+use crate::{meta, roi};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -38,6 +41,8 @@ struct Settings {
     ca_file: Option<String>,
     cert_file: Option<String>,
     key_file: Option<String>,
+    events: EventSettings,
+    discovery_prefix: Option<String>,
 }
 
 impl Default for Settings {
@@ -53,12 +58,22 @@ impl Default for Settings {
             ca_file: None,
             cert_file: None,
             key_file: None,
+            events: EventSettings::default(),
+            discovery_prefix: None,
         }
     }
 }
 
 struct State {
     stream: String,
+    device: String,
+    /// With `events`: track records instead of frame records.
+    events: Option<BufferEvents>,
+    /// Counts (and their Home Assistant sensors) from detzone's `HmgZones`.
+    retained: Arc<Retained>,
+    counts_base: String,
+    discovery_prefix: Option<String>,
+    zones_json: String,
     frames: u64,
     size: (i32, i32),
     spool: Arc<Spool>,
@@ -186,6 +201,11 @@ impl ObjectImpl for DetMqtt {
                     .blurb("PEM PKCS#8 private key of cert-file")
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecString::builder("discovery-prefix")
+                    .nick("Home Assistant discovery prefix")
+                    .blurb("Publish a retained Home Assistant MQTT discovery config per count (line in/out, zone inside/entered, per class), e.g. homeassistant; unset: none")
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecUInt64::builder("sent")
                     .nick("Sent")
                     .blurb("Messages the broker acknowledged")
@@ -212,6 +232,9 @@ impl ObjectImpl for DetMqtt {
                     .read_only()
                     .build(),
             ]
+            .into_iter()
+            .chain(EventSettings::properties())
+            .collect()
         });
         PROPERTIES.as_ref()
     }
@@ -234,7 +257,10 @@ impl ObjectImpl for DetMqtt {
             "ca-file" => s.ca_file = text(),
             "cert-file" => s.cert_file = text(),
             "key-file" => s.key_file = text(),
-            _ => unimplemented!(),
+            "discovery-prefix" => s.discovery_prefix = text(),
+            name => {
+                assert!(s.events.set(name, value), "no property {name}");
+            }
         }
     }
 
@@ -253,6 +279,7 @@ impl ObjectImpl for DetMqtt {
             "ca-file" => s.ca_file.to_value(),
             "cert-file" => s.cert_file.to_value(),
             "key-file" => s.key_file.to_value(),
+            "discovery-prefix" => s.discovery_prefix.to_value(),
             "sent" => stats
                 .map_or(0, |(_, st)| st.sent.load(Ordering::SeqCst))
                 .to_value(),
@@ -262,7 +289,7 @@ impl ObjectImpl for DetMqtt {
             "connected" => stats
                 .is_some_and(|(_, st)| st.connected.load(Ordering::SeqCst))
                 .to_value(),
-            _ => unimplemented!(),
+            name => s.events.get(name).expect("a listed property"),
         }
     }
 }
@@ -275,7 +302,7 @@ impl ElementImpl for DetMqtt {
             gst::subclass::ElementMetadata::new(
                 "hmg detections to MQTT",
                 "Filter/Video",
-                "Publishes each frame's detections as a JSON message (QoS 1) through an on-disk spool",
+                "Publishes each frame's detections as a JSON message (QoS 1) through an on-disk spool, or with events=true each track's new, update and end records; detzone's counts as retained messages, optionally with Home Assistant discovery",
                 "hmg developers",
             )
         });
@@ -310,6 +337,18 @@ impl BaseTransformImpl for DetMqtt {
             .filter(|n| !n.is_empty())
             .unwrap_or_else(|| self.obj().name().to_string());
         let address = Address::parse(&location, &device, &stream).map_err(settings_error)?;
+        let counts_base = counts::counts_base(&address.topic);
+        let discovery_prefix = s
+            .discovery_prefix
+            .filter(|p| !p.is_empty())
+            .map(|p| p.trim_end_matches('/').to_string());
+        if let Some(p) = &discovery_prefix
+            && p.contains(['+', '#'])
+        {
+            return Err(settings_error(format!(
+                "discovery-prefix '{p}' cannot hold + or #: Home Assistant's default is homeassistant"
+            )));
+        }
         let client_id = s
             .client_id
             .filter(|c| !c.is_empty())
@@ -349,6 +388,7 @@ impl BaseTransformImpl for DetMqtt {
                 .map_err(|e| gst::error_msg!(gst::ResourceError::OpenWrite, ["{}", e]))?,
         );
         let stats = Arc::new(Stats::default());
+        let retained = Arc::new(Retained::default());
         gst::info!(
             CAT,
             imp = self,
@@ -360,11 +400,11 @@ impl BaseTransformImpl for DetMqtt {
             spool.len()
         );
         let element = self.obj().downgrade();
-        let (sp, st) = (spool.clone(), stats.clone());
+        let (sp, st, re) = (spool.clone(), stats.clone(), retained.clone());
         let sender = std::thread::Builder::new()
             .name(format!("detmqtt-{stream}"))
             .spawn(move || {
-                sender::run(config, transport, sp, st, move |text| {
+                sender::run(config, transport, sp, re, st, move |text| {
                     if let Some(element) = element.upgrade() {
                         gst::element_warning!(element, gst::ResourceError::Write, ["{}", text]);
                     }
@@ -379,6 +419,12 @@ impl BaseTransformImpl for DetMqtt {
         *self.counters.lock().unwrap() = Some((spool.clone(), stats.clone()));
         *self.state.lock().unwrap() = Some(State {
             stream,
+            device,
+            events: s.events.start(),
+            retained,
+            counts_base,
+            discovery_prefix,
+            zones_json: String::new(),
             frames: 0,
             size: (0, 0),
             spool,
@@ -391,6 +437,8 @@ impl BaseTransformImpl for DetMqtt {
     }
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
+        // A graph stopped without EOS still ends its tracks.
+        self.end_tracks();
         let state = self.state.lock().unwrap().take();
         if let Some(mut state) = state {
             state.spool.close();
@@ -420,18 +468,93 @@ impl BaseTransformImpl for DetMqtt {
         &self,
         buf: &gst::Buffer,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let dets = roi::detections_from_buffer(buf);
         let mut guard = self.state.lock().unwrap();
         let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
-        let line = frame_line(&state.stream, state.frames, buf, state.size, &dets);
         state.frames += 1;
-        // The spool is a local disk write: the graph never waits on the network. Failures are
-        // reported once and the video flows on.
-        if let Err(e) = state.spool.push(line.as_bytes())
-            && !state.warned_write
+        let messages = match state.events.as_mut() {
+            Some(ev) => ev
+                .frame(buf)
+                .iter()
+                .map(|e| e.record(Some(&state.stream)).to_string())
+                .collect(),
+            None => {
+                let dets = roi::detections_from_buffer(buf);
+                vec![frame_line(
+                    &state.stream,
+                    state.frames - 1,
+                    buf,
+                    state.size,
+                    &dets,
+                )]
+            }
+        };
+        self.spool(state, &messages);
+        if let Some(json) = meta::zones_state_json(buf)
+            && json != state.zones_json
         {
-            state.warned_write = true;
-            gst::element_imp_warning!(self, gst::ResourceError::Write, ["{}", e]);
+            state.publish_counts(&json);
+            state.zones_json = json;
+        }
+        Ok(gst::FlowSuccess::Ok)
+    }
+
+    fn sink_event(&self, event: gst::Event) -> bool {
+        if let gst::EventView::Eos(_) = event.view() {
+            self.end_tracks();
+        }
+        self.parent_sink_event(event)
+    }
+}
+
+impl State {
+    /// Retained counts, and their Home Assistant configs, from detzone's state.
+    fn publish_counts(&self, zones_json: &str) {
+        let Ok(zones) = serde_json::from_str::<hmg_detect::zones::ZoneState>(zones_json) else {
+            return;
+        };
+        for (topic, payload) in counts::state_messages(&self.counts_base, &zones.counts) {
+            self.retained.set(topic, payload);
+        }
+        if let Some(prefix) = &self.discovery_prefix {
+            let origin = Origin {
+                device: &self.device,
+                stream: &self.stream,
+            };
+            for (topic, payload) in
+                counts::discovery_messages(prefix, &self.counts_base, &origin, &zones.counts)
+            {
+                self.retained.set(topic, payload);
+            }
+        }
+    }
+}
+
+impl DetMqtt {
+    /// With `events`: the end record of every live track, into the spool.
+    fn end_tracks(&self) {
+        let mut guard = self.state.lock().unwrap();
+        let Some(state) = guard.as_mut() else { return };
+        let Some(ev) = state.events.as_mut() else {
+            return;
+        };
+        let messages: Vec<String> = ev
+            .finish()
+            .iter()
+            .map(|e| e.record(Some(&state.stream)).to_string())
+            .collect();
+        self.spool(state, &messages);
+    }
+
+    /// Into the spool: a local disk write, so the graph never waits on the network. Failures are
+    /// reported once and the video flows on.
+    fn spool(&self, state: &mut State, messages: &[String]) {
+        for m in messages {
+            if let Err(e) = state.spool.push(m.as_bytes())
+                && !state.warned_write
+            {
+                state.warned_write = true;
+                gst::element_imp_warning!(self, gst::ResourceError::Write, ["{}", e]);
+            }
         }
         let dropped = state.spool.dropped();
         // Warned at the first drop, then each time the count doubles.
@@ -446,6 +569,5 @@ impl BaseTransformImpl for DetMqtt {
                 ]
             );
         }
-        Ok(gst::FlowSuccess::Ok)
     }
 }

@@ -14,6 +14,11 @@
  * and password from `credentials-file` or HMG_MQTT_USERNAME / HMG_MQTT_PASSWORD, never from the
  * location. Frames pass through untouched.
  *
+ * With `events=true` it publishes per-track records instead (new, update, end; schema
+ * hmg-event/1, the same records `detlog events=true` writes). After `detzone`, the counts per line
+ * and zone and class are also published, retained, under `<topic's parent>/counts/...`, and with
+ * `discovery-prefix=homeassistant` as Home Assistant sensors (MQTT discovery), with no YAML.
+ *
  * ## Example launch line
  * |[
  * gst-launch-1.0 libcamerasrc ! video/x-raw,format=NV12,width=1280,height=720 ! hailoinfer hef=m.hef ! yolonms ! detmqtt location=mqtt://broker:1883/hmg/{device}/{stream}/detections stream-name=door ! fakesink
@@ -23,7 +28,9 @@ use gst::glib;
 use gst::prelude::*;
 
 mod address;
+mod counts;
 mod imp;
+mod retained;
 mod sender;
 // Public for the fuzz target of its file checks (fuzz/fuzz_targets/spool_files.rs).
 pub mod spool;

@@ -16,6 +16,7 @@ use rumqttc::{
 };
 
 use super::address::Address;
+use super::retained::Retained;
 use super::spool::Spool;
 
 /// Messages published and not yet acknowledged, at most.
@@ -117,6 +118,7 @@ pub fn run(
     config: Config,
     transport: Option<Transport>,
     spool: Arc<Spool>,
+    retained: Arc<Retained>,
     stats: Arc<Stats>,
     report: impl Fn(String),
 ) {
@@ -129,7 +131,7 @@ pub fn run(
         // Stopping: what is queued stays on disk for the next run once an attempt to reach the
         // broker has failed (a stopping graph does not wait for a broker that is away).
         if spool.is_closed()
-            && (spool.is_empty()
+            && ((spool.is_empty() && !retained.pending())
                 || (attempted && !stats.connected.load(Ordering::SeqCst))
                 || spool.closed_for().is_some_and(|t| t > STOP_GRACE))
         {
@@ -145,6 +147,7 @@ pub fn run(
             &client,
             &mut connection,
             &spool,
+            &retained,
             &stats,
             Flight {
                 careful,
@@ -222,6 +225,7 @@ fn session(
     client: &Client,
     connection: &mut Connection,
     spool: &Spool,
+    retained: &Retained,
     stats: &Stats,
     flight: Flight,
     report: &impl Fn(String),
@@ -244,8 +248,10 @@ fn session(
         }
     }
     stats.connected.store(true, Ordering::SeqCst);
-    // (spool sequence, packet id once rumqttc assigned it)
-    let mut inflight: VecDeque<(u64, Option<u16>)> = VecDeque::new();
+    // A new connection may follow one that lost retained values on the way.
+    retained.mark_all_unsent();
+    // (spool sequence, or None for a retained value; packet id once rumqttc assigned it)
+    let mut inflight: VecDeque<(Option<u64>, Option<u16>)> = VecDeque::new();
     let mut last_sent: Option<u64> = None;
     loop {
         let publishing = spool
@@ -276,11 +282,20 @@ fn session(
                 client
                     .publish(&config.address.topic, QoS::AtLeastOnce, false, payload)
                     .map_err(|e| Failure::Lost(e.to_string()))?;
-                inflight.push_back((seq, None));
+                inflight.push_back((Some(seq), None));
             }
         }
-        *flight.oldest = inflight.front().map(|(seq, _)| *seq);
-        let done = inflight.is_empty() && spool.is_closed() && spool.is_empty();
+        if publishing && inflight.len() < window {
+            for (topic, payload) in retained.take_unsent(window - inflight.len()) {
+                client
+                    .publish(topic, QoS::AtLeastOnce, true, payload)
+                    .map_err(|e| Failure::Lost(e.to_string()))?;
+                inflight.push_back((None, None));
+            }
+        }
+        *flight.oldest = inflight.iter().find_map(|(seq, _)| *seq);
+        let done =
+            inflight.is_empty() && spool.is_closed() && spool.is_empty() && !retained.pending();
         if done || spool.closed_for().is_some_and(|t| t > STOP_GRACE) {
             // What is still queued stays in the spool for the next run.
             let _ = client.disconnect();
@@ -293,8 +308,9 @@ fn session(
                 }
             }
             Ok(Ok(Event::Incoming(Incoming::PubAck(ack)))) => {
-                if let Some(i) = inflight.iter().position(|(_, p)| *p == Some(ack.pkid)) {
-                    let (seq, _) = inflight.remove(i).expect("position is valid");
+                if let Some(i) = inflight.iter().position(|(_, p)| *p == Some(ack.pkid))
+                    && let (Some(seq), _) = inflight.remove(i).expect("position is valid")
+                {
                     spool.remove(seq);
                     stats.sent.fetch_add(1, Ordering::SeqCst);
                     *flight.acked += 1;
