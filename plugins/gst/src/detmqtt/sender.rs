@@ -220,6 +220,7 @@ enum Failure {
 }
 
 /// One connection: sends until it fails or the spool is closed and done.
+#[allow(clippy::too_many_arguments)] // the connection, the two queues it empties, and its counters
 fn session(
     config: &Config,
     client: &Client,
