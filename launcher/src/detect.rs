@@ -122,28 +122,6 @@ fn zone_counts(pipeline: &gst::Pipeline, i: usize) -> Option<serde_json::Value> 
     serde_json::from_str(&text?).ok()
 }
 
-/// "    door: person in 3 out 1" and "    bay: car inside 1 entered 4", one line per place.
-fn print_counts(counts: &serde_json::Value) {
-    let classes = |place: &serde_json::Value, a: &str, b: &str| {
-        let parts: Vec<String> = place
-            .as_object()
-            .into_iter()
-            .flatten()
-            .map(|(label, c)| format!("{label} {a} {} {b} {}", c[a], c[b]))
-            .collect();
-        if parts.is_empty() {
-            "nothing yet".to_string()
-        } else {
-            parts.join(", ")
-        }
-    };
-    for (kind, a, b) in [("lines", "in", "out"), ("zones", "inside", "entered")] {
-        for (name, place) in counts[kind].as_object().into_iter().flatten() {
-            println!("    {name}: {}", classes(place, a, b));
-        }
-    }
-}
-
 /// What one branch needs.
 struct Branch {
     source: Source,
@@ -943,7 +921,7 @@ fn run_in(args: &DetectArgs, branches: Vec<Branch>, run_dir: &Path) -> anyhow::R
         );
         let counts = zone_counts(&pipeline, i);
         if let Some(c) = &counts {
-            print_counts(c);
+            graph::print_counts(c);
         }
         let ms = |v: f64| v.is_finite().then(|| (v * 100.0).round() / 100.0);
         streams.push(serde_json::json!({

@@ -27,6 +27,8 @@ pub struct RunStats {
     pub detections: u64,
     pub per_class: BTreeMap<String, u64>,
     pub elapsed: Duration,
+    /// Each detzone's name and final counts (its `counts` property).
+    pub zone_counts: Vec<(String, serde_json::Value)>,
 }
 
 impl RunStats {
@@ -146,7 +148,44 @@ pub fn run(description: &str, count_at: Option<&str>, progress: bool) -> anyhow:
     result?;
     let mut s = stats.lock().unwrap().clone();
     s.elapsed = elapsed;
+    s.zone_counts = zone_counts(&pipeline);
     Ok(s)
+}
+
+/// The counts of every detzone in `pipeline` (they outlive the run).
+pub fn zone_counts(pipeline: &gst::Pipeline) -> Vec<(String, serde_json::Value)> {
+    pipeline
+        .iterate_recurse()
+        .into_iter()
+        .flatten()
+        .filter(|e| e.factory().is_some_and(|f| f.name() == "detzone"))
+        .filter_map(|zone| {
+            let text: Option<String> = zone.property("counts");
+            Some((zone.name().to_string(), serde_json::from_str(&text?).ok()?))
+        })
+        .collect()
+}
+
+/// "    door: person in 3 out 1" and "    bay: car inside 1 entered 4", one line per place.
+pub fn print_counts(counts: &serde_json::Value) {
+    let classes = |place: &serde_json::Value, a: &str, b: &str| {
+        let parts: Vec<String> = place
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(label, c)| format!("{label} {a} {} {b} {}", c[a], c[b]))
+            .collect();
+        if parts.is_empty() {
+            "nothing yet".to_string()
+        } else {
+            parts.join(", ")
+        }
+    };
+    for (kind, a, b) in [("lines", "in", "out"), ("zones", "inside", "entered")] {
+        for (name, place) in counts[kind].as_object().into_iter().flatten() {
+            println!("    {name}: {}", classes(place, a, b));
+        }
+    }
 }
 
 /// Once a graph is asked to stop, it must finish within this time; a graph stuck on a device

@@ -131,7 +131,9 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     for v in &template.variables {
         if let Some(d) = &v.default
             && !values.contains_key(&v.name)
-            && (d.starts_with("models/") || d.starts_with("media/"))
+            && ["models/", "media/", "graphs/"]
+                .iter()
+                .any(|dir| d.starts_with(dir))
             && let Ok(found) = assets::find(d)
         {
             values.insert(v.name.clone(), found.display().to_string());
@@ -178,5 +180,9 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         stats.fps(),
         stats.detections
     );
+    for (name, counts) in &stats.zone_counts {
+        println!("counts ({name}):");
+        graph::print_counts(counts);
+    }
     Ok(())
 }

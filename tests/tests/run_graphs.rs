@@ -27,7 +27,14 @@ fn templates() -> Vec<String> {
 #[test]
 fn test_every_template_documents_its_variables_and_builds() {
     let names = templates();
-    for expected in ["file", "pi-camera", "usb-camera", "multi-camera", "rtsp"] {
+    for expected in [
+        "file",
+        "pi-camera",
+        "usb-camera",
+        "multi-camera",
+        "rtsp",
+        "counting",
+    ] {
         assert!(
             names.iter().any(|n| n == expected),
             "graphs/{expected}.gst missing: {names:?}"
@@ -130,6 +137,57 @@ fn test_ctrl_c_finishes_the_files() {
         std::fs::read_to_string(&log).unwrap().lines().count(),
         frames
     );
+    assert_mp4_playable(&mp4, &dir);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn test_the_counting_template_prints_the_counts_its_events_tell() {
+    let dir = temp_dir("run-counting");
+    let (log, mp4) = (dir.join("events.jsonl"), dir.join("counting.mp4"));
+    let out = hmg()
+        .args(["run", "counting", "--set"])
+        .arg(format!("LOG={}", log.display()))
+        .arg("--set")
+        .arg(format!("OUTPUT={}", mp4.display()))
+        .output()
+        .unwrap();
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    // "    door: car in 1 out 1, person in 2 out 1": the totals per direction.
+    let door = t
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("door: "))
+        .unwrap_or_else(|| panic!("no door counts: {t}"));
+    let total = |direction: &str| -> u64 {
+        door.split(", ")
+            .map(|part| {
+                let words: Vec<&str> = part.split_whitespace().collect();
+                let at = words.iter().position(|w| *w == direction).unwrap();
+                words[at + 1].parse::<u64>().unwrap()
+            })
+            .sum()
+    };
+    // Every track's end record lists its crossings.
+    let mut crossed = std::collections::HashMap::<String, u64>::new();
+    let records = read_json_lines(&log);
+    for r in records.iter().filter(|r| r["type"] == "end") {
+        for c in r["crossings"].as_array().unwrap() {
+            if c["line"] == "door" {
+                *crossed
+                    .entry(c["direction"].as_str().unwrap().into())
+                    .or_default() += 1;
+            }
+        }
+    }
+    assert!(crossed.values().sum::<u64>() > 0, "nobody crossed: {t}");
+    for direction in ["in", "out"] {
+        assert_eq!(
+            total(direction),
+            crossed.get(direction).copied().unwrap_or(0),
+            "{direction}: {t}"
+        );
+    }
     assert_mp4_playable(&mp4, &dir);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -230,7 +230,11 @@ fn zone_events_carry_the_documented_fields() {
         .values()
         .map(|c| c["inside"].as_u64().unwrap())
         .sum();
-    assert_eq!(inside as usize, events.len(), "every track entered is inside");
+    assert_eq!(
+        inside as usize,
+        events.len(),
+        "every track entered is inside"
+    );
     let documented: BTreeMap<_, _> = documented()
         .1
         .into_iter()
