@@ -79,6 +79,15 @@ pub struct DetectArgs {
     /// HMG_MQTT_USERNAME / HMG_MQTT_PASSWORD). Spooled on disk while the broker is away.
     #[arg(long, value_name = "URL")]
     mqtt: Option<String>,
+    /// Publish a record per track event (new, update, end; implies --track) to this MQTT broker,
+    /// e.g. mqtt://broker:1883/hmg/{device}/{stream}/events, and with --zones the counts per
+    /// line and zone, retained, under .../{stream}/counts/ (docs/analytics.md)
+    #[arg(long, value_name = "URL")]
+    events: Option<String>,
+    /// With --events: also announce the counts to Home Assistant (MQTT discovery, prefix
+    /// "homeassistant"), so each appears as a sensor without any YAML
+    #[arg(long, requires = "events")]
+    homeassistant: bool,
     /// Print the gst-launch-1.0 command of this graph instead of running it
     #[arg(long)]
     print: bool,
@@ -93,12 +102,19 @@ pub struct DetectArgs {
     test_fail_after: Option<u32>,
 }
 
+impl DetectArgs {
+    /// --zones and --events need tracks.
+    fn tracking(&self) -> bool {
+        self.track || self.zones.is_some() || self.events.is_some()
+    }
+}
+
 /// The weakest detection that still keeps a track alive (ultralytics tracks with conf=0.1).
 const TRACK_LOW_CONF: f64 = 0.1;
 
 /// dettrack (and detzone) for branch `i`, when asked for.
 fn analytics(args: &DetectArgs, i: usize) -> String {
-    if !(args.track || args.zones.is_some()) {
+    if !args.tracking() {
         return String::new();
     }
     let mut out = format!(
@@ -154,10 +170,12 @@ fn check_args(args: &DetectArgs) -> anyhow::Result<Vec<Branch>> {
         // The same reading detzone makes at start, so a bad file fails before anything runs.
         hmg_detect::zones::ZoneConfig::read(z).map_err(|e| usage(format!("--zones: {e}")))?;
     }
-    if let Some(url) = &args.mqtt {
-        // The same reading detmqtt makes at start, so a bad URL fails before anything runs.
-        gsthmg::detmqtt::Address::parse(url, "device", "stream")
-            .map_err(|e| usage(format!("--mqtt: {e}")))?;
+    for (flag, url) in [("--mqtt", &args.mqtt), ("--events", &args.events)] {
+        if let Some(url) = url {
+            // The same reading detmqtt makes at start, so a bad URL fails before anything runs.
+            gsthmg::detmqtt::Address::parse(url, "device", "stream")
+                .map_err(|e| usage(format!("{flag}: {e}")))?;
+        }
     }
     let mut sources = Vec::new();
     if args.picamera {
@@ -326,11 +344,34 @@ fn describe_branches(
                 args.snapshot_interval
             ));
         }
+        if args.tracking() {
+            // Each track's new, update and end records, beside the frame log.
+            let events = run_dir.join(format!("{}.events.jsonl", b.name));
+            detlog.push_str(&format!(
+                " ! detlog name=events_log{i} events=true location={} stream-name={}",
+                quote(&events.display().to_string()),
+                b.name
+            ));
+        }
         if let Some(url) = &args.mqtt {
             detlog.push_str(&format!(
                 " ! detmqtt name=mqtt{i} location={} stream-name={}",
                 quote(url),
                 b.name
+            ));
+        }
+        if let Some(url) = &args.events {
+            // Its own client id (and so spool) beside --mqtt's on the same stream.
+            detlog.push_str(&format!(
+                " ! detmqtt name=events{i} location={} stream-name={} events=true client-id={}{}",
+                quote(url),
+                b.name,
+                quote(&format!("hmg-{}-{}-events", gst::glib::host_name(), b.name)),
+                if args.homeassistant {
+                    " discovery-prefix=homeassistant"
+                } else {
+                    ""
+                }
             ));
         }
         let sink = if args.record {
@@ -351,7 +392,7 @@ fn describe_branches(
             // Testing: the first source fails after n frames, like an unplugged camera.
             source_line.push_str(&format!(" ! identity error-after={n}"));
         }
-        let tracking = args.track || args.zones.is_some();
+        let tracking = args.tracking();
         parts.push(BranchGraph {
             source: source_line,
             live: source.is_live(),

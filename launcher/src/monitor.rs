@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! `hmg monitor URL`: subscribes to the detections a fleet of `detmqtt` elements publishes and
-//! shows a live table — device, stream, FPS, frames, detections per class — in the terminal.
+//! shows a live table — device, stream, FPS, frames, detections per class, and the counts per
+//! line and zone that detmqtt retains beside them — in the terminal.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -53,6 +54,10 @@ struct Target {
     /// Which topic levels name the device and the stream.
     device_level: Option<usize>,
     stream_level: Option<usize>,
+    /// detmqtt's retained counts beside the topic (`<parent>/counts/<kind>/<place>/<class>`),
+    /// and the level that says `counts`.
+    counts_filter: Option<String>,
+    counts_level: usize,
 }
 
 fn parse_target(url: &str) -> anyhow::Result<Target> {
@@ -64,18 +69,23 @@ fn parse_target(url: &str) -> anyhow::Result<Target> {
     };
     let levels: Vec<&str> = topic.split('/').collect();
     let find = |name: &str| levels.iter().position(|l| *l == name);
+    let filters: Vec<&str> = levels
+        .iter()
+        .map(|l| {
+            if l.starts_with('{') && l.ends_with('}') {
+                "+"
+            } else {
+                l
+            }
+        })
+        .collect();
+    let parent = &filters[..filters.len() - 1];
+    let counts_filter = (!parent.is_empty() && !parent.iter().any(|l| l.contains('#')))
+        .then(|| format!("{}/counts/#", parent.join("/")));
     Ok(Target {
-        filter: levels
-            .iter()
-            .map(|l| {
-                if l.starts_with('{') && l.ends_with('}') {
-                    "+"
-                } else {
-                    l
-                }
-            })
-            .collect::<Vec<_>>()
-            .join("/"),
+        filter: filters.join("/"),
+        counts_filter,
+        counts_level: parent.len(),
         device_level: find("{device}"),
         stream_level: find("{stream}"),
         host: address.host,
@@ -90,6 +100,10 @@ struct StreamView {
     frames: u64,
     detections: u64,
     per_class: BTreeMap<String, u64>,
+    /// Tracks announced by event records (detmqtt events=true).
+    tracks: u64,
+    /// "lines"/"zones" → place → class → counts, as retained by detmqtt.
+    counts: BTreeMap<String, BTreeMap<String, BTreeMap<String, serde_json::Value>>>,
     /// Arrival times of the last few seconds (for FPS).
     recent: std::collections::VecDeque<Instant>,
     last: Option<Instant>,
@@ -99,6 +113,19 @@ const FPS_WINDOW: Duration = Duration::from_secs(5);
 
 impl StreamView {
     fn add(&mut self, message: &serde_json::Value, now: Instant) {
+        // A track event record, not a frame: new tracks count per class.
+        if message["schema"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("hmg-event/"))
+        {
+            self.last = Some(now);
+            if message["type"] == "new" {
+                self.tracks += 1;
+                let label = message["label"].as_str().unwrap_or("?").to_string();
+                *self.per_class.entry(label).or_default() += 1;
+            }
+            return;
+        }
         self.frames += 1;
         self.last = Some(now);
         self.recent.push_back(now);
@@ -110,6 +137,25 @@ impl StreamView {
             let label = d["label"].as_str().unwrap_or("?").to_string();
             *self.per_class.entry(label).or_default() += 1;
         }
+    }
+
+    /// "door in 3 out 1; left inside 1 entered 4" (all classes together).
+    fn counts_text(&self) -> String {
+        let mut parts = Vec::new();
+        for (kind, keys) in [("lines", ["in", "out"]), ("zones", ["inside", "entered"])] {
+            for (place, by_class) in self.counts.get(kind).into_iter().flatten() {
+                let sum =
+                    |k: &str| -> u64 { by_class.values().filter_map(|c| c[k].as_u64()).sum() };
+                parts.push(format!(
+                    "{place} {} {} {} {}",
+                    keys[0],
+                    sum(keys[0]),
+                    keys[1],
+                    sum(keys[1])
+                ));
+            }
+        }
+        parts.join("; ")
     }
 
     fn fps(&self, now: Instant) -> f64 {
@@ -177,9 +223,11 @@ pub fn run(args: &MonitorArgs) -> anyhow::Result<()> {
             // A clean session forgets subscriptions: subscribe on every (re)connection, or the
             // monitor would go deaf after the first reconnect.
             Ok(Ok(Event::Incoming(Incoming::ConnAck(_)))) => {
-                client
-                    .try_subscribe(&target.filter, QoS::AtLeastOnce)
-                    .map_err(|e| anyhow!("cannot subscribe: {e}"))?;
+                for filter in std::iter::once(&target.filter).chain(&target.counts_filter) {
+                    client
+                        .try_subscribe(filter, QoS::AtLeastOnce)
+                        .map_err(|e| anyhow!("cannot subscribe: {e}"))?;
+                }
             }
             Ok(Ok(Event::Incoming(Incoming::SubAck(_)))) => {
                 subscribed = true;
@@ -195,6 +243,23 @@ pub fn run(args: &MonitorArgs) -> anyhow::Result<()> {
                 let levels: Vec<&str> = p.topic.split('/').collect();
                 let level = |i: Option<usize>| i.and_then(|i| levels.get(i)).map(|s| s.to_string());
                 let device = level(target.device_level).unwrap_or_else(|| "-".into());
+                let counts = &levels[target.counts_level.min(levels.len())..];
+                if target.counts_filter.is_some()
+                    && let ["counts", kind, place, class] = counts
+                {
+                    // The stream of a count is only known from the topic.
+                    let stream = level(target.stream_level).unwrap_or_else(|| "-".into());
+                    streams
+                        .entry((device, stream))
+                        .or_default()
+                        .counts
+                        .entry(kind.to_string())
+                        .or_default()
+                        .entry(place.to_string())
+                        .or_default()
+                        .insert(class.to_string(), message);
+                    continue;
+                }
                 let stream = level(target.stream_level)
                     .or_else(|| message["stream"].as_str().map(str::to_string))
                     .unwrap_or_else(|| p.topic.clone());
@@ -236,6 +301,8 @@ pub fn run(args: &MonitorArgs) -> anyhow::Result<()> {
                     "fps": (v.fps(now) * 100.0).round() / 100.0,
                     "detections": v.detections,
                     "per_class": v.per_class,
+                    "tracks": v.tracks,
+                    "counts": v.counts,
                 })
             })
             .collect();
@@ -280,6 +347,10 @@ fn draw(streams: &BTreeMap<(String, String), StreamView>, status: &str) {
             last,
             classes.join(", ")
         ));
+        let counts = v.counts_text();
+        if !counts.is_empty() {
+            out.push_str(&format!("{:<16} counts: {counts}\n", ""));
+        }
     }
     let mut stdout = std::io::stdout().lock();
     let _ = stdout.write_all(out.as_bytes());
@@ -296,8 +367,11 @@ mod tests {
         assert_eq!(t.filter, "hmg/+/+/detections");
         assert_eq!((t.host.as_str(), t.port, t.tls), ("broker", 1884, false));
         assert_eq!((t.device_level, t.stream_level), (Some(1), Some(2)));
+        assert_eq!(t.counts_filter.as_deref(), Some("hmg/+/+/counts/#"));
+        assert_eq!(t.counts_level, 3);
         let t = parse_target("mqtts://broker").unwrap();
         assert_eq!((t.port, t.filter.as_str()), (8883, "#"));
+        assert_eq!(t.counts_filter, None);
         assert!(parse_target("mqtt://u:p@broker/x").is_err());
         assert!(parse_target("tcp://broker/x").is_err());
     }

@@ -206,3 +206,67 @@ fn monitor_reads_large_frames_and_resubscribes_after_a_broker_restart() {
     );
     assert_eq!(streams[0]["detections"], 3 * 300 + 2 * 2, "{report}");
 }
+
+#[test]
+fn detect_events_reach_the_broker_and_the_monitor_shows_the_counts() {
+    let dir = temp_dir("mqtt-events");
+    let broker = Mosquitto::start(&dir, free_port());
+    let url = format!(
+        "mqtt://127.0.0.1:{}/hmg/{{device}}/{{stream}}/events",
+        broker.port
+    );
+    let zones = dir.join("zones.json");
+    std::fs::write(
+        &zones,
+        r#"{"lines": [{"name": "door", "points": [[0.5, 0.0], [0.5, 1.0]]}]}"#,
+    )
+    .unwrap();
+    let out_dir = dir.join("out");
+    let out = hmg()
+        .args(["detect", "--model"])
+        .arg(repo().join("models/yolov12n-coco.onnx"))
+        .arg("--input")
+        .arg(repo().join("media/bikes.mp4"))
+        .arg("--zones")
+        .arg(&zones)
+        .args(["--events", &url, "--homeassistant", "--headless"])
+        .args(["--snapshot-interval", "0", "--output"])
+        .arg(&out_dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let run = detect_run_dir(&out_dir);
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("summary.json")).unwrap()).unwrap();
+    let stream = &summary["streams"][0];
+    // Every track seen has one new and one end record in the local events log.
+    let events = read_json_lines(&run.join("bikes.events.jsonl"));
+    let count = |kind: &str| events.iter().filter(|e| e["type"] == kind).count() as u64;
+    assert_eq!(count("new"), stream["tracks"].as_u64().unwrap(), "{stream}");
+    assert_eq!(count("end"), count("new"));
+    // A monitor that comes afterwards still gets the retained counts, equal to detect's.
+    let monitor = hmg()
+        .args(["monitor", &url, "--duration", "3", "--json"])
+        .output()
+        .unwrap();
+    assert!(monitor.status.success(), "{}", text(&monitor));
+    let report: serde_json::Value = serde_json::from_slice(&monitor.stdout).unwrap();
+    let seen = &report["streams"][0];
+    assert_eq!(seen["stream"], "bikes", "{report}");
+    let door = &stream["counts"]["lines"]["door"];
+    assert!(!door.as_object().unwrap().is_empty(), "nobody crossed: {stream}");
+    for (label, c) in door.as_object().unwrap() {
+        assert_eq!(&seen["counts"]["lines"]["door"][label], c, "{report}");
+    }
+    // And Home Assistant's configs are retained for each count.
+    let ha = Command::new("mosquitto_sub")
+        .args(["-p", &broker.port.to_string(), "-t", "homeassistant/#", "-v"])
+        .args(["-W", "2"])
+        .output()
+        .unwrap();
+    let configs = String::from_utf8_lossy(&ha.stdout)
+        .lines()
+        .filter(|l| l.contains("/config "))
+        .count();
+    assert_eq!(configs, 2 * door.as_object().unwrap().len());
+}
