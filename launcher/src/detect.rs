@@ -88,6 +88,23 @@ pub struct DetectArgs {
     /// "homeassistant"), so each appears as a sensor without any YAML
     #[arg(long, requires = "events")]
     homeassistant: bool,
+    /// Save an mp4 per tracked object (implies --track) into <output>/clips, from --clip-pre
+    /// seconds before it was first seen to --clip-post after it was last seen, with boxes drawn,
+    /// and the frame it was seen best in as a JPEG beside it
+    #[arg(long)]
+    clips: bool,
+    /// Seconds of video before each clip's object appeared
+    #[arg(long, default_value_t = 5.0, value_parser = crate::usage::seconds_or_zero)]
+    clip_pre: f64,
+    /// Seconds of video after it was last seen
+    #[arg(long, default_value_t = 3.0, value_parser = crate::usage::seconds_or_zero)]
+    clip_post: f64,
+    /// Clips only for these classes (comma-separated names, e.g. person,car; default: all)
+    #[arg(long, value_delimiter = ',', value_name = "NAMES")]
+    clip_classes: Vec<String>,
+    /// The clips folder's size limit in MB; the oldest clips go first
+    #[arg(long, default_value_t = 2048, value_parser = clap::value_parser!(u64).range(1..))]
+    clips_max_mb: u64,
     /// Print the gst-launch-1.0 command of this graph instead of running it
     #[arg(long)]
     print: bool,
@@ -103,9 +120,9 @@ pub struct DetectArgs {
 }
 
 impl DetectArgs {
-    /// --zones and --events need tracks.
+    /// --zones, --events and --clips need tracks.
     fn tracking(&self) -> bool {
-        self.track || self.zones.is_some() || self.events.is_some()
+        self.track || self.zones.is_some() || self.events.is_some() || self.clips
     }
 }
 
@@ -397,13 +414,23 @@ fn describe_branches(
             source: source_line,
             live: source.is_live(),
             rest: format!(
-                "{queue} name=q{i} ! {infer} ! yolonms name=nms{i} conf={} iou={} ! {}detoverlay{} ! {detlog} ! {sink}",
+                "{queue} name=q{i} ! {infer} ! yolonms name=nms{i} conf={} iou={} ! {}detoverlay{} ! {}{detlog} ! {sink}{}",
                 if tracking { args.conf.min(TRACK_LOW_CONF) } else { args.conf },
                 args.iou,
                 analytics(args, i),
                 // Where each tracked object came from over the last second or so; lines and
                 // zones are drawn from detzone's meta.
                 if tracking { " trail-length=30" } else { "" },
+                if args.clips {
+                    format!("tee name=cliptee{i} ! queue ! ")
+                } else {
+                    String::new()
+                },
+                if args.clips {
+                    crate::clips::encoder_branch(i)
+                } else {
+                    String::new()
+                },
             ),
         });
     }
@@ -856,6 +883,21 @@ fn run_in(args: &DetectArgs, branches: Vec<Branch>, run_dir: &Path) -> anyhow::R
         }
     }
     let stats = install_probes(&pipeline, &branches)?;
+    let clips = if args.clips {
+        let clips = crate::clips::Clips::start(crate::clips::ClipOptions {
+            dir: run_dir.join("clips"),
+            pre_s: args.clip_pre,
+            post_s: args.clip_post,
+            classes: args.clip_classes.clone(),
+            max_bytes: args.clips_max_mb * 1_000_000,
+        })?;
+        for i in 0..branches.len() {
+            clips.attach(&pipeline, i)?;
+        }
+        Some(clips)
+    } else {
+        None
+    };
     println!(
         "hmg detect: {} on {} stream(s), outputs in {}",
         args.model.display(),
@@ -898,6 +940,11 @@ fn run_in(args: &DetectArgs, branches: Vec<Branch>, run_dir: &Path) -> anyhow::R
         let _ = feeder.join();
     }
     let _ = std::fs::remove_dir_all(run_dir.join(".frames"));
+    let clips = clips.map(|c| {
+        let dir = c.dir().to_path_buf();
+        let (written, failures) = c.finish();
+        (dir, written, failures)
+    });
     let elapsed = elapsed?;
     let secs = elapsed.as_secs_f64();
     println!("summary ({secs:.1} s):");
@@ -985,6 +1032,12 @@ fn run_in(args: &DetectArgs, branches: Vec<Branch>, run_dir: &Path) -> anyhow::R
     if let Some(mib) = peak {
         println!("  peak memory {mib:.0} MiB");
     }
+    if let Some((dir, written, failures)) = &clips {
+        println!("  clips {written} in {}", dir.display());
+        for f in failures.iter().take(5) {
+            eprintln!("warning: {f}");
+        }
+    }
     // From the first frame in to the last frame out: the run without graph start-up (model
     // load, session warm-up) — what benchmarks compare with other tools timed the same way.
     let first_in = stats
@@ -1005,6 +1058,10 @@ fn run_in(args: &DetectArgs, branches: Vec<Branch>, run_dir: &Path) -> anyhow::R
         "streaming_seconds": streaming,
         "streams": streams,
         "peak_memory_mib": peak.map(|m| m.round()),
+        "clips": clips.as_ref().map(|(_, written, failures)| serde_json::json!({
+            "written": written,
+            "failed": failures,
+        })),
     });
     crate::atomic::write_atomic(&run_dir.join("summary.json"), |w| {
         serde_json::to_writer_pretty(&mut *w, &summary)?;

@@ -9,6 +9,7 @@ pub mod atomic;
 pub mod batch;
 pub mod bench;
 pub mod calibrate;
+pub mod clips;
 pub mod compile;
 pub mod dataset;
 pub mod demo;

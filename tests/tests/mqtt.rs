@@ -254,13 +254,22 @@ fn detect_events_reach_the_broker_and_the_monitor_shows_the_counts() {
     let seen = &report["streams"][0];
     assert_eq!(seen["stream"], "bikes", "{report}");
     let door = &stream["counts"]["lines"]["door"];
-    assert!(!door.as_object().unwrap().is_empty(), "nobody crossed: {stream}");
+    assert!(
+        !door.as_object().unwrap().is_empty(),
+        "nobody crossed: {stream}"
+    );
     for (label, c) in door.as_object().unwrap() {
         assert_eq!(&seen["counts"]["lines"]["door"][label], c, "{report}");
     }
     // And Home Assistant's configs are retained for each count.
     let ha = Command::new("mosquitto_sub")
-        .args(["-p", &broker.port.to_string(), "-t", "homeassistant/#", "-v"])
+        .args([
+            "-p",
+            &broker.port.to_string(),
+            "-t",
+            "homeassistant/#",
+            "-v",
+        ])
         .args(["-W", "2"])
         .output()
         .unwrap();
