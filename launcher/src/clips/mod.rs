@@ -36,8 +36,9 @@ pub fn encoder_branch(i: usize) -> String {
     )
 }
 
-/// x264's threads per stream: one core stays free for inference on a 4-core Pi (BENCHMARKS.md).
-const ENCODER_THREADS: u32 = 2;
+/// x264 threads per stream: at most one core per stream, the others stay free for inference
+/// (its cost at 720p in BENCHMARKS.md).
+const ENCODER_THREADS: u32 = 1;
 
 /// What `--clips` and its options say.
 #[derive(Debug, Clone)]
