@@ -102,6 +102,19 @@ pub struct DetectArgs {
     /// Clips only for these classes (comma-separated names, e.g. person,car; default: all)
     #[arg(long, value_delimiter = ',', value_name = "NAMES")]
     clip_classes: Vec<String>,
+    /// A live view in the browser (no desktop needed): every stream's picture with boxes, FPS,
+    /// latency, counts and detections, and with --zones an editor for its lines and zones. The
+    /// link, with its per-run token, is printed at start.
+    #[arg(long)]
+    serve: bool,
+    /// Address and port of the live view (0.0.0.0:8080 to open it from other machines)
+    #[arg(
+        long,
+        default_value = "127.0.0.1:8080",
+        value_name = "ADDR:PORT",
+        requires = "serve"
+    )]
+    bind: std::net::SocketAddr,
     /// The clips folder's size limit in MB; the oldest clips go first
     #[arg(long, default_value_t = 2048, value_parser = clap::value_parser!(u64).range(1..))]
     clips_max_mb: u64,
@@ -421,16 +434,19 @@ fn describe_branches(
                 // Where each tracked object came from over the last second or so; lines and
                 // zones are drawn from detzone's meta.
                 if tracking { " trail-length=30" } else { "" },
-                if args.clips {
-                    format!("tee name=cliptee{i} ! queue ! ")
+                // Clips and the live view take the drawn frames off a tee.
+                if args.clips || args.serve {
+                    format!("tee name=fanout{i} ! queue ! ")
                 } else {
                     String::new()
                 },
-                if args.clips {
-                    crate::clips::encoder_branch(i)
-                } else {
-                    String::new()
-                },
+                [
+                    args.clips.then(|| crate::clips::encoder_branch(i)),
+                    args.serve.then(|| crate::live::preview_branch(i)),
+                ]
+                .into_iter()
+                .flatten()
+                .collect::<String>(),
             ),
         });
     }
@@ -751,6 +767,41 @@ fn status_line(branches: &[Branch], stats: &[Arc<Mutex<StreamStats>>]) -> String
         .join(" | ")
 }
 
+/// Every stream's stats for the live view: FPS over the last seconds, the latest latencies' median,
+/// and detzone's counts.
+fn live_stats(
+    pipeline: &gst::Pipeline,
+    branches: &[Branch],
+    stats: &[Arc<Mutex<StreamStats>>],
+) -> serde_json::Value {
+    let streams: Vec<serde_json::Value> = branches
+        .iter()
+        .zip(stats)
+        .enumerate()
+        .map(|(i, (b, s))| {
+            let s = s.lock().unwrap();
+            let span = s
+                .recent
+                .front()
+                .map(|(t, _)| t.elapsed().as_secs_f64())
+                .unwrap_or(0.0)
+                .max(0.5);
+            let mut recent: Vec<f64> = s.latencies_ms.iter().rev().take(50).copied().collect();
+            recent.sort_by(f64::total_cmp);
+            serde_json::json!({
+                "name": b.name,
+                "frames": s.frames,
+                "fps": s.recent.len() as f64 / span,
+                "detections": s.detections,
+                "tracks": s.track_ids.len(),
+                "latency_ms": recent.get(recent.len() / 2),
+                "counts": zone_counts(pipeline, i),
+            })
+        })
+        .collect();
+    streams.into()
+}
+
 /// `--model`, else the newest .hef in `models` (the stable names hmg compile links count by
 /// the file they point at).
 fn resolve_model(given: Option<&Path>, models: &Path) -> anyhow::Result<PathBuf> {
@@ -898,6 +949,28 @@ fn run_in(args: &DetectArgs, branches: Vec<Branch>, run_dir: &Path) -> anyhow::R
     } else {
         None
     };
+    let live = if args.serve {
+        let names: Vec<String> = branches.iter().map(|b| b.name.clone()).collect();
+        let zones = args
+            .zones
+            .as_ref()
+            .map(|z| std::path::absolute(z).unwrap_or_else(|_| z.clone()));
+        let live = crate::live::LiveView::start(args.bind.ip(), args.bind.port(), &names, zones)?;
+        for i in 0..branches.len() {
+            live.attach(&pipeline, i)?;
+        }
+        if !args.bind.ip().is_loopback() {
+            println!(
+                "warning: the live view listens on {}: anyone who can reach this machine and has the link sees the cameras",
+                args.bind
+            );
+        }
+        println!("live view: {}", live.url);
+        Some(live)
+    } else {
+        None
+    };
+    let mut last_view = Instant::now();
     println!(
         "hmg detect: {} on {} stream(s), outputs in {}",
         args.model.display(),
@@ -916,6 +989,12 @@ fn run_in(args: &DetectArgs, branches: Vec<Branch>, run_dir: &Path) -> anyhow::R
         PlayEvent::Tick => {
             bar.set_message(status_line(&branches, &stats));
             bar.tick();
+            if let Some(live) = &live
+                && last_view.elapsed() >= Duration::from_millis(400)
+            {
+                last_view = Instant::now();
+                live.set_stats(live_stats(pipeline, &branches, &stats));
+            }
             if !stopping && deadline.is_some_and(|d| Instant::now() >= d) {
                 stopping = true;
                 graph::stop_watchdog();
@@ -940,6 +1019,9 @@ fn run_in(args: &DetectArgs, branches: Vec<Branch>, run_dir: &Path) -> anyhow::R
         let _ = feeder.join();
     }
     let _ = std::fs::remove_dir_all(run_dir.join(".frames"));
+    if let Some(live) = live {
+        live.stop();
+    }
     let clips = clips.map(|c| {
         let dir = c.dir().to_path_buf();
         let (written, failures) = c.finish();

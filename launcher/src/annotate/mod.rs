@@ -113,16 +113,6 @@ fn class_names(args: &AnnotateArgs) -> anyhow::Result<Vec<String>> {
     Ok(DataYaml::read(&yaml)?.names)
 }
 
-/// A per-run secret for the URL, from the kernel's random source.
-fn token() -> anyhow::Result<String> {
-    use std::io::Read;
-    let mut bytes = [0u8; 16];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut bytes))
-        .context("cannot read /dev/urandom for the page token")?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
-}
-
 /// The pictures to label: regular files inside `dir` (symlinks that lead outside are skipped).
 fn pictures(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let root = dir
@@ -193,7 +183,7 @@ pub fn run(args: &AnnotateArgs) -> anyhow::Result<()> {
         .bind
         .parse()
         .map_err(|_| usage(format!("--bind '{}' is not an IP address", args.bind)))?;
-    let session = server::Session::new(pictures, args.dataset.clone(), names, token()?);
+    let session = server::Session::new(pictures, args.dataset.clone(), names, crate::web::token()?);
     let server = tiny_http::Server::http((ip, args.port))
         .map_err(|e| anyhow::anyhow!("cannot listen on {}:{}: {e}", args.bind, args.port))?;
     let addr = server

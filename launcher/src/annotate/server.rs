@@ -5,10 +5,11 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use tiny_http::{Header, Method, Request, Response, Server};
+use tiny_http::{Method, Request, Response, Server};
 
 use crate::atomic::write_atomic;
 use crate::dataset::labels::{self, YoloBox};
+use crate::web::{authorized, header, json, refuse_early, status};
 
 const PAGE: &str = include_str!("page.html");
 /// Largest request body accepted (a label list).
@@ -162,30 +163,6 @@ impl Session {
     }
 }
 
-fn header(name: &str, value: &str) -> Header {
-    Header::from_bytes(name.as_bytes(), value.as_bytes()).expect("ASCII header")
-}
-
-fn json(value: &serde_json::Value) -> Response<std::io::Cursor<Vec<u8>>> {
-    Response::from_data(value.to_string().into_bytes())
-        .with_header(header("Content-Type", "application/json"))
-}
-
-fn status(code: u16, text: &str) -> Response<std::io::Cursor<Vec<u8>>> {
-    Response::from_data(text.as_bytes().to_vec())
-        .with_status_code(code)
-        .with_header(header("Content-Type", "text/plain; charset=utf-8"))
-}
-
-/// Equal-time comparison, so the token cannot be guessed byte by byte from response times.
-fn same_secret(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
-}
-
 fn content_type(path: &Path) -> &'static str {
     match path
         .extension()
@@ -214,81 +191,14 @@ pub fn serve(server: &Server, session: Session) -> Session {
     session
 }
 
-/// Longest URL and header block the page ever sends, with room to spare.
-const MAX_URL: usize = 8 << 10;
-const MAX_HEADERS: usize = 16 << 10;
-
-/// Refusals before the token is even looked at: oversized requests, and requests a web page on
-/// another site could make the user's browser send (DNS rebinding gives a foreign Host name;
-/// a cross-site form POST carries a foreign Origin).
-fn refuse_early(request: &Request) -> Option<(u16, String)> {
-    if request.url().len() > MAX_URL {
-        return Some((414, "the address is too long".into()));
-    }
-    let header_bytes: usize = request
-        .headers()
-        .iter()
-        .map(|h| h.field.as_str().as_str().len() + h.value.as_str().len() + 4)
-        .sum();
-    if header_bytes > MAX_HEADERS {
-        return Some((431, "the request's headers are too large".into()));
-    }
-    if request.body_length().is_some_and(|n| n as u64 > MAX_BODY) {
-        return Some((413, format!("the request body is over {MAX_BODY} bytes")));
-    }
-    let value = |name: &'static str| {
-        request
-            .headers()
-            .iter()
-            .find(|h| h.field.equiv(name))
-            .map(|h| h.value.as_str().to_string())
-    };
-    let host = value("Host").unwrap_or_default();
-    if !is_local_host(&host) {
-        return Some((
-            421,
-            format!("this server answers for its own address only, not '{host}'"),
-        ));
-    }
-    if let Some(origin) = value("Origin")
-        && origin != format!("http://{host}")
-    {
-        return Some((403, format!("requests from '{origin}' are not accepted")));
-    }
-    None
-}
-
-/// A Host header naming this machine by address or as localhost (never a DNS name, which a
-/// rebinding attack controls), with its port.
-fn is_local_host(host: &str) -> bool {
-    let name = match host.rsplit_once(':') {
-        Some((name, port)) if port.parse::<u16>().is_ok() => name,
-        _ => host,
-    };
-    let name = name.trim_start_matches('[').trim_end_matches(']');
-    name.eq_ignore_ascii_case("localhost") || name.parse::<std::net::IpAddr>().is_ok()
-}
-
 fn handle(session: &Session, mut request: Request) -> Outcome {
-    if let Some((code, text)) = refuse_early(&request) {
+    if let Some((code, text)) = refuse_early(&request, MAX_BODY) {
         let _ = request.respond(status(code, &text));
         return Outcome::Continue;
     }
     let url = request.url().to_string();
     let (path, query) = url.split_once('?').unwrap_or((&url, ""));
-    let from_query = query
-        .split('&')
-        .find_map(|kv| kv.strip_prefix("token="))
-        .unwrap_or("");
-    let from_header = request
-        .headers()
-        .iter()
-        .find(|h| h.field.equiv("X-Hmg-Token"))
-        .map(|h| h.value.as_str().to_string())
-        .unwrap_or_default();
-    let authorized =
-        same_secret(from_query, &session.token) || same_secret(&from_header, &session.token);
-    if !authorized {
+    if !authorized(&request, query, &session.token) {
         let _ = request.respond(status(
             403,
             "missing or wrong token: open the link hmg annotate printed",
@@ -354,17 +264,4 @@ fn handle(session: &Session, mut request: Request) -> Outcome {
     };
     let _ = request.respond(response);
     outcome
-}
-
-#[cfg(test)]
-mod tests {
-    use super::same_secret;
-
-    #[test]
-    fn secrets_compare_whole() {
-        assert!(same_secret("abc", "abc"));
-        assert!(!same_secret("abc", "abd"));
-        assert!(!same_secret("ab", "abc"));
-        assert!(!same_secret("", "abc"));
-    }
 }

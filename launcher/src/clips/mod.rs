@@ -26,13 +26,13 @@ use hmg_detect::events::EventType;
 pub use recorder::{ClipEvent, ClipTiming, FinishedClip, Recorder, Sample};
 pub use writer::{Snapshot, clip_stem, keep_under, write_mp4, write_snapshot};
 
-/// The encoder branch a stream's frames take to the ring (after `tee name=cliptee<i>`).
+/// The encoder branch a stream's frames take to the ring (after `tee name=fanout<i>`).
 pub fn encoder_branch(i: usize) -> String {
     // A leaky queue: a slow encoder loses clip frames, never detection frames. One keyframe a
     // second bounds how far before `pre` a clip must start. In avc form the parameter sets live
     // in the caps, the same for every clip: any keyframe can start one.
     format!(
-        " cliptee{i}. ! queue leaky=downstream max-size-buffers=8 max-size-bytes=0 max-size-time=0 ! videoconvert ! x264enc speed-preset=ultrafast tune=zerolatency key-int-max=30 threads={ENCODER_THREADS} ! video/x-h264,stream-format=avc,alignment=au ! appsink name=clipsink{i} sync=false"
+        " fanout{i}. ! queue leaky=downstream max-size-buffers=8 max-size-bytes=0 max-size-time=0 ! videoconvert ! x264enc speed-preset=ultrafast tune=zerolatency key-int-max=30 threads={ENCODER_THREADS} ! video/x-h264,stream-format=avc,alignment=au ! appsink name=clipsink{i} sync=false"
     )
 }
 
@@ -130,7 +130,7 @@ impl Clips {
         })
     }
 
-    /// Wires branch `i`: events at `cliptee<i>`, encoded frames from `clipsink<i>`.
+    /// Wires branch `i`: events at `fanout<i>`, encoded frames from `clipsink<i>`.
     pub fn attach(&self, pipeline: &gst::Pipeline, i: usize) -> anyhow::Result<()> {
         let o = &self.options;
         let timing = ClipTiming {
@@ -155,7 +155,7 @@ impl Clips {
             letterboxer: Letterboxer::new(),
         }));
         let tee = pipeline
-            .by_name(&format!("cliptee{i}"))
+            .by_name(&format!("fanout{i}"))
             .context("the clips tee is missing")?;
         let pad = tee
             .static_pad("sink")

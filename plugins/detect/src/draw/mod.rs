@@ -252,7 +252,7 @@ pub fn paint_plane(
     height: usize,
     rects: &[Rect],
 ) {
-    fill_plane(format, yuv, plane, data, stride, width, height, rects, 255);
+    blend_plane(format, yuv, plane, data, stride, width, height, rects, 255);
 }
 
 /// Like [`paint_plane`], but mixes each rectangle's colour into the frame with `alpha`
@@ -261,23 +261,6 @@ pub fn paint_plane(
 /// [`layout_polygon_fill`] makes them.
 #[allow(clippy::too_many_arguments)] // paint_plane's arguments and the opacity
 pub fn blend_plane(
-    format: PixelFormat,
-    yuv: YuvMatrix,
-    plane: usize,
-    data: &mut [u8],
-    stride: usize,
-    width: usize,
-    height: usize,
-    rects: &[Rect],
-    alpha: u8,
-) {
-    fill_plane(
-        format, yuv, plane, data, stride, width, height, rects, alpha,
-    );
-}
-
-#[allow(clippy::too_many_arguments)]
-fn fill_plane(
     format: PixelFormat,
     yuv: YuvMatrix,
     plane: usize,

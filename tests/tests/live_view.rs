@@ -1,0 +1,216 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! `hmg detect --serve` on the real clip, through plain HTTP as a browser speaks it: no token, no
+//! page; the pictures are JPEGs that change; the page's records are detlog's lines for the same
+//! frames; lines saved through the editor's route are counted by the running graph; a client that
+//! never reads and ten that do leave the run's frames and speed alone.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use hmg_e2e::*;
+
+/// (status, headers, body) of one request with `Connection: close`.
+fn http(addr: &str, method: &str, path: &str, body: &str) -> (u16, String, Vec<u8>) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&raw[..split]).to_string();
+    let code = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let mut body = raw[split + 4..].to_vec();
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        body = dechunk(&body);
+    }
+    (code, head, body)
+}
+
+fn dechunk(mut data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(line_end) = data.windows(2).position(|w| w == b"\r\n") {
+        let size =
+            usize::from_str_radix(std::str::from_utf8(&data[..line_end]).unwrap().trim(), 16)
+                .unwrap();
+        if size == 0 {
+            break;
+        }
+        out.extend_from_slice(&data[line_end + 2..line_end + 2 + size]);
+        data = &data[line_end + 2 + size + 2..];
+    }
+    out
+}
+
+/// Starts detect with the live view on a free port; returns the process, host:port and token.
+fn start(dir: &std::path::Path, zones: &std::path::Path) -> (Child, String, String) {
+    let mut child = Command::new(profile_dir().join("hmg"))
+        .current_dir(repo())
+        .args(["detect", "--model", "models/yolov12n-coco.onnx"])
+        .args([
+            "--input",
+            "media/bikes.mp4",
+            "--headless",
+            "--snapshot-interval",
+            "0",
+        ])
+        .args(["--serve", "--bind", "127.0.0.1:0", "--zones"])
+        .arg(zones)
+        .arg("--output")
+        .arg(dir.join("out"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let url = loop {
+        let line = lines
+            .next()
+            .expect("hmg detect printed no live view link")
+            .unwrap();
+        if let Some(url) = line.strip_prefix("live view: ") {
+            break url.to_string();
+        }
+    };
+    // Keep reading stdout so that the process never blocks on it.
+    std::thread::spawn(move || for _ in lines {});
+    let rest = url.strip_prefix("http://").unwrap();
+    let (addr, query) = rest.split_once("/?token=").unwrap();
+    (child, addr.to_string(), query.to_string())
+}
+
+#[test]
+fn the_live_view_shows_the_stream_and_its_editor_changes_what_is_counted() {
+    let dir = temp_dir("live-view");
+    let zones = dir.join("zones.json");
+    std::fs::write(
+        &zones,
+        r#"{"lines": [{"name": "first", "points": [[0.0, 0.1], [1.0, 0.1]]}]}"#,
+    )
+    .unwrap();
+    let started = Instant::now();
+    let (mut child, addr, token) = start(&dir, &zones);
+    let q = format!("?token={token}");
+
+    // The editor's save: a line through the middle, checked and written over the zones file.
+    let posted =
+        r#"{"lines": [{"name": "posted", "points": [[0.5, 0.0], [0.5, 1.0]]}], "zones": []}"#;
+    let (code, _, body) = http(&addr, "POST", &format!("/zones{q}"), posted);
+    assert_eq!(code, 200, "{}", String::from_utf8_lossy(&body));
+    let saved: serde_json::Value = serde_json::from_slice(&std::fs::read(&zones).unwrap()).unwrap();
+    assert_eq!(saved["lines"][0]["name"], "posted");
+    let (code, _, _) = http(
+        &addr,
+        "POST",
+        &format!("/zones{q}"),
+        r#"{"lines": [{"name": "x"}]}"#,
+    );
+    assert_eq!(code, 400, "a broken zones file is refused");
+
+    // Without the token: nothing.
+    for path in [
+        "/",
+        "/frame/0.jpg",
+        "/state",
+        "/zones",
+        "/mjpeg/0",
+        "/events",
+    ] {
+        assert_eq!(http(&addr, "GET", path, "").0, 403, "{path}");
+        assert_eq!(
+            http(&addr, "GET", &format!("{path}?token=0{}", &token[1..]), "").0,
+            403
+        );
+    }
+    let (code, _, page) = http(&addr, "GET", &format!("/{q}"), "");
+    assert_eq!(code, 200);
+    assert!(String::from_utf8_lossy(&page).contains("EventSource"));
+
+    // A client that never reads its MJPEG, and ten that read two pictures each.
+    let mut stalled = TcpStream::connect(&addr).unwrap();
+    write!(stalled, "GET /mjpeg/0{q} HTTP/1.1\r\nHost: {addr}\r\n\r\n").unwrap();
+    let readers: Vec<_> = (0..10)
+        .map(|_| {
+            let (addr, q) = (addr.clone(), q.clone());
+            std::thread::spawn(move || {
+                let mut s = TcpStream::connect(&addr).unwrap();
+                s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+                write!(s, "GET /mjpeg/0{q} HTTP/1.1\r\nHost: {addr}\r\n\r\n").unwrap();
+                let mut seen = Vec::new();
+                let mut buf = [0u8; 65536];
+                while seen.windows(2).filter(|w| *w == [0xff, 0xd9]).count() < 2 {
+                    let n = s.read(&mut buf).unwrap();
+                    assert!(n > 0, "the MJPEG stream ended early");
+                    seen.extend_from_slice(&buf[..n]);
+                }
+                String::from_utf8_lossy(&seen).contains("Content-Type: image/jpeg")
+            })
+        })
+        .collect();
+    for r in readers {
+        assert!(r.join().unwrap(), "MJPEG parts carry image/jpeg");
+    }
+
+    // The picture is a JPEG of the stream, and it changes.
+    let picture = |_: ()| {
+        let (code, _, jpeg) = http(&addr, "GET", &format!("/frame/0.jpg{q}"), "");
+        assert_eq!(code, 200);
+        image::load_from_memory(&jpeg).unwrap().to_rgb8()
+    };
+    let first = picture(());
+    std::thread::sleep(Duration::from_millis(1500));
+    let second = picture(());
+    assert_eq!(first.dimensions(), (640, 272));
+    assert_ne!(first, second, "the live picture did not change");
+
+    // The state: the newest record of the stream, kept to compare with detlog's.
+    let (code, _, state) = http(&addr, "GET", &format!("/state{q}"), "");
+    assert_eq!(code, 200);
+    let state: serde_json::Value = serde_json::from_slice(&state).unwrap();
+    let record = state["records"][0].clone();
+    assert!(record["frame"].is_u64(), "{state}");
+    assert_eq!(state["streams"][0]["name"], "bikes");
+
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(status.success(), "{err}");
+    drop(stalled);
+    let run = detect_run_dir(&dir.join("out"));
+    let frames = read_json_lines(&run.join("bikes.jsonl"));
+    // Every frame went through, stalled client or not.
+    assert_eq!(frames.len(), 250);
+    let n = record["frame"].as_u64().unwrap() as usize;
+    assert_eq!(record["detections"], frames[n]["detections"], "frame {n}");
+    // The posted line replaced the first one, and the graph counted with it.
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("summary.json")).unwrap()).unwrap();
+    let lines = &summary["streams"][0]["counts"]["lines"];
+    assert!(lines.get("first").is_none(), "{lines}");
+    let crossed: u64 = lines["posted"]
+        .as_object()
+        .unwrap_or_else(|| panic!("no counts for the posted line: {lines}"))
+        .values()
+        .map(|c| c["in"].as_u64().unwrap() + c["out"].as_u64().unwrap())
+        .sum();
+    assert!(crossed > 0, "{lines}");
+    eprintln!(
+        "live view test took {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
