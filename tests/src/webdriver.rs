@@ -116,6 +116,30 @@ impl Browser {
         );
     }
 
+    /// A left click at a viewport point.
+    pub fn click(&self, at: (f64, f64)) {
+        let actions = json!([
+            {"type": "pointerMove", "duration": 0, "origin": "viewport", "x": at.0.round() as i64, "y": at.1.round() as i64},
+            {"type": "pointerDown", "button": 0},
+            {"type": "pointerUp", "button": 0},
+        ]);
+        self.post(
+            "/actions",
+            json!({"actions": [{"type": "pointer", "id": "mouse", "parameters": {"pointerType": "mouse"}, "actions": actions}]}),
+        );
+    }
+
+    /// The page as a PNG.
+    pub fn screenshot(&self) -> Vec<u8> {
+        use base64::Engine;
+        let url = format!("{}/session/{}/screenshot", self.base, self.session);
+        let mut r = self.agent.get(&url).call().unwrap();
+        let v: Value = r.body_mut().read_json().unwrap();
+        base64::engine::general_purpose::STANDARD
+            .decode(v["value"].as_str().expect("a screenshot"))
+            .expect("base64 PNG")
+    }
+
     /// Presses and releases one key (WebDriver key value: "1", " ", "\u{E003}" Backspace, …).
     pub fn key(&self, key: &str) {
         self.post(

@@ -78,6 +78,11 @@ fn test_analytics_guide_commands_work() {
 }
 
 #[test]
+fn test_live_view_guide_commands_work() {
+    run_guide("live-view.md");
+}
+
+#[test]
 fn test_gstreamer_guide_commands_work() {
     run_guide("guide-gstreamer.md");
 }
@@ -88,6 +93,7 @@ fn test_guides_link_only_to_files_that_exist() {
         "guide-pi.md",
         "guide-gstreamer.md",
         "analytics.md",
+        "live-view.md",
         "guide-rust.md",
         "metadata.md",
         "fleet.md",

@@ -51,6 +51,21 @@ fn dechunk(mut data: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Equal as JSON values, numbers compared as numbers (a browser writes 0.0 as 0).
+fn same_json(a: &serde_json::Value, b: &serde_json::Value) -> bool {
+    use serde_json::Value::*;
+    match (a, b) {
+        (Number(x), Number(y)) => x.as_f64() == y.as_f64(),
+        (Array(x), Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(x, y)| same_json(x, y)),
+        (Object(x), Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| same_json(v, w)))
+        }
+        _ => a == b,
+    }
+}
+
 /// Starts detect with the live view on a free port; returns the process, host:port and token.
 fn start(dir: &std::path::Path, zones: &std::path::Path) -> (Child, String, String) {
     let mut child = Command::new(profile_dir().join("hmg"))
@@ -212,5 +227,79 @@ fn the_live_view_shows_the_stream_and_its_editor_changes_what_is_counted() {
         "live view test took {:.1} s",
         started.elapsed().as_secs_f64()
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn in_a_real_browser_the_picture_moves_the_table_is_detlogs_and_a_drawn_line_is_counted() {
+    let dir = temp_dir("live-view-browser");
+    let zones = dir.join("zones.json");
+    std::fs::write(&zones, r#"{"lines": [], "zones": []}"#).unwrap();
+    // The browser first: the clip lasts some 20 s here.
+    let browser = hmg_e2e::webdriver::Browser::start(dir.join("profile"));
+    let (mut child, addr, token) = start(&dir, &zones);
+    browser.goto(&format!("http://{addr}/?token={token}"));
+    browser.wait_for(
+        "document.querySelector('#tile0 img') && document.querySelector('#tile0 img').naturalWidth > 0 && window.hmgState && window.hmgState.streams[0].frames > 0",
+    );
+    let artefacts = repo().join("target/test-artifacts");
+    std::fs::create_dir_all(&artefacts).unwrap();
+    let first = browser.screenshot();
+    std::thread::sleep(Duration::from_millis(1500));
+    let second = browser.screenshot();
+    std::fs::write(artefacts.join("live-view.png"), &second).unwrap();
+    let (a, b) = (
+        image::load_from_memory(&first).unwrap().to_rgb8(),
+        image::load_from_memory(&second).unwrap().to_rgb8(),
+    );
+    assert_ne!(a, b, "the page's picture did not change");
+
+    // The table shows the newest record's detections.
+    let shown = browser.script(
+        "return {record: window.hmgState.records[0], rows: document.querySelectorAll('#tile0 tbody tr').length};",
+    );
+    let record = shown["record"].clone();
+    assert_eq!(
+        shown["rows"].as_u64().unwrap() as usize,
+        record["detections"].as_array().unwrap().len()
+    );
+
+    // Draw a line down the middle of the picture and save it.
+    browser.script("document.getElementById('edit').click(); return true;");
+    browser.wait_for("document.getElementById('editor').classList.contains('shown')");
+    browser.script("document.getElementById('name').value = 'drawn'; return true;");
+    let r = browser.script(
+        "const r = document.querySelector('#tile0 canvas').getBoundingClientRect(); return [r.left, r.top, r.width, r.height];",
+    );
+    let f = |i: usize| r[i].as_f64().unwrap();
+    browser.click((f(0) + f(2) * 0.5, f(1) + 2.0));
+    browser.click((f(0) + f(2) * 0.5, f(1) + f(3) - 2.0));
+    browser.script("document.getElementById('save').click(); return true;");
+    browser.wait_for("window.hmgSaved === true");
+    let saved: serde_json::Value = serde_json::from_slice(&std::fs::read(&zones).unwrap()).unwrap();
+    assert_eq!(saved["lines"][0]["name"], "drawn");
+    let x = saved["lines"][0]["points"][0][0].as_f64().unwrap();
+    assert!((x - 0.5).abs() < 0.01, "{saved}");
+
+    let status = child.wait().unwrap();
+    assert!(status.success());
+    let run = detect_run_dir(&dir.join("out"));
+    let frames = read_json_lines(&run.join("bikes.jsonl"));
+    let n = record["frame"].as_u64().unwrap() as usize;
+    assert!(
+        same_json(&record["detections"], &frames[n]["detections"]),
+        "frame {n}: {record} against {}",
+        frames[n]
+    );
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("summary.json")).unwrap()).unwrap();
+    let drawn = &summary["streams"][0]["counts"]["lines"]["drawn"];
+    let crossed: u64 = drawn
+        .as_object()
+        .unwrap_or_else(|| panic!("no counts for the drawn line: {summary}"))
+        .values()
+        .map(|c| c["in"].as_u64().unwrap() + c["out"].as_u64().unwrap())
+        .sum();
+    assert!(crossed > 0, "{drawn}");
     let _ = std::fs::remove_dir_all(&dir);
 }
