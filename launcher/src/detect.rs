@@ -961,7 +961,7 @@ fn run_in(args: &DetectArgs, branches: Vec<Branch>, run_dir: &Path) -> anyhow::R
         }
         if !args.bind.ip().is_loopback() {
             println!(
-                "warning: the live view listens on {}: anyone who can reach this machine and has the link sees the cameras",
+                "warning: the live view listens on {}: anyone who can reach this machine and has the link sees the cameras (from another machine, open the link with this machine's address)",
                 args.bind
             );
         }

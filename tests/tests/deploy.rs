@@ -57,10 +57,15 @@ fn test_deploy_redeploy_rollback_and_service() {
         target.display().to_string()
     };
 
-    let out = deploy(&config, &dir, &["--model", &v1, "--service"]);
+    let out = deploy(
+        &config,
+        &dir,
+        &["--model", &v1, "--service", "--serve", "0.0.0.0:8080"],
+    );
     let t = text(&out);
     assert!(out.status.success(), "{t}");
     for needle in [
+        "live view link: ssh pi",
         "checking pi",
         "GStreamer   gst-launch-1.0 version 1.",
         "is current on pi",
@@ -83,7 +88,8 @@ fn test_deploy_redeploy_rollback_and_service() {
     let unit =
         std::fs::read_to_string(dir.join("pi/.config/systemd/user/hmg-detect.service")).unwrap();
     assert!(
-        unit.contains("Restart=always") && unit.contains("--headless --picamera"),
+        unit.contains("Restart=always")
+            && unit.contains("--headless --picamera --serve --bind 0.0.0.0:8080"),
         "{unit}"
     );
     let calls = std::fs::read_to_string(dir.join("systemctl.log")).unwrap();

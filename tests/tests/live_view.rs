@@ -195,6 +195,26 @@ fn the_live_view_shows_the_stream_and_its_editor_changes_what_is_counted() {
     assert!(record["frame"].is_u64(), "{state}");
     assert_eq!(state["streams"][0]["name"], "bikes");
 
+    // A crossing of the posted line shows in the latest events, with the picture of its moment.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let event = loop {
+        let (_, _, state) = http(&addr, "GET", &format!("/state{q}"), "");
+        let state: serde_json::Value = serde_json::from_slice(&state).unwrap();
+        if let Some(e) = state["events"].as_array().and_then(|e| e.first()) {
+            break e.clone();
+        }
+        assert!(
+            Instant::now() < deadline && child.try_wait().unwrap().is_none(),
+            "no event reached the page"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    assert_eq!(event["name"], "posted", "{event}");
+    assert_eq!(event["stream"], "bikes");
+    let (code, _, jpeg) = http(&addr, "GET", &format!("/event/{}.jpg{q}", event["id"]), "");
+    assert_eq!(code, 200);
+    image::load_from_memory(&jpeg).unwrap();
+
     let status = child.wait().unwrap();
     let mut err = String::new();
     child

@@ -61,6 +61,10 @@ pub struct DeployArgs {
     /// Sources for the service's hmg detect
     #[arg(long, default_value = "--picamera", allow_hyphen_values = true)]
     detect_args: String,
+    /// With --service: the service also serves its live view (hmg detect --serve) on this
+    /// address of the Pi, e.g. 0.0.0.0:8080 for the LAN; its link is in the service's journal
+    #[arg(long, value_name = "ADDR:PORT", requires = "service")]
+    serve: Option<std::net::SocketAddr>,
     /// Make the previous model the current one again
     #[arg(long, conflicts_with_all = ["model", "bundle"])]
     rollback: bool,
@@ -361,6 +365,13 @@ fn deploy_one(args: &DeployArgs) -> anyhow::Result<()> {
         "watch detections: ssh {} 'tail -F {}/out/detect/*/*.jsonl'",
         args.host, dir
     );
+    if args.service && args.serve.is_some() {
+        // The link carries a token made at each start of the service: it is in its journal.
+        println!(
+            "live view link: ssh {} 'journalctl --user -u {UNIT} | grep \"live view:\" | tail -1'",
+            args.host
+        );
+    }
     Ok(())
 }
 
@@ -475,8 +486,11 @@ fn unit_text(args: &DeployArgs, bundled: bool) -> String {
     } else {
         String::new()
     };
-    let sources: Vec<String> = args
-        .detect_args
+    let serve = args
+        .serve
+        .map(|addr| format!(" --serve --bind {addr}"))
+        .unwrap_or_default();
+    let sources: Vec<String> = format!("{}{serve}", args.detect_args)
         .split_whitespace()
         .map(|w| escape(&quote(w)))
         .collect();

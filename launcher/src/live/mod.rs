@@ -10,6 +10,7 @@
 
 mod server;
 
+use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -39,7 +40,19 @@ pub struct Feed {
     fresh: Condvar,
     /// The newest frame's detections, as detlog writes them.
     record: Mutex<Option<serde_json::Value>>,
+    /// The latest line and zone events, newest last, each with the picture shown when it came.
+    events: Mutex<VecDeque<Event>>,
 }
+
+/// One event of detzone as the page lists it.
+struct Event {
+    id: u64,
+    record: serde_json::Value,
+    picture: Option<Arc<Vec<u8>>>,
+}
+
+/// Events each stream keeps for the page.
+const EVENTS_KEPT: usize = 20;
 
 /// What the server and the graph share.
 pub struct Shared {
@@ -52,6 +65,8 @@ pub struct Shared {
     closed: AtomicBool,
     /// Streaming responses open now (MJPEG, events).
     pub streaming: AtomicUsize,
+    /// Numbers the events of all streams.
+    next_event: std::sync::atomic::AtomicU64,
 }
 
 impl Shared {
@@ -78,18 +93,70 @@ impl Shared {
         }
     }
 
-    /// Stats and the newest record of every stream, for the page.
+    /// Stats and the newest record of every stream, and the latest events, for the page.
     pub fn snapshot(&self) -> serde_json::Value {
         let records: Vec<serde_json::Value> = self
             .feeds
             .iter()
             .map(|f| f.record.lock().unwrap().clone().unwrap_or_default())
             .collect();
+        let mut events: Vec<serde_json::Value> = self
+            .feeds
+            .iter()
+            .flat_map(|f| {
+                let kept = f.events.lock().unwrap();
+                kept.iter()
+                    .map(|e| {
+                        let mut r = e.record.clone();
+                        r["id"] = e.id.into();
+                        r["picture"] = e.picture.is_some().into();
+                        r
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        events.sort_by_key(|e| std::cmp::Reverse(e["id"].as_u64()));
+        events.truncate(EVENTS_KEPT);
         serde_json::json!({
             "streams": self.stats.lock().unwrap().clone(),
             "records": records,
+            "events": events,
             "zones": self.zones_file.is_some(),
         })
+    }
+
+    /// The picture shown when event `id` came.
+    pub fn event_picture(&self, id: u64) -> Option<Arc<Vec<u8>>> {
+        self.feeds.iter().find_map(|f| {
+            let kept = f.events.lock().unwrap();
+            kept.iter().find(|e| e.id == id)?.picture.clone()
+        })
+    }
+
+    /// Keeps the events of stream `i`'s newest record.
+    fn keep_events(&self, i: usize, record: &serde_json::Value) {
+        let Some(events) = record["events"].as_array().filter(|e| !e.is_empty()) else {
+            return;
+        };
+        let feed = &self.feeds[i];
+        let picture = feed.jpeg.lock().unwrap().1.clone();
+        let mut kept = feed.events.lock().unwrap();
+        for e in events {
+            let mut r = e.clone();
+            r["stream"] = feed.name.clone().into();
+            r["time_s"] = record["pts_ns"]
+                .as_u64()
+                .map(|ns| ((ns / 1_000_000) as f64 / 1e3).into())
+                .unwrap_or_default();
+            kept.push_back(Event {
+                id: self.next_event.fetch_add(1, Ordering::SeqCst),
+                record: r,
+                picture: picture.clone(),
+            });
+            if kept.len() > EVENTS_KEPT {
+                kept.pop_front();
+            }
+        }
     }
 }
 
@@ -133,6 +200,7 @@ impl LiveView {
             stats: Mutex::new(serde_json::Value::Array(Vec::new())),
             closed: AtomicBool::new(false),
             streaming: AtomicUsize::new(0),
+            next_event: std::sync::atomic::AtomicU64::new(1),
         });
         let url = format!("http://{host}:{}/?token={}", addr.port(), shared.token);
         let server = Arc::new(server);
@@ -187,7 +255,11 @@ impl LiveView {
                     .map_or((0, 0), |c| gsthmg::frame::caps_size(&c));
                 let dets = gsthmg::detections_from_buffer(buf);
                 let line = gsthmg::detlog::frame_line(&name, n, buf, size, &dets);
-                *shared.feeds[i].record.lock().unwrap() = serde_json::from_str(&line).ok();
+                let record: Option<serde_json::Value> = serde_json::from_str(&line).ok();
+                if let Some(r) = &record {
+                    shared.keep_events(i, r);
+                }
+                *shared.feeds[i].record.lock().unwrap() = record;
             }
             gst::PadProbeReturn::Ok
         });

@@ -4,6 +4,7 @@
 //! - `GET /` the page
 //! - `GET /mjpeg/<i>` stream `i` as MJPEG (multipart/x-mixed-replace)
 //! - `GET /frame/<i>.jpg` its newest picture
+//! - `GET /event/<id>.jpg` the picture shown when a line or zone event came
 //! - `GET /state` stats and the newest records, as JSON
 //! - `GET /events` the same, as Server-Sent Events twice a second
 //! - `GET /zones`, `POST /zones` the zones file of --zones, read and written (atomically)
@@ -77,6 +78,22 @@ fn handle(shared: &Arc<Shared>, mut request: Request) {
                 let _ = request.respond(status(404, "no such stream"));
             }
         },
+        (Method::Get, ["event", name]) => {
+            let picture = name
+                .strip_suffix(".jpg")
+                .and_then(|id| id.parse::<u64>().ok())
+                .and_then(|id| shared.event_picture(id));
+            let _ = match picture {
+                Some(jpeg) => request.respond(
+                    Response::from_data(jpeg.to_vec())
+                        .with_header(header("Content-Type", "image/jpeg")),
+                ),
+                None => request.respond(status(
+                    404,
+                    "no such event picture (only the latest are kept)",
+                )),
+            };
+        }
         (Method::Get, ["state"]) => {
             let _ = request.respond(json(&shared.snapshot()));
         }

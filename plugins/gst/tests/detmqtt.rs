@@ -208,6 +208,13 @@ fn play(pipeline: &gst::Pipeline) -> Vec<String> {
         }
     }
     pipeline.set_state(gst::State::Null).unwrap();
+    // The sender thread is joined on the way to NULL: what it reported is on the bus by now,
+    // even when it came after EOS.
+    while let Some(msg) = bus.pop() {
+        if let gst::MessageView::Warning(w) = msg.view() {
+            warnings.push(format!("{} {}", w.error(), w.debug().unwrap_or_default()));
+        }
+    }
     warnings
 }
 
