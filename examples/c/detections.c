@@ -5,13 +5,15 @@
  * HmgTensors custom meta, in a pad probe.
  *
  * build: cc detections.c -o detections $(pkg-config --cflags --libs gstreamer-1.0 gstreamer-video-1.0)
- * usage: ./detections MODEL INPUT [FRAMES] [DETLOG]
+ * usage: ./detections MODEL INPUT [FRAMES] [DETLOG] [track]
  * Prints one JSON line per frame: {"frame", "pts_ns", "detections": [...], "tensors": [...]}.
+ * With "track" (dettrack in the graph) each detection also has "track": {"id", "age"}.
  */
 #include <gst/gst.h>
 #include <gst/video/video.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 typedef struct {
   GstElement *pipeline;
@@ -45,8 +47,17 @@ static void print_detections(GstBuffer *buffer) {
         &x2, "y2", G_TYPE_DOUBLE, &y2, NULL);
     printf("%s{\"class_id\": %d, \"label\": ", first ? "" : ", ", class_id);
     print_json_string(gst_structure_get_string(p, "label"));
-    printf(", \"confidence\": %.9g, \"box\": [%.9g, %.9g, %.9g, %.9g]}", confidence, x1, y1,
+    printf(", \"confidence\": %.9g, \"box\": [%.9g, %.9g, %.9g, %.9g]", confidence, x1, y1,
         x2, y2);
+    /* dettrack's track: the same id for the same object from frame to frame. */
+    GstStructure *track = gst_video_region_of_interest_meta_get_param(roi, "tracking");
+    if (track) {
+      guint64 id = 0, age = 0;
+      gst_structure_get(track, "track-id", G_TYPE_UINT64, &id, "age", G_TYPE_UINT64, &age, NULL);
+      printf(", \"track\": {\"id\": %" G_GUINT64_FORMAT ", \"age\": %" G_GUINT64_FORMAT "}", id,
+          age);
+    }
+    printf("}");
     first = FALSE;
   }
   printf("]");
@@ -133,12 +144,14 @@ int main(int argc, char **argv) {
 
   gst_init(&argc, &argv);
   if (argc < 3) {
-    fprintf(stderr, "usage: %s MODEL INPUT [FRAMES] [DETLOG]\n", argv[0]);
+    fprintf(stderr, "usage: %s MODEL INPUT [FRAMES] [DETLOG] [track]\n", argv[0]);
     return 2;
   }
   app.max_frames = argc > 3 ? g_ascii_strtoull(argv[3], NULL, 10) : 0;
   description = g_strdup_printf("filesrc name=src ! decodebin ! videoconvert ! hailoinfer name=infer"
-      " ! yolonms%s ! fakesink name=sink sync=false", argc > 4 ? " ! detlog name=log" : "");
+      " ! yolonms%s%s ! fakesink name=sink sync=false",
+      argc > 5 && strcmp(argv[5], "track") == 0 ? " conf=0.1 ! dettrack" : "",
+      argc > 4 ? " ! detlog name=log" : "");
   app.pipeline = gst_parse_launch(description, &err);
   g_free(description);
   if (!app.pipeline) {

@@ -3,18 +3,20 @@
 //! linked into the application's own pipeline, and each frame's detections and raw outputs are
 //! read with the typed helpers of the `gsthmg` crate.
 //!
-//! `cargo run --release -p gst-hmg --example embed -- MODEL INPUT [FRAMES]`
+//! `cargo run --release -p gst-hmg --example embed -- MODEL INPUT [FRAMES] [track]`
 //! Prints one JSON line per frame: {"frame", "pts_ns", "detections": [...], "tensors": [...]}.
+//! With `track` (dettrack in the pipeline) each detection also has "track": {"id", "age"}.
 
 use gst::prelude::*;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     let [_, model, input, rest @ ..] = args.as_slice() else {
-        eprintln!("usage: embed MODEL INPUT [FRAMES]");
+        eprintln!("usage: embed MODEL INPUT [FRAMES] [track]");
         std::process::exit(2);
     };
     let max_frames: u64 = rest.first().map(|f| f.parse()).transpose()?.unwrap_or(0);
+    let track = rest.get(1).is_some_and(|t| t == "track");
 
     gst::init()?;
     // Linked into this program: no plugin installation needed.
@@ -30,12 +32,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .property("model", model)
         .build()?;
     let nms = gst::ElementFactory::make("yolonms").build()?;
+    if track {
+        // Weak detections keep tracks alive, as in ultralytics' tracking (conf 0.1).
+        nms.set_property("conf", 0.1f64);
+    }
     let sink = gst::ElementFactory::make("fakesink")
         .property("sync", false)
         .build()?;
     pipeline.add_many([&src, &decode, &convert, &infer, &nms, &sink])?;
     src.link(&decode)?;
-    gst::Element::link_many([&convert, &infer, &nms, &sink])?;
+    if track {
+        let tracker = gst::ElementFactory::make("dettrack").build()?;
+        pipeline.add(&tracker)?;
+        gst::Element::link_many([&convert, &infer, &nms, &tracker, &sink])?;
+    } else {
+        gst::Element::link_many([&convert, &infer, &nms, &sink])?;
+    }
     let convert_weak = convert.downgrade();
     decode.connect_pad_added(move |_, pad| {
         if let Some(convert) = convert_weak.upgrade()
@@ -54,9 +66,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let Some(buffer) = info.buffer() else {
                 return gst::PadProbeReturn::Ok;
             };
+            // dettrack's track, when it ran: the same id for the same object from frame to frame.
+            let tracks = gsthmg::roi::tracks_from_buffer(buffer);
             let detections: Vec<serde_json::Value> = gsthmg::detections_from_buffer(buffer)
                 .iter()
-                .map(hmg_detect::Detection::to_json)
+                .zip(tracks.iter().map(Some).chain(std::iter::repeat(None)))
+                .map(|(d, t)| {
+                    let mut json = d.to_json();
+                    if let Some(Some(t)) = t {
+                        json["track"] = serde_json::json!({"id": t.track_id, "age": t.age});
+                    }
+                    json
+                })
                 .collect();
             let tensors: Vec<serde_json::Value> = match gsthmg::meta::read(buffer) {
                 Some(Ok(meta)) => meta

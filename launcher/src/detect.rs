@@ -190,6 +190,19 @@ struct StreamStats {
     last_out: Option<Instant>,
 }
 
+impl StreamStats {
+    /// Frames a second over the last few seconds, and the span they cover (at least 0.5 s).
+    fn recent_rate(&self) -> (f64, f64) {
+        let span = self
+            .recent
+            .front()
+            .map(|(t, _)| t.elapsed().as_secs_f64())
+            .unwrap_or(0.0)
+            .max(0.5);
+        (self.recent.len() as f64 / span, span)
+    }
+}
+
 fn check_args(args: &DetectArgs) -> anyhow::Result<Vec<Branch>> {
     check_model_args(
         &args.model,
@@ -748,13 +761,7 @@ fn status_line(branches: &[Branch], stats: &[Arc<Mutex<StreamStats>>]) -> String
         .zip(stats)
         .map(|(b, s)| {
             let s = s.lock().unwrap();
-            let span = s
-                .recent
-                .front()
-                .map(|(t, _)| t.elapsed().as_secs_f64())
-                .unwrap_or(0.0)
-                .max(0.5);
-            let fps = s.recent.len() as f64 / span;
+            let (fps, span) = s.recent_rate();
             let dets: u64 = s.recent.iter().map(|(_, d)| d).sum();
             let lat = s.latencies_ms.last().copied().unwrap_or(f64::NAN);
             format!(
@@ -780,18 +787,13 @@ fn live_stats(
         .enumerate()
         .map(|(i, (b, s))| {
             let s = s.lock().unwrap();
-            let span = s
-                .recent
-                .front()
-                .map(|(t, _)| t.elapsed().as_secs_f64())
-                .unwrap_or(0.0)
-                .max(0.5);
+            let (fps, _) = s.recent_rate();
             let mut recent: Vec<f64> = s.latencies_ms.iter().rev().take(50).copied().collect();
             recent.sort_by(f64::total_cmp);
             serde_json::json!({
                 "name": b.name,
                 "frames": s.frames,
-                "fps": s.recent.len() as f64 / span,
+                "fps": fps,
                 "detections": s.detections,
                 "tracks": s.track_ids.len(),
                 "latency_ms": recent.get(recent.len() / 2),

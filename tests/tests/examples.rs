@@ -126,21 +126,27 @@ fn test_python_example_reads_the_tracks_detlog_writes() {
     let lines = json_lines(&run(cmd));
     let detlog = json_lines(&std::fs::read_to_string(&log).unwrap());
     assert_same_as_detlog("python --track", &lines, &detlog);
+    assert_same_tracks("python --track", &lines, &detlog);
+}
+
+/// Each detection's track id and age equal detlog's, and every detection kept is tracked.
+fn assert_same_tracks(who: &str, lines: &[serde_json::Value], detlog: &[serde_json::Value]) {
     let mut tracked = 0;
-    for (ours, logged) in lines.iter().zip(&detlog).take(FRAMES) {
+    for (ours, logged) in lines.iter().zip(detlog).take(FRAMES) {
         let a = ours["detections"].as_array().unwrap();
         let b = logged["detections"].as_array().unwrap();
+        assert_eq!(a.len(), b.len(), "{who}: {ours} vs {logged}");
         for (x, y) in a.iter().zip(b) {
-            assert_eq!(x["track"]["id"], y["track"]["id"], "{x} vs {y}");
-            assert_eq!(x["track"]["age"], y["track"]["age"], "{x} vs {y}");
+            assert_eq!(x["track"]["id"], y["track"]["id"], "{who}: {x} vs {y}");
+            assert_eq!(x["track"]["age"], y["track"]["age"], "{who}: {x} vs {y}");
             assert!(
                 x["track"]["id"].as_u64().is_some(),
-                "every detection kept is tracked"
+                "{who}: every detection kept is tracked"
             );
             tracked += 1;
         }
     }
-    assert!(tracked > FRAMES, "{tracked}");
+    assert!(tracked > FRAMES, "{who}: {tracked}");
 }
 
 #[test]
@@ -164,6 +170,16 @@ fn test_c_example_builds_with_pkg_config_and_reads_what_detlog_writes() {
     let lines = json_lines(&run(cmd));
     let detlog = json_lines(&std::fs::read_to_string(&log).unwrap());
     assert_same_as_detlog("c", &lines, &detlog);
+    // With dettrack in its graph, it reads each detection's track.
+    let log = dir.join("detlog-track.jsonl");
+    let mut cmd = gst_command(exe.to_str().unwrap(), &dir);
+    cmd.args([model(), clip(), FRAMES.to_string()])
+        .arg(&log)
+        .arg("track");
+    let lines = json_lines(&run(cmd));
+    let detlog = json_lines(&std::fs::read_to_string(&log).unwrap());
+    assert_same_as_detlog("c track", &lines, &detlog);
+    assert_same_tracks("c track", &lines, &detlog);
 }
 
 #[test]
@@ -175,8 +191,32 @@ fn test_rust_example_reads_typed_detections() {
         exe.is_file(),
         "build it with cargo build --release --examples (scripts/test does)"
     );
-    let mut cmd = Command::new(exe);
+    let mut cmd = Command::new(&exe);
     cmd.args([model(), clip(), FRAMES.to_string()]);
     let lines = json_lines(&run(cmd));
     assert_same_as_detlog("rust", &lines, &detlog);
+}
+
+/// With dettrack in its pipeline, the Rust example reads the tracks the Python example's detlog
+/// wrote for the same graph.
+#[test]
+fn test_rust_example_reads_the_tracks() {
+    let dir = temp_dir("example-rust-track");
+    let log = dir.join("detlog.jsonl");
+    let mut python = gst_command("/usr/bin/python3", &dir);
+    python
+        .current_dir(repo())
+        .arg("examples/python/detections.py")
+        .args(["--model", &model(), "--input", &clip(), "--frames"])
+        .arg(FRAMES.to_string())
+        .arg("--track")
+        .arg("--log")
+        .arg(&log);
+    run(python);
+    let detlog = json_lines(&std::fs::read_to_string(&log).unwrap());
+    let mut cmd = Command::new(profile_dir().join("examples/embed"));
+    cmd.args([model(), clip(), FRAMES.to_string(), "track".to_string()]);
+    let lines = json_lines(&run(cmd));
+    assert_same_as_detlog("rust track", &lines, &detlog);
+    assert_same_tracks("rust track", &lines, &detlog);
 }
