@@ -39,7 +39,8 @@ pub struct Feed {
     jpeg: Mutex<(u64, Option<Arc<Vec<u8>>>)>,
     fresh: Condvar,
     /// The newest frame's detections, as detlog writes them.
-    record: Mutex<Option<serde_json::Value>>,
+    /// Kept as written: parsed only when the page asks (twice a second), not on every frame.
+    record: Mutex<Option<String>>,
     /// The latest line and zone events, newest last, each with the picture shown when it came.
     events: Mutex<VecDeque<Event>>,
 }
@@ -98,7 +99,14 @@ impl Shared {
         let records: Vec<serde_json::Value> = self
             .feeds
             .iter()
-            .map(|f| f.record.lock().unwrap().clone().unwrap_or_default())
+            .map(|f| {
+                f.record
+                    .lock()
+                    .unwrap()
+                    .as_deref()
+                    .and_then(|line| serde_json::from_str(line).ok())
+                    .unwrap_or_default()
+            })
             .collect();
         let mut events: Vec<serde_json::Value> = self
             .feeds
@@ -255,11 +263,13 @@ impl LiveView {
                     .map_or((0, 0), |c| gsthmg::frame::caps_size(&c));
                 let dets = gsthmg::detections_from_buffer(buf);
                 let line = gsthmg::detlog::frame_line(&name, n, buf, size, &dets);
-                let record: Option<serde_json::Value> = serde_json::from_str(&line).ok();
-                if let Some(r) = &record {
-                    shared.keep_events(i, r);
+                // Only a frame with line or zone events is read back here.
+                if line.contains("\"events\":")
+                    && let Ok(r) = serde_json::from_str::<serde_json::Value>(&line)
+                {
+                    shared.keep_events(i, &r);
                 }
-                *shared.feeds[i].record.lock().unwrap() = record;
+                *shared.feeds[i].record.lock().unwrap() = Some(line);
             }
             gst::PadProbeReturn::Ok
         });
