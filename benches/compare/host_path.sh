@@ -40,13 +40,15 @@ rows = [
 print(f"reference: opencv {ref.get('opencv')}, ultralytics {ref.get('ultralytics', 'not installed')}")
 print("| stage | hmg median | reference | reference median | hmg faster by |")
 print("| --- | ---: | --- | ---: | ---: |")
+def ms(v):
+    return f"{v:.4f}" if v < 0.1 else f"{v:.3f}"
 for label, benches, ref_label, key in rows:
     mine = sum(ours(b) for b in benches)
     theirs = ref.get(key)
     if theirs is None:
-        print(f"| {label} | {mine:.3f} ms | {ref_label} | not measured | |")
+        print(f"| {label} | {ms(mine)} ms | {ref_label} | not measured | |")
     else:
-        print(f"| {label} | {mine:.3f} ms | {ref_label} | {theirs:.3f} ms | **{theirs / mine:.1f}×** |")
+        print(f"| {label} | {ms(mine)} ms | {ref_label} | {ms(theirs)} ms | **{theirs / mine:.1f}×** |")
 share = ours("track_100_objects") / ours("host_path_1920x1080_rgb_640_1x84x8400")
-print(f"\ntracking 100 objects adds {100 * share:.1f} % to the 1080p host path")
+print(f"\ntracking 100 objects adds {100 * share:.2f} % to the 1080p host path")
 PY

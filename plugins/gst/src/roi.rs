@@ -5,10 +5,52 @@
 //! tracked one also carries a `tracking` param structure (see [`TrackInfo`]) and its track id as
 //! the meta's `id`.
 
+// The field names are used through their quarks: GStreamer 1.22 (where gstreamer-rs's IdStr
+// calls fall back to plain strings) would otherwise hash each name on every get and set, which
+// at 100 detections a frame cost more than the tracker itself.
+#![allow(deprecated)]
+
+use std::sync::OnceLock;
+
+use gst::glib::Quark;
 use hmg_detect::Detection;
 
 pub const DETECTION_PARAM: &str = "detection";
 pub const TRACKING_PARAM: &str = "tracking";
+
+/// The quarks of the param structures' field names, interned once.
+struct Fields {
+    class_id: Quark,
+    label: Quark,
+    confidence: Quark,
+    xyxy: [Quark; 4],
+    track_id: Quark,
+    age: Quark,
+    state: Quark,
+    velocity: [Quark; 2],
+}
+
+fn fields() -> &'static Fields {
+    static FIELDS: OnceLock<Fields> = OnceLock::new();
+    FIELDS.get_or_init(|| Fields {
+        class_id: Quark::from_str("class-id"),
+        label: Quark::from_str("label"),
+        confidence: Quark::from_str("confidence"),
+        xyxy: ["x1", "y1", "x2", "y2"].map(Quark::from_str),
+        track_id: Quark::from_str("track-id"),
+        age: Quark::from_str("age"),
+        state: Quark::from_str("state"),
+        velocity: ["vx", "vy"].map(Quark::from_str),
+    })
+}
+
+/// A field of a param structure by its quark, as `T` (None when absent or of another type).
+fn field<'a, T: gst::glib::value::FromValue<'a>>(
+    s: &'a gst::StructureRef,
+    name: Quark,
+) -> Option<T> {
+    s.value_by_quark(name).ok()?.get::<T>().ok()
+}
 
 /// What `dettrack` knows of a tracked detection (the `tracking` param structure: `track-id`
 /// (uint64), `age` (uint64, frames since the track started), `state` (string, "tracked"),
@@ -24,26 +66,28 @@ pub struct TrackInfo {
 
 impl TrackInfo {
     pub fn to_structure(&self) -> gst::Structure {
-        gst::Structure::builder(TRACKING_PARAM)
-            .field("track-id", self.track_id)
-            .field("age", self.age)
-            .field("state", "tracked")
-            .field("vx", self.velocity[0])
-            .field("vy", self.velocity[1])
-            .field("x1", self.xyxy[0])
-            .field("y1", self.xyxy[1])
-            .field("x2", self.xyxy[2])
-            .field("y2", self.xyxy[3])
-            .build()
+        let n = fields();
+        let mut s = gst::Structure::new_empty(TRACKING_PARAM);
+        s.set_by_quark(n.track_id, self.track_id);
+        s.set_by_quark(n.age, self.age);
+        s.set_by_quark(n.state, "tracked");
+        for (&name, &v) in n.velocity.iter().zip(&self.velocity) {
+            s.set_by_quark(name, v);
+        }
+        for (&name, &v) in n.xyxy.iter().zip(&self.xyxy) {
+            s.set_by_quark(name, v);
+        }
+        s
     }
 
     fn from_structure(s: &gst::StructureRef) -> Option<Self> {
-        let f = |name: &str| s.get::<f64>(name).ok();
+        let n = fields();
+        let f = |name: Quark| field::<f64>(s, name);
         Some(Self {
-            track_id: s.get::<u64>("track-id").ok()?,
-            age: s.get::<u64>("age").unwrap_or(0),
-            velocity: [f("vx")?, f("vy")?],
-            xyxy: [f("x1")?, f("y1")?, f("x2")?, f("y2")?],
+            track_id: field::<u64>(s, n.track_id)?,
+            age: field::<u64>(s, n.age).unwrap_or(0),
+            velocity: [f(n.velocity[0])?, f(n.velocity[1])?],
+            xyxy: [f(n.xyxy[0])?, f(n.xyxy[1])?, f(n.xyxy[2])?, f(n.xyxy[3])?],
         })
     }
 
@@ -85,17 +129,15 @@ pub fn add_detections(buffer: &mut gst::BufferRef, dets: &[Detection]) {
         );
         meta.set_id(id as i32);
         meta.set_parent_id(-1);
-        meta.add_param(
-            gst::Structure::builder(DETECTION_PARAM)
-                .field("class-id", d.class_id as i32)
-                .field("label", &*d.label)
-                .field("confidence", d.confidence as f64)
-                .field("x1", d.x1 as f64)
-                .field("y1", d.y1 as f64)
-                .field("x2", d.x2 as f64)
-                .field("y2", d.y2 as f64)
-                .build(),
-        );
+        let n = fields();
+        let mut param = gst::Structure::new_empty(DETECTION_PARAM);
+        param.set_by_quark(n.class_id, d.class_id as i32);
+        param.set_by_quark(n.label, &*d.label);
+        param.set_by_quark(n.confidence, d.confidence as f64);
+        for (&name, v) in n.xyxy.iter().zip([d.x1, d.y1, d.x2, d.y2]) {
+            param.set_by_quark(name, v as f64);
+        }
+        meta.add_param(param);
     }
 }
 
@@ -106,24 +148,23 @@ pub fn detections_from_buffer(buffer: &gst::BufferRef) -> Vec<Detection> {
         .filter_map(|m| {
             let p = m.param(DETECTION_PARAM)?;
             let (x, y, w, h) = m.rect();
-            let f = |name: &str, fallback: u32| {
-                p.get::<f64>(name).map_or(fallback as f32, |v| v as f32)
+            let n = fields();
+            let f = |name: Quark, fallback: u32| {
+                field::<f64>(p, name).map_or(fallback as f32, |v| v as f32)
             };
             Some(Detection {
-                class_id: p
-                    .get::<i32>("class-id")
-                    .ok()
+                class_id: field::<i32>(p, n.class_id)
                     .and_then(|c| u32::try_from(c).ok())
                     .unwrap_or(0),
-                label: match p.get::<&str>("label") {
-                    Ok(label) => label.into(),
-                    Err(_) => m.roi_type().to_string().into(),
+                label: match field::<&str>(p, n.label) {
+                    Some(label) => label.into(),
+                    None => m.roi_type().to_string().into(),
                 },
-                confidence: p.get::<f64>("confidence").unwrap_or(0.0) as f32,
-                x1: f("x1", x),
-                y1: f("y1", y),
-                x2: f("x2", x + w),
-                y2: f("y2", y + h),
+                confidence: field::<f64>(p, n.confidence).unwrap_or(0.0) as f32,
+                x1: f(n.xyxy[0], x),
+                y1: f(n.xyxy[1], y),
+                x2: f(n.xyxy[2], x + w),
+                y2: f(n.xyxy[3], y + h),
             })
         })
         .collect()

@@ -4,6 +4,9 @@
 //! embedded in a square problem where leaving a row or a column unmatched costs `limit / 2`, so a
 //! pair is only matched when that beats leaving both alone. Solved by the Jonker–Volgenant
 //! algorithm of the `lapjv` crate, one group of linked rows and columns at a time.
+//!
+//! The caller names the affordable pairs (for boxes, the ones that overlap: see `overlap`), so a
+//! frame never builds the whole rows×cols matrix.
 
 /// The result of one matching: (row, col) pairs, then the unmatched rows and columns, ascending.
 #[derive(Debug, Default, PartialEq)]
@@ -14,20 +17,46 @@ pub struct Assignment {
 }
 
 /// Matches the `rows`×`cols` costs (row-major) under `limit`.
+#[cfg(test)]
+pub fn assign(costs: &[f32], rows: usize, cols: usize, limit: f64) -> Assignment {
+    debug_assert_eq!(costs.len(), rows * cols);
+    let cost = |r: usize, c: usize| payable(f64::from(costs[r * cols + c]));
+    let mut edges = Vec::new();
+    for r in 0..rows {
+        for c in 0..cols {
+            if cost(r, c) <= limit {
+                edges.push((r, c, cost(r, c)));
+            }
+        }
+    }
+    assign_edges(rows, cols, &edges, cost, limit)
+}
+
+/// Matches `rows` to `cols` under `limit`, given every pair whose cost is within it (`edges`:
+/// row, column, cost; in any order) and the cost of any pair.
 ///
 /// A pair costing more than `limit` is never matched (leaving both alone costs `limit`), so the
 /// problem falls apart into the groups of rows and columns linked by affordable pairs; each
 /// group is solved on its own. In a tracker most tracks overlap one detection or none: the groups
-/// are tiny, and a frame of 100 objects costs a hundred 2×2 problems, not one 200×200.
-pub fn assign(costs: &[f32], rows: usize, cols: usize, limit: f64) -> Assignment {
-    debug_assert_eq!(costs.len(), rows * cols);
-    let cost = |r: usize, c: usize| {
-        // A NaN cost (a degenerate box) is one no match can pay.
-        let v = f64::from(costs[r * cols + c]);
-        if v.is_nan() { UNPAYABLE } else { v }
-    };
-    // Union-find over rows (0..rows) and columns (rows..rows+cols).
-    let mut parent: Vec<usize> = (0..rows + cols).collect();
+/// are tiny, and a frame of 100 objects costs a hundred 1×1 problems, not one 200×200.
+pub fn assign_edges(
+    rows: usize,
+    cols: usize,
+    edges: &[(usize, usize, f64)],
+    cost: impl Fn(usize, usize) -> f64,
+    limit: f64,
+) -> Assignment {
+    let cost = |r: usize, c: usize| payable(cost(r, c));
+    // Edges at each row (0..rows) and column (rows..rows+cols).
+    let mut degree = vec![0u32; rows + cols];
+    for &(r, c, _) in edges {
+        degree[r] += 1;
+        degree[rows + c] += 1;
+    }
+    const NONE: usize = usize::MAX;
+    let mut row_match = vec![NONE; rows];
+    // Union-find over the rows (0..rows) and columns (rows..rows+cols) of the larger groups.
+    let mut parent: Vec<usize> = Vec::new();
     fn root(parent: &mut [usize], mut i: usize) -> usize {
         while parent[i] != i {
             parent[i] = parent[parent[i]];
@@ -35,43 +64,55 @@ pub fn assign(costs: &[f32], rows: usize, cols: usize, limit: f64) -> Assignment
         }
         i
     }
-    for r in 0..rows {
-        for c in 0..cols {
-            if cost(r, c) <= limit {
-                let (a, b) = (root(&mut parent, r), root(&mut parent, rows + c));
-                parent[a] = b;
+    let mut linked = Vec::new();
+    for &(r, c, pair_cost) in edges {
+        if degree[r] == 1 && degree[rows + c] == 1 {
+            // A group of one row and one column: matching costs c, leaving both costs limit.
+            if pair_cost < limit {
+                row_match[r] = c;
             }
-        }
-    }
-    // Nodes sorted by group, rows before columns within one.
-    let roots: Vec<usize> = (0..rows + cols).map(|i| root(&mut parent, i)).collect();
-    let mut order: Vec<usize> = (0..rows + cols).collect();
-    order.sort_unstable_by_key(|&i| (roots[i], i));
-    let mut row_match = vec![None; rows];
-    for group in order.chunk_by(|&a, &b| roots[a] == roots[b]) {
-        let split = group.partition_point(|&i| i < rows);
-        let (group_rows, group_cols) = group.split_at(split);
-        if group_rows.is_empty() || group_cols.is_empty() {
             continue;
         }
-        let group_cols: Vec<usize> = group_cols.iter().map(|&c| c - rows).collect();
-        for (r, c) in solve_group(group_rows, &group_cols, &cost, limit) {
-            row_match[r] = Some(c);
+        if parent.is_empty() {
+            parent = (0..rows + cols).collect();
+        }
+        let (a, b) = (root(&mut parent, r), root(&mut parent, rows + c));
+        parent[a] = b;
+        linked.extend([r, rows + c]);
+    }
+    if !linked.is_empty() {
+        // The linked nodes sorted by group, rows before columns within one.
+        linked.sort_unstable();
+        linked.dedup();
+        let mut keyed: Vec<(usize, usize)> =
+            linked.iter().map(|&i| (root(&mut parent, i), i)).collect();
+        keyed.sort_unstable();
+        for group in keyed.chunk_by(|a, b| a.0 == b.0) {
+            let split = group.partition_point(|&(_, i)| i < rows);
+            let group_rows: Vec<usize> = group[..split].iter().map(|&(_, i)| i).collect();
+            let group_cols: Vec<usize> = group[split..].iter().map(|&(_, i)| i - rows).collect();
+            for (r, c) in solve_group(&group_rows, &group_cols, &cost, limit) {
+                row_match[r] = c;
+            }
         }
     }
     let mut out = Assignment::default();
-    let mut col_taken = vec![false; cols];
-    for (r, m) in row_match.into_iter().enumerate() {
-        match m {
-            Some(c) => {
-                out.matches.push((r, c));
-                col_taken[c] = true;
-            }
-            None => out.unmatched_rows.push(r),
+    let col_taken = &mut degree[rows..];
+    for (r, c) in row_match.into_iter().enumerate() {
+        if c == NONE {
+            out.unmatched_rows.push(r);
+        } else {
+            out.matches.push((r, c));
+            col_taken[c] = u32::MAX;
         }
     }
-    out.unmatched_cols = (0..cols).filter(|&c| !col_taken[c]).collect();
+    out.unmatched_cols = (0..cols).filter(|&c| col_taken[c] != u32::MAX).collect();
     out
+}
+
+/// A NaN cost (a degenerate box) is one no match can pay.
+fn payable(cost: f64) -> f64 {
+    if cost.is_nan() { UNPAYABLE } else { cost }
 }
 
 /// One group as `lap.lapjv(extend_cost=True, cost_limit=limit)` poses it: the costs in a square

@@ -4,8 +4,9 @@
 //! with the score), then the low-confidence ones to the tracks still unmatched, then the tracks
 //! born last frame; a track lost for more than `track_buffer` frames ends.
 
-use super::assignment::assign;
+use super::assignment::{Assignment, assign_edges};
 use super::kalman::{self, Covariance, Mean};
+use super::overlap::{OverlapIndex, Xyxy};
 
 /// ByteTrack's thresholds (defaults: ultralytics' `bytetrack.yaml`).
 #[derive(Debug, Clone, PartialEq)]
@@ -136,8 +137,12 @@ impl Track {
         [l, t, w + l, h + t]
     }
 
+    fn xyxy_f32(&self) -> Xyxy {
+        self.xyxy().map(|v| v as f32)
+    }
+
     fn take(&mut self, c: &Candidate, frame: u64) {
-        (self.mean, self.covariance) = kalman::update(&self.mean, &self.covariance, c.xyah());
+        kalman::update(&mut self.mean, &mut self.covariance, c.xyah());
         self.state = TrackState::Tracked;
         self.activated = true;
         self.frame = frame;
@@ -153,8 +158,24 @@ pub struct ByteTracker {
     options: TrackerOptions,
     frame: u64,
     last_id: u64,
-    tracked: Vec<Track>,
-    lost: Vec<Track>,
+    /// Every live track (tracked or lost), where it was born: the lists below index it, so a
+    /// frame moves no track.
+    tracks: Vec<Track>,
+    /// The reference's `tracked_stracks`, in its order.
+    tracked: Vec<usize>,
+    /// The reference's `lost_stracks`, in its order.
+    lost: Vec<usize>,
+    /// Reused from frame to frame.
+    scratch: Scratch,
+}
+
+/// The buffers one association needs, kept so that a frame allocates little.
+#[derive(Debug, Clone, Default)]
+struct Scratch {
+    index: OverlapIndex,
+    track_boxes: Vec<Xyxy>,
+    candidate_boxes: Vec<Xyxy>,
+    edges: Vec<(usize, usize, f64)>,
 }
 
 impl ByteTracker {
@@ -182,8 +203,8 @@ impl ByteTracker {
         self.frame += 1;
         let frame = self.frame;
         let o = self.options.clone();
-        let mut high = Vec::new();
-        let mut low = Vec::new();
+        let mut high = Vec::with_capacity(detections.len());
+        let mut low = Vec::with_capacity(detections.len());
         for (i, d) in detections.iter().enumerate() {
             let c = Candidate::new(d, i);
             if !(c.ltwh[2] > 0.0 && c.ltwh[3] > 0.0) {
@@ -196,31 +217,34 @@ impl ByteTracker {
             }
         }
 
-        // Every track lives in `all`; the lists below are indices into it.
-        let mut all: Vec<Track> = std::mem::take(&mut self.tracked);
-        let before_tracked = all.len();
-        all.append(&mut self.lost);
+        let mut all = std::mem::take(&mut self.tracks);
         let (unconfirmed, confirmed): (Vec<usize>, Vec<usize>) =
-            (0..before_tracked).partition(|&i| !all[i].activated);
-        let lost_before: Vec<usize> = (before_tracked..all.len()).collect();
+            self.tracked.iter().partition(|&&i| !all[i].activated);
+        let lost_before = std::mem::take(&mut self.lost);
         let pool: Vec<usize> = confirmed.iter().chain(&lost_before).copied().collect();
         for &i in &pool {
             let t = &mut all[i];
-            let mut mean = t.mean;
             if t.state != TrackState::Tracked {
-                mean[7] = 0.0;
+                t.mean[7] = 0.0;
             }
-            (t.mean, t.covariance) = kalman::predict(&mean, &t.covariance);
+            kalman::predict(&mut t.mean, &mut t.covariance);
         }
 
-        let mut activated: Vec<usize> = Vec::new();
+        let live = all.len() + detections.len();
+        let mut activated: Vec<usize> = Vec::with_capacity(live);
         let mut refound: Vec<usize> = Vec::new();
         let mut lost_now: Vec<usize> = Vec::new();
-        let mut removed: Vec<u64> = Vec::new();
+        let mut removed: Vec<usize> = Vec::new();
 
         // 1. High-score detections against every live track.
-        let costs = self.costs(&all, &pool, &high, o.fuse_score);
-        let first = assign(&costs, pool.len(), high.len(), f64::from(o.match_thresh));
+        let first = associate(
+            &mut self.scratch,
+            &all,
+            &pool,
+            &high,
+            o.fuse_score,
+            f64::from(o.match_thresh),
+        );
         let mut took =
             |all: &mut [Track], rows: &[usize], matches: &[(usize, usize)], from: &[Candidate]| {
                 for &(t, d) in matches {
@@ -246,8 +270,7 @@ impl ByteTracker {
             .collect();
         let mut unmatched: Vec<usize> = (0..remaining.len()).collect();
         if !remaining.is_empty() && !low.is_empty() {
-            let costs = self.costs(&all, &remaining, &low, false);
-            let second = assign(&costs, remaining.len(), low.len(), 0.5);
+            let second = associate(&mut self.scratch, &all, &remaining, &low, false, 0.5);
             took(&mut all, &remaining, &second.matches, &low);
             unmatched = second.unmatched_rows;
         }
@@ -260,15 +283,21 @@ impl ByteTracker {
         let left: Vec<Candidate> = first.unmatched_cols.iter().map(|&d| high[d]).collect();
         let mut newborn: Vec<usize> = (0..left.len()).collect();
         if !unconfirmed.is_empty() {
-            let costs = self.costs(&all, &unconfirmed, &left, o.fuse_score);
-            let third = assign(&costs, unconfirmed.len(), left.len(), 0.7);
+            let third = associate(
+                &mut self.scratch,
+                &all,
+                &unconfirmed,
+                &left,
+                o.fuse_score,
+                0.7,
+            );
             for &(t, d) in &third.matches {
                 all[unconfirmed[t]].take(&left[d], frame);
                 activated.push(unconfirmed[t]);
             }
             for t in third.unmatched_rows {
                 all[unconfirmed[t]].state = TrackState::Removed;
-                removed.push(all[unconfirmed[t]].id);
+                removed.push(unconfirmed[t]);
             }
             newborn = third.unmatched_cols;
         }
@@ -300,26 +329,38 @@ impl ByteTracker {
         for &i in &lost_before {
             if frame - all[i].frame > u64::from(o.track_buffer) {
                 all[i].state = TrackState::Removed;
-                removed.push(all[i].id);
+                removed.push(i);
             }
         }
 
-        // The lists for the next frame, merged by track id as the reference merges them.
-        let mut tracked: Vec<usize> = (0..before_tracked)
-            .filter(|&i| all[i].state == TrackState::Tracked)
-            .collect();
-        join(&all, &mut tracked, &activated);
-        join(&all, &mut tracked, &refound);
-        let tracked_ids: std::collections::HashSet<u64> =
-            tracked.iter().map(|&i| all[i].id).collect();
-        let mut lost: Vec<usize> = lost_before
+        // The lists for the next frame, merged as the reference merges them by track id (a
+        // track is one entry of `all`, so its index stands for its id).
+        let mut in_tracked = vec![false; all.len()];
+        let mut tracked: Vec<usize> = Vec::with_capacity(all.len());
+        for i in self
+            .tracked
             .iter()
             .copied()
-            .filter(|&i| !tracked_ids.contains(&all[i].id))
+            .filter(|&i| all[i].state == TrackState::Tracked)
+            .chain(activated)
+            .chain(refound)
+        {
+            if !std::mem::replace(&mut in_tracked[i], true) {
+                tracked.push(i);
+            }
+        }
+        let mut ended = vec![false; all.len()];
+        for &i in &removed {
+            ended[i] = true;
+        }
+        let lost: Vec<usize> = lost_before
+            .iter()
+            .copied()
+            .filter(|&i| !in_tracked[i])
+            .chain(lost_now)
+            .filter(|&i| !ended[i])
             .collect();
-        lost.extend(lost_now);
-        lost.retain(|&i| !removed.contains(&all[i].id));
-        let (tracked, lost) = remove_duplicates(&all, tracked, lost);
+        let (tracked, lost) = remove_duplicates(&mut self.scratch.index, &all, tracked, lost);
 
         let out = tracked
             .iter()
@@ -328,42 +369,84 @@ impl ByteTracker {
             .map(|t| TrackedObject {
                 track_id: t.id,
                 detection: t.detection,
-                xyxy: t.xyxy().map(|v| v as f32),
+                xyxy: t.xyxy_f32(),
                 score: t.score,
                 class_id: t.class_id,
                 age: frame - t.start,
                 velocity: [t.mean[4] as f32, t.mean[5] as f32],
             })
             .collect();
-        let mut keep: Vec<Option<Track>> = all.into_iter().map(Some).collect();
-        self.tracked = tracked.iter().filter_map(|&i| keep[i].take()).collect();
-        self.lost = lost.iter().filter_map(|&i| keep[i].take()).collect();
-        out
-    }
 
-    /// 1 − IoU of tracks × candidates (in float32, as the reference computes it), optionally
-    /// fused with the candidates' scores.
-    fn costs(
-        &self,
-        all: &[Track],
-        tracks: &[usize],
-        candidates: &[Candidate],
-        fuse: bool,
-    ) -> Vec<f32> {
-        let mut out = Vec::with_capacity(tracks.len() * candidates.len());
-        for &t in tracks {
-            let a = all[t].xyxy().map(|v| v as f32);
-            for c in candidates {
-                let cost = 1.0 - iou(a, c.xyxy());
-                out.push(if fuse {
-                    1.0 - (1.0 - cost) * c.score
-                } else {
-                    cost
-                });
-            }
+        // The tracks on neither list have ended: the others close up, the lists follow.
+        let mut new_index = vec![usize::MAX; all.len()];
+        for &i in tracked.iter().chain(&lost) {
+            new_index[i] = 0;
         }
+        for (next, slot) in new_index.iter_mut().filter(|slot| **slot == 0).enumerate() {
+            *slot = next;
+        }
+        let mut k = 0;
+        all.retain(|_| {
+            k += 1;
+            new_index[k - 1] != usize::MAX
+        });
+        self.tracks = all;
+        self.tracked = tracked.into_iter().map(|i| new_index[i]).collect();
+        self.lost = lost.into_iter().map(|i| new_index[i]).collect();
         out
     }
+}
+
+/// Matches `tracks` (indices into `all`) to `candidates` on 1 − IoU (in float32, as the
+/// reference computes it), optionally fused with the candidates' scores, under `limit`.
+fn associate(
+    scratch: &mut Scratch,
+    all: &[Track],
+    tracks: &[usize],
+    candidates: &[Candidate],
+    fuse: bool,
+    limit: f64,
+) -> Assignment {
+    let Scratch {
+        index,
+        track_boxes,
+        candidate_boxes,
+        edges,
+    } = scratch;
+    track_boxes.clear();
+    track_boxes.extend(tracks.iter().map(|&t| all[t].xyxy_f32()));
+    candidate_boxes.clear();
+    candidate_boxes.extend(candidates.iter().map(Candidate::xyxy));
+    let cost = |t: usize, c: usize| {
+        let cost = 1.0 - iou(track_boxes[t], candidate_boxes[c]);
+        f64::from(if fuse {
+            1.0 - (1.0 - cost) * candidates[c].score
+        } else {
+            cost
+        })
+    };
+    edges.clear();
+    if limit < 1.0 {
+        // Boxes that share no area cost exactly 1: only overlapping pairs can be matched.
+        index.rebuild(candidate_boxes);
+        for (t, boxt) in track_boxes.iter().enumerate() {
+            index.overlapping(boxt, |c| {
+                let pair = cost(t, c);
+                if pair <= limit {
+                    edges.push((t, c, pair));
+                }
+            });
+        }
+    } else {
+        for t in 0..tracks.len() {
+            edges.extend(
+                (0..candidates.len())
+                    .map(|c| (t, c, cost(t, c)))
+                    .filter(|&(_, _, pair)| pair <= limit),
+            );
+        }
+    }
+    assign_edges(tracks.len(), candidates.len(), edges, cost, limit)
 }
 
 /// IoU of two xyxy boxes in float32 with ultralytics' epsilon.
@@ -380,28 +463,26 @@ fn iou(a: [f32; 4], b: [f32; 4]) -> f32 {
     inter / (area_b + area_a - inter + 1e-7)
 }
 
-/// Appends the tracks of `more` whose id `list` does not hold yet.
-fn join(all: &[Track], list: &mut Vec<usize>, more: &[usize]) {
-    let mut ids: std::collections::HashSet<u64> = list.iter().map(|&j| all[j].id).collect();
-    for &i in more {
-        if ids.insert(all[i].id) {
-            list.push(i);
-        }
-    }
-}
-
 /// A tracked and a lost track on the same object (IoU > 0.85): the younger one goes.
 fn remove_duplicates(
+    index: &mut OverlapIndex,
     all: &[Track],
     tracked: Vec<usize>,
     lost: Vec<usize>,
 ) -> (Vec<usize>, Vec<usize>) {
+    if lost.is_empty() {
+        return (tracked, lost);
+    }
     let mut drop_tracked = vec![false; tracked.len()];
     let mut drop_lost = vec![false; lost.len()];
+    let lost_boxes: Vec<Xyxy> = lost.iter().map(|&b| all[b].xyxy_f32()).collect();
+    // IoU above 0.85 needs boxes that overlap.
+    index.rebuild(&lost_boxes);
     for (p, &a) in tracked.iter().enumerate() {
-        let boxa = all[a].xyxy().map(|v| v as f32);
-        for (q, &b) in lost.iter().enumerate() {
-            if 1.0 - iou(boxa, all[b].xyxy().map(|v| v as f32)) < 0.15 {
+        let boxa = all[a].xyxy_f32();
+        index.overlapping(&boxa, |q| {
+            if 1.0 - iou(boxa, lost_boxes[q]) < 0.15 {
+                let b = lost[q];
                 let age_p = all[a].frame - all[a].start;
                 let age_q = all[b].frame - all[b].start;
                 if age_p > age_q {
@@ -410,7 +491,7 @@ fn remove_duplicates(
                     drop_tracked[p] = true;
                 }
             }
-        }
+        });
     }
     let keep = |list: Vec<usize>, drop: Vec<bool>| {
         list.into_iter()

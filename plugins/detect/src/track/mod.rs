@@ -4,5 +4,6 @@
 mod assignment;
 mod bytetrack;
 mod kalman;
+mod overlap;
 
 pub use bytetrack::{ByteTracker, TrackInput, TrackState, TrackedObject, TrackerOptions};
