@@ -698,13 +698,22 @@ impl HailoEngine {
             (api.get_input_vstream_frame_size)(engine.input, &mut frame_size)
         })
         .map_err(fail)?;
-        let &[h, w, c] = input_desc.shape.as_slice() else {
-            unreachable!("input shapes are 3-D")
+        // An input described in NMS form has a 2-D shape: refused below with the others.
+        let (h, w, c) = match input_desc.shape.as_slice() {
+            &[h, w, c] => (h, w, c),
+            _ => (0, 0, 0),
         };
         if input_desc.nms || c != 3 || h == 0 || w == 0 || frame_size != h * w * 3 {
             return Err(invalid(format!(
-                "input '{}' is {h}x{w}x{c} ({frame_size} bytes per frame); hmg feeds RGB888 UINT8 images (compile with a 3-channel input)",
-                input_desc.name
+                "input '{}' is {}{} ({frame_size} bytes per frame); hmg feeds RGB888 UINT8 images (compile with a 3-channel input)",
+                input_desc.name,
+                input_desc
+                    .shape
+                    .iter()
+                    .map(|d| d.to_string())
+                    .collect::<Vec<_>>()
+                    .join("x"),
+                if input_desc.nms { " in NMS form" } else { "" }
             )));
         }
         engine.input_frame_size = frame_size;
