@@ -116,3 +116,63 @@ fn test_guides_link_only_to_files_that_exist() {
         }
     }
 }
+
+/// The README's plain-GStreamer block exactly as a user runs it after scripts/setup: the plugin
+/// from the user's plugin folder (no private GST_PLUGIN_PATH), onnxruntime from where setup put
+/// it (no ORT_DYLIB_PATH), GStreamer's own registry.
+#[test]
+fn test_readme_gstreamer_block_runs_as_a_user_runs_it() {
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let block = sh_blocks(&readme)
+        .into_iter()
+        .find(|b| b.contains("gst-inspect-1.0 hmg"))
+        .expect("README.md has a plain-GStreamer sh block");
+    let dir = temp_dir("docs-readme");
+    for link in ["models", "media"] {
+        std::os::unix::fs::symlink(repo().join(link), dir.join(link)).unwrap();
+    }
+    let out = std::process::Command::new("bash")
+        .current_dir(&dir)
+        .env_remove("GST_PLUGIN_PATH")
+        .env_remove("GST_REGISTRY")
+        .env_remove("ORT_DYLIB_PATH")
+        .args(["-euo", "pipefail", "-c", &block])
+        .output()
+        .unwrap();
+    let said = text(&out);
+    assert!(
+        out.status.success(),
+        "README.md: this block failed:\n{block}\n{said}"
+    );
+    // gst-inspect-1.0 shows every element the README's table names.
+    let elements: Vec<&str> = readme
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `"))
+        .filter_map(|l| l.split('`').next())
+        .collect();
+    assert!(
+        elements.len() >= 8,
+        "the README's element table: {elements:?}"
+    );
+    for element in &elements {
+        assert!(
+            said.contains(&format!("{element}: ")),
+            "gst-inspect-1.0 hmg does not list {element}:\n{said}"
+        );
+    }
+    // … and the table names every element the plugin has.
+    let listed: Vec<&str> = said
+        .lines()
+        .filter(|l| l.contains(": hmg "))
+        .filter_map(|l| l.trim().split(':').next())
+        .collect();
+    assert!(!listed.is_empty(), "{said}");
+    for element in listed {
+        assert!(
+            elements.contains(&element),
+            "README.md's element table misses {element}"
+        );
+    }
+    assert_mp4_playable(&dir.join("out.mp4"), &dir);
+    let _ = std::fs::remove_dir_all(&dir);
+}

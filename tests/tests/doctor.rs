@@ -7,8 +7,12 @@ use hmg_e2e::*;
 
 #[test]
 fn test_doctor_reports_each_check_and_the_fix_for_problems() {
+    // As a user runs it after scripts/setup: the plugin from the user's plugin folder and
+    // onnxruntime from where setup put it, with no private paths.
     let out = Command::new(profile_dir().join("hmg"))
         .args(["doctor", "--json"])
+        .env_remove("GST_PLUGIN_PATH")
+        .env_remove("ORT_DYLIB_PATH")
         .output()
         .unwrap();
     let v: serde_json::Value =
@@ -40,6 +44,16 @@ fn test_doctor_reports_each_check_and_the_fix_for_problems() {
             .iter()
             .any(|c| c["found"].as_str().unwrap().starts_with("libcamerasrc"))
     );
+    // On the set-up machine the plugin and onnxruntime checks pass.
+    for name in [
+        "GStreamer",
+        "hmg elements",
+        "plugin for gst-launch-1.0",
+        "onnxruntime library",
+    ] {
+        let check = checks.iter().find(|c| c["name"] == name).unwrap();
+        assert_eq!(check["ok"], true, "{check}");
+    }
 
     // A wrong onnxruntime path is reported with its fix, and the exit code says so.
     let out = Command::new(profile_dir().join("hmg"))
