@@ -1,8 +1,60 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! GStreamer video frames as hmg-detect frames.
 
+use gst::glib;
 use gst_video::prelude::*;
 use hmg_detect::{FrameRef, PixelFormat, YuvMatrix};
+
+/// How YUV frames whose caps do not state their colorimetry (video files without colour
+/// information, many RTSP cameras) are converted to RGB.
+#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum, Default)]
+#[repr(u32)]
+#[enum_type(name = "GstHmgUnstatedColorimetry")]
+pub enum UnstatedColorimetry {
+    /// What OpenCV's FFmpeg path, and so `yolo predict` on a video file, does whatever the size.
+    #[default]
+    #[enum_value(
+        name = "BT.601, limited range: as OpenCV (FFmpeg) and so ultralytics convert them",
+        nick = "bt601"
+    )]
+    Bt601 = 0,
+    #[enum_value(
+        name = "BT.709, limited range: as most video players convert HD",
+        nick = "bt709"
+    )]
+    Bt709 = 1,
+    #[enum_value(
+        name = "GStreamer's guess from the frame size (BT.709 from 720 lines up, else BT.601)",
+        nick = "auto"
+    )]
+    Auto = 2,
+}
+
+/// The video info of `caps`, with the colorimetry `unstated` says where the caps say none.
+pub fn video_info(
+    caps: &gst::CapsRef,
+    unstated: UnstatedColorimetry,
+) -> Result<gst_video::VideoInfo, glib::BoolError> {
+    let stated = caps
+        .structure(0)
+        .is_some_and(|s| s.has_field("colorimetry"));
+    let name = match unstated {
+        _ if stated => None,
+        UnstatedColorimetry::Bt601 => Some("bt601"),
+        UnstatedColorimetry::Bt709 => Some("bt709"),
+        UnstatedColorimetry::Auto => None,
+    };
+    let info = gst_video::VideoInfo::from_caps(caps)?;
+    match name {
+        // Only YUV formats carry a matrix; RGB caps keep theirs.
+        Some(name) if info.is_yuv() => {
+            let mut caps = caps.to_owned();
+            caps.make_mut().set("colorimetry", name);
+            gst_video::VideoInfo::from_caps(&caps)
+        }
+        _ => Ok(info),
+    }
+}
 
 /// Every raw format our video elements accept, as caps format names.
 pub fn supported_formats() -> Vec<gst_video::VideoFormat> {

@@ -9,7 +9,7 @@ use gst::subclass::prelude::*;
 use gst_base::subclass::prelude::*;
 use hmg_detect::{Letterboxer, PixelFormat};
 
-use crate::frame;
+use crate::frame::{self, UnstatedColorimetry};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -28,6 +28,7 @@ struct Settings {
     num_samples: u32,
     width: u32,
     height: u32,
+    unstated_colorimetry: UnstatedColorimetry,
 }
 
 impl Default for Settings {
@@ -37,6 +38,7 @@ impl Default for Settings {
             num_samples: DEFAULT_NUM_SAMPLES,
             width: DEFAULT_SIZE,
             height: DEFAULT_SIZE,
+            unstated_colorimetry: UnstatedColorimetry::default(),
         }
     }
 }
@@ -163,6 +165,14 @@ impl ObjectImpl for CalibPack {
                     .default_value(DEFAULT_SIZE)
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecEnum::builder_with_default(
+                    "unstated-colorimetry",
+                    UnstatedColorimetry::Bt601,
+                )
+                .nick("Unstated colorimetry")
+                .blurb("How YUV frames whose caps state no colorimetry are converted: bt601 as OpenCV and ultralytics do (default), bt709 as players do for HD, auto as GStreamer guesses from the size")
+                .mutable_ready()
+                .build(),
             ]
         });
         PROPERTIES.as_ref()
@@ -175,6 +185,9 @@ impl ObjectImpl for CalibPack {
             "num-samples" => s.num_samples = value.get().expect("type checked upstream"),
             "width" => s.width = value.get().expect("type checked upstream"),
             "height" => s.height = value.get().expect("type checked upstream"),
+            "unstated-colorimetry" => {
+                s.unstated_colorimetry = value.get().expect("type checked upstream")
+            }
             _ => unimplemented!(),
         }
     }
@@ -186,6 +199,7 @@ impl ObjectImpl for CalibPack {
             "num-samples" => s.num_samples.to_value(),
             "width" => s.width.to_value(),
             "height" => s.height.to_value(),
+            "unstated-colorimetry" => s.unstated_colorimetry.to_value(),
             _ => unimplemented!(),
         }
     }
@@ -260,7 +274,8 @@ impl BaseTransformImpl for CalibPack {
     }
 
     fn set_caps(&self, incaps: &gst::Caps, _outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {
-        let info = gst_video::VideoInfo::from_caps(incaps)
+        let unstated = self.settings.lock().unwrap().unstated_colorimetry;
+        let info = frame::video_info(incaps, unstated)
             .map_err(|_| gst::loggable_error!(CAT, "calibpack cannot read caps {incaps}"))?;
         let format = frame::pixel_format(&info).ok_or_else(|| {
             gst::loggable_error!(CAT, "calibpack does not handle format {}", info.format())

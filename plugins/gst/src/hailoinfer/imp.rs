@@ -14,7 +14,8 @@ use hmg_detect::{
 };
 
 use super::Backend;
-use crate::{frame, meta};
+use crate::frame::{self, UnstatedColorimetry};
+use crate::meta;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -41,6 +42,7 @@ struct Settings {
     vdevice_group: Option<String>,
     nms_score_threshold: f64,
     nms_iou_threshold: f64,
+    unstated_colorimetry: UnstatedColorimetry,
 }
 
 impl Default for Settings {
@@ -55,6 +57,7 @@ impl Default for Settings {
             vdevice_group: None,
             nms_score_threshold: DEFAULT_NMS_THRESHOLD,
             nms_iou_threshold: DEFAULT_NMS_THRESHOLD,
+            unstated_colorimetry: UnstatedColorimetry::default(),
         }
     }
 }
@@ -179,6 +182,14 @@ impl ObjectImpl for HailoInfer {
                     .default_value(DEFAULT_NMS_THRESHOLD)
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecEnum::builder_with_default(
+                    "unstated-colorimetry",
+                    UnstatedColorimetry::Bt601,
+                )
+                .nick("Unstated colorimetry")
+                .blurb("How YUV frames whose caps state no colorimetry are converted: bt601 as OpenCV and ultralytics do (default), bt709 as players do for HD, auto as GStreamer guesses from the size")
+                .mutable_ready()
+                .build(),
             ]
         });
         PROPERTIES.as_ref()
@@ -203,6 +214,9 @@ impl ObjectImpl for HailoInfer {
             "nms-iou-threshold" => {
                 s.nms_iou_threshold = value.get().expect("type checked upstream")
             }
+            "unstated-colorimetry" => {
+                s.unstated_colorimetry = value.get().expect("type checked upstream")
+            }
             _ => unimplemented!(),
         }
     }
@@ -219,6 +233,7 @@ impl ObjectImpl for HailoInfer {
             "vdevice-group" => s.vdevice_group.to_value(),
             "nms-score-threshold" => s.nms_score_threshold.to_value(),
             "nms-iou-threshold" => s.nms_iou_threshold.to_value(),
+            "unstated-colorimetry" => s.unstated_colorimetry.to_value(),
             _ => unimplemented!(),
         }
     }
@@ -332,7 +347,8 @@ impl BaseTransformImpl for HailoInfer {
     }
 
     fn set_caps(&self, incaps: &gst::Caps, _outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {
-        let info = gst_video::VideoInfo::from_caps(incaps)
+        let unstated = self.settings.lock().unwrap().unstated_colorimetry;
+        let info = frame::video_info(incaps, unstated)
             .map_err(|_| gst::loggable_error!(CAT, "hailoinfer cannot read caps {incaps}"))?;
         let format = frame::pixel_format(&info).ok_or_else(|| {
             gst::loggable_error!(CAT, "hailoinfer does not handle format {}", info.format())
