@@ -40,6 +40,18 @@ fn numbers(v: &Value) -> Vec<f64> {
         .collect()
 }
 
+/// (class, confidence, box) of a list of detections, as detlog and the reference write them.
+fn detections(list: &Value) -> Vec<(u64, f64, Vec<f64>)> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            let conf = d["confidence"].as_f64().unwrap();
+            (d["class_id"].as_u64().unwrap(), conf, numbers(&d["box"]))
+        })
+        .collect()
+}
+
 /// How one run agrees with the reference: frames where every reference detection scoring at
 /// least 0.35 has its counterpart (same class, IoU ≥ `min_iou`, confidence within `max_dconf`)
 /// and every one of ours scoring at least 0.40 has one in the reference (the video parity test's
@@ -55,24 +67,7 @@ fn agreement(ours: &[Value], reference: &[Value], min_iou: f64, max_dconf: f64) 
     assert_eq!(ours.len(), reference.len(), "one reference frame per frame");
     let (mut frames_equal, mut dconf, mut pairs) = (0, 0.0, 0);
     for (o, r) in ours.iter().zip(reference) {
-        let mine: Vec<(u64, f64, Vec<f64>)> = o["detections"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|d| {
-                let conf = d["confidence"].as_f64().unwrap();
-                (d["class_id"].as_u64().unwrap(), conf, numbers(&d["box"]))
-            })
-            .collect();
-        let theirs: Vec<(u64, f64, Vec<f64>)> = r
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|d| {
-                let conf = d["confidence"].as_f64().unwrap();
-                (d["class_id"].as_u64().unwrap(), conf, numbers(&d["box"]))
-            })
-            .collect();
+        let (mine, theirs) = (detections(&o["detections"]), detections(r));
         let finds = |x: &(u64, f64, Vec<f64>), pool: &[(u64, f64, Vec<f64>)]| {
             pool.iter()
                 .filter(|y| y.0 == x.0 && iou(&x.2, &y.2) >= min_iou)

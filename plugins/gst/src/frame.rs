@@ -30,6 +30,16 @@ pub enum UnstatedColorimetry {
     Auto = 2,
 }
 
+/// The `unstated-colorimetry` property of the elements that convert YUV for a model
+/// (hailoinfer, calibpack: they must agree).
+pub fn unstated_colorimetry_property() -> glib::ParamSpec {
+    glib::ParamSpecEnum::builder_with_default("unstated-colorimetry", UnstatedColorimetry::Bt601)
+        .nick("Unstated colorimetry")
+        .blurb("How YUV frames whose caps state no colorimetry are converted: bt601 as OpenCV and ultralytics do (default), bt709 as players do for HD, auto as GStreamer guesses from the size")
+        .mutable_ready()
+        .build()
+}
+
 /// The video info of `caps`, with the colorimetry `unstated` says where the caps say none.
 pub fn video_info(
     caps: &gst::CapsRef,

@@ -165,14 +165,7 @@ impl ObjectImpl for CalibPack {
                     .default_value(DEFAULT_SIZE)
                     .mutable_ready()
                     .build(),
-                glib::ParamSpecEnum::builder_with_default(
-                    "unstated-colorimetry",
-                    UnstatedColorimetry::Bt601,
-                )
-                .nick("Unstated colorimetry")
-                .blurb("How YUV frames whose caps state no colorimetry are converted: bt601 as OpenCV and ultralytics do (default), bt709 as players do for HD, auto as GStreamer guesses from the size")
-                .mutable_ready()
-                .build(),
+                frame::unstated_colorimetry_property(),
             ]
         });
         PROPERTIES.as_ref()
