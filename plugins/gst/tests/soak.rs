@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! A bounded soak of `hailoinfer ! yolonms ! detoverlay ! detlog`: memory flat, every frame's line
-//! in the log, no growth in threads or file descriptors. Frames: `HMG_SOAK_FRAMES` (default 1500
+//! in the log, no growth in threads or file descriptors. Frames: `HMG_SOAK_FRAMES` (default 3000
 //! for onnxruntime, RELIABILITY.md records a 20 000-frame run; 10 000 for the HEF). With
 //! `--features hailo` the same graph runs a HEF on the HailoRT TEST DOUBLE, on 720p NV12 frames.
 
@@ -28,6 +28,11 @@ const SMALL_RGB: &str =
 #[cfg(feature = "hailo")]
 const CAMERA_NV12: &str = "videotestsrc num-buffers=1 pattern=smpte ! video/x-raw,format=NV12,width=1280,height=720 ! imagefreeze num-buffers={n}";
 
+unsafe extern "C" {
+    /// glibc: hands the free memory at the top of every arena back to the system.
+    fn malloc_trim(pad: usize) -> i32;
+}
+
 fn rss_kib() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
     status
@@ -45,15 +50,21 @@ fn count(dir: &str) -> usize {
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Runs `model` for `n` frames (after a short run that loads the runtimes' process-wide pools);
-/// returns (RSS after warm-up, RSS at the end) in KiB.
-fn soak(source: &str, model: &str, log: &Path, n: u64) -> (u64, u64) {
+/// returns (RSS after warm-up, RSS at the end) in KiB. With `leak` > 0 a probe leaks that many
+/// bytes of every frame (touched, so they count in RSS): the planted fault that shows a bound
+/// catches what it claims to.
+fn soak(source: &str, model: &str, log: &Path, n: u64, leak: usize) -> (u64, u64) {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     init();
-    run_graph(source, model, log, 10);
+    run_graph(source, model, log, 10, 0);
     std::thread::sleep(std::time::Duration::from_millis(200));
     let threads_before = count("/proc/self/task");
     let fds_before = count("/proc/self/fd");
-    let (warm, end) = run_graph(source, model, log, n);
+    // What earlier runs in this process freed goes back to the system first: kept, it would
+    // absorb a leak without RSS moving.
+    // SAFETY: malloc_trim takes no pointer and may be called from any thread.
+    unsafe { malloc_trim(0) };
+    let (warm, end) = run_graph(source, model, log, n, leak);
     // Streaming threads end with the pipeline; nothing may stay behind per run.
     std::thread::sleep(std::time::Duration::from_millis(200));
     let (threads, fds) = (count("/proc/self/task"), count("/proc/self/fd"));
@@ -68,7 +79,7 @@ fn soak(source: &str, model: &str, log: &Path, n: u64) -> (u64, u64) {
     (warm, end)
 }
 
-fn run_graph(source: &str, model: &str, log: &Path, n: u64) -> (u64, u64) {
+fn run_graph(source: &str, model: &str, log: &Path, n: u64, leak: usize) -> (u64, u64) {
     let source = source.replace("{n}", &n.to_string());
     let pipeline = launch(&format!(
         "{source} ! hailoinfer model={model} ! yolonms ! detoverlay ! detlog location={} ! fakesink name=sink",
@@ -86,6 +97,10 @@ fn run_graph(source: &str, model: &str, log: &Path, n: u64) -> (u64, u64) {
         .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
             if seen2.fetch_add(1, Ordering::SeqCst) + 1 == warm_at {
                 warm2.store(rss_kib(), Ordering::SeqCst);
+            }
+            if leak > 0 {
+                // black_box: an allocation nobody reads may be optimised away.
+                std::hint::black_box(Box::leak(vec![0x5a_u8; leak].into_boxed_slice()));
             }
             gst::PadProbeReturn::Ok
         });
@@ -109,18 +124,46 @@ fn run_graph(source: &str, model: &str, log: &Path, n: u64) -> (u64, u64) {
     (warm.load(Ordering::SeqCst), end)
 }
 
+/// The ONNX soak's bound on RSS growth from the warm-up mark (a fifth of the frames) to the end.
+/// Measured growth over 4000 frames: 40 KiB, so the bound is 50 times the noise.
+const ONNX_BOUND_KIB: u64 = 2048;
+
+/// The smallest per-frame leak, in bytes, that a soak of `n` frames with `bound_kib` must see.
+fn smallest_leak_seen(n: u64, bound_kib: u64) -> u64 {
+    (bound_kib * 1024).div_ceil(n - (n / 5).max(1))
+}
+
+fn onnx_soak(leak: usize) -> (u64, u64, u64) {
+    let log = std::env::temp_dir().join(format!("hmg-soak-{}-{leak}.jsonl", std::process::id()));
+    let n = frames(3000);
+    let (warm, end) = soak(SMALL_RGB, &model("nudenet_320n.onnx"), &log, n, leak);
+    let _ = std::fs::remove_file(&log);
+    (n, warm, end)
+}
+
 #[test]
 fn onnx_graph_memory_stays_flat() {
-    let log = std::env::temp_dir().join(format!("hmg-soak-{}.jsonl", std::process::id()));
-    let n = frames(1500);
-    let (warm, end) = soak(SMALL_RGB, &model("nudenet_320n.onnx"), &log, n);
-    let _ = std::fs::remove_file(&log);
-    println!("onnx soak: {n} frames, RSS {warm} KiB after warm-up, {end} KiB at the end");
-    // Allocator noise is a few MiB; a per-frame leak of even 1 KiB would exceed this well before
-    // 1500 frames of 96×64 RGB.
+    let (n, warm, end) = onnx_soak(0);
+    println!(
+        "onnx soak: {n} frames, RSS {warm} KiB after warm-up, {end} KiB at the end; a leak of {} bytes a frame would break the bound",
+        smallest_leak_seen(n, ONNX_BOUND_KIB)
+    );
     assert!(
-        end <= warm + 8 * 1024,
+        end <= warm + ONNX_BOUND_KIB,
         "RSS grew from {warm} to {end} KiB over {n} frames"
+    );
+}
+
+#[test]
+fn onnx_soak_catches_a_leak_of_one_kib_a_frame() {
+    let (n, warm, end) = onnx_soak(1024);
+    assert!(
+        smallest_leak_seen(n, ONNX_BOUND_KIB) <= 1024,
+        "{n} frames cannot show a 1 KiB leak under {ONNX_BOUND_KIB} KiB"
+    );
+    assert!(
+        end > warm + ONNX_BOUND_KIB,
+        "a planted 1 KiB a frame leak stayed under the bound: RSS {warm} → {end} KiB over {n} frames"
     );
 }
 
@@ -136,10 +179,13 @@ fn hef_graph_on_the_hailort_double_memory_stays_flat() {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/hailo/nudenet320.hef");
     let log = std::env::temp_dir().join(format!("hmg-soak-hef-{}.jsonl", std::process::id()));
     let n = frames(10_000);
-    let (warm, end) = soak(CAMERA_NV12, &hef.display().to_string(), &log, n);
+    let (warm, end) = soak(CAMERA_NV12, &hef.display().to_string(), &log, n, 0);
     let _ = std::fs::remove_file(&log);
-    println!("hef soak: {n} frames, RSS {warm} KiB after warm-up, {end} KiB at the end");
     // The performance target: flat within 5 MB over 10 000 frames.
+    println!(
+        "hef soak: {n} frames, RSS {warm} KiB after warm-up, {end} KiB at the end; a leak of {} bytes a frame would break the bound",
+        smallest_leak_seen(n, 5 * 1024)
+    );
     assert!(
         end <= warm + 5 * 1024,
         "RSS grew from {warm} to {end} KiB over {n} frames"
