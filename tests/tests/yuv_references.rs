@@ -165,6 +165,9 @@ const LETTERBOX_BOUND: u8 = 2;
 /// videoconvert's 16-bit path widens 8-bit samples as `v·257`, so its offsets (16, 128) are off by
 /// up to 0.5/255 of full scale before the matrix: with our rounding, at most 3 apart.
 const VIDEOCONVERT_BOUND: u8 = 3;
+/// swscale's fixed-point tables round on their own (mean ~1.5 on green against the exact
+/// matrix); with nearest chroma on both sides the frames stay within 3.
+const VIDEOCAPTURE_BOUND: u8 = 3;
 
 /// The largest difference of a wrong matrix must break the bound that the right one keeps:
 /// proof that the comparison can tell matrices apart.
@@ -330,5 +333,69 @@ fn jpeg_pictures_through_jpegdec_come_closest_to_imread_without_videoconvert() {
             "{name}.jpg: hmg's conversion ({ours}) is not closer to cv2.imread than videoconvert's ({theirs})"
         );
     }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Video as `yolo predict` reads it: cv2.VideoCapture decodes with FFmpeg and converts with
+/// swscale. swscale takes the nearest chroma sample too, so hmg's conversion of the same decoded
+/// I420 (GStreamer's FFmpeg decoder) stays within a few code values of every frame.
+#[test]
+fn video_frames_agree_with_cv2_videocapture() {
+    let dir = temp_dir("yuv-videocapture");
+    let (clip, rgb) = (dir.join("hd.mp4"), dir.join("videocapture.rgb"));
+    let script =
+        std::fs::read_to_string(repo().join("tests/reference/videocapture_frames.py")).unwrap();
+    let reference = python_json(
+        &dir,
+        &script,
+        &[
+            repo().join("media/bikes.mp4").as_os_str(),
+            clip.as_os_str(),
+            rgb.as_os_str(),
+            "5".as_ref(),
+        ],
+    );
+    let (w, h) = size(&reference, "width", "height");
+    let frames = reference["frames"].as_u64().unwrap() as usize;
+    assert!(frames > 0);
+    let i420 = dir.join("hd.i420");
+    launch_graph(
+        &dir,
+        &format!(
+            "filesrc location={} ! decodebin ! video/x-raw,format=I420 ! filesink location={}",
+            clip.display(),
+            i420.display()
+        ),
+    );
+    let (decoded, captured) = (std::fs::read(i420).unwrap(), std::fs::read(rgb).unwrap());
+    let frame_size = w * h * 3 / 2;
+    assert_eq!(
+        decoded.len(),
+        frames * frame_size,
+        "GStreamer decoded every frame"
+    );
+    let (mut worst, mut wrong) = (0u8, 0u8);
+    for (k, (yuv, expected)) in decoded
+        .chunks_exact(frame_size)
+        .zip(captured.chunks_exact(w * h * 3))
+        .enumerate()
+    {
+        let frame = Frame {
+            format: PixelFormat::I420,
+            width: w,
+            height: h,
+            data: yuv.to_vec(),
+        };
+        let d = difference(&frame.ours(YuvMatrix::Bt601Limited), expected);
+        println!("frame {k}: hmg vs cv2.VideoCapture: {d}");
+        worst = worst.max(d.largest());
+        wrong = wrong.max(difference(&frame.ours(YuvMatrix::Bt709Limited), expected).largest());
+    }
+    println!("largest difference: {worst} (BT.709 instead: {wrong})");
+    assert!(
+        worst <= VIDEOCAPTURE_BOUND,
+        "hmg vs cv2.VideoCapture: {worst}"
+    );
+    assert_discriminates("vs cv2.VideoCapture", wrong, VIDEOCAPTURE_BOUND);
     std::fs::remove_dir_all(&dir).ok();
 }
