@@ -124,12 +124,6 @@ pub struct DetectArgs {
     /// Build the graph (every element must exist) without running it
     #[arg(long)]
     check: bool,
-    /// Testing: replace every source with a live test pattern of this many frames
-    #[arg(long, hide = true)]
-    test_frames: Option<u32>,
-    /// Testing: the first source fails after this many frames
-    #[arg(long, hide = true)]
-    test_fail_after: Option<u32>,
 }
 
 impl DetectArgs {
@@ -225,7 +219,7 @@ fn check_args(args: &DetectArgs) -> anyhow::Result<Vec<Branch>> {
         sources.push(Source::PiCamera);
     }
     for &n in &args.cameras {
-        let dry = args.test_frames.is_some() || args.print || args.check;
+        let dry = args.print || args.check;
         if !dry && !Path::new(&format!("/dev/video{n}")).exists() {
             let found: Vec<String> = (0..64)
                 .map(|i| format!("/dev/video{i}"))
@@ -336,13 +330,7 @@ fn describe_branches(
         .is_some_and(|e| e.eq_ignore_ascii_case("hef"));
     let mut parts = Vec::new();
     for (i, b) in branches.iter().enumerate() {
-        let source = match (args.test_frames, &b.source) {
-            (Some(frames), _) => Source::Test {
-                pattern: ["ball", "smpte", "snow", "pinwheel"][i % 4].into(),
-                frames,
-            },
-            (None, s) => s.clone(),
-        };
+        let source = b.source.clone();
         let scratch = run_dir.join(".frames").join(&b.name);
         let source_launch = match &source {
             Source::Folder(dir) if printable => {
@@ -428,13 +416,7 @@ fn describe_branches(
         } else {
             "videoconvert ! autovideosink sync=false".to_string()
         };
-        let mut source_line = format!("{source_launch} ! videoconvert name=out{i}");
-        if i == 0
-            && let Some(n) = args.test_fail_after
-        {
-            // Testing: the first source fails after n frames, like an unplugged camera.
-            source_line.push_str(&format!(" ! identity error-after={n}"));
-        }
+        let source_line = format!("{source_launch} ! videoconvert name=out{i}");
         let tracking = args.tracking();
         parts.push(BranchGraph {
             source: source_line,
@@ -878,8 +860,8 @@ fn run_in(args: &DetectArgs, branches: Vec<Branch>, run_dir: &Path) -> anyhow::R
     // the run before anything starts.
     let mut folders = Vec::new();
     for b in &branches {
-        folders.push(match (&b.source, args.test_frames) {
-            (Source::Folder(dir), None) => {
+        folders.push(match &b.source {
+            Source::Folder(dir) => {
                 let pictures = list_images(dir)
                     .with_context(|| format!("cannot read folder '{}'", dir.display()))?;
                 if pictures.is_empty() {

@@ -20,8 +20,6 @@ pub enum Source {
     Folder(PathBuf),
     /// An RTSP stream.
     Rtsp(String),
-    /// A generated test pattern (what tests put in place of a camera).
-    Test { pattern: String, frames: u32 },
 }
 
 impl Source {
@@ -70,15 +68,11 @@ impl Source {
                 }
             }
             Self::Rtsp(_) => format!("rtsp{index}"),
-            Self::Test { .. } => format!("test{index}"),
         }
     }
 
     pub fn is_live(&self) -> bool {
-        matches!(
-            self,
-            Self::PiCamera | Self::Camera(_) | Self::Rtsp(_) | Self::Test { .. }
-        )
+        matches!(self, Self::PiCamera | Self::Camera(_) | Self::Rtsp(_))
     }
 
     /// The launch-line fragment that produces raw video (any format our elements take).
@@ -96,11 +90,6 @@ impl Source {
             // A JPEG folder; detect links the folder first and uses [`folder_launch`] for its kind.
             Self::Folder(_) => folder_launch(scratch, PictureKind::Jpeg),
             Self::Rtsp(url) => format!("rtspsrc location={} latency=200 ! decodebin", quote(url)),
-            Self::Test { pattern, frames } => {
-                format!(
-                    "videotestsrc is-live=true pattern={pattern} num-buffers={frames} ! video/x-raw,width=640,height=480,framerate=30/1"
-                )
-            }
         }
     }
 }
@@ -201,7 +190,6 @@ impl fmt::Display for Source {
             Self::Camera(n) => write!(f, "/dev/video{n}"),
             Self::File(p) | Self::Folder(p) => write!(f, "{}", p.display()),
             Self::Rtsp(u) => write!(f, "{}", mask_secrets(u)),
-            Self::Test { pattern, .. } => write!(f, "test pattern {pattern}"),
         }
     }
 }
