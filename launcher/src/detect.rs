@@ -454,6 +454,8 @@ struct Supervisor {
     names: Vec<String>,
     /// Per branch: when to bring the source back, and how many failures in a row.
     restart_at: Vec<Option<Instant>>,
+    /// Per branch: its frame count when it last changed, and when.
+    progress: Vec<(u64, Instant)>,
     failures: Vec<u32>,
     /// Branches whose (non-live) input failed for good.
     ended: Vec<bool>,
@@ -465,6 +467,11 @@ struct Supervisor {
     /// Per branch: its live source ended (set by the EOS probe, acted on at the next tick).
     failed: Vec<Arc<std::sync::atomic::AtomicBool>>,
 }
+
+/// A live source that delivered and then went silent this long has failed, though it said
+/// nothing: a camera frozen or a network path that drops everything leaves the connection open
+/// and GStreamer waiting forever.
+const STALL_AFTER: Duration = Duration::from_secs(10);
 
 impl Supervisor {
     fn source_name(i: usize) -> String {
@@ -669,6 +676,22 @@ impl Supervisor {
                 st.frames_at_restart = None;
                 self.failures[i] = 0;
                 self.errors[i] = None;
+            }
+            let (frames, awaiting_first) = (st.frames, st.frames_at_restart.is_some());
+            // Released before `fail` changes states: the streaming threads take this lock.
+            drop(st);
+            if frames != self.progress[i].0 {
+                self.progress[i] = (frames, Instant::now());
+            } else if self.graphs[i].live
+                && frames > 0
+                && !awaiting_first
+                && self.restart_at[i].is_none()
+                && !self.ended[i]
+                && self.progress[i].1.elapsed() >= STALL_AFTER
+            {
+                self.progress[i].1 = Instant::now();
+                let reason = format!("no frame for {} s", STALL_AFTER.as_secs());
+                self.fail(pipeline, i, &reason);
             }
         }
     }
@@ -890,6 +913,7 @@ fn run_in(args: &DetectArgs, branches: Vec<Branch>, run_dir: &Path) -> anyhow::R
     let mut supervisor = Supervisor {
         names: branches.iter().map(|b| b.name.clone()).collect(),
         restart_at: vec![None; graphs.len()],
+        progress: vec![(0, Instant::now()); graphs.len()],
         failures: vec![0; graphs.len()],
         ended: vec![false; graphs.len()],
         errors: vec![None; graphs.len()],

@@ -362,6 +362,56 @@ fn test_a_killed_rtsp_camera_restarts_while_the_other_runs() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A camera that freezes (SIGSTOP: the connection stays open, nothing arrives, GStreamer says
+/// nothing) is noticed by hmg's watchdog, restarted, and delivers again once it thaws.
+#[test]
+fn test_a_frozen_rtsp_camera_is_noticed_and_restarted() {
+    use hmg_e2e::rtsp::RtspCamera;
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = temp_dir("detect-rtsp-freeze");
+    let out = dir.join("out");
+    let cam = RtspCamera::start(free_port());
+    let log = std::fs::File::create(dir.join("hmg.log")).unwrap();
+    let mut child = hmg()
+        .args([
+            "detect",
+            "--headless",
+            "--duration",
+            "32",
+            "--model",
+            &model(),
+        ])
+        .args(["--input", &cam.url])
+        .arg("--output")
+        .arg(&out)
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(7));
+    cam.signal("STOP");
+    // Longer than the watchdog's 10 s, so that the restart meets a camera still frozen.
+    let frozen = std::time::Duration::from_secs(14);
+    std::thread::sleep(frozen);
+    cam.signal("CONT");
+    let status = child.wait().unwrap();
+    let t = std::fs::read_to_string(dir.join("hmg.log")).unwrap();
+    assert!(status.success(), "{t}");
+    assert!(
+        t.contains("rtsp0: source failed (no frame for 10 s)")
+            && t.contains("rtsp0: source restarted"),
+        "{t}"
+    );
+    let (gap, after) = longest_gap(&timestamps(&detect_run_dir(&out).join("rtsp0.jsonl")));
+    println!("rtsp0: silent {gap:.1} s, {after} frames after");
+    assert!(
+        gap >= frozen.as_secs_f64() * 0.8,
+        "longest gap {gap} s: {t}"
+    );
+    assert!(after >= 10, "{after} frames after the camera thawed: {t}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn test_a_broken_file_ends_its_stream_only() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
