@@ -364,3 +364,65 @@ pub fn launch_graph(dir: &Path, graph: &str) {
         .unwrap();
     assert!(run.status.success(), "{graph}: {}", text(&run));
 }
+
+/// Detections per label over every frame of a reference file's video (ultralytics' own run).
+pub fn reference_video_labels(file: &str) -> std::collections::BTreeMap<String, usize> {
+    let path = testdata().join("reference").join(file);
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let mut labels = std::collections::BTreeMap::new();
+    for frame in r["video"]["frames"].as_array().unwrap() {
+        for d in frame["detections"].as_array().unwrap() {
+            *labels
+                .entry(d["class_name"].as_str().unwrap().to_string())
+                .or_default() += 1;
+        }
+    }
+    labels
+}
+
+/// Our detections per label against the reference's on the same clip, model and thresholds:
+/// every label the reference sees at least 30 times within 10 % of its count (frame-level
+/// parity is the parity tests' job; this catches a graph that drops or invents a class), the
+/// total within 5 %, no label the reference never sees, and none more often than the reference
+/// plus a fifth (at least 2: a class with a handful of detections near the threshold).
+pub fn assert_labels_near_reference(
+    ours: &std::collections::BTreeMap<String, usize>,
+    reference: &std::collections::BTreeMap<String, usize>,
+) {
+    for (label, &want) in reference.iter().filter(|(_, n)| **n >= 30) {
+        let got = ours.get(label).copied().unwrap_or(0);
+        assert!(
+            got.abs_diff(want) * 10 <= want,
+            "{label}: {got} detections, the reference has {want} ({ours:?})"
+        );
+    }
+    for (label, &got) in ours {
+        let want = reference.get(label).copied().unwrap_or(0);
+        assert!(
+            got <= want + (want / 5).max(2) && (want > 0 || got == 0),
+            "{label}: {got} detections, the reference has {want} ({ours:?})"
+        );
+    }
+    let (got, want): (usize, usize) = (ours.values().sum(), reference.values().sum());
+    assert!(
+        got.abs_diff(want) * 20 <= want,
+        "{got} detections in all, the reference has {want}"
+    );
+}
+
+/// Detections per label in ultralytics' reference for these pictures together (yolov12n).
+pub fn reference_image_labels(images: &[&str]) -> std::collections::BTreeMap<String, usize> {
+    let path = testdata().join("reference/yolov12n.json");
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let mut labels = std::collections::BTreeMap::new();
+    for image in images {
+        for d in r["images"][image]["detections"].as_array().unwrap() {
+            *labels
+                .entry(d["class_name"].as_str().unwrap().to_string())
+                .or_default() += 1;
+        }
+    }
+    labels
+}

@@ -193,8 +193,12 @@ fn test_video_matches_ultralytics_per_frame() {
         failures.len(),
         frames.len()
     );
+    let want: usize = reference
+        .iter()
+        .map(|f| f["detections"].as_array().unwrap().len())
+        .sum();
     assert!(
-        total > 600,
-        "the clip has ~743 reference detections, we found {total}"
+        total.abs_diff(want) * 20 <= want,
+        "the reference has {want} detections on the clip, we found {total} (more than 5 % apart)"
     );
 }
