@@ -238,3 +238,130 @@ fn test_dataset_commands_refuse_bad_input_with_exit_2() {
     let yaml = std::fs::read_to_string(dir.join("datasets/data.yaml")).unwrap();
     assert!(yaml.contains("1: IR-Drone"));
 }
+
+/// Label cases at the edges of the format: (name, label file text or None for no file,
+/// whether hmg is deliberately stricter than ultralytics there, with the kind it reports).
+const EDGE_CASES: &[(&str, Option<&str>, Option<&str>)] = &[
+    ("bom", Some("\u{feff}0 0.5 0.5 0.2 0.2\n"), None),
+    ("polygon", Some("1 0.1 0.1 0.4 0.1 0.4 0.5 0.1 0.5\n"), None),
+    ("integral-float-class", Some("1.0 0.5 0.5 0.2 0.2\n"), None),
+    ("edge-within-1-percent", Some("0 0.5 0.5 1.005 0.2\n"), None),
+    (
+        "negative-within-1-percent",
+        Some("0 -0.005 0.5 0.2 0.2\n"),
+        None,
+    ),
+    ("blank-lines", Some("\n\n0 0.5 0.5 0.2 0.2  \n\n"), None),
+    (
+        "duplicate",
+        Some("0 0.5 0.5 0.2 0.2\n0 0.5 0.5 0.2 0.2\n"),
+        None,
+    ),
+    ("empty", Some(""), None),
+    ("beyond-1-percent", Some("0 0.5 0.5 1.02 0.2\n"), None),
+    (
+        "mixed-rows",
+        Some("1 0.1 0.1 0.4 0.1 0.4 0.5\n0 0.5 0.5 0.2 0.2\n"),
+        None,
+    ),
+    ("class-out-of-range", Some("2 0.5 0.5 0.2 0.2\n"), None),
+    ("malformed", Some("hello\n"), None),
+    ("six-fields", Some("0 0.5 0.5 0.2 0.2 0.9\n"), None),
+    ("odd-polygon", Some("0 0.1 0.1 0.4 0.1 0.4 0.5 0.1\n"), None),
+    ("negative-class", Some("-1 0.5 0.5 0.2 0.2\n"), None),
+    ("fractional-class", Some("0.5 0.5 0.5 0.2 0.2\n"), None),
+    ("zero-area", Some("0 0.5 0.5 0 0.2\n"), Some("zero-area")),
+    ("no-label-file", None, Some("missing-label")),
+];
+
+/// `hmg dataset verify` against ultralytics' own check of each pair on the same files: an image
+/// ultralytics would drop has an error in hmg's report, and an image hmg reports an error on is
+/// one ultralytics drops, except where hmg is deliberately stricter (a zero-area box, an image
+/// without a label file: both train silently as something the user did not mean).
+#[test]
+fn test_verify_agrees_with_ultralytics_verify_image_label() {
+    let dir = dataset("dataset-verify-ultralytics");
+    let train = dir.join("datasets/train");
+    // The six test pictures stay (with good labels); every case gets its own copy of one.
+    for entry in std::fs::read_dir(train.join("images")).unwrap() {
+        let p = entry.unwrap().path();
+        let stem = p.file_stem().unwrap().to_str().unwrap().to_string();
+        write(
+            train.join(format!("labels/{stem}.txt")),
+            "0 0.5 0.5 0.2 0.2\n",
+        );
+    }
+    let source = testdata().join("images/coffee.png");
+    let mut cases: Vec<(String, Option<&str>, Option<&str>)> = EDGE_CASES
+        .iter()
+        .map(|(n, l, s)| (n.to_string(), *l, *s))
+        .collect();
+    for (name, label, _) in &cases {
+        std::fs::copy(&source, train.join(format!("images/{name}.png"))).unwrap();
+        if let Some(text) = label {
+            write(train.join(format!("labels/{name}.txt")), text);
+        }
+    }
+    // Two image faults: not a picture at all, and one smaller than ultralytics takes.
+    write(train.join("images/corrupt.png"), "not a png");
+    write(train.join("labels/corrupt.txt"), "0 0.5 0.5 0.2 0.2\n");
+    image::RgbImage::new(8, 8)
+        .save(train.join("images/tiny.png"))
+        .unwrap();
+    write(train.join("labels/tiny.txt"), "0 0.5 0.5 0.2 0.2\n");
+    cases.push(("corrupt".into(), None, None));
+    cases.push(("tiny".into(), None, None));
+
+    let out = hmg(&dir, &["dataset", "verify", "datasets", "--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let problems = report["problems"].as_array().unwrap();
+    let kinds_of = |name: &str, severity: &str| -> Vec<String> {
+        problems
+            .iter()
+            .filter(|p| p["severity"] == severity)
+            .filter(|p| {
+                let f = p["file"].as_str().unwrap();
+                f.ends_with(&format!("/images/{name}.png"))
+                    || f.ends_with(&format!("/labels/{name}.txt"))
+            })
+            .map(|p| p["kind"].as_str().unwrap().to_string())
+            .collect()
+    };
+
+    let mut args: Vec<std::ffi::OsString> = vec!["2".into()];
+    for (name, _, _) in &cases {
+        args.push(train.join(format!("images/{name}.png")).into());
+        args.push(train.join(format!("labels/{name}.txt")).into());
+    }
+    let script = std::fs::read_to_string(repo().join("tests/reference/verify_labels.py")).unwrap();
+    let arg_refs: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
+    let reference = python_json(&dir, &script, &arg_refs);
+    let pairs = reference["pairs"].as_array().unwrap();
+    println!("ultralytics {}", reference["ultralytics"]);
+    for ((name, _, stricter), verdict) in cases.iter().zip(pairs) {
+        let dropped = verdict["corrupt"].as_bool().unwrap();
+        let errors = kinds_of(name, "error");
+        let warnings = kinds_of(name, "warning");
+        println!(
+            "{name:28} ultralytics: {:7} hmg errors {errors:?} warnings {warnings:?}",
+            if dropped { "drops" } else { "trains" }
+        );
+        match stricter {
+            Some(kind) => {
+                assert!(!dropped, "{name}: ultralytics drops it ({verdict})");
+                assert_eq!(errors, vec![kind.to_string()], "{name}");
+            }
+            None => assert_eq!(
+                !errors.is_empty(),
+                dropped,
+                "{name}: hmg errors {errors:?}, ultralytics {verdict}"
+            ),
+        }
+        let duplicates = verdict["message"].as_str().unwrap().contains("duplicate");
+        assert_eq!(
+            warnings.iter().any(|k| k == "duplicate-box"),
+            duplicates,
+            "{name}: {warnings:?} vs {verdict}"
+        );
+    }
+}

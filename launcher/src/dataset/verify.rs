@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::data_yaml::{DataYaml, labels_dir};
-use super::labels::{YoloBox, parse_line};
+use super::labels::{YoloBox, is_polygon, parse_line, read_text};
 use crate::images::{list_images, read_rgb};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -192,7 +192,7 @@ impl Checker<'_> {
 
     /// Checks one label file's lines; returns its valid boxes and whether it has any line at all.
     fn label_file(&mut self, path: &Path) -> (Vec<YoloBox>, bool) {
-        let text = match std::fs::read_to_string(path) {
+        let text = match read_text(path) {
             Ok(t) => t,
             Err(e) => {
                 self.add(
@@ -206,6 +206,31 @@ impl Checker<'_> {
             }
         };
         let has_lines = text.lines().any(|l| !l.trim().is_empty());
+        let polygons = text.lines().filter(|l| is_polygon(l)).count();
+        let rows = text.lines().filter(|l| !l.trim().is_empty()).count();
+        if polygons > 0 && polygons < rows {
+            // ultralytics refuses the whole file.
+            self.add(
+                Severity::Error,
+                "mixed-rows",
+                path,
+                None,
+                format!(
+                    "mixes {polygons} polygon row(s) with {} box row(s); use one kind per file",
+                    rows - polygons
+                ),
+            );
+            return (Vec::new(), true);
+        }
+        if polygons > 0 {
+            self.add(
+                Severity::Warning,
+                "polygon-labels",
+                path,
+                None,
+                format!("{polygons} polygon (segmentation) row(s): detection trains on the box around each"),
+            );
+        }
         let mut boxes: Vec<YoloBox> = Vec::new();
         for (i, line) in text.lines().enumerate() {
             let n = Some(i + 1);
@@ -241,12 +266,30 @@ impl Checker<'_> {
                 );
                 continue;
             }
-            let outside: Vec<String> = [("cx", b.cx), ("cy", b.cy), ("w", b.w), ("h", b.h)]
-                .iter()
-                .filter(|(_, v)| !(0.0..=1.0).contains(v))
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect();
-            if !outside.is_empty() {
+            let values = [("cx", b.cx), ("cy", b.cy), ("w", b.w), ("h", b.h)];
+            let outside = |tolerance: f64| -> Vec<String> {
+                values
+                    .iter()
+                    .filter(|(_, v)| !(-tolerance..=1.0 + tolerance).contains(v))
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect()
+            };
+            // ultralytics' own check: coordinates up to 1 % past the edge pass (and are clipped
+            // in training); size must not be negative.
+            let (strict, beyond) = (outside(0.0), outside(EDGE_TOLERANCE));
+            if !strict.is_empty() && beyond.is_empty() && b.w >= 0.0 && b.h >= 0.0 {
+                self.add(
+                    Severity::Warning,
+                    "edge-tolerance",
+                    path,
+                    n,
+                    format!(
+                        "coordinates just outside [0, 1]: {} (within ultralytics' 1 % tolerance: clipped in training)",
+                        strict.join(", ")
+                    ),
+                );
+            } else if !strict.is_empty() {
+                let outside = strict;
                 self.add(
                     Severity::Error,
                     "outside-image",
@@ -281,6 +324,12 @@ impl Checker<'_> {
         (boxes, has_lines)
     }
 }
+
+/// How far past the image's edge ultralytics' label check lets a coordinate go.
+const EDGE_TOLERANCE: f64 = 0.01;
+
+/// ultralytics drops images with a side under this many pixels.
+const MIN_IMAGE_SIDE: u32 = 10;
 
 fn same_box(a: &YoloBox, b: &YoloBox) -> bool {
     a.class == b.class
@@ -368,14 +417,26 @@ pub fn verify(target: &Path, mut progress: impl FnMut(usize, usize)) -> anyhow::
                     format!("also in {other}: validation would score images trained on"),
                 );
             }
-            if let Err(e) = read_rgb(image) {
-                c.add(
+            match read_rgb(image) {
+                Err(e) => c.add(
                     Severity::Error,
                     "corrupt-image",
                     image,
                     None,
                     format!("cannot be decoded: {e}"),
-                );
+                ),
+                Ok(img) if img.width().min(img.height()) < MIN_IMAGE_SIDE => c.add(
+                    Severity::Error,
+                    "image-too-small",
+                    image,
+                    None,
+                    format!(
+                        "is {}×{} pixels; ultralytics drops images with a side under {MIN_IMAGE_SIDE}",
+                        img.width(),
+                        img.height()
+                    ),
+                ),
+                Ok(_) => {}
             }
             done += 1;
             progress(done, total);

@@ -290,7 +290,10 @@ mod with_hailort {
                     .collect()
             })
             .collect();
-        assert!(expected.iter().any(|c| !c.is_empty()), "the pictures have faces");
+        assert!(
+            expected.iter().any(|c| !c.is_empty()),
+            "the pictures have faces"
+        );
         assert_eq!(classes, expected);
 
         let alone: Vec<String> = images[..2]
