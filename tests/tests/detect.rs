@@ -457,8 +457,10 @@ fn test_a_broken_file_ends_its_stream_only() {
     let (eagle_lines, _, labels) = summarize(&run.join("eagle.jsonl"));
     assert_eq!(eagle_lines, 1);
     assert!(labels.contains_key("bird"));
+    // The clip's index (moov) is at its end: a cut copy has no frame anyone can decode, so the
+    // stream fails before its first line (`gst-launch-1.0 … ! decodebin` gives none either).
     let (broken_lines, _, _) = summarize(&run.join("broken.jsonl"));
-    assert!(broken_lines < 250, "{t}");
+    assert_eq!(broken_lines, 0, "{t}");
     // Every input failing (a text file, an empty mp4): exit 1, each named.
     let text_file = dir.join("notes.mp4");
     std::fs::write(&text_file, "not a video\n").unwrap();
