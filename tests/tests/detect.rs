@@ -305,6 +305,53 @@ fn longest_gap(pts: &[u64]) -> (f64, usize) {
     (gap as f64 / 1e9, pts.len() - at)
 }
 
+/// `hmg detect --headless` on live inputs, running in the background while a test breaks them.
+struct LiveRun {
+    child: std::process::Child,
+    dir: std::path::PathBuf,
+}
+
+impl LiveRun {
+    fn start(dir: &Path, seconds: &str, inputs: &[&str]) -> Self {
+        let log = std::fs::File::create(dir.join("hmg.log")).unwrap();
+        let mut cmd = hmg();
+        cmd.args([
+            "detect",
+            "--headless",
+            "--duration",
+            seconds,
+            "--model",
+            &model(),
+        ]);
+        for input in inputs {
+            cmd.args(["--input", input]);
+        }
+        let child = cmd
+            .arg("--output")
+            .arg(dir.join("out"))
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        Self {
+            child,
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    /// Waits for the run's end; its console output, after asserting it succeeded.
+    fn finish(&mut self) -> String {
+        let status = self.child.wait().unwrap();
+        let t = std::fs::read_to_string(self.dir.join("hmg.log")).unwrap();
+        assert!(status.success(), "{t}");
+        t
+    }
+
+    fn stream_log(&self, stream: &str) -> std::path::PathBuf {
+        detect_run_dir(&self.dir.join("out")).join(format!("{stream}.jsonl"))
+    }
+}
+
 /// A real RTSP camera is killed mid-run (SIGKILL: no goodbye on the wire) and comes back on the
 /// same address: its stream is restarted and delivers again, the other camera never stops.
 #[test]
@@ -312,44 +359,24 @@ fn test_a_killed_rtsp_camera_restarts_while_the_other_runs() {
     use hmg_e2e::rtsp::RtspCamera;
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let dir = temp_dir("detect-rtsp-kill");
-    let out = dir.join("out");
     let port = free_port();
     let cam0 = RtspCamera::start(port);
     let cam1 = RtspCamera::start(free_port());
-    let log = std::fs::File::create(dir.join("hmg.log")).unwrap();
-    let mut child = hmg()
-        .args([
-            "detect",
-            "--headless",
-            "--duration",
-            "24",
-            "--model",
-            &model(),
-        ])
-        .args(["--input", &cam0.url, "--input", &cam1.url])
-        .arg("--output")
-        .arg(&out)
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .unwrap();
+    let mut run = LiveRun::start(&dir, "24", &[&cam0.url, &cam1.url]);
     std::thread::sleep(std::time::Duration::from_secs(8));
     cam0.signal("KILL");
     drop(cam0);
     let outage = std::time::Duration::from_secs(3);
     std::thread::sleep(outage);
     let _cam0 = RtspCamera::start(port);
-    let status = child.wait().unwrap();
-    let t = std::fs::read_to_string(dir.join("hmg.log")).unwrap();
-    assert!(status.success(), "{t}");
+    let t = run.finish();
     assert!(
         t.contains("rtsp0: source failed") && t.contains("rtsp0: source restarted"),
         "{t}"
     );
     assert!(!t.contains("rtsp1: source failed"), "{t}");
-    let run = detect_run_dir(&out);
-    let (gap0, after0) = longest_gap(&timestamps(&run.join("rtsp0.jsonl")));
-    let (gap1, _) = longest_gap(&timestamps(&run.join("rtsp1.jsonl")));
+    let (gap0, after0) = longest_gap(&timestamps(&run.stream_log("rtsp0")));
+    let (gap1, _) = longest_gap(&timestamps(&run.stream_log("rtsp1")));
     println!("rtsp0: silent {gap0:.1} s, {after0} frames after; rtsp1: longest gap {gap1:.2} s");
     // The killed camera was away for at least the outage and then delivered again (inference
     // on two streams at once, on two cores, keeps only some of its frames); the other one never
@@ -373,40 +400,21 @@ fn test_a_frozen_rtsp_camera_is_noticed_and_restarted() {
     use hmg_e2e::rtsp::RtspCamera;
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let dir = temp_dir("detect-rtsp-freeze");
-    let out = dir.join("out");
     let cam = RtspCamera::start(free_port());
-    let log = std::fs::File::create(dir.join("hmg.log")).unwrap();
-    let mut child = hmg()
-        .args([
-            "detect",
-            "--headless",
-            "--duration",
-            "32",
-            "--model",
-            &model(),
-        ])
-        .args(["--input", &cam.url])
-        .arg("--output")
-        .arg(&out)
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .unwrap();
+    let mut run = LiveRun::start(&dir, "32", &[&cam.url]);
     std::thread::sleep(std::time::Duration::from_secs(7));
     cam.signal("STOP");
     // Longer than the watchdog's 10 s, so that the restart meets a camera still frozen.
     let frozen = std::time::Duration::from_secs(14);
     std::thread::sleep(frozen);
     cam.signal("CONT");
-    let status = child.wait().unwrap();
-    let t = std::fs::read_to_string(dir.join("hmg.log")).unwrap();
-    assert!(status.success(), "{t}");
+    let t = run.finish();
     assert!(
         t.contains("rtsp0: source failed (no frame for 10 s)")
             && t.contains("rtsp0: source restarted"),
         "{t}"
     );
-    let (gap, after) = longest_gap(&timestamps(&detect_run_dir(&out).join("rtsp0.jsonl")));
+    let (gap, after) = longest_gap(&timestamps(&run.stream_log("rtsp0")));
     println!("rtsp0: silent {gap:.1} s, {after} frames after");
     assert!(
         gap >= frozen.as_secs_f64() * 0.8,
