@@ -100,6 +100,16 @@ impl Broker {
         let _ = self.child.wait();
     }
 
+    /// Sends a signal as it is: `9` kills without a word (nothing saved, sockets reset by the
+    /// kernel), `19`/`18` freeze and thaw (connections stay open, nothing answers).
+    fn signal(&mut self, sig: i32) {
+        // SAFETY: plain kill(2) on our own child's pid.
+        unsafe { libc_kill(self.child.id() as i32, sig) };
+        if sig == 9 {
+            let _ = self.child.wait();
+        }
+    }
+
     fn restart(&mut self) {
         self.child = Self::spawn(&self.config);
         self.wait_ready();
@@ -128,10 +138,19 @@ fn subscribe(port: u16, topic: &str, id: &str) -> mpsc::Receiver<(String, serde_
     let (client, mut connection) = Client::new(options, 10);
     client.subscribe(topic, QoS::AtLeastOnce).unwrap();
     let (ready_tx, ready_rx) = mpsc::channel();
+    let topic = topic.to_string();
     std::thread::spawn(move || {
-        let _client = client;
+        let mut connections = 0;
         for event in connection.iter() {
             match event {
+                // A broker that lost its sessions (killed before it saved them) no longer knows
+                // the subscription on a reconnection: make it again, as real subscribers do.
+                Ok(Event::Incoming(Incoming::ConnAck(ack))) => {
+                    connections += 1;
+                    if connections > 1 && !ack.session_present {
+                        let _ = client.try_subscribe(topic.as_str(), QoS::AtLeastOnce);
+                    }
+                }
                 Ok(Event::Incoming(Incoming::SubAck(_))) => {
                     let _ = ready_tx.send(());
                 }
@@ -305,6 +324,103 @@ fn messages_made_while_the_broker_is_down_arrive_after_it_returns_in_order() {
     assert!(
         warnings.iter().any(|w| w.contains("MQTT")),
         "the outage was reported: {warnings:?}"
+    );
+}
+
+/// 480 frames at 40 fps (12 s) with the broker broken after 1.5 s for `away`: by `break_it`,
+/// then `mend`, while the graph still runs. Every frame must arrive, first arrivals in order;
+/// returns how long after the mend the frames made until then had all arrived.
+fn survives_a_broker_fault(
+    name: &str,
+    broker_config: &str,
+    away: Duration,
+    break_it: impl FnOnce(&mut Broker),
+    mend: impl FnOnce(&mut Broker),
+) -> Duration {
+    const FRAMES: u64 = 480;
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = temp_dir(name);
+    let port = free_port();
+    let mut broker = Broker::start(&dir, &[("", port)], broker_config);
+    let rx = subscribe(port, "t/#", &format!("{name}-sub"));
+    let pipeline = graph(
+        &format!(
+            "videotestsrc is-live=true num-buffers={FRAMES} ! video/x-raw,width=64,height=48,framerate=40/1"
+        ),
+        &format!(
+            "location=mqtt://127.0.0.1:{port}/t/{{stream}} stream-name=cam spool-dir={}",
+            dir.join("spool").display()
+        ),
+    );
+    let runner = {
+        let p = pipeline.clone();
+        std::thread::spawn(move || play(&p))
+    };
+    std::thread::sleep(Duration::from_millis(1500));
+    break_it(&mut broker);
+    std::thread::sleep(away);
+    mend(&mut broker);
+    let mended = Instant::now();
+    // Frames made up to the mend (40 a second from the start): the backlog to catch up on.
+    let backlog = ((1.5 + away.as_secs_f64()) * 40.0) as usize;
+    let mut got = Vec::new();
+    let mut recovered = None;
+    let deadline = mended + Duration::from_secs(60);
+    while first_arrivals(&frames_of(&got)).len() < FRAMES as usize {
+        let Ok(m) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) else {
+            break;
+        };
+        got.push(m);
+        if recovered.is_none() && first_arrivals(&frames_of(&got)).len() >= backlog {
+            recovered = Some(mended.elapsed());
+        }
+    }
+    let warnings = runner.join().unwrap();
+    let frames = frames_of(&got);
+    assert_eq!(
+        first_arrivals(&frames),
+        (0..FRAMES).collect::<Vec<u64>>(),
+        "every frame, first arrivals in order ({} messages, warnings {warnings:?})",
+        got.len()
+    );
+    let recovered = recovered.unwrap();
+    // The reconnect back-off doubles from 0.25 s: the next try after an outage of `away` comes
+    // at most about `away` later; then the backlog drains at the broker's pace.
+    assert!(
+        recovered <= away * 2 + Duration::from_secs(2),
+        "{name}: caught up only {recovered:?} after the broker was back"
+    );
+    println!(
+        "{name}: the {backlog} frames made before the broker was back had all arrived {:.2} s after it; every frame arrived ({} messages for {FRAMES} frames)",
+        recovered.as_secs_f64(),
+        got.len()
+    );
+    recovered
+}
+
+#[test]
+fn a_broker_killed_with_sigkill_loses_nothing() {
+    // A broker killed keeps only what it saved: it saves every second here (the subscriber's
+    // session included), as a broker meant to survive crashes is set up.
+    survives_a_broker_fault(
+        "sigkill",
+        "autosave_interval 1",
+        Duration::from_millis(1500),
+        |b| b.signal(9),
+        |b| b.restart(),
+    );
+}
+
+/// The half-open case: the broker frozen (SIGSTOP) keeps every connection open and answers
+/// nothing, as a network path that silently drops traffic does.
+#[test]
+fn a_frozen_broker_loses_nothing_and_is_caught_up_after_it_thaws() {
+    survives_a_broker_fault(
+        "sigstop",
+        "",
+        Duration::from_secs(8),
+        |b| b.signal(19),
+        |b| b.signal(18),
     );
 }
 
