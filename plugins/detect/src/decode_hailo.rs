@@ -275,6 +275,66 @@ mod tests {
         assert!(holds_logits(&logits));
     }
 
+    /// A HailoRT NMS buffer from per-class box lists: each class's count, then its boxes
+    /// (y_min, x_min, y_max, x_max, score), classes one after the other with no padding to the
+    /// maximum (HailoRT's `HAILO_NMS_BY_CLASS` host layout); zeros fill the rest.
+    fn nms_buffer(per_class: &[Vec<[f32; 5]>], max_per_class: usize) -> Vec<f32> {
+        let mut buf: Vec<f32> = Vec::new();
+        for boxes in per_class {
+            buf.push(boxes.len() as f32);
+            buf.extend(boxes.iter().flatten());
+        }
+        buf.resize(per_class.len() * (1 + 5 * max_per_class), 0.0);
+        buf
+    }
+
+    /// Several non-empty classes with several boxes each: a reader that lost its place between
+    /// classes (padding each to the maximum, say) reads the wrong counts here.
+    #[test]
+    fn nms_buffer_with_several_classes_of_several_boxes_each() {
+        let per_class = vec![
+            vec![[0.1, 0.2, 0.3, 0.4, 0.9], [0.5, 0.5, 0.9, 0.7, 0.3]],
+            vec![],
+            vec![
+                [0.0, 0.0, 0.5, 0.5, 0.6],
+                [0.2, 0.1, 0.4, 0.3, 0.2], // below conf: dropped
+                [0.6, 0.6, 1.2, 0.8, 0.7], // past the edge: clipped
+            ],
+            vec![[0.3, 0.3, 0.6, 0.6, 0.8]],
+        ];
+        let (max, (w, h), conf) = (3, (200, 100), 0.25);
+        let buf = nms_buffer(&per_class, max);
+        let shape = [per_class.len(), 1 + 5 * max];
+        let t = tensor("nms", &shape, TensorSlice::F32(&buf), 0.0, 1.0);
+        let expected = |keep: &dyn Fn(u32) -> bool| -> Vec<Candidate> {
+            let mut want = Vec::new();
+            for (c, boxes) in per_class.iter().enumerate() {
+                for &[y1, x1, y2, x2, score] in boxes {
+                    if score > conf && keep(c as u32) {
+                        want.push(Candidate {
+                            x1: x1.clamp(0.0, 1.0) * w as f32,
+                            y1: y1.clamp(0.0, 1.0) * h as f32,
+                            x2: x2.clamp(0.0, 1.0) * w as f32,
+                            y2: y2.clamp(0.0, 1.0) * h as f32,
+                            score,
+                            class_id: c as u32,
+                        });
+                    }
+                }
+            }
+            want
+        };
+        let mut out = Vec::new();
+        decode_nms(4, max, &t, (w, h), conf, &|_| true, &mut out).unwrap();
+        assert_eq!(out, expected(&|_| true));
+        assert_eq!(out.len(), 5, "boxes of three classes, one under conf");
+        // A class filter skips a class's boxes without losing its place in the buffer.
+        let keep = |c: u32| c != 0;
+        out.clear();
+        decode_nms(4, max, &t, (w, h), conf, &keep, &mut out).unwrap();
+        assert_eq!(out, expected(&keep));
+    }
+
     #[test]
     fn nms_buffer_is_read_and_checked() {
         // 2 classes, up to 2 boxes each: class 0 has one box, class 1 none.
