@@ -373,6 +373,43 @@ fn test_yolonms_classes_by_id_or_name_keep_only_those() {
     );
 }
 
+/// `yolonms conf` set between two of ultralytics' confidences on the picture (in the widest gap,
+/// so that our few-thousandths differences cannot cross it): what scores above stays, what
+/// scores below goes.
+#[test]
+fn test_yolonms_conf_keeps_boxes_above_it_and_drops_those_below() {
+    let dir = temp_dir("conf");
+    let r: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(testdata().join("reference/yolov12n.json")).unwrap(),
+    )
+    .unwrap();
+    let mut scored: Vec<(f64, String)> = r["images"]["dog.jpg"]["detections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["confidence"].as_f64().unwrap(),
+                d["class_name"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let gap = (1..scored.len())
+        .max_by(|&i, &j| {
+            (scored[i - 1].0 - scored[i].0).total_cmp(&(scored[j - 1].0 - scored[j].0))
+        })
+        .expect("the reference has several boxes on the picture");
+    let conf = (scored[gap - 1].0 + scored[gap].0) / 2.0;
+    let above: std::collections::BTreeSet<String> =
+        scored[..gap].iter().map(|s| s.1.clone()).collect();
+    let (kept, said) = dog_labels(&dir, &format!("conf={conf:.4}"));
+    assert_eq!(kept, above, "conf {conf:.4} over {scored:?}: {said}");
+    // Both sides of the threshold hold a box that the threshold alone decides.
+    let (all, _) = dog_labels(&dir, "");
+    assert!(all.len() > kept.len() && !kept.is_empty(), "{all:?} vs {kept:?}");
+}
+
 #[test]
 fn test_a_labels_file_shorter_than_the_model_is_warned_about() {
     let dir = temp_dir("short-labels");
