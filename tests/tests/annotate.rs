@@ -71,6 +71,92 @@ fn wait_exit(annotator: &mut Annotator) -> std::process::ExitStatus {
     annotator_exit(&mut annotator.0)
 }
 
+/// The picture as the browser shows it: its top-left corner and scale in CSS pixels, found in a
+/// screenshot, with the screenshot itself.
+#[derive(Debug)]
+struct Shown {
+    left: f64,
+    top: f64,
+    scale: f64,
+    dpr: f64,
+    /// The canvas, in screenshot pixels: x0, y0, x1, y1.
+    canvas: (u32, u32, u32, u32),
+    pixels: image::RgbImage,
+}
+
+impl Shown {
+    fn screenshot(browser: &Browser) -> image::RgbImage {
+        image::load_from_memory(&browser.screenshot())
+            .expect("a PNG screenshot")
+            .to_rgb8()
+    }
+
+    /// Inside the canvas (placed by the browser's layout), the rows and columns mostly unlike
+    /// the canvas's empty corner hold the picture.
+    fn find(browser: &Browser, picture: (u32, u32)) -> Self {
+        let pixels = Self::screenshot(browser);
+        let dpr = browser
+            .script("return window.devicePixelRatio")
+            .as_f64()
+            .unwrap();
+        let r = browser.script(
+            "const r = document.getElementById('canvas').getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom];",
+        );
+        let px = |i: usize| (r[i].as_f64().unwrap() * dpr).round() as u32;
+        let (cx0, cy0, cx1, cy1) = (
+            px(0),
+            px(1),
+            px(2).min(pixels.width()),
+            px(3).min(pixels.height()),
+        );
+        let empty = *pixels.get_pixel(cx0 + 1, cy0 + 1);
+        let differs = |x: u32, y: u32| {
+            let p = pixels.get_pixel(x, y);
+            p.0.iter().zip(empty.0).any(|(a, b)| a.abs_diff(b) > 8)
+        };
+        let rows: Vec<u32> = (cy0..cy1)
+            .filter(|&y| (cx0..cx1).filter(|&x| differs(x, y)).count() * 4 > (cx1 - cx0) as usize)
+            .collect();
+        let cols: Vec<u32> = (cx0..cx1)
+            .filter(|&x| (cy0..cy1).filter(|&y| differs(x, y)).count() * 4 > (cy1 - cy0) as usize)
+            .collect();
+        let (x0, x1) = (cols[0], *cols.last().unwrap() + 1);
+        let (y0, y1) = (rows[0], *rows.last().unwrap() + 1);
+        let scale = (x1 - x0) as f64 / picture.0 as f64 / dpr;
+        assert!(
+            ((y1 - y0) as f64 / dpr / scale - picture.1 as f64).abs() <= 2.0,
+            "the picture's shape on screen ({}×{}) is not {picture:?}'s",
+            x1 - x0,
+            y1 - y0
+        );
+        Self {
+            left: x0 as f64 / dpr,
+            top: y0 as f64 / dpr,
+            scale,
+            dpr,
+            canvas: (cx0, cy0, cx1, cy1),
+            pixels,
+        }
+    }
+}
+
+/// The bounding box, in screenshot pixels, of what differs between two screenshots inside
+/// `area` (x0, y0, x1, y1).
+fn changed_region(
+    before: &image::RgbImage,
+    after: &image::RgbImage,
+    (ax0, ay0, ax1, ay1): (u32, u32, u32, u32),
+) -> (f64, f64, f64, f64) {
+    let (mut x0, mut y0, mut x1, mut y1) = (u32::MAX, u32::MAX, 0, 0);
+    for (x, y, p) in after.enumerate_pixels() {
+        if (ax0..ax1).contains(&x) && (ay0..ay1).contains(&y) && before.get_pixel(x, y) != p {
+            (x0, y0, x1, y1) = (x0.min(x), y0.min(y), x1.max(x), y1.max(y));
+        }
+    }
+    assert!(x0 <= x1, "nothing changed on screen");
+    (x0 as f64, y0 as f64, x1 as f64, y1 as f64)
+}
+
 #[test]
 fn test_mouse_and_keys_write_yolo_labels() {
     let dir = setup("annotate-browser");
@@ -81,12 +167,36 @@ fn test_mouse_and_keys_write_yolo_labels() {
     browser.wait_for(
         "window.hmgReady && document.getElementById('file').textContent.startsWith('dog.jpg')",
     );
+    // Where the picture really is on screen, found in a screenshot (not from the page's own
+    // account of its transform, which would share its mistakes).
+    let shown = Shown::find(&browser, (768, 576));
+    let (scale, left, top) = (shown.scale, shown.left, shown.top);
     let v = browser.script("return window.hmgView;");
     let f = |k: &str| v[k].as_f64().unwrap();
-    let (scale, ox, oy, left, top) = (f("scale"), f("ox"), f("oy"), f("left"), f("top"));
-    let at = |x: f64, y: f64| (left + ox + x * scale, top + oy + y * scale);
+    assert!(
+        (f("left") + f("ox") - left).abs() <= 1.0
+            && (f("top") + f("oy") - top).abs() <= 1.0
+            && (f("scale") - scale).abs() * 768.0 <= 2.0,
+        "the page says it drew the picture at {v}, the screenshot shows {shown:?}"
+    );
+    let at = |x: f64, y: f64| (left + x * scale, top + y * scale);
 
+    let before = shown.pixels.clone();
     browser.drag(at(100.0, 80.0), at(300.0, 280.0)); // class 0 (current)
+    // The box is drawn where the mouse went: what changed on screen is its outline (and its
+    // label above it).
+    let after = Shown::screenshot(&browser);
+    let (x1, y1, x2, y2) = changed_region(&before, &after, shown.canvas);
+    let (want1, want2) = (at(100.0, 80.0), at(300.0, 280.0));
+    let d = shown.dpr;
+    assert!(
+        (x1 - want1.0 * d).abs() <= 6.0
+            && (x2 - want2.0 * d).abs() <= 6.0
+            && (y2 - want2.1 * d).abs() <= 6.0
+            && y1 <= want1.1 * d + 2.0
+            && y1 >= (want1.1 - 30.0) * d,
+        "drawn at ({x1}, {y1})–({x2}, {y2}) screen pixels, dragged from {want1:?} to {want2:?}"
+    );
     browser.key("1");
     browser.drag(at(400.0, 200.0), at(700.0, 500.0)); // class 1
     browser.drag(at(20.0, 20.0), at(60.0, 60.0)); // a mistake…

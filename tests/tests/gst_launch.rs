@@ -407,7 +407,10 @@ fn test_yolonms_conf_keeps_boxes_above_it_and_drops_those_below() {
     assert_eq!(kept, above, "conf {conf:.4} over {scored:?}: {said}");
     // Both sides of the threshold hold a box that the threshold alone decides.
     let (all, _) = dog_labels(&dir, "");
-    assert!(all.len() > kept.len() && !kept.is_empty(), "{all:?} vs {kept:?}");
+    assert!(
+        all.len() > kept.len() && !kept.is_empty(),
+        "{all:?} vs {kept:?}"
+    );
 }
 
 #[test]
