@@ -73,7 +73,6 @@ fn wait_exit(annotator: &mut Annotator) -> std::process::ExitStatus {
 
 /// The picture as the browser shows it: its top-left corner and scale in CSS pixels, found in a
 /// screenshot, with the screenshot itself.
-#[derive(Debug)]
 struct Shown {
     left: f64,
     top: f64,
@@ -177,7 +176,7 @@ fn test_mouse_and_keys_write_yolo_labels() {
         (f("left") + f("ox") - left).abs() <= 1.0
             && (f("top") + f("oy") - top).abs() <= 1.0
             && (f("scale") - scale).abs() * 768.0 <= 2.0,
-        "the page says it drew the picture at {v}, the screenshot shows {shown:?}"
+        "the page says it drew the picture at {v}, the screenshot shows it at ({left}, {top}) scaled {scale}"
     );
     let at = |x: f64, y: f64| (left + x * scale, top + y * scale);
 
