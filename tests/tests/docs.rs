@@ -176,3 +176,66 @@ fn test_readme_gstreamer_block_runs_as_a_user_runs_it() {
     assert_mp4_playable(&dir.join("out.mp4"), &dir);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The README's shell lines, comments dropped and `\` continuations joined.
+fn readme_commands() -> Vec<String> {
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let mut commands = Vec::new();
+    for block in sh_blocks(&readme) {
+        let joined = block.replace("\\\n", " ");
+        for line in joined.lines() {
+            let command = line.split(" #").next().unwrap().trim();
+            if !command.is_empty() && !command.starts_with('#') {
+                commands.push(command.to_string());
+            }
+        }
+    }
+    commands
+}
+
+/// The README's listings need a camera, a Hailo-8, a broker or hours of training, so they cannot
+/// run here; each line is still checked as far as it can be without running it. Every `hmg` line
+/// passes hmg's own argument parser flag for flag (with `--help` last: unknown flags, invalid
+/// values and unknown commands fail before it), and every `gst-launch-1.0` line parses into a
+/// graph (every element exists and has each property named).
+#[test]
+fn test_readme_listed_commands_are_accepted_as_written() {
+    let commands = readme_commands();
+    let hmg_lines: Vec<&String> = commands.iter().filter(|c| c.starts_with("hmg ")).collect();
+    assert!(hmg_lines.len() >= 20, "{commands:?}");
+    for command in hmg_lines {
+        let out = std::process::Command::new(profile_dir().join("hmg"))
+            .args(command.split_whitespace().skip(1))
+            .arg("--help")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "README.md: `{command}` is refused by hmg:\n{}",
+            text(&out)
+        );
+    }
+    let graphs: Vec<&String> = commands
+        .iter()
+        .filter(|c| c.starts_with("gst-launch-1.0 "))
+        .collect();
+    assert!(graphs.len() >= 2, "{commands:?}");
+    let dir = temp_dir("docs-readme-graphs");
+    for command in graphs {
+        let description = command.trim_start_matches("gst-launch-1.0 ");
+        let out = gst_command("/usr/bin/python3", &dir)
+            .args([
+                "-c",
+                "import sys, gi; gi.require_version('Gst', '1.0'); from gi.repository import Gst; \
+                 Gst.init(None); Gst.parse_launch(sys.argv[1])",
+                description,
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "README.md: `{command}` does not parse:\n{}",
+            text(&out)
+        );
+    }
+}
