@@ -162,6 +162,8 @@ fn test_hailoinfer_attaches_tensors_and_frame_is_untouched() {
     assert_eq!(m.labels.lines().count(), 18);
 }
 
+/// conf and classes changed while playing, on a picture whose detections (and their classes and
+/// confidences) come from ultralytics' reference.
 #[test]
 fn test_yolonms_thresholds_change_while_playing() {
     init();
@@ -169,26 +171,46 @@ fn test_yolonms_thresholds_change_while_playing() {
         "hailoinfer model=\"{}\" ! yolonms name=nms conf=0.25",
         model("yolov12n.onnx")
     ));
-    let data = std::fs::read(image("astronaut.png")).unwrap();
-    // Decode the PNG with GStreamer into RGB.
+    let r = reference("yolov12n.json");
+    let want: Vec<(u32, String, f32)> = r["images"]["person.jpg"]["detections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["class_id"].as_u64().unwrap() as u32,
+                d["class_name"].as_str().unwrap().to_string(),
+                d["confidence"].as_f64().unwrap() as f32,
+            )
+        })
+        .collect();
+    let mut classes: Vec<u32> = want.iter().map(|w| w.0).collect();
+    classes.sort();
+    classes.dedup();
+    assert!(
+        classes.len() >= 3,
+        "the picture has several classes: {want:?}"
+    );
     let decoded = run_collect_buffer(&format!(
-        "filesrc location=\"{}\" ! pngdec ! videoconvert ! video/x-raw,format=RGB ! appsink name=sink",
-        image("astronaut.png")
+        "filesrc location=\"{}\" ! jpegdec ! videoconvert ! video/x-raw,format=RGB ! appsink name=sink",
+        image("person.jpg")
     ));
-    assert!(!data.is_empty());
-    let info = gst_video::VideoInfo::builder(gst_video::VideoFormat::Rgb, 512, 512)
+    let info = gst_video::VideoInfo::builder(gst_video::VideoFormat::Rgb, 640, 424)
         .build()
         .unwrap();
     h.set_src_caps(info.to_caps().unwrap());
     h.play();
     h.push(decoded.clone()).unwrap();
     let first = gsthmg::detections_from_buffer(&h.pull().unwrap());
-    assert!(
-        first
-            .iter()
-            .any(|d| &*d.label == "person" && d.confidence > 0.75),
-        "{first:?}"
-    );
+    assert_eq!(first.len(), want.len(), "{first:?} vs {want:?}");
+    for (class, label, conf) in &want {
+        assert!(
+            first.iter().any(|d| d.class_id == *class
+                && &*d.label == label
+                && (d.confidence - conf).abs() < 0.03),
+            "{label} {conf} not in {first:?}"
+        );
+    }
     let nms = h
         .element()
         .unwrap()
@@ -196,17 +218,34 @@ fn test_yolonms_thresholds_change_while_playing() {
         .unwrap()
         .by_name("nms")
         .unwrap();
-    nms.set_property("conf", 0.9f64);
+    // Above every box: none left.
+    let top = want.iter().map(|w| w.2).fold(0.0, f32::max);
+    nms.set_property("conf", (top + 0.03) as f64);
     h.push(decoded.clone()).unwrap();
     assert!(gsthmg::detections_from_buffer(&h.pull().unwrap()).is_empty());
+    // Two of the picture's classes kept, the rest gone.
     nms.set_property("conf", 0.25f64);
-    nms.set_property("classes", "1,2");
-    h.push(decoded).unwrap();
-    assert!(
-        gsthmg::detections_from_buffer(&h.pull().unwrap())
-            .iter()
-            .all(|d| d.class_id == 1 || d.class_id == 2)
+    let kept = &classes[..2];
+    nms.set_property(
+        "classes",
+        kept.iter()
+            .map(|c| c.to_string())
+            .collect::<Vec<_>>()
+            .join(","),
     );
+    h.push(decoded).unwrap();
+    let mut got: Vec<u32> = gsthmg::detections_from_buffer(&h.pull().unwrap())
+        .iter()
+        .map(|d| d.class_id)
+        .collect();
+    got.sort();
+    let mut expected: Vec<u32> = want
+        .iter()
+        .map(|w| w.0)
+        .filter(|c| kept.contains(c))
+        .collect();
+    expected.sort();
+    assert_eq!(got, expected);
 }
 
 fn with_detection(mut buf: gst::Buffer, d: &Detection) -> gst::Buffer {
