@@ -13,12 +13,19 @@ pub struct RtspCamera {
 }
 
 impl RtspCamera {
-    /// Serves `rtsp://127.0.0.1:port/cam` once this returns.
+    /// Serves `rtsp://127.0.0.1:port/cam` (640×480, 30 frames a second) once this returns.
     pub fn start(port: u16) -> Self {
+        Self::start_with(port, (640, 480), 30, "ball")
+    }
+
+    /// [`start`](Self::start) with another picture size, frame rate and videotestsrc pattern.
+    pub fn start_with(port: u16, (width, height): (u32, u32), fps: u32, pattern: &str) -> Self {
         // The system Python: GStreamer's introspection data lives there, not in a venv.
         let mut child = Command::new("/usr/bin/python3")
             .arg(crate::repo().join("tests/support/rtsp_camera.py"))
             .arg(port.to_string())
+            .args([width, height, fps].map(|v| v.to_string()))
+            .arg(pattern)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

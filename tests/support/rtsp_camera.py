@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: MIT OR Apache-2.0
 """A real RTSP camera on loopback, for the tests that kill one and bring it back.
 
-usage: rtsp_camera.py PORT
-Serves rtsp://127.0.0.1:PORT/cam: a live 640x480 test pattern at 30 frames a second, as
+usage: rtsp_camera.py PORT [WIDTH HEIGHT FPS [PATTERN]]
+Serves rtsp://127.0.0.1:PORT/cam: a live test pattern (default a ball, 640x480 at 30 frames a
+second; PATTERN: any of videotestsrc's, e.g. snow for pictures that compress badly), as
 RTP/JPEG (GStreamer's own RTSP server, as IP cameras and mediamtx speak it). Prints `ready` once
 it listens, then serves until killed.
 """
@@ -19,8 +20,10 @@ server = GstRtspServer.RTSPServer()
 server.set_address("127.0.0.1")
 server.set_service(sys.argv[1])
 factory = GstRtspServer.RTSPMediaFactory()
+width, height, fps = sys.argv[2:5] if len(sys.argv) >= 5 else ("640", "480", "30")
+pattern = sys.argv[5] if len(sys.argv) >= 6 else "ball"
 factory.set_launch(
-    "( videotestsrc is-live=true pattern=ball ! video/x-raw,format=I420,width=640,height=480,framerate=30/1 "
+    f"( videotestsrc is-live=true pattern={pattern} ! video/x-raw,format=I420,width={width},height={height},framerate={fps}/1 "
     "! jpegenc quality=80 ! rtpjpegpay name=pay0 pt=96 )"
 )
 factory.set_shared(True)

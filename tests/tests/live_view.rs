@@ -68,18 +68,21 @@ fn same_json(a: &serde_json::Value, b: &serde_json::Value) -> bool {
 
 /// Starts detect with the live view on a free port; returns the process, host:port and token.
 fn start(dir: &std::path::Path, zones: &std::path::Path) -> (Child, String, String) {
-    let mut child = Command::new(profile_dir().join("hmg"))
-        .current_dir(repo())
+    let mut command = Command::new(profile_dir().join("hmg"));
+    command
         .args(["detect", "--model", "models/yolov12n-coco.onnx"])
-        .args([
-            "--input",
-            "media/bikes.mp4",
-            "--headless",
-            "--snapshot-interval",
-            "0",
-        ])
-        .args(["--serve", "--bind", "127.0.0.1:0", "--zones"])
-        .arg(zones)
+        .args(["--input", "media/bikes.mp4", "--zones"])
+        .arg(zones);
+    start_serving(dir, command)
+}
+
+/// Adds the live view's and a headless run's flags to `command` (an `hmg detect …`), starts it
+/// in the repository, and returns the process, host:port and token of the link it printed.
+fn start_serving(dir: &std::path::Path, mut command: Command) -> (Child, String, String) {
+    let mut child = command
+        .current_dir(repo())
+        .args(["--headless", "--snapshot-interval", "0"])
+        .args(["--serve", "--bind", "127.0.0.1:0"])
         .arg("--output")
         .arg(dir.join("out"))
         .stdout(Stdio::piped())
@@ -321,5 +324,103 @@ fn in_a_real_browser_the_picture_moves_the_table_is_detlogs_and_a_drawn_line_is_
         .map(|c| c["in"].as_u64().unwrap() + c["out"].as_u64().unwrap())
         .sum();
     assert!(crossed > 0, "{drawn}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A process's resident memory, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+/// Lines in a file that is still being written (0 while it does not exist yet).
+fn lines_in(path: &std::path::Path) -> usize {
+    std::fs::read(path)
+        .map(|b| b.iter().filter(|&&c| c == b'\n').count())
+        .unwrap_or(0)
+}
+
+/// Clients that connect and never read (three MJPEG streams, one event stream) while a live
+/// camera runs 2 000 frames through detection: memory stays bounded, every frame is logged.
+#[test]
+fn clients_that_never_read_leave_memory_bounded_over_2000_frames() {
+    use hmg_e2e::rtsp::RtspCamera;
+    const FRAMES: usize = 2000;
+    /// Growth allowed from the fifth of the frames to the end (measured: under 100 KiB). A server
+    /// that kept every preview picture for its stalled clients would pass it: the test checks
+    /// that from the pictures' size and rate.
+    const BOUND_KIB: u64 = 4 * 1024;
+    let dir = temp_dir("live-view-stalled");
+    let cam = RtspCamera::start_with(free_port(), (320, 240), 60, "snow");
+    let mut command = Command::new(profile_dir().join("hmg"));
+    command
+        .args(["detect", "--model"])
+        .arg(testdata().join("models/nudenet_320n.onnx"))
+        .args(["--input", &cam.url, "--duration", "300"]);
+    let (mut child, addr, token) = start_serving(&dir, command);
+    let q = format!("?token={token}");
+    let stalled: Vec<TcpStream> = ["/mjpeg/0", "/mjpeg/0", "/mjpeg/0", "/events"]
+        .iter()
+        .map(|path| {
+            let mut s = TcpStream::connect(&addr).unwrap();
+            write!(s, "GET {path}{q} HTTP/1.1\r\nHost: {addr}\r\n\r\n").unwrap();
+            s
+        })
+        .collect();
+    let run = loop {
+        if let Some(run) = std::fs::read_dir(dir.join("out"))
+            .ok()
+            .and_then(|mut d| d.next())
+        {
+            break run.unwrap().path();
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let log = run.join("rtsp0.jsonl");
+    let started = Instant::now();
+    let wait_for = |n: usize| {
+        while lines_in(&log) < n {
+            assert!(
+                started.elapsed() < Duration::from_secs(280),
+                "{} frames after {:?}",
+                lines_in(&log),
+                started.elapsed()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    wait_for(FRAMES / 5);
+    let warm = rss_kib(child.id());
+    let (_, _, jpeg) = http(&addr, "GET", &format!("/frame/0.jpg{q}"), "");
+    let window = Instant::now();
+    wait_for(FRAMES);
+    let end = rss_kib(child.id());
+    // What three MJPEG clients that never read would pin if each preview picture were kept for
+    // them (10 pictures a second).
+    let kept_kib = 3 * (window.elapsed().as_secs_f64() * 10.0) as u64 * jpeg.len() as u64 / 1024;
+    assert!(
+        kept_kib > BOUND_KIB,
+        "the bound ({BOUND_KIB} KiB) could not see kept previews ({kept_kib} KiB)"
+    );
+    // Ctrl-C: the run ends as a user ends it.
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}");
+    drop(stalled);
+    println!(
+        "{FRAMES} frames in {:.1} s with 4 clients that never read: RSS {warm} → {end} KiB (bound +{BOUND_KIB}; kept previews would add {kept_kib} KiB); one preview JPEG is {} bytes",
+        started.elapsed().as_secs_f64(),
+        jpeg.len()
+    );
+    assert!(end <= warm + BOUND_KIB, "RSS grew from {warm} to {end} KiB");
+    assert!(lines_in(&log) >= FRAMES);
     let _ = std::fs::remove_dir_all(&dir);
 }
