@@ -802,11 +802,19 @@ fn live_stats(
                 "detections": s.detections,
                 "tracks": s.track_ids.len(),
                 "latency_ms": recent.get(recent.len() / 2),
+                "inference_ms": inference_ms(pipeline, i),
                 "counts": zone_counts(pipeline, i),
             })
         })
         .collect();
     streams.into()
+}
+
+/// hailoinfer's mean engine time over its latest frames (ms, two decimals), once it has one.
+fn inference_ms(pipeline: &gst::Pipeline, i: usize) -> Option<f64> {
+    let infer = pipeline.by_name(&format!("infer{i}"))?;
+    let ms = infer.property::<f64>("inference-ms");
+    (ms > 0.0).then(|| (ms * 100.0).round() / 100.0)
 }
 
 /// `--model`, else the newest .hef in `models` (the stable names hmg compile links count by
@@ -1093,8 +1101,12 @@ fn run_in(args: &DetectArgs, branches: Vec<Branch>, run_dir: &Path) -> anyhow::R
         } else {
             format!("  tracks {}", s.track_ids.len())
         };
+        let inference = inference_ms(&pipeline, i);
+        let inference_text = inference
+            .map(|ms| format!("  inference {ms:.1} ms"))
+            .unwrap_or_default();
         println!(
-            "  {}: frames {}  FPS {fps:.1}  detections {}{tracks}  {latency}",
+            "  {}: frames {}  FPS {fps:.1}  detections {}{tracks}  {latency}{inference_text}",
             b.name, s.frames, s.detections,
         );
         let counts = zone_counts(&pipeline, i);
@@ -1111,6 +1123,7 @@ fn run_in(args: &DetectArgs, branches: Vec<Branch>, run_dir: &Path) -> anyhow::R
             "tracks": s.track_ids.len(),
             "counts": counts,
             "latency_ms": {"p50": ms(p50), "p90": ms(p90), "p99": ms(p99)},
+            "inference_ms": inference,
             "error": error,
             "skipped": skipped
                 .iter()

@@ -197,6 +197,9 @@ fn the_live_view_shows_the_stream_and_its_editor_changes_what_is_counted() {
     let record = state["records"][0].clone();
     assert!(record["frame"].is_u64(), "{state}");
     assert_eq!(state["streams"][0]["name"], "bikes");
+    // Inference time as its own figure.
+    let inference = state["streams"][0]["inference_ms"].as_f64();
+    assert!(inference.is_some_and(|ms| ms > 0.0), "{state}");
 
     // A crossing of the posted line shows in the latest events, with the picture of its moment.
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -237,6 +240,12 @@ fn the_live_view_shows_the_stream_and_its_editor_changes_what_is_counted() {
     // The posted line replaced the first one, and the graph counted with it.
     let summary: serde_json::Value =
         serde_json::from_slice(&std::fs::read(run.join("summary.json")).unwrap()).unwrap();
+    let stream = &summary["streams"][0];
+    let (inference, p99) = (
+        stream["inference_ms"].as_f64().unwrap(),
+        stream["latency_ms"]["p99"].as_f64().unwrap(),
+    );
+    assert!(inference > 0.0 && inference < p99, "{stream}");
     let lines = &summary["streams"][0]["counts"]["lines"];
     assert!(lines.get("first").is_none(), "{lines}");
     let crossed: u64 = lines["posted"]

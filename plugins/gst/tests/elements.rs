@@ -440,3 +440,30 @@ fn test_detoverlay_draws_a_trail_behind_a_tracked_object() {
     // The trail follows the centres, not the whole frame.
     assert!(!lit(&with, 50, 10));
 }
+
+/// `inference-ms`: the engine's share of each frame, more than nothing and less than the whole
+/// run's time per frame (the graph runs one frame after another on one thread here).
+#[test]
+fn test_hailoinfer_reports_its_inference_time() {
+    init();
+    let pipeline = launch(&format!(
+        "videotestsrc num-buffers=8 ! video/x-raw,format=RGB,width=320,height=240 ! hailoinfer name=infer model=\"{}\" ! fakesink",
+        model("yolov12n.onnx")
+    ));
+    let infer = pipeline.by_name("infer").unwrap();
+    assert_eq!(
+        infer.property::<f64>("inference-ms"),
+        0.0,
+        "before any frame"
+    );
+    let started = std::time::Instant::now();
+    run_to_end(&pipeline).unwrap();
+    let per_frame_ms = started.elapsed().as_secs_f64() * 1000.0 / 8.0;
+    let ms = infer.property::<f64>("inference-ms");
+    pipeline.set_state(gst::State::Null).unwrap();
+    println!("inference {ms:.2} ms of {per_frame_ms:.2} ms a frame");
+    assert!(
+        ms > 0.0 && ms < per_frame_ms,
+        "{ms} ms of {per_frame_ms} ms a frame"
+    );
+}

@@ -79,12 +79,16 @@ struct Pending {
     buffer: gst::Buffer,
     /// `None`: not inferred (interval); passes on as it is.
     letterbox: Option<Letterbox>,
+    /// Time spent handing the frame to the engine.
+    submit: std::time::Duration,
 }
 
 #[derive(Default)]
 pub struct HailoInfer {
     settings: Mutex<Settings>,
     state: Mutex<Option<State>>,
+    /// Apart from `state`: read by the `inference-ms` property from any thread.
+    times: Mutex<super::timing::InferenceTimes>,
 }
 
 #[glib::object_subclass]
@@ -183,6 +187,12 @@ impl ObjectImpl for HailoInfer {
                     .mutable_ready()
                     .build(),
                 frame::unstated_colorimetry_property(),
+                glib::ParamSpecDouble::builder("inference-ms")
+                    .nick("Inference time")
+                    .blurb("Mean time each of the latest 30 inferred frames spent in the engine, in ms: handing the letterboxed frame over and collecting its outputs (on a Hailo-8 the device's time and the transfers, with onnxruntime the inference itself; not the letterbox, not waiting for upstream); 0 before the first frame")
+                    .minimum(0.0)
+                    .read_only()
+                    .build(),
             ]
         });
         PROPERTIES.as_ref()
@@ -215,6 +225,9 @@ impl ObjectImpl for HailoInfer {
     }
 
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        if pspec.name() == "inference-ms" {
+            return self.times.lock().unwrap().mean_ms().to_value();
+        }
         let s = self.settings.lock().unwrap();
         match pspec.name() {
             "model" | "hef" => s.model.to_value(),
@@ -259,6 +272,7 @@ impl BaseTransformImpl for HailoInfer {
     const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
 
     fn start(&self) -> Result<(), gst::ErrorMessage> {
+        self.times.lock().unwrap().clear();
         let settings = self.settings.lock().unwrap().clone();
         let Some(model) = settings.model.filter(|m| !m.is_empty()) else {
             return Err(gst::error_msg!(
@@ -392,6 +406,7 @@ impl BaseTransformImpl for HailoInfer {
             state.pending.push_back(Pending {
                 buffer: inbuf,
                 letterbox: None,
+                submit: std::time::Duration::ZERO,
             });
             return Ok(gst::FlowSuccess::Ok);
         }
@@ -399,7 +414,7 @@ impl BaseTransformImpl for HailoInfer {
             let i = state.engine.info();
             (i.input_width, i.input_height)
         };
-        let lb = {
+        let (lb, submit) = {
             let mapped = gst_video::VideoFrameRef::from_buffer_ref_readable(inbuf.as_ref(), &info)
                 .map_err(|_| {
                     gst::element_imp_error!(
@@ -414,16 +429,18 @@ impl BaseTransformImpl for HailoInfer {
                 gst::FlowError::Error
             })?;
             let (rgb, lb) = state.letterboxer.run(&fr, w, h);
+            let started = std::time::Instant::now();
             state.engine.submit(rgb).map_err(|e| {
                 gst::element_imp_error!(self, gst::LibraryError::Failed, ["{}", e]);
                 gst::FlowError::Error
             })?;
-            lb
+            (lb, started.elapsed())
         };
         gst::trace!(CAT, imp = self, "frame {n}: submitted");
         state.pending.push_back(Pending {
             buffer: inbuf,
             letterbox: Some(lb),
+            submit,
         });
         Ok(gst::FlowSuccess::Ok)
     }
@@ -468,10 +485,15 @@ impl HailoInfer {
         let Some(lb) = p.letterbox else {
             return Ok(buffer);
         };
+        let started = std::time::Instant::now();
         let tensors = state.engine.collect().map_err(|e| {
             gst::element_imp_error!(self, gst::LibraryError::Failed, ["{}", e]);
             gst::FlowError::Error
         })?;
+        self.times
+            .lock()
+            .unwrap()
+            .push(p.submit + started.elapsed());
         let layout = state.engine.info().layout;
         meta::attach(
             buffer.make_mut(),

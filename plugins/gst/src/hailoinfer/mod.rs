@@ -18,6 +18,7 @@ use gst::glib;
 use gst::prelude::*;
 
 mod imp;
+mod timing;
 
 #[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum, Default)]
 #[repr(u32)]
