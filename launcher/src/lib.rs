@@ -17,6 +17,7 @@ pub mod deploy;
 pub mod detect;
 pub mod doctor;
 pub mod export;
+pub mod fleet_page;
 pub mod graph;
 pub mod hef;
 pub mod images;

@@ -41,6 +41,17 @@ pub struct MonitorArgs {
     /// Client key (PEM, PKCS#8)
     #[arg(long)]
     key_file: Option<PathBuf>,
+    /// Also serve the fleet as a web page (a link with a per-run token is printed)
+    #[arg(long)]
+    serve: bool,
+    /// Address and port of the fleet page (0.0.0.0:8090 to open it from other machines)
+    #[arg(
+        long,
+        default_value = "127.0.0.1:8090",
+        value_name = "ADDR:PORT",
+        requires = "serve"
+    )]
+    bind: std::net::SocketAddr,
 }
 
 /// The broker and the subscription the URL stands for.
@@ -204,6 +215,19 @@ pub fn run(args: &MonitorArgs) -> anyhow::Result<()> {
     if target.tls {
         options.set_transport(tls_transport(args)?);
     }
+    let page = if args.serve {
+        let page = crate::fleet_page::FleetPage::start(args.bind)?;
+        if !args.bind.ip().is_loopback() {
+            println!(
+                "warning: the fleet page listens on {}: anyone who can reach this machine and has the link sees the fleet",
+                args.bind
+            );
+        }
+        println!("fleet page: {}", page.url);
+        Some(page)
+    } else {
+        None
+    };
     let (client, mut connection) = Client::new(options, 16);
     let start = Instant::now();
     let end = args
@@ -284,36 +308,60 @@ pub fn run(args: &MonitorArgs) -> anyhow::Result<()> {
             Err(rumqttc::RecvTimeoutError::Timeout) => {}
             Err(rumqttc::RecvTimeoutError::Disconnected) => break,
         }
-        if !args.json && Instant::now() >= next_draw {
+        if Instant::now() >= next_draw {
             next_draw += interval;
-            draw(&streams, &status);
+            if let Some(page) = &page {
+                page.set(streams_json(&streams, Instant::now(), Some(&status)));
+            }
+            if !args.json && page.is_none() {
+                draw(&streams, &status);
+            }
         }
     }
-    let now = Instant::now();
     if args.json {
-        let list: Vec<serde_json::Value> = streams
-            .iter()
-            .map(|((device, stream), v)| {
-                serde_json::json!({
-                    "device": device,
-                    "stream": stream,
-                    "frames": v.frames,
-                    "fps": (v.fps(now) * 100.0).round() / 100.0,
-                    "detections": v.detections,
-                    "per_class": v.per_class,
-                    "tracks": v.tracks,
-                    "counts": v.counts,
-                })
-            })
-            .collect();
         println!(
             "{}",
-            serde_json::to_string_pretty(&serde_json::json!({ "streams": list }))?
+            serde_json::to_string_pretty(&streams_json(&streams, Instant::now(), None))?
         );
     } else {
         draw(&streams, &status);
     }
     Ok(())
+}
+
+/// The streams as `--json` prints them and the fleet page shows them (with `status`: also the
+/// seconds since each was last heard from, and the monitor's own status line).
+fn streams_json(
+    streams: &BTreeMap<(String, String), StreamView>,
+    now: Instant,
+    status: Option<&str>,
+) -> serde_json::Value {
+    let list: Vec<serde_json::Value> = streams
+        .iter()
+        .map(|((device, stream), v)| {
+            let mut row = serde_json::json!({
+                "device": device,
+                "stream": stream,
+                "frames": v.frames,
+                "fps": (v.fps(now) * 100.0).round() / 100.0,
+                "detections": v.detections,
+                "per_class": v.per_class,
+                "tracks": v.tracks,
+                "counts": v.counts,
+            });
+            if status.is_some() {
+                row["last_seen_s"] = v
+                    .last
+                    .map(|t| ((now - t).as_secs_f64() * 10.0).round() / 10.0)
+                    .into();
+            }
+            row
+        })
+        .collect();
+    match status {
+        Some(status) => serde_json::json!({ "streams": list, "status": status }),
+        None => serde_json::json!({ "streams": list }),
+    }
 }
 
 /// Redraws the whole table (cursor home, clear screen).

@@ -168,9 +168,13 @@ fn frame_message(n: usize) -> String {
 }
 
 fn publish(port: u16, message: &str) {
+    publish_to(port, "hmg/pi1/cam/detections", message);
+}
+
+fn publish_to(port: u16, topic: &str, message: &str) {
     let out = Command::new("mosquitto_pub")
         .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-q", "1"])
-        .args(["-t", "hmg/pi1/cam/detections", "-m", message])
+        .args(["-t", topic, "-m", message])
         .output()
         .expect("mosquitto_pub (mosquitto-clients) is installed by scripts/setup");
     assert!(out.status.success(), "{}", text(&out));
@@ -286,4 +290,93 @@ fn detect_events_reach_the_broker_and_the_monitor_shows_the_counts() {
         .filter(|l| l.contains("/config "))
         .count();
     assert_eq!(configs, 2 * door.as_object().unwrap().len());
+}
+
+#[test]
+fn monitor_serves_the_fleet_as_a_page_behind_its_token() {
+    use std::io::BufRead;
+    let dir = temp_dir("mqtt-fleet-page");
+    let broker = Mosquitto::start(&dir, free_port());
+    let url = format!(
+        "mqtt://127.0.0.1:{}/hmg/{{device}}/{{stream}}/detections",
+        broker.port
+    );
+    let mut monitor = hmg()
+        .args(["monitor", &url, "--duration", "14", "--serve"])
+        .args(["--bind", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(monitor.stdout.take().unwrap()).lines();
+    let link = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|l| l.strip_prefix("fleet page: ").map(str::to_string))
+        .expect("hmg monitor --serve prints the page's link");
+    let (base, token) = link.split_once("/?token=").unwrap();
+    // Two devices: three frames of two detections from one, one frame from the other.
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    for _ in 0..3 {
+        publish_to(broker.port, "hmg/pi1/cam/detections", &frame_message(2));
+    }
+    publish_to(broker.port, "hmg/pi2/door/detections", &frame_message(5));
+
+    let agent = hmg_e2e::webdriver::http();
+    let state = |t: Option<&str>| {
+        let mut r = agent.get(format!("{base}/state"));
+        if let Some(t) = t {
+            r = r.header("X-Hmg-Token", t);
+        }
+        r.call().unwrap()
+    };
+    assert_eq!(state(None).status(), 403, "no token, no fleet");
+    assert_eq!(state(Some("0123")).status(), 403, "a wrong token neither");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(8);
+    let report = loop {
+        let v: serde_json::Value = state(Some(token)).body_mut().read_json().unwrap();
+        if v["streams"].as_array().unwrap().len() == 2 && v["streams"][0]["frames"] == 3 {
+            break v;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the page never showed both: {v}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    let streams = report["streams"].as_array().unwrap();
+    assert_eq!(
+        (&streams[0]["device"], &streams[0]["stream"]),
+        (&"pi1".into(), &"cam".into())
+    );
+    assert_eq!(streams[0]["detections"], 3 * 2, "{report}");
+    assert_eq!(streams[1]["device"], "pi2", "{report}");
+    assert_eq!(streams[1]["detections"], 5, "{report}");
+    assert!(
+        streams[0]["last_seen_s"].as_f64().unwrap() < 10.0,
+        "{report}"
+    );
+
+    // The page itself, in a real browser: one row per stream with the same figures.
+    let browser = hmg_e2e::webdriver::Browser::start(dir.join("profile"));
+    browser.goto(&link);
+    browser.wait_for("window.hmgFleet && window.hmgFleet.streams.length == 2");
+    let rows = browser.script(
+        "return [...document.querySelectorAll('#rows tr')].map(tr => [...tr.cells].map(c => c.textContent))",
+    );
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    for (row, stream) in rows.iter().zip(streams) {
+        assert_eq!(row[0], stream["device"], "{rows:?}");
+        assert_eq!(row[1], stream["stream"], "{rows:?}");
+        assert_eq!(row[3], stream["frames"].to_string().as_str(), "{rows:?}");
+        assert_eq!(
+            row[4],
+            stream["detections"].to_string().as_str(),
+            "{rows:?}"
+        );
+    }
+    assert_eq!(rows[0][6], "person 6", "per class on the page: {rows:?}");
+    let out = monitor.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
 }
