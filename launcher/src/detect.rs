@@ -118,6 +118,26 @@ pub struct DetectArgs {
     /// The clips folder's size limit in MB; the oldest clips go first
     #[arg(long, default_value_t = 2048, value_parser = clap::value_parser!(u64).range(1..))]
     clips_max_mb: u64,
+    /// Save frames to label later (detcapture): uncertain (a score less than 0.2 above --conf,
+    /// or a tracked object changing class; the default), all, or classes=NAME,NAME. Each is the
+    /// full frame (.jpg) with the model's predictions (.json), what `hmg collect` fetches
+    #[arg(
+        long,
+        value_name = "MODE",
+        num_args = 0..=1,
+        default_missing_value = "uncertain",
+        value_parser = capture_mode
+    )]
+    capture: Option<String>,
+    /// Folder of the captures, shared by every run and stream (default: <output>/captures)
+    #[arg(long, value_name = "DIR", requires = "capture")]
+    capture_dir: Option<PathBuf>,
+    /// At most this many captures per minute of video, per stream
+    #[arg(long, default_value_t = 6.0, value_name = "N", value_parser = capture_rate)]
+    capture_rate: f64,
+    /// Size limit of the captures folder in MB; the oldest captures go first
+    #[arg(long, default_value_t = 500, value_name = "MB", value_parser = clap::value_parser!(u64).range(1..))]
+    capture_max_mb: u64,
     /// Print the gst-launch-1.0 command of this graph instead of running it
     #[arg(long)]
     print: bool,
@@ -131,6 +151,61 @@ impl DetectArgs {
     fn tracking(&self) -> bool {
         self.track || self.zones.is_some() || self.events.is_some() || self.clips
     }
+}
+
+/// `--capture`'s modes, checked before anything starts (detcapture reads the same words).
+fn capture_mode(s: &str) -> Result<String, String> {
+    let classes = s
+        .strip_prefix("classes=")
+        .map(|l| l.split(',').any(|n| !n.trim().is_empty()));
+    match (s, classes) {
+        ("uncertain" | "all", _) | (_, Some(true)) => Ok(s.to_string()),
+        (_, Some(false)) => {
+            Err("classes= needs at least one class name, e.g. classes=person,car".into())
+        }
+        _ => Err("use uncertain, all or classes=NAME,NAME".into()),
+    }
+}
+
+fn capture_rate(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v > 0.0 && v.is_finite() => Ok(v),
+        _ => Err(format!(
+            "'{s}' is not a number of captures per minute above 0"
+        )),
+    }
+}
+
+/// How far above --conf a score still counts as unsure for `--capture uncertain`.
+const CAPTURE_BAND: f64 = 0.2;
+
+/// detcapture for branch `i`, when asked for: after tracking (class flips need track ids),
+/// before detoverlay (the picture saved is the clean frame).
+fn capture(args: &DetectArgs, i: usize, stream: &str) -> String {
+    let Some(mode) = &args.capture else {
+        return String::new();
+    };
+    let dir = args
+        .capture_dir
+        .clone()
+        .unwrap_or_else(|| args.output.join("captures"));
+    format!(
+        "detcapture name=capture{i} location={} mode={} band-low={} band-high={} max-rate={} max-size-mb={} stream-name={} model={} ! ",
+        quote(&dir.display().to_string()),
+        quote(mode),
+        args.conf,
+        (args.conf + CAPTURE_BAND).min(1.0),
+        args.capture_rate,
+        args.capture_max_mb,
+        stream,
+        quote(
+            &args
+                .model
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        ),
+    )
 }
 
 /// The weakest detection that still keeps a track alive (ultralytics tracks with conf=0.1).
@@ -422,10 +497,11 @@ fn describe_branches(
             source: source_line,
             live: source.is_live(),
             rest: format!(
-                "{queue} name=q{i} ! {infer} ! yolonms name=nms{i} conf={} iou={} ! {}detoverlay{} ! {}{detlog} ! {sink}{}",
+                "{queue} name=q{i} ! {infer} ! yolonms name=nms{i} conf={} iou={} ! {}{}detoverlay{} ! {}{detlog} ! {sink}{}",
                 if tracking { args.conf.min(TRACK_LOW_CONF) } else { args.conf },
                 args.iou,
                 analytics(args, i),
+                capture(args, i, &b.name),
                 // Where each tracked object came from over the last second or so; lines and
                 // zones are drawn from detzone's meta.
                 if tracking { " trail-length=30" } else { "" },
@@ -1113,6 +1189,16 @@ fn run_in(args: &DetectArgs, branches: Vec<Branch>, run_dir: &Path) -> anyhow::R
         if let Some(c) = &counts {
             graph::print_counts(c);
         }
+        let captures = pipeline.by_name(&format!("capture{i}")).map(|c| {
+            let [captured, dropped, skipped] =
+                ["captured", "dropped", "skipped"].map(|p| c.property::<u64>(p));
+            println!(
+                "    captures {captured} in {} ({dropped} old ones deleted for the size limit, {skipped} held back by the rate)",
+                c.property::<String>("location")
+            );
+            serde_json::json!({"captured": captured, "dropped": dropped, "skipped": skipped,
+                "folder": c.property::<String>("location")})
+        });
         let ms = |v: f64| v.is_finite().then(|| (v * 100.0).round() / 100.0);
         streams.push(serde_json::json!({
             "name": b.name,
@@ -1124,6 +1210,7 @@ fn run_in(args: &DetectArgs, branches: Vec<Branch>, run_dir: &Path) -> anyhow::R
             "counts": counts,
             "latency_ms": {"p50": ms(p50), "p90": ms(p90), "p99": ms(p99)},
             "inference_ms": inference,
+            "captures": captures,
             "error": error,
             "skipped": skipped
                 .iter()

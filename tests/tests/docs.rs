@@ -83,6 +83,11 @@ fn test_live_view_guide_commands_work() {
 }
 
 #[test]
+fn test_data_loop_guide_commands_work() {
+    run_guide("data-loop.md");
+}
+
+#[test]
 fn test_gstreamer_guide_commands_work() {
     run_guide("guide-gstreamer.md");
 }

@@ -8,7 +8,7 @@ fn test_gst_inspect_documents_every_element_and_property() {
     let dir = temp_dir("inspect");
     // gst-inspect-1.0 <name> must succeed and mention each of these (for the plugin "hmg": its
     // elements; for an element: its properties and the words a user looks for).
-    let documented: [(&str, &[&str]); 8] = [
+    let documented: [(&str, &[&str]); 9] = [
         (
             "hmg",
             &[
@@ -19,9 +19,25 @@ fn test_gst_inspect_documents_every_element_and_property() {
                 "dettrack",
                 "detzone",
                 "detlog",
+                "detcapture",
                 "detmqtt",
                 "detverify",
                 "calibpack",
+            ][..],
+        ),
+        (
+            "detcapture",
+            &[
+                "location",
+                "mode",
+                "band-low",
+                "band-high",
+                "max-rate",
+                "max-size-mb",
+                "captured",
+                "dropped",
+                "skipped",
+                "classes=NAME,NAME",
             ][..],
         ),
         (

@@ -9,13 +9,14 @@
  * boxes (`HmgCandidates`), `yolonms` (which also decodes by itself) turns them into standard
  * `GstVideoRegionOfInterestMeta` detections, `dettrack` gives them track ids that stay the same
  * from frame to frame, `detzone` counts tracks crossing lines and entering zones, `detoverlay` draws them, `detlog` writes them
- * as JSON lines, `detmqtt` publishes them to an MQTT broker and `detverify` checks them offline
+ * as JSON lines, `detcapture` saves the frames the model was unsure about for labelling, `detmqtt` publishes them to an MQTT broker and `detverify` checks them offline
  * (no detections on blank frames, or mAP against YOLO labels); `calibpack` writes the calibration
  * tensor Hailo's compiler quantizes with. The frame itself flows on untouched.
  */
 use gst::glib;
 
 pub mod calibpack;
+pub mod detcapture;
 pub mod detlog;
 pub mod detmqtt;
 pub mod detoverlay;
@@ -48,6 +49,7 @@ fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     dettrack::register(plugin)?;
     detzone::register(plugin)?;
     detlog::register(plugin)?;
+    detcapture::register(plugin)?;
     detmqtt::register(plugin)?;
     detverify::register(plugin)?;
     calibpack::register(plugin)?;

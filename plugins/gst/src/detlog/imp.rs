@@ -142,6 +142,17 @@ pub fn frame_line(
     size: (i32, i32),
     dets: &[Detection],
 ) -> String {
+    frame_record(stream, frame, buf, size, dets).to_string()
+}
+
+/// [`frame_line`]'s record as a JSON value (detcapture adds its own fields to it).
+pub fn frame_record(
+    stream: &str,
+    frame: u64,
+    buf: &gst::BufferRef,
+    size: (i32, i32),
+    dets: &[Detection],
+) -> serde_json::Value {
     let tracks = crate::roi::tracks_from_buffer(buf);
     let detections: Vec<serde_json::Value> = dets
         .iter()
@@ -168,7 +179,7 @@ pub fn frame_line(
     if let Some(events) = crate::meta::events_json(buf) {
         line["events"] = events;
     }
-    line.to_string()
+    line
 }
 
 impl DetLog {

@@ -34,4 +34,4 @@ pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     )
 }
 
-pub use imp::frame_line;
+pub use imp::{frame_line, frame_record};
