@@ -10,6 +10,7 @@ pub mod batch;
 pub mod bench;
 pub mod calibrate;
 pub mod clips;
+pub mod collect;
 pub mod compile;
 pub mod dataset;
 pub mod demo;

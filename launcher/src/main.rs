@@ -5,8 +5,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use hmg_launcher::{
-    annotate, batch, bench, calibrate, compile, dataset, demo, deploy, detect, doctor, export, hef,
-    monitor, nms, pipeline, run, train, usage, verify_onnx,
+    annotate, batch, bench, calibrate, collect, compile, dataset, demo, deploy, detect, doctor,
+    export, hef, monitor, nms, pipeline, run, train, usage, verify_onnx,
 };
 
 /// `hmg --version`: what `hmg deploy` reads on a Pi to tell whether this build runs .hef models.
@@ -58,6 +58,8 @@ enum Command {
     Run(run::RunArgs),
     /// Inspect compiled Hailo models (.hef)
     Hef(hef::HefArgs),
+    /// Fetch the frames hmg detect --capture kept on the Pis (SSH keys, checksummed), for labelling
+    Collect(collect::CollectArgs),
     /// Watch the detections many Pis publish to an MQTT broker: devices, streams, FPS, classes
     Monitor(monitor::MonitorArgs),
     /// Time each stage of one frame (letterbox, inference, decode + NMS, overlay) and the whole graph
@@ -104,6 +106,7 @@ fn main() -> ExitCode {
         Command::Deploy(args) => deploy::run(&args),
         Command::Run(args) => run::run(&args),
         Command::Hef(args) => hef::run(&args),
+        Command::Collect(args) => collect::run(&args),
         Command::Monitor(args) => monitor::run(&args),
         Command::Bench(args) => bench::run(&args),
         Command::Doctor(args) => doctor::run(&args),

@@ -18,8 +18,13 @@ const PARALLEL: usize = 8;
 
 /// The hosts of `--host` and `--hosts FILE`, in order, without repeats.
 pub fn hosts(args: &DeployArgs) -> anyhow::Result<Vec<String>> {
-    let mut hosts = args.hosts.clone();
-    if let Some(file) = &args.hosts_file {
+    hosts_from(&args.hosts, args.hosts_file.as_deref())
+}
+
+/// `given` hosts, then those of `file` (one a line, `#` starts a comment), without repeats.
+pub fn hosts_from(given: &[String], file: Option<&std::path::Path>) -> anyhow::Result<Vec<String>> {
+    let mut hosts = given.to_vec();
+    if let Some(file) = file {
         let text = std::fs::read_to_string(file).map_err(|e| {
             usage(format!(
                 "cannot read the hosts file '{}': {e}",

@@ -10,9 +10,9 @@
 //! Several hosts (`--host a --host b`, `--hosts FILE`) are deployed in parallel, each by its own
 //! `hmg deploy --host X` process (one failing host cannot disturb another), with a result table.
 
-mod fleet;
+pub mod fleet;
 mod runtime;
-mod ssh;
+pub mod ssh;
 
 use std::path::{Path, PathBuf};
 
