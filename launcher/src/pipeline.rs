@@ -45,6 +45,9 @@ pub struct PipelineArgs {
     /// Stop after this stage
     #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(STAGES))]
     until: Option<String>,
+    /// Train even on labels a model wrote that no one has reviewed (hmg annotate --auto-label)
+    #[arg(long)]
+    allow_unreviewed: bool,
     /// Training epochs
     #[arg(long, default_value_t = 200)]
     epochs: u32,
@@ -266,7 +269,10 @@ fn stages(a: &PipelineArgs, results: &mut Vec<StageResult>) -> anyhow::Result<()
         eprintln!("== {stage}");
         let outcome: anyhow::Result<(Vec<PathBuf>, String)> = (|| match stage {
             "verify" => {
-                let report = verify::verify(root, |_, _| {})?;
+                let mut report = verify::verify(root, |_, _| {})?;
+                if a.allow_unreviewed {
+                    report.allow_unreviewed();
+                }
                 if report.errors() > 0 {
                     return Err(anyhow!(
                         "{} error(s) in the dataset (hmg dataset verify {} lists them)",
@@ -310,6 +316,7 @@ fn stages(a: &PipelineArgs, results: &mut Vec<StageResult>) -> anyhow::Result<()
                     device: a.device.clone(),
                     workers: a.workers,
                     resume: false,
+                    allow_unreviewed: a.allow_unreviewed,
                     overrides,
                     progress: true,
                 })?;

@@ -48,6 +48,9 @@ pub struct TrainArgs {
     /// Continue the run <project>/<name> from its weights/last.pt
     #[arg(long)]
     resume: bool,
+    /// Train even on labels a model wrote that no one has reviewed (hmg annotate --auto-label)
+    #[arg(long)]
+    allow_unreviewed: bool,
     /// Further ultralytics training settings as key=value (lr0=0.01 mosaic=0 …)
     #[arg(value_name = "KEY=VALUE")]
     overrides: Vec<String>,
@@ -67,6 +70,8 @@ pub struct TrainOptions {
     pub device: Option<String>,
     pub workers: Option<u32>,
     pub resume: bool,
+    /// Unreviewed labels (hmg annotate --auto-label) are warnings, not errors.
+    pub allow_unreviewed: bool,
     /// Extra ultralytics settings, passed as given.
     pub overrides: serde_json::Map<String, Value>,
     /// Show a progress bar and per-epoch lines on stderr.
@@ -134,15 +139,18 @@ pub fn parse_overrides(words: &[String]) -> anyhow::Result<serde_json::Map<Strin
 }
 
 /// Our dataset verifier over `data`: errors stop here, before any long work.
-fn check_dataset(data: &Path) -> anyhow::Result<()> {
+fn check_dataset(data: &Path, allow_unreviewed: bool) -> anyhow::Result<()> {
     if let Some(why) = hmg_detect::paths::not_a_file(data) {
         return Err(usage(format!(
             "'{}' {why}: give the dataset's data.yaml (hmg dataset init DIR writes one)",
             data.display()
         )));
     }
-    let report =
+    let mut report =
         verify::verify(data, |_, _| {}).map_err(|e| usage(format!("{}: {e:#}", data.display())))?;
+    if allow_unreviewed {
+        report.allow_unreviewed();
+    }
     if report.errors() > 0 {
         let mut lines: Vec<String> = report
             .problems
@@ -178,7 +186,7 @@ fn f(v: &Value) -> f64 {
 
 /// Trains; returns where the weights and plots are, or [`Interrupted`] after Ctrl-C.
 pub fn train_yolov8(opts: &TrainOptions) -> anyhow::Result<TrainReport> {
-    check_dataset(&opts.data)?;
+    check_dataset(&opts.data, opts.allow_unreviewed)?;
     let project = std::path::absolute(&opts.project)
         .with_context(|| format!("bad --project {}", opts.project.display()))?;
     let resume_from = project.join(&opts.name).join("weights/last.pt");
@@ -432,6 +440,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         device: args.device.clone(),
         workers: args.workers,
         resume: args.resume,
+        allow_unreviewed: args.allow_unreviewed,
         overrides: parse_overrides(&args.overrides)?,
         progress: true,
     };

@@ -1,9 +1,13 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! `hmg annotate`: the seed's annotate_drones.py as a local web page — draw boxes with the mouse,
 //! 0–9 picks the class, Space saves and moves on, Backspace removes the last box, Escape quits
-//! without saving the current image.
+//! without saving the current image. With `--model` (or the predictions a Pi saved beside its
+//! captures) each picture opens with suggested boxes to accept; `--auto-label` writes them for
+//! every unlabelled picture into a review queue walked least certain first.
 
+pub mod review;
 mod server;
+mod suggest;
 
 use std::path::{Path, PathBuf};
 
@@ -35,6 +39,23 @@ pub struct AnnotateArgs {
     /// Port (0 = a free one)
     #[arg(long, default_value_t = 0)]
     port: u16,
+    /// Suggest boxes with this model (.onnx, run here by the ONNX engine): shown dashed with
+    /// their confidence, Enter accepts them. Pictures hmg collect brought come with the Pi's own
+    /// predictions, which are suggested without a model
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Suggestions below this confidence start hidden (the page's slider changes it); also what
+    /// --auto-label keeps
+    #[arg(long, default_value_t = 0.25, value_parser = crate::usage::threshold_f32)]
+    suggest_conf: f32,
+    /// First write the suggestions as labels of every unlabelled picture, each marked unreviewed
+    /// (<dataset>/unreviewed.json): the page then shows those least certain first, saving one
+    /// marks it reviewed, and hmg train refuses unreviewed labels unless --allow-unreviewed
+    #[arg(long)]
+    auto_label: bool,
+    /// With --auto-label: write the labels and the queue, then stop (review later)
+    #[arg(long, requires = "auto_label")]
+    no_page: bool,
     /// Open the page in the default browser
     #[arg(long)]
     open: bool,
@@ -183,7 +204,22 @@ pub fn run(args: &AnnotateArgs) -> anyhow::Result<()> {
         .bind
         .parse()
         .map_err(|_| usage(format!("--bind '{}' is not an IP address", args.bind)))?;
-    let session = server::Session::new(pictures, args.dataset.clone(), names, crate::web::token()?);
+    let suggester = suggest::Suggester::new(args.model.as_deref(), names.clone())?;
+    let mut session = server::Session::new(
+        pictures,
+        args.dataset.clone(),
+        names,
+        crate::web::token()?,
+        suggester,
+        args.suggest_conf,
+    )?;
+    if args.auto_label {
+        auto_label(&session, args)?;
+        session.queue_first();
+        if args.no_page {
+            return Ok(());
+        }
+    }
     let server = tiny_http::Server::http((ip, args.port))
         .map_err(|e| anyhow::anyhow!("cannot listen on {}:{}: {e}", args.bind, args.port))?;
     let addr = server
@@ -196,8 +232,12 @@ pub fn run(args: &AnnotateArgs) -> anyhow::Result<()> {
         addr.ip().to_string()
     };
     let url = format!("http://{host}:{}/?token={}", addr.port(), session.token);
+    let awaiting = match session.unreviewed() {
+        0 => String::new(),
+        n => format!(", {n} awaiting review"),
+    };
     println!(
-        "annotating {} pictures ({} already labelled) into {}",
+        "annotating {} pictures ({} already labelled{awaiting}) into {}",
         session.count(),
         session.labelled(),
         args.dataset.display()
@@ -226,5 +266,52 @@ pub fn run(args: &AnnotateArgs) -> anyhow::Result<()> {
         session.count(),
         args.dataset.display()
     );
+    Ok(())
+}
+
+/// `--auto-label`: the suggestions of every unlabelled picture written as its labels, queued
+/// for review.
+fn auto_label(session: &server::Session, args: &AnnotateArgs) -> anyhow::Result<()> {
+    let todo: Vec<PathBuf> = session
+        .pictures()
+        .iter()
+        .filter(|p| !session.is_labelled(p))
+        .cloned()
+        .collect();
+    let progress = indicatif::ProgressBar::new(todo.len() as u64).with_style(
+        indicatif::ProgressStyle::with_template(
+            "auto-label {bar:40} {pos}/{len} pictures  eta {eta}",
+        )
+        .expect("valid template"),
+    );
+    let (mut written, mut boxes, mut without, mut failed) = (0, 0, 0, Vec::new());
+    for picture in &todo {
+        match session.auto_label(picture) {
+            Ok(Some(n)) => {
+                written += 1;
+                boxes += n;
+            }
+            Ok(None) => without += 1,
+            Err(e) => failed.push(format!("{e:#}")),
+        }
+        progress.inc(1);
+    }
+    progress.finish_and_clear();
+    println!(
+        "auto-labelled {written} picture(s) with {boxes} box(es) at confidence {} or more, unreviewed until saved in the page ({})",
+        args.suggest_conf,
+        review::Queue::path(&args.dataset).display()
+    );
+    if without > 0 {
+        println!(
+            "{without} picture(s) had nothing to suggest from (give --model, or collect them with their predictions)"
+        );
+    }
+    for f in failed.iter().take(5) {
+        eprintln!("warning: {f}");
+    }
+    if !failed.is_empty() && written == 0 {
+        anyhow::bail!("no picture could be auto-labelled: {}", failed[0]);
+    }
     Ok(())
 }

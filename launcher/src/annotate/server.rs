@@ -7,6 +7,10 @@ use std::path::{Path, PathBuf};
 
 use tiny_http::{Method, Request, Response, Server};
 
+use std::sync::Mutex;
+
+use super::review::Queue;
+use super::suggest::{Suggester, Suggestion};
 use crate::atomic::write_atomic;
 use crate::dataset::labels::{self, YoloBox};
 use crate::web::{authorized, header, json, refuse_early, status};
@@ -20,21 +24,98 @@ pub struct Session {
     dataset: PathBuf,
     names: Vec<String>,
     pub token: String,
+    suggester: Suggester,
+    /// Suggestions below this start hidden (the page's slider).
+    suggest_conf: f32,
+    queue: Mutex<Queue>,
 }
 
 impl Session {
+    /// The pictures in the review queue come first, least certain first.
     pub fn new(
         pictures: Vec<PathBuf>,
         dataset: PathBuf,
         names: Vec<String>,
         token: String,
-    ) -> Self {
-        Self {
+        suggester: Suggester,
+        suggest_conf: f32,
+    ) -> anyhow::Result<Self> {
+        let queue = Queue::read(&dataset)?;
+        let mut session = Self {
             pictures,
             dataset,
             names,
             token,
+            suggester,
+            suggest_conf,
+            queue: Mutex::new(queue),
+        };
+        session.queue_first();
+        Ok(session)
+    }
+
+    /// Puts the queued pictures first, least certain first; the others keep their order.
+    pub fn queue_first(&mut self) {
+        let rank: std::collections::HashMap<String, usize> = self
+            .queue
+            .lock()
+            .unwrap()
+            .order()
+            .into_iter()
+            .enumerate()
+            .map(|(i, n)| (n, i))
+            .collect();
+        self.pictures
+            .sort_by_key(|p| rank.get(&name_of(p)).copied().unwrap_or(usize::MAX));
+    }
+
+    pub fn pictures(&self) -> &[PathBuf] {
+        &self.pictures
+    }
+
+    fn is_unreviewed(&self, picture: &Path) -> bool {
+        self.queue
+            .lock()
+            .unwrap()
+            .pictures
+            .contains_key(&name_of(picture))
+    }
+
+    pub fn unreviewed(&self) -> usize {
+        self.pictures
+            .iter()
+            .filter(|p| self.is_unreviewed(p))
+            .count()
+    }
+
+    /// Writes the suggested boxes (at or above the slider's threshold) as `picture`'s labels and
+    /// puts it in the review queue; returns how many boxes (`None`: nothing suggests any).
+    pub fn auto_label(&self, picture: &Path) -> anyhow::Result<Option<usize>> {
+        let found = self.suggester.for_picture(picture)?;
+        if found.source == "none" {
+            return Ok(None);
         }
+        let kept: Vec<&Suggestion> = found
+            .boxes
+            .iter()
+            .filter(|b| b.confidence >= self.suggest_conf)
+            .collect();
+        let boxes: Vec<YoloBox> = kept
+            .iter()
+            .map(|b| YoloBox {
+                class: b.class,
+                cx: b.cx,
+                cy: b.cy,
+                w: b.w,
+                h: b.h,
+            })
+            .collect();
+        self.save(picture, &boxes)?;
+        let weakest = kept.iter().map(|b| b.confidence).reduce(f32::min);
+        let mut queue = self.queue.lock().unwrap();
+        queue.pictures.insert(name_of(picture), weakest);
+        queue.write(&self.dataset)?;
+        Ok(Some(boxes.len()))
     }
 
     pub fn count(&self) -> usize {
@@ -46,7 +127,7 @@ impl Session {
         self.dataset.join("labels").join(format!("{stem}.txt"))
     }
 
-    fn is_labelled(&self, picture: &Path) -> bool {
+    pub fn is_labelled(&self, picture: &Path) -> bool {
         self.label_path(picture).is_file()
     }
 
@@ -62,6 +143,7 @@ impl Session {
                 serde_json::json!({
                     "name": p.file_name().unwrap_or_default().to_string_lossy(),
                     "labelled": self.is_labelled(p),
+                    "unreviewed": self.is_unreviewed(p),
                 })
             })
             .collect();
@@ -74,17 +156,18 @@ impl Session {
                 serde_json::json!({"id": i, "name": n, "color": format!("#{r:02x}{g:02x}{b:02x}")})
             })
             .collect();
-        // Resume at the first picture without a label file.
+        // Resume at the first picture without a label file or whose labels await review.
         let start = self
             .pictures
             .iter()
-            .position(|p| !self.is_labelled(p))
+            .position(|p| !self.is_labelled(p) || self.is_unreviewed(p))
             .unwrap_or(0);
         serde_json::json!({
             "dataset": self.dataset.display().to_string(),
             "classes": classes,
             "images": images,
             "start": start,
+            "suggest_conf": self.suggest_conf,
         })
     }
 
@@ -96,7 +179,7 @@ impl Session {
         } else {
             Vec::new()
         };
-        serde_json::json!({"saved": saved, "boxes": boxes})
+        serde_json::json!({"saved": saved, "boxes": boxes, "unreviewed": self.is_unreviewed(picture)})
     }
 
     /// A label list the page may save: known classes, finite numbers, and not only boxes that
@@ -159,8 +242,22 @@ impl Session {
                 Ok(())
             })?;
         }
-        labels::write(&self.label_path(picture), &clean)
+        labels::write(&self.label_path(picture), &clean)?;
+        // Saved by a person: reviewed (auto_label queues it again after this).
+        let mut queue = self.queue.lock().unwrap();
+        if queue.pictures.remove(&name_of(picture)).is_some() {
+            queue.write(&self.dataset)?;
+        }
+        Ok(())
     }
+}
+
+fn name_of(picture: &Path) -> String {
+    picture
+        .file_name()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned()
 }
 
 fn content_type(path: &Path) -> &'static str {
@@ -233,6 +330,16 @@ fn handle(session: &Session, mut request: Request) -> Outcome {
         },
         (Method::Get, ["api", "labels", i]) => match picture(i) {
             Some(p) => (json(&session.labels_of(p)), Outcome::Continue),
+            None => (status(404, "no such picture"), Outcome::Continue),
+        },
+        (Method::Get, ["api", "suggestions", i]) => match picture(i) {
+            Some(p) => match session.suggester.for_picture(p) {
+                Ok(found) => (
+                    json(&serde_json::to_value(found).expect("plain data")),
+                    Outcome::Continue,
+                ),
+                Err(e) => (status(500, &format!("{e:#}")), Outcome::Continue),
+            },
             None => (status(404, "no such picture"), Outcome::Continue),
         },
         (Method::Post, ["api", "labels", i]) => match picture(i) {

@@ -39,7 +39,12 @@ pub struct SplitSummary {
     pub label_files: usize,
     pub boxes: usize,
     pub negatives: usize,
+    /// Label files a model wrote that no one has reviewed yet.
+    pub unreviewed: usize,
 }
+
+/// The kind of problem an unreviewed label file is.
+pub const UNREVIEWED: &str = "unreviewed";
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ClassRow {
@@ -69,6 +74,15 @@ impl Report {
     }
     pub fn warnings(&self) -> usize {
         self.problems.len() - self.errors()
+    }
+
+    /// Unreviewed labels as warnings, not errors (`--allow-unreviewed`).
+    pub fn allow_unreviewed(&mut self) {
+        for p in &mut self.problems {
+            if p.kind == UNREVIEWED {
+                p.severity = Severity::Warning;
+            }
+        }
     }
 }
 
@@ -513,6 +527,28 @@ pub fn verify(target: &Path, mut progress: impl FnMut(usize, usize)) -> anyhow::
                 ),
             );
         }
+        // Labels a model wrote (hmg annotate --auto-label) that no one has saved since.
+        if let Some(split_dir) = split.images.parent() {
+            let queue = crate::annotate::review::Queue::read(split_dir)?;
+            for name in queue.order() {
+                let image = split.images.join(&name);
+                let stem = image.file_stem().unwrap_or_default().to_string_lossy();
+                if image.is_file() && split.labels.join(format!("{stem}.txt")).is_file() {
+                    sum.unreviewed += 1;
+                    c.add(
+                        Severity::Error,
+                        UNREVIEWED,
+                        &image,
+                        None,
+                        format!(
+                            "labels a model wrote, not reviewed: check them with `hmg annotate --images {} --dataset {}` (or train with --allow-unreviewed)",
+                            split.images.display(),
+                            split_dir.display()
+                        ),
+                    );
+                }
+            }
+        }
         if sum.negatives > 0 {
             c.add(
                 Severity::Warning,
@@ -585,6 +621,19 @@ pub fn render(r: &Report) -> String {
             out,
             "{:<12} {:>7} {:>7} {:>7} {:>9}",
             s.name, s.images, s.label_files, s.boxes, s.negatives
+        );
+    }
+    let unreviewed: Vec<String> = r
+        .splits
+        .iter()
+        .filter(|s| s.unreviewed > 0)
+        .map(|s| format!("{} {}", s.name, s.unreviewed))
+        .collect();
+    if !unreviewed.is_empty() {
+        let _ = writeln!(
+            out,
+            "unreviewed (labels a model wrote): {}",
+            unreviewed.join(", ")
         );
     }
     if !r.classes.is_empty() {
