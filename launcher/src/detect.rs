@@ -855,6 +855,55 @@ fn status_line(branches: &[Branch], stats: &[Arc<Mutex<StreamStats>>]) -> String
         .join(" | ")
 }
 
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// `<output>/status.json`, rewritten every few seconds while the run lasts: what a supervisor
+/// (`hmg deploy --canary`) reads to tell a healthy service from a stuck or restarting one: this
+/// process's start, the model, the time of the last update and each stream's live figures.
+struct StatusFile {
+    path: PathBuf,
+    model: String,
+    started_unix_ms: u64,
+    last: std::cell::Cell<Option<Instant>>,
+}
+
+const STATUS_EVERY: Duration = Duration::from_secs(2);
+
+impl StatusFile {
+    fn new(args: &DetectArgs) -> Self {
+        Self {
+            path: args.output.join("status.json"),
+            model: args.model.display().to_string(),
+            started_unix_ms: unix_ms(),
+            last: std::cell::Cell::new(None),
+        }
+    }
+
+    fn maybe_write(&self, streams: impl FnOnce() -> serde_json::Value) {
+        if self.last.get().is_some_and(|t| t.elapsed() < STATUS_EVERY) {
+            return;
+        }
+        self.last.set(Some(Instant::now()));
+        let status = serde_json::json!({
+            "schema": "hmg-status/1",
+            "pid": std::process::id(),
+            "model": self.model,
+            "started_unix_ms": self.started_unix_ms,
+            "updated_unix_ms": unix_ms(),
+            "streams": streams(),
+        });
+        // Not synced: rewritten every two seconds, a lost one costs nothing (and an SD card a lot).
+        let _ = hmg_detect::atomic::write_atomic_unsynced(&self.path, |w| {
+            serde_json::to_writer(&mut *w, &status).map_err(std::io::Error::other)
+        });
+    }
+}
+
 /// Every stream's stats for the live view: FPS over the last seconds, the latest latencies' median,
 /// and detzone's counts.
 fn live_stats(
@@ -1063,6 +1112,7 @@ fn run_in(args: &DetectArgs, branches: Vec<Branch>, run_dir: &Path) -> anyhow::R
         None
     };
     let mut last_view = Instant::now();
+    let status = StatusFile::new(args);
     println!(
         "hmg detect: {} on {} stream(s), outputs in {}",
         args.model.display(),
@@ -1087,6 +1137,7 @@ fn run_in(args: &DetectArgs, branches: Vec<Branch>, run_dir: &Path) -> anyhow::R
                 last_view = Instant::now();
                 live.set_stats(live_stats(pipeline, &branches, &stats));
             }
+            status.maybe_write(|| live_stats(pipeline, &branches, &stats));
             if !stopping && deadline.is_some_and(|d| Instant::now() >= d) {
                 stopping = true;
                 graph::stop_watchdog();

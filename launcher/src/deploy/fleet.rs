@@ -54,14 +54,17 @@ pub fn hosts_from(given: &[String], file: Option<&std::path::Path>) -> anyhow::R
     Ok(hosts)
 }
 
-/// This process's own arguments with every --host / --hosts removed (each child gets one host).
+/// What only this process acts on: the hosts (each child gets one) and the canary settings.
+const NOT_SHARED: [&str; 5] = ["--host", "--hosts", "--canary", "--soak", "--max-fps-drop"];
+
+/// This process's own arguments without [`NOT_SHARED`] (and their values).
 fn shared_arguments() -> Vec<String> {
     let mut out = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
-        if a == "--host" || a == "--hosts" {
+        if NOT_SHARED.contains(&a.as_str()) {
             args.next();
-        } else if !(a.starts_with("--host=") || a.starts_with("--hosts=")) {
+        } else if !NOT_SHARED.iter().any(|o| a.starts_with(&format!("{o}="))) {
             out.push(a);
         }
     }
@@ -77,7 +80,7 @@ struct Outcome {
     log: PathBuf,
 }
 
-pub fn deploy_all(hosts: &[String]) -> anyhow::Result<()> {
+pub fn deploy_all(hosts: &[String], args: &DeployArgs) -> anyhow::Result<()> {
     let exe = std::env::current_exe().context("cannot find the hmg executable")?;
     let shared = shared_arguments();
     let logs = PathBuf::from("out/deploy").join(
@@ -88,19 +91,140 @@ pub fn deploy_all(hosts: &[String]) -> anyhow::Result<()> {
     );
     std::fs::create_dir_all(&logs)
         .with_context(|| format!("cannot create the log folder '{}'", logs.display()))?;
+    let canaries = args.canary.map_or(0, |n| n as usize).min(hosts.len());
+    let (first, rest) = hosts.split_at(canaries);
+    let mut outcomes = Vec::new();
+    if !first.is_empty() {
+        let mut soaked = canary_stage(&exe, &shared, first, &logs, args)?;
+        let failed: Vec<String> = soaked
+            .iter()
+            .filter(|o| !o.ok)
+            .map(|o| format!("{}: {}", o.host, o.summary))
+            .collect();
+        if !failed.is_empty() {
+            // Every canary goes back: the fleet stays on one model.
+            for o in &mut soaked {
+                let mut one = args.clone();
+                one.host = o.host.clone();
+                let back = super::rollback(&super::ssh_to(&one, &o.host), &one);
+                o.summary += &match back {
+                    Ok(()) => "; rolled back".to_string(),
+                    Err(e) => format!("; ROLLBACK FAILED: {e:#}"),
+                };
+                o.ok = false;
+            }
+            print_table(&soaked);
+            return Err(anyhow!(
+                "the canary failed ({}); rolled back, and the other {} host(s) were not touched",
+                failed.join("; "),
+                rest.len()
+            ));
+        }
+        outcomes.extend(soaked);
+    }
     println!(
         "deploying to {} hosts ({} at a time); logs in {}/",
-        hosts.len(),
-        PARALLEL.min(hosts.len()),
+        rest.len(),
+        PARALLEL.min(rest.len()),
         logs.display()
     );
+    outcomes.extend(deploy_each(&exe, &shared, rest, &logs));
+    print_table(&outcomes);
+    let failed = outcomes.iter().filter(|o| !o.ok).count();
+    if failed > 0 {
+        return Err(anyhow!(
+            "{failed} of {} hosts failed (their logs say why); run the same command with --host for each to retry",
+            outcomes.len()
+        ));
+    }
+    Ok(())
+}
+
+/// Deploys to the canaries, then watches each for `--soak`; an outcome per canary.
+fn canary_stage(
+    exe: &PathBuf,
+    shared: &[String],
+    canaries: &[String],
+    logs: &std::path::Path,
+    args: &DeployArgs,
+) -> anyhow::Result<Vec<Outcome>> {
+    let model = args
+        .model
+        .as_deref()
+        .ok_or_else(|| usage("--canary needs --model"))?;
+    let name = super::versioned_name(model)?;
+    // Before: each canary's service as it runs now (its FPS), and the Pi's clock.
+    let before: Vec<_> = canaries
+        .iter()
+        .map(|h| super::canary::read(&super::ssh_to(args, h), &args.remote_dir))
+        .collect();
+    println!(
+        "canary: {} first, watched for {} s",
+        canaries.join(", "),
+        args.soak.as_secs()
+    );
+    let mut outcomes = deploy_each(exe, shared, canaries, logs);
+    std::thread::scope(|scope| {
+        let watches: Vec<_> = outcomes
+            .iter()
+            .map(|o| (o.host.clone(), o.ok, o.summary.clone()))
+            .zip(before)
+            .map(|((host, ok, summary), before)| {
+                let name = name.clone();
+                scope.spawn(move || {
+                    if !ok {
+                        return Err(format!("deploy failed: {summary}"));
+                    }
+                    let (baseline, deployed_ms) = match before {
+                        Ok((baseline, Some(now))) => (baseline, now),
+                        Ok((_, None)) => return Err("the host did not report its time".into()),
+                        Err(e) => return Err(format!("{e:#}")),
+                    };
+                    let soak = super::canary::Soak::new(baseline, deployed_ms, name, deployed_ms);
+                    super::canary::watch(
+                        &super::ssh_to(args, &host),
+                        &args.remote_dir,
+                        soak,
+                        args.soak,
+                        args.max_fps_drop,
+                    )
+                })
+            })
+            .collect();
+        for (o, w) in outcomes.iter_mut().zip(watches) {
+            let verdict = w
+                .join()
+                .unwrap_or_else(|_| Err("the soak watcher crashed".into()));
+            println!(
+                "  {} {}: {}",
+                if verdict.is_ok() { "ok    " } else { "FAILED" },
+                o.host,
+                verdict.as_deref().unwrap_or_else(|e| e)
+            );
+            o.ok = verdict.is_ok();
+            o.summary = format!(
+                "canary {}",
+                verdict.unwrap_or_else(|e| format!("failed: {e}"))
+            );
+        }
+    });
+    Ok(outcomes)
+}
+
+/// `hmg deploy --host X` for each of `hosts`, `PARALLEL` at a time.
+fn deploy_each(
+    exe: &PathBuf,
+    shared: &[String],
+    hosts: &[String],
+    logs: &std::path::Path,
+) -> Vec<Outcome> {
     let next = AtomicUsize::new(0);
     let outcomes = Mutex::new(Vec::new());
     std::thread::scope(|scope| {
         for _ in 0..PARALLEL.min(hosts.len()) {
             scope.spawn(|| {
                 while let Some(host) = hosts.get(next.fetch_add(1, Ordering::SeqCst)) {
-                    let outcome = deploy_child(&exe, &shared, host, &logs);
+                    let outcome = deploy_child(exe, shared, host, logs);
                     println!(
                         "  {} {host}: {}",
                         if outcome.ok { "ok    " } else { "FAILED" },
@@ -113,15 +237,7 @@ pub fn deploy_all(hosts: &[String]) -> anyhow::Result<()> {
     });
     let mut outcomes = outcomes.into_inner().unwrap();
     outcomes.sort_by_key(|o| hosts.iter().position(|h| *h == o.host));
-    print_table(&outcomes);
-    let failed = outcomes.iter().filter(|o| !o.ok).count();
-    if failed > 0 {
-        return Err(anyhow!(
-            "{failed} of {} hosts failed (their logs say why); run the same command with --host for each to retry",
-            outcomes.len()
-        ));
-    }
-    Ok(())
+    outcomes
 }
 
 fn deploy_child(exe: &PathBuf, shared: &[String], host: &str, logs: &std::path::Path) -> Outcome {

@@ -10,6 +10,7 @@
 //! Several hosts (`--host a --host b`, `--hosts FILE`) are deployed in parallel, each by its own
 //! `hmg deploy --host X` process (one failing host cannot disturb another), with a result table.
 
+mod canary;
 pub mod fleet;
 mod runtime;
 pub mod ssh;
@@ -65,6 +66,18 @@ pub struct DeployArgs {
     /// address of the Pi, e.g. 0.0.0.0:8080 for the LAN; its link is in the service's journal
     #[arg(long, value_name = "ADDR:PORT", requires = "service")]
     serve: Option<std::net::SocketAddr>,
+    /// Deploy to the first N hosts first: they must run the new model for --soak with frames
+    /// going through, no restart and FPS within --max-fps-drop of before (read from the
+    /// service's own status file), or they are rolled back and the other hosts are not touched
+    #[arg(long, value_name = "N", requires_all = ["service", "model"],
+          value_parser = clap::value_parser!(u32).range(1..))]
+    canary: Option<u32>,
+    /// How long the canaries must run well before the rest get the model: 90s, 10m, 1h
+    #[arg(long, default_value = "10m", value_parser = canary::soak_duration)]
+    soak: std::time::Duration,
+    /// The largest FPS drop accepted on a canary, in percent of its FPS before the deploy
+    #[arg(long, default_value_t = 20.0, value_name = "PERCENT")]
+    max_fps_drop: f64,
     /// Make the previous model the current one again
     #[arg(long, conflicts_with_all = ["model", "bundle"])]
     rollback: bool,
@@ -152,6 +165,17 @@ fn has_key(args: &DeployArgs) -> bool {
         || home.join(".ssh/config").is_file()
 }
 
+/// How to reach `host` with the SSH settings of `args`.
+fn ssh_to(args: &DeployArgs, host: &str) -> Ssh {
+    Ssh {
+        host: host.to_string(),
+        port: args.port,
+        identity: args.identity.clone(),
+        config: args.ssh_config.clone(),
+        dry_run: args.dry_run,
+    }
+}
+
 /// `<dir>/<rest>` on the Pi (relative paths are relative to the login folder).
 fn remote_path(dir: &str, rest: &str) -> String {
     format!("{}/{rest}", dir.trim_end_matches('/'))
@@ -159,6 +183,13 @@ fn remote_path(dir: &str, rest: &str) -> String {
 
 pub fn run(args: &DeployArgs) -> anyhow::Result<()> {
     let hosts = fleet::hosts(args)?;
+    if let Some(n) = args.canary
+        && hosts.len() <= n as usize
+    {
+        return Err(usage(format!(
+            "--canary {n} needs more than {n} host(s): the canaries go first, then the rest"
+        )));
+    }
     match hosts.as_slice() {
         [] => Err(usage(
             "no host: give --host pi@raspberrypi.local (repeatable) or --hosts FILE",
@@ -168,7 +199,7 @@ pub fn run(args: &DeployArgs) -> anyhow::Result<()> {
             single.host = one.clone();
             deploy_one(&single)
         }
-        many => fleet::deploy_all(many),
+        many => fleet::deploy_all(many, args),
     }
 }
 
@@ -217,13 +248,7 @@ fn deploy_one(args: &DeployArgs) -> anyhow::Result<()> {
             args.host
         )));
     }
-    let ssh = Ssh {
-        host: args.host.clone(),
-        port: args.port,
-        identity: args.identity.clone(),
-        config: args.ssh_config.clone(),
-        dry_run: args.dry_run,
-    };
+    let ssh = ssh_to(args, &args.host);
     let dir = &args.remote_dir;
 
     println!("checking {} …", args.host);
