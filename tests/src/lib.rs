@@ -3,6 +3,7 @@
 
 pub mod debian;
 pub mod mosquitto;
+pub mod pis;
 pub mod rtsp;
 pub mod sshd;
 pub mod webdriver;
