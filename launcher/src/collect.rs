@@ -23,15 +23,8 @@ pub struct CollectArgs {
     /// A file with one host per line (# starts a comment), as for hmg deploy
     #[arg(long = "hosts", value_name = "FILE")]
     hosts_file: Option<PathBuf>,
-    /// SSH port (default: ssh's, or your ssh config's)
-    #[arg(long)]
-    port: Option<u16>,
-    /// Private key to log in with (default: your agent and ssh config)
-    #[arg(long)]
-    identity: Option<PathBuf>,
-    /// An ssh config file to use instead of ~/.ssh/config
-    #[arg(long)]
-    ssh_config: Option<PathBuf>,
+    #[command(flatten)]
+    ssh: crate::deploy::ssh::SshOptions,
     /// hmg's folder on the Pi (hmg deploy's --remote-dir)
     #[arg(long, default_value = "hmg")]
     remote_dir: String,
@@ -149,13 +142,7 @@ fn sums_match(path: &Path, sum: &str) -> bool {
 }
 
 fn collect_host(args: &CollectArgs, host: &str) -> anyhow::Result<HostReport> {
-    let ssh = Ssh {
-        host: host.to_string(),
-        port: args.port,
-        identity: args.identity.clone(),
-        config: args.ssh_config.clone(),
-        dry_run: false,
-    };
+    let ssh = args.ssh.to(host, false);
     let remote = args.captures.clone().unwrap_or_else(|| {
         format!(
             "{}/out/detect/captures",

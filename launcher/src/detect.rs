@@ -864,10 +864,14 @@ fn unix_ms() -> u64 {
 
 /// `<output>/status.json`, rewritten every few seconds while the run lasts: what a supervisor
 /// (`hmg deploy --canary`) reads to tell a healthy service from a stuck or restarting one: this
-/// process's start, the model, the time of the last update and each stream's live figures.
+/// process's start, the model, the time of the last update and each stream's live figures; and
+/// the live view's link, which `hmg serve` opens from another machine. The file stays in the
+/// user's own folder, as the link (token included) is the user's already.
 struct StatusFile {
     path: PathBuf,
     model: String,
+    /// The live view's link (with its token), for `hmg serve`.
+    live_view: Option<String>,
     started_unix_ms: u64,
     last: std::cell::Cell<Option<Instant>>,
 }
@@ -875,10 +879,11 @@ struct StatusFile {
 const STATUS_EVERY: Duration = Duration::from_secs(2);
 
 impl StatusFile {
-    fn new(args: &DetectArgs) -> Self {
+    fn new(args: &DetectArgs, live_view: Option<String>) -> Self {
         Self {
             path: args.output.join("status.json"),
             model: args.model.display().to_string(),
+            live_view,
             started_unix_ms: unix_ms(),
             last: std::cell::Cell::new(None),
         }
@@ -895,6 +900,7 @@ impl StatusFile {
             "model": self.model,
             "started_unix_ms": self.started_unix_ms,
             "updated_unix_ms": unix_ms(),
+            "live_view": self.live_view,
             "streams": streams(),
         });
         // Not synced: rewritten every two seconds, a lost one costs nothing (and an SD card a lot).
@@ -1112,7 +1118,7 @@ fn run_in(args: &DetectArgs, branches: Vec<Branch>, run_dir: &Path) -> anyhow::R
         None
     };
     let mut last_view = Instant::now();
-    let status = StatusFile::new(args);
+    let status = StatusFile::new(args, live.as_ref().map(|l| l.url.clone()));
     println!(
         "hmg detect: {} on {} stream(s), outputs in {}",
         args.model.display(),

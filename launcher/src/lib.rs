@@ -29,6 +29,7 @@ pub mod picture_feed;
 pub mod pipeline;
 pub mod pydriver;
 pub mod run;
+pub mod serve;
 pub mod sources;
 pub mod stamp;
 pub mod stats;

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use hmg_launcher::{
     annotate, batch, bench, calibrate, collect, compile, dataset, demo, deploy, detect, doctor,
-    export, hef, monitor, nms, pipeline, run, train, usage, verify_onnx,
+    export, hef, monitor, nms, pipeline, run, serve, train, usage, verify_onnx,
 };
 
 /// `hmg --version`: what `hmg deploy` reads on a Pi to tell whether this build runs .hef models.
@@ -60,6 +60,8 @@ enum Command {
     Hef(hef::HefArgs),
     /// Fetch the frames hmg detect --capture kept on the Pis (SSH keys, checksummed), for labelling
     Collect(collect::CollectArgs),
+    /// Open the live view of a Pi's detection service here, through SSH (the link it wrote, tunnelled)
+    Serve(serve::ServeArgs),
     /// Watch the detections many Pis publish to an MQTT broker: devices, streams, FPS, classes
     Monitor(monitor::MonitorArgs),
     /// Time each stage of one frame (letterbox, inference, decode + NMS, overlay) and the whole graph
@@ -107,6 +109,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run::run(&args),
         Command::Hef(args) => hef::run(&args),
         Command::Collect(args) => collect::run(&args),
+        Command::Serve(args) => serve::run(&args),
         Command::Monitor(args) => monitor::run(&args),
         Command::Bench(args) => bench::run(&args),
         Command::Doctor(args) => doctor::run(&args),

@@ -331,13 +331,27 @@ impl Drop for AssetServer {
     }
 }
 
+/// The run folders `hmg detect` made under `out`, oldest first (time-stamped folders; `out` also
+/// holds status.json and, with --clips or --capture, folders shared by every run). None when `out`
+/// does not exist (yet).
+pub fn detect_run_dirs(out: &Path) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(out)
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    dirs.retain(|p| {
+        p.is_dir()
+            && p.file_name().is_some_and(|n| {
+                n.to_string_lossy()
+                    .starts_with(|c: char| c.is_ascii_digit())
+            })
+    });
+    dirs.sort();
+    dirs
+}
+
 /// The single run folder `hmg detect` made under `out`.
 pub fn detect_run_dir(out: &Path) -> PathBuf {
-    let dirs: Vec<PathBuf> = std::fs::read_dir(out)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .collect();
+    let dirs = detect_run_dirs(out);
     assert_eq!(dirs.len(), 1, "{dirs:?}");
     dirs[0].clone()
 }

@@ -129,6 +129,48 @@ fn start(dir: &Path, extra: &[&str]) -> (std::process::Child, String) {
     (child, url)
 }
 
+/// The annotator's API, with the token of the link it printed.
+struct Api {
+    base: String,
+    token: String,
+    agent: ureq::Agent,
+}
+
+impl Api {
+    fn new(url: &str) -> Self {
+        Self {
+            base: url.split("/?").next().unwrap().to_string(),
+            token: url.split("token=").nth(1).unwrap().to_string(),
+            agent: http(),
+        }
+    }
+
+    fn get(&self, path: &str) -> serde_json::Value {
+        self.agent
+            .get(format!("{}{path}", self.base))
+            .header("X-Hmg-Token", &self.token)
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_json()
+            .unwrap()
+    }
+
+    fn post(&self, path: &str, body: serde_json::Value) -> u16 {
+        self.agent
+            .post(format!("{}{path}", self.base))
+            .header("X-Hmg-Token", &self.token)
+            .send_json(body)
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+
+    fn quit(&self) {
+        let _ = self.post("/api/quit", serde_json::json!(null));
+    }
+}
+
 #[test]
 fn suggestions_from_the_model_are_accepted_dropped_and_saved_as_plain_labels() {
     let dir = setup("annotate-suggest", &["dog.jpg", "person.jpg"]);
@@ -281,17 +323,8 @@ fn auto_label_fills_a_review_queue_that_verify_counts_and_train_refuses() {
 
     // The page walks the queue least certain first (the model's weakest kept box; none last).
     let (mut child, url) = start(&dir, &[]);
-    let token = url.split("token=").nth(1).unwrap();
-    let base = url.split("/?").next().unwrap();
-    let agent = http();
-    let state: serde_json::Value = agent
-        .get(format!("{base}/api/state"))
-        .header("X-Hmg-Token", token)
-        .call()
-        .unwrap()
-        .body_mut()
-        .read_json()
-        .unwrap();
+    let api = Api::new(&url);
+    let state = api.get("/api/state");
     let order: Vec<&str> = state["images"]
         .as_array()
         .unwrap()
@@ -310,16 +343,12 @@ fn auto_label_fills_a_review_queue_that_verify_counts_and_train_refuses() {
     assert_eq!(state["start"], 0);
     assert!(state["images"][0]["unreviewed"].as_bool().unwrap());
     // Saving the first (as a person would after checking it) takes it off the queue.
-    let saved = agent
-        .post(format!("{base}/api/labels/0"))
-        .header("X-Hmg-Token", token)
-        .send_json(serde_json::json!([{"class": 0, "cx": 0.5, "cy": 0.5, "w": 0.2, "h": 0.2}]))
-        .unwrap();
-    assert_eq!(saved.status(), 200);
-    let _ = agent
-        .post(format!("{base}/api/quit"))
-        .header("X-Hmg-Token", token)
-        .send_empty();
+    let saved = api.post(
+        "/api/labels/0",
+        serde_json::json!([{"class": 0, "cx": 0.5, "cy": 0.5, "w": 0.2, "h": 0.2}]),
+    );
+    assert_eq!(saved, 200);
+    api.quit();
     assert!(annotator_exit(&mut child).success());
     let out = verify(&dir);
     assert!(
@@ -349,17 +378,8 @@ fn captured_pictures_are_suggested_their_own_predictions() {
         .unwrap();
     assert!(out.status.success(), "{}", text(&out));
     let (mut child, url) = start(&dir, &[]);
-    let token = url.split("token=").nth(1).unwrap();
-    let base = url.split("/?").next().unwrap();
-    let agent = http();
-    let state: serde_json::Value = agent
-        .get(format!("{base}/api/state"))
-        .header("X-Hmg-Token", token)
-        .call()
-        .unwrap()
-        .body_mut()
-        .read_json()
-        .unwrap();
+    let api = Api::new(&url);
+    let state = api.get("/api/state");
     let mut compared = 0;
     for (i, image) in state["images"].as_array().unwrap().iter().enumerate() {
         let name = image["name"].as_str().unwrap();
@@ -367,14 +387,7 @@ fn captured_pictures_are_suggested_their_own_predictions() {
             &std::fs::read(dir.join("pictures").join(name).with_extension("json")).unwrap(),
         )
         .unwrap();
-        let found: serde_json::Value = agent
-            .get(format!("{base}/api/suggestions/{i}"))
-            .header("X-Hmg-Token", token)
-            .call()
-            .unwrap()
-            .body_mut()
-            .read_json()
-            .unwrap();
+        let found = api.get(&format!("/api/suggestions/{i}"));
         assert_eq!(found["source"], "capture", "{found}");
         let (w, h) = (
             record["width"].as_f64().unwrap(),
@@ -414,9 +427,6 @@ fn captured_pictures_are_suggested_their_own_predictions() {
         }
     }
     assert!(compared > 0, "the captures held no dog, person or car");
-    let _ = agent
-        .post(format!("{base}/api/quit"))
-        .header("X-Hmg-Token", token)
-        .send_empty();
+    api.quit();
     assert!(annotator_exit(&mut child).success());
 }

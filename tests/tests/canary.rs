@@ -16,7 +16,7 @@ use hmg_e2e::*;
 fn a_good_model_passes_the_canary_and_a_broken_one_is_rolled_back() {
     let pis = Pis::start("canary", &["pi-a", "pi-b"]);
     // A camera slower than the model: both hosts' FPS is the camera's, whatever else runs here.
-    let camera = RtspCamera::start_with(free_port(), (320, 240), 2, "ball");
+    let camera = RtspCamera::start_with(free_port(), (320, 240), 4, "ball");
     let detect_args = format!("--input {} --threads 1", camera.url);
     let deploy = |model: &Path, extra: &[&str]| -> Output {
         Command::new(profile_dir().join("hmg"))

@@ -35,12 +35,7 @@ fn detect_captures_the_frames_it_was_unsure_about() {
         .unwrap();
     assert!(out.status.success(), "{}", text(&out));
     let captures = out_dir.join("captures");
-    let run = std::fs::read_dir(&out_dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| p != &captures)
-        .unwrap();
+    let run = detect_run_dir(&out_dir);
     let summary: serde_json::Value =
         serde_json::from_slice(&std::fs::read(run.join("summary.json")).unwrap()).unwrap();
     let counted = &summary["streams"][0]["captures"];

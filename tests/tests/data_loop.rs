@@ -176,7 +176,7 @@ fn from_the_pis_doubts_to_a_better_model_on_every_pi() {
     assert!(onnx.is_file());
 
     // 6. Every Pi runs the young model; the new one goes to pi-a first, then to pi-b.
-    let camera = RtspCamera::start_with(free_port(), (320, 240), 2, "ball");
+    let camera = RtspCamera::start_with(free_port(), (320, 240), 4, "ball");
     let detect_args = format!("--input {} --threads 1", camera.url);
     let deploy = |model: &str, extra: &[&str]| {
         let mut args = vec![

@@ -159,12 +159,7 @@ fn test_detect_runs_a_hef_through_the_strict_double() {
     let o = cmd.output().unwrap();
     let t = text(&o);
     assert!(o.status.success(), "{t}");
-    let run = std::fs::read_dir(&out)
-        .unwrap()
-        .flatten()
-        .next()
-        .unwrap()
-        .path();
+    let run = detect_run_dir(&out);
     let manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(fixture("manifest.json")).unwrap()).unwrap();
     for name in names {

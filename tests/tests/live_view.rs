@@ -381,11 +381,8 @@ fn clients_that_never_read_leave_memory_bounded_over_2000_frames() {
         })
         .collect();
     let run = loop {
-        if let Some(run) = std::fs::read_dir(dir.join("out"))
-            .ok()
-            .and_then(|mut d| d.next())
-        {
-            break run.unwrap().path();
+        if let Some(run) = detect_run_dirs(&dir.join("out")).pop() {
+            break run;
         }
         std::thread::sleep(Duration::from_millis(100));
     };

@@ -90,12 +90,7 @@ fn detect_publishes_and_monitor_sees_every_stream() {
             *per_class.entry(label.clone()).or_default() += n.as_u64().unwrap();
         }
     }
-    let run = std::fs::read_dir(&out_dir)
-        .unwrap()
-        .flatten()
-        .next()
-        .unwrap()
-        .path();
+    let run = detect_run_dir(&out_dir);
     let logged = classes_in(&run);
     // Both streams read the same three pictures: twice what ultralytics finds in them (the
     // reference's thresholds are given to detect).
@@ -377,6 +372,7 @@ fn monitor_serves_the_fleet_as_a_page_behind_its_token() {
         );
     }
     assert_eq!(rows[0][6], "person 6", "per class on the page: {rows:?}");
+    assert_eq!(rows[1][8], "hmg serve --host pi2", "{rows:?}");
     let out = monitor.wait_with_output().unwrap();
     assert!(out.status.success(), "{}", text(&out));
 }

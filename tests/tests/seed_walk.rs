@@ -216,12 +216,9 @@ fn clip(dir: &Path, count: usize) -> PathBuf {
 
 /// Every frame's detections from the `<stream>.jsonl` of a detect run in `out`.
 fn detections(out: &Path, stream: &str) -> Vec<Vec<Value>> {
-    let run = std::fs::read_dir(out)
-        .unwrap_or_else(|e| panic!("{}: {e}", out.display()))
-        .flatten()
-        .map(|e| e.path())
-        .max()
-        .unwrap();
+    let run = detect_run_dirs(out)
+        .pop()
+        .unwrap_or_else(|| panic!("no run in {}", out.display()));
     let jsonl = std::fs::read_to_string(run.join(format!("{stream}.jsonl")))
         .unwrap_or_else(|e| panic!("{}: {e}", run.display()));
     jsonl
@@ -302,12 +299,7 @@ fn assert_same_detections(ours: &[Vec<Value>], theirs: &[Vec<Value>], names: &[&
 
 /// Width and height of `stream`'s frames, from its detlog.
 fn frame_size(out: &Path, stream: &str) -> (u64, u64) {
-    let run = std::fs::read_dir(out)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .max()
-        .unwrap();
+    let run = detect_run_dirs(out).pop().unwrap();
     let text = std::fs::read_to_string(run.join(format!("{stream}.jsonl"))).unwrap();
     let first: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
     (

@@ -153,16 +153,29 @@ fn canary_stage(
         .as_deref()
         .ok_or_else(|| usage("--canary needs --model"))?;
     let name = super::versioned_name(model)?;
-    // Before: each canary's service as it runs now (its FPS), and the Pi's clock.
-    let before: Vec<_> = canaries
-        .iter()
-        .map(|h| super::canary::read(&super::ssh_to(args, h), &args.remote_dir))
-        .collect();
+    // Before: each canary's service as it runs now, read twice for its FPS, and the Pi's clock.
     println!(
-        "canary: {} first, watched for {} s",
+        "canary: {} first, watched for {} s (after {} s measuring them as they run now)",
         canaries.join(", "),
-        args.soak.as_secs()
+        args.soak.as_secs(),
+        super::canary::BASELINE_WINDOW.as_secs()
     );
+    let read = || -> Vec<_> {
+        canaries
+            .iter()
+            .map(|h| super::canary::read(&super::ssh_to(args, h), &args.remote_dir))
+            .collect()
+    };
+    let first = read();
+    std::thread::sleep(super::canary::BASELINE_WINDOW);
+    let before: Vec<_> = first
+        .into_iter()
+        .zip(read())
+        .map(|(a, b)| {
+            let a = a.ok().and_then(|(s, _)| s);
+            b.map(|(s, now)| ([a, s], now))
+        })
+        .collect();
     let mut outcomes = deploy_each(exe, shared, canaries, logs);
     std::thread::scope(|scope| {
         let watches: Vec<_> = outcomes
@@ -176,7 +189,7 @@ fn canary_stage(
                         return Err(format!("deploy failed: {summary}"));
                     }
                     let (baseline, deployed_ms) = match before {
-                        Ok((baseline, Some(now))) => (baseline, now),
+                        Ok((readings, Some(now))) => (readings, now),
                         Ok((_, None)) => return Err("the host did not report its time".into()),
                         Err(e) => return Err(format!("{e:#}")),
                     };

@@ -37,15 +37,8 @@ pub struct DeployArgs {
     /// The one host this process deploys to.
     #[arg(skip)]
     host: String,
-    /// SSH port (default: ssh's, or your ssh config's)
-    #[arg(long)]
-    port: Option<u16>,
-    /// Private key to log in with (default: your agent and ssh config)
-    #[arg(long)]
-    identity: Option<PathBuf>,
-    /// An ssh config file to use instead of ~/.ssh/config
-    #[arg(long)]
-    ssh_config: Option<PathBuf>,
+    #[command(flatten)]
+    ssh: ssh::SshOptions,
     /// Model to deploy (.hef on a Hailo-8; .onnx runs on the Pi's CPU)
     #[arg(long)]
     model: Option<PathBuf>,
@@ -144,7 +137,7 @@ fn versioned_name(model: &Path) -> anyhow::Result<String> {
 
 /// Does the local machine have a key ssh could offer?
 fn has_key(args: &DeployArgs) -> bool {
-    if args.identity.is_some() || args.ssh_config.is_some() {
+    if args.ssh.identity.is_some() || args.ssh.ssh_config.is_some() {
         return true;
     }
     if std::env::var_os("SSH_AUTH_SOCK").is_some() {
@@ -167,13 +160,7 @@ fn has_key(args: &DeployArgs) -> bool {
 
 /// How to reach `host` with the SSH settings of `args`.
 fn ssh_to(args: &DeployArgs, host: &str) -> Ssh {
-    Ssh {
-        host: host.to_string(),
-        port: args.port,
-        identity: args.identity.clone(),
-        config: args.ssh_config.clone(),
-        dry_run: args.dry_run,
-    }
+    args.ssh.to(host, args.dry_run)
 }
 
 /// `<dir>/<rest>` on the Pi (relative paths are relative to the login folder).
@@ -230,7 +217,7 @@ fn deploy_one(args: &DeployArgs) -> anyhow::Result<()> {
     {
         return Err(usage(format!("model '{}' {why}", m.display())));
     }
-    if let Some(i) = &args.identity
+    if let Some(i) = &args.ssh.identity
         && let Some(why) = hmg_detect::paths::not_a_file(i)
     {
         return Err(usage(format!("identity '{}' {why}", i.display())));

@@ -22,6 +22,33 @@ pub fn line(words: &[&str]) -> String {
     words.iter().map(|w| quote(w)).collect::<Vec<_>>().join(" ")
 }
 
+/// How to log in: the options `hmg deploy` and `hmg collect` share.
+#[derive(clap::Args, Debug, Clone)]
+pub struct SshOptions {
+    /// SSH port (default: ssh's, or your ssh config's)
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// Private key to log in with (default: your agent and ssh config)
+    #[arg(long)]
+    pub identity: Option<PathBuf>,
+    /// An ssh config file to use instead of ~/.ssh/config
+    #[arg(long)]
+    pub ssh_config: Option<PathBuf>,
+}
+
+impl SshOptions {
+    /// How to reach `host` with these options.
+    pub fn to(&self, host: &str, dry_run: bool) -> Ssh {
+        Ssh {
+            host: host.to_string(),
+            port: self.port,
+            identity: self.identity.clone(),
+            config: self.ssh_config.clone(),
+            dry_run,
+        }
+    }
+}
+
 /// How to reach the target.
 #[derive(Debug, Clone)]
 pub struct Ssh {
