@@ -18,8 +18,6 @@ pub struct Sample {
     pub model: String,
     /// Frames of all streams so far.
     pub frames: u64,
-    /// FPS of all streams together, over their last seconds.
-    pub fps: f64,
 }
 
 /// A status older than this means the service is stuck or gone.
@@ -43,7 +41,6 @@ pub fn parse(output: &str) -> (Option<Sample>, Option<u64>) {
                 .unwrap_or_default()
                 .to_string(),
             frames: streams.iter().filter_map(|v| v["frames"].as_u64()).sum(),
-            fps: streams.iter().filter_map(|v| v["fps"].as_f64()).sum(),
         })
     });
     (sample, now)
@@ -225,13 +222,12 @@ pub fn soak_duration(s: &str) -> Result<Duration, String> {
 mod tests {
     use super::*;
 
-    fn sample(started: u64, updated: u64, frames: u64, fps: f64) -> Sample {
+    fn sample(started: u64, updated: u64, frames: u64) -> Sample {
         Sample {
             started_ms: started,
             updated_ms: updated,
             model: "new.onnx".into(),
             frames,
-            fps,
         }
     }
 
@@ -242,7 +238,7 @@ mod tests {
 "#;
         assert_eq!(
             parse(text),
-            (Some(sample(5, 9, 7, 3.5)), Some(1_700_000_000_123))
+            (Some(sample(5, 9, 7)), Some(1_700_000_000_123))
         );
         assert_eq!(parse("\n1700000000123\n"), (None, Some(1_700_000_000_123)));
     }
@@ -251,7 +247,7 @@ mod tests {
     fn a_healthy_canary_passes_and_a_slow_one_fails() {
         let old = |updated, frames| Sample {
             model: "old.onnx".into(),
-            ..sample(0, updated, frames, 0.0)
+            ..sample(0, updated, frames)
         };
         // Before: 80 frames in 8 s.
         let before = [Some(old(1000, 100)), Some(old(9000, 180))];
@@ -259,11 +255,9 @@ mod tests {
         // The old model's status until the new one starts: not a failure.
         soak.observe(Some(old(9000, 180)), 9600).unwrap();
         // Start-up without frames does not count; then 95 frames in 10 s.
-        soak.observe(Some(sample(10000, 11000, 0, 0.0)), 11000)
-            .unwrap();
-        soak.observe(Some(sample(10000, 13000, 10, 0.0)), 13000)
-            .unwrap();
-        soak.observe(Some(sample(10000, 23000, 105, 0.0)), 23000)
+        soak.observe(Some(sample(10000, 11000, 0)), 11000).unwrap();
+        soak.observe(Some(sample(10000, 13000, 10)), 13000).unwrap();
+        soak.observe(Some(sample(10000, 23000, 105)), 23000)
             .unwrap();
         assert!(
             soak.verdict(20.0)
@@ -282,24 +276,18 @@ mod tests {
                 .unwrap_err()
                 .contains("never ran a frame")
         );
-        soak.observe(Some(sample(3000, 4000, 10, 9.0)), 4000)
-            .unwrap();
-        let err = soak
-            .observe(Some(sample(9000, 9500, 2, 9.0)), 9600)
-            .unwrap_err();
+        soak.observe(Some(sample(3000, 4000, 10)), 4000).unwrap();
+        let err = soak.observe(Some(sample(9000, 9500, 2)), 9600).unwrap_err();
         assert!(err.contains("restarted"), "{err}");
         let mut soak = Soak::new([None, None], 2000, "new.onnx".into(), 2000);
-        soak.observe(Some(sample(3000, 4000, 10, 9.0)), 4000)
-            .unwrap();
+        soak.observe(Some(sample(3000, 4000, 10)), 4000).unwrap();
         let err = soak
-            .observe(Some(sample(3000, 4000, 10, 9.0)), 20_000)
+            .observe(Some(sample(3000, 4000, 10)), 20_000)
             .unwrap_err();
         assert!(err.contains("stopped reporting"), "{err}");
         let mut soak = Soak::new([None, None], 2000, "new.onnx".into(), 2000);
-        soak.observe(Some(sample(3000, 4000, 10, 9.0)), 4000)
-            .unwrap();
-        soak.observe(Some(sample(3000, 8000, 10, 0.0)), 8000)
-            .unwrap();
+        soak.observe(Some(sample(3000, 4000, 10)), 4000).unwrap();
+        soak.observe(Some(sample(3000, 8000, 10)), 8000).unwrap();
         assert!(soak.verdict(20.0).unwrap_err().contains("no frame"));
     }
 

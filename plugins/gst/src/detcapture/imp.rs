@@ -412,12 +412,17 @@ impl BaseTransformImpl for DetCapture {
         buf: &gst::Buffer,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
         let dets = crate::roi::detections_from_buffer(buf);
-        let tracks: Vec<Option<u64>> = crate::roi::tracks_from_buffer(buf)
-            .iter()
-            .map(|t| t.as_ref().map(|t| t.track_id))
-            .collect();
         let mut guard = self.state.lock().unwrap();
         let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
+        // Track ids only matter to the uncertain rule (class flips): not read per frame otherwise.
+        let tracks: Vec<Option<u64>> = if state.chooser.watches_tracks() {
+            crate::roi::tracks_from_buffer(buf)
+                .iter()
+                .map(|t| t.as_ref().map(|t| t.track_id))
+                .collect()
+        } else {
+            Vec::new()
+        };
         let frame = state.frames;
         state.frames += 1;
         // Frames without a time are rate-limited by the wall clock.

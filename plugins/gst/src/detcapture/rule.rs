@@ -94,6 +94,11 @@ impl Chooser {
         }
     }
 
+    /// Whether class flips of tracked objects count (only for the uncertain rule).
+    pub fn watches_tracks(&self) -> bool {
+        self.rule == Rule::Uncertain
+    }
+
     /// Whether to keep the frame at `at_ns` with `dets` (and their track ids, when tracked).
     pub fn consider(
         &mut self,
