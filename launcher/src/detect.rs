@@ -118,9 +118,10 @@ pub struct DetectArgs {
     /// The clips folder's size limit in MB; the oldest clips go first
     #[arg(long, default_value_t = 2048, value_parser = clap::value_parser!(u64).range(1..))]
     clips_max_mb: u64,
-    /// Save frames to label later (detcapture): uncertain (a score less than 0.2 above --conf,
-    /// or a tracked object changing class; the default), all, or classes=NAME,NAME. Each is the
-    /// full frame (.jpg) with the model's predictions (.json), what `hmg collect` fetches
+    /// Save frames to label later (detcapture): uncertain (a score from 0.1 below --conf to 0.2
+    /// above it, a tracked object changing class, or a detection in one frame only; the
+    /// default), all, or classes=NAME,NAME. Each is the full frame (.jpg) with the model's
+    /// predictions (.json), what `hmg collect` fetches
     #[arg(
         long,
         value_name = "MODE",
@@ -178,6 +179,19 @@ fn capture_rate(s: &str) -> Result<f64, String> {
 
 /// How far above --conf a score still counts as unsure for `--capture uncertain`.
 const CAPTURE_BAND: f64 = 0.2;
+/// How far below --conf: yolonms reports these detections as near misses for detcapture only.
+const CAPTURE_BELOW: f64 = 0.1;
+
+/// yolonms' near-misses for branch graphs: only `--capture uncertain` looks at them. With
+/// tracking yolonms already passes everything down to the tracker's low threshold (the tracker
+/// keeps those it matches to a track), so none are asked for there.
+fn near_misses(args: &DetectArgs) -> String {
+    if args.capture.as_deref() == Some("uncertain") && !args.tracking() {
+        format!(" near-misses={CAPTURE_BELOW}")
+    } else {
+        String::new()
+    }
+}
 
 /// detcapture for branch `i`, when asked for: after tracking (class flips need track ids),
 /// before detoverlay (the picture saved is the clean frame).
@@ -193,7 +207,7 @@ fn capture(args: &DetectArgs, i: usize, stream: &str) -> String {
         "detcapture name=capture{i} location={} mode={} band-low={} band-high={} max-rate={} max-size-mb={} stream-name={} model={} ! ",
         quote(&dir.display().to_string()),
         quote(mode),
-        args.conf,
+        (args.conf - CAPTURE_BELOW).max(0.0),
         (args.conf + CAPTURE_BAND).min(1.0),
         args.capture_rate,
         args.capture_max_mb,
@@ -497,9 +511,10 @@ fn describe_branches(
             source: source_line,
             live: source.is_live(),
             rest: format!(
-                "{queue} name=q{i} ! {infer} ! yolonms name=nms{i} conf={} iou={} ! {}{}detoverlay{} ! {}{detlog} ! {sink}{}",
+                "{queue} name=q{i} ! {infer} ! yolonms name=nms{i} conf={} iou={}{} ! {}{}detoverlay{} ! {}{detlog} ! {sink}{}",
                 if tracking { args.conf.min(TRACK_LOW_CONF) } else { args.conf },
                 args.iou,
+                near_misses(args),
                 analytics(args, i),
                 capture(args, i, &b.name),
                 // Where each tracked object came from over the last second or so; lines and

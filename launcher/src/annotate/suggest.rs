@@ -166,9 +166,16 @@ fn capture_record(picture: &Path) -> Option<((f64, f64), Vec<Prediction>)> {
         return None;
     }
     let size = (record["width"].as_f64()?, record["height"].as_f64()?);
+    // Near misses (scored just below the Pi's threshold) are suggestions too: often the very
+    // object the model is learning; the slider hides them like any weak suggestion.
+    let near = record["near_misses"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
     let predictions = record["detections"]
         .as_array()?
         .iter()
+        .chain(near)
         .filter_map(|d| {
             let b: Vec<f64> = d["box"]
                 .as_array()?

@@ -124,6 +124,55 @@ pub fn set_zones_state_json(buf: &mut gst::BufferRef, state: &str) {
     }
 }
 
+/// Detections `yolonms` dropped for scoring just below its `conf` (within its `near-misses`
+/// margin): `detections` (string), a JSON array of `{"class_id", "label", "confidence", "box"}`
+/// in frame pixels, as detlog writes detections. They are not ROIs: nothing draws or counts them;
+/// `detcapture` looks at them for frames where the model was unsure.
+pub const NEAR_MISSES_META: &str = "HmgNearMisses";
+
+/// Attaches `HmgNearMisses` with `dets` to `buf`.
+pub fn set_near_misses(buf: &mut gst::BufferRef, dets: &[hmg_detect::Detection]) {
+    register();
+    let json: Vec<serde_json::Value> = dets.iter().map(|d| d.to_json()).collect();
+    if let Ok(mut meta) = gst::meta::CustomMeta::add(buf, NEAR_MISSES_META) {
+        meta.mut_structure()
+            .set("detections", serde_json::Value::from(json).to_string());
+    }
+}
+
+/// The near misses `yolonms` attached to `buf` (none when it was not asked for them).
+pub fn near_misses(buf: &gst::BufferRef) -> Vec<hmg_detect::Detection> {
+    let Ok(meta) = gst::meta::CustomMeta::from_buffer(buf, NEAR_MISSES_META) else {
+        return Vec::new();
+    };
+    let Ok(text) = meta.structure().get::<&str>("detections") else {
+        return Vec::new();
+    };
+    let Ok(serde_json::Value::Array(items)) = serde_json::from_str(text) else {
+        return Vec::new();
+    };
+    items
+        .iter()
+        .filter_map(|d| {
+            let b: Vec<f32> = d["box"]
+                .as_array()?
+                .iter()
+                .filter_map(|v| v.as_f64().map(|v| v as f32))
+                .collect();
+            let [x1, y1, x2, y2] = b[..] else { return None };
+            Some(hmg_detect::Detection {
+                class_id: d["class_id"].as_u64()? as u32,
+                label: d["label"].as_str()?.into(),
+                confidence: d["confidence"].as_f64()? as f32,
+                x1,
+                y1,
+                x2,
+                y2,
+            })
+        })
+        .collect()
+}
+
 pub fn register() {
     for name in [
         TENSORS_META,
@@ -131,6 +180,7 @@ pub fn register() {
         SOURCE_META,
         EVENTS_META,
         ZONES_META,
+        NEAR_MISSES_META,
     ] {
         if !gst::meta::CustomMeta::is_registered(name) {
             gst::meta::CustomMeta::register(name, &[]);

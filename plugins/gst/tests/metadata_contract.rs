@@ -99,12 +99,20 @@ fn elements_attach_exactly_the_documented_fields() {
         collect(param, &mut attached);
     }
     let (version, documented) = documented();
-    assert_eq!(version, 4, "bump the contract version with the tables");
-    // The tracking param comes from dettrack, the events from detzone: checked below.
+    assert_eq!(version, 5, "bump the contract version with the tables");
+    // The tracking param comes from dettrack, the events from detzone, near misses from yolonms
+    // when asked for: checked below.
     let documented: BTreeMap<_, _> = documented
         .into_iter()
         .filter(|((structure, _), _)| {
-            !["tracking", "HmgEvents", "event", "HmgZones"].contains(&structure.as_str())
+            ![
+                "tracking",
+                "HmgEvents",
+                "event",
+                "HmgZones",
+                "HmgNearMisses",
+            ]
+            .contains(&structure.as_str())
         })
         .collect();
     let missing: BTreeSet<_> = documented
@@ -251,4 +259,79 @@ fn zone_events_carry_the_documented_fields() {
         assert!(optional || attached.contains_key(key), "{key:?} missing");
     }
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Each frame's detections (as the ROIs say) and near misses (as the documented JSON says).
+type Frames = Vec<(Vec<hmg_detect::Detection>, Vec<serde_json::Value>)>;
+
+fn frames_of(pipeline: &gst::Pipeline, sink: &str) -> std::sync::Arc<std::sync::Mutex<Frames>> {
+    let out = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let keep = out.clone();
+    common::appsink(pipeline, sink).set_callbacks(
+        gst_app::AppSinkCallbacks::builder()
+            .new_sample(move |s| {
+                let sample = s.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                let buf = sample.buffer().ok_or(gst::FlowError::Error)?;
+                let near = match gst::meta::CustomMeta::from_buffer(buf, "HmgNearMisses") {
+                    Ok(meta) => {
+                        let s = meta.structure();
+                        assert_eq!(s.fields().collect::<Vec<_>>(), ["detections"]);
+                        let text = s.get::<&str>("detections").expect("a string");
+                        let list: serde_json::Value = serde_json::from_str(text).unwrap();
+                        let list = list.as_array().unwrap().clone();
+                        assert!(!list.is_empty(), "the meta only on frames that have some");
+                        list
+                    }
+                    Err(_) => Vec::new(),
+                };
+                keep.lock()
+                    .unwrap()
+                    .push((gsthmg::detections_from_buffer(buf), near));
+                Ok(gst::FlowSuccess::Ok)
+            })
+            .build(),
+    );
+    out
+}
+
+#[test]
+fn near_misses_are_what_the_lower_threshold_adds_and_the_rest_is_unchanged() {
+    // One inference, two yolonms: conf 0.15 alone, and conf 0.25 with near misses down to 0.15.
+    let description = format!(
+        "filesrc location={} ! decodebin ! videoconvert ! hailoinfer model={} ! tee name=t \
+         t. ! queue ! yolonms conf=0.15 ! appsink name=low sync=false \
+         t. ! queue ! yolonms conf=0.25 near-misses=0.1 ! appsink name=near sync=false",
+        common::testdata().join("video/bikes.mp4").display(),
+        common::model("yolov12n.onnx"),
+    );
+    let pipeline = common::launch(&description);
+    let low = frames_of(&pipeline, "low");
+    let near = frames_of(&pipeline, "near");
+    common::run_to_end(&pipeline).unwrap();
+    use gst::prelude::*;
+    pipeline.set_state(gst::State::Null).unwrap();
+    let (low, near) = (low.lock().unwrap(), near.lock().unwrap());
+    assert_eq!(low.len(), near.len());
+    let (mut near_total, mut kept_total) = (0, 0);
+    for (i, ((all, _), (kept, misses))) in low.iter().zip(near.iter()).enumerate() {
+        let above: Vec<_> = all.iter().filter(|d| d.confidence > 0.25).collect();
+        let below: Vec<serde_json::Value> = all
+            .iter()
+            .filter(|d| d.confidence <= 0.25)
+            .map(|d| d.to_json())
+            .collect();
+        assert_eq!(
+            kept.iter().collect::<Vec<_>>(),
+            above,
+            "frame {i}: the ROIs"
+        );
+        assert_eq!(misses, &below, "frame {i}: the near misses");
+        near_total += misses.len();
+        kept_total += kept.len();
+    }
+    // The clip has both, so the comparison could fail either way.
+    assert!(
+        near_total > 0 && kept_total > 0,
+        "{near_total} {kept_total}"
+    );
 }

@@ -11,7 +11,7 @@ use gst::subclass::prelude::*;
 use gst_base::subclass::prelude::*;
 use hmg_detect::{Letterboxer, PixelFormat};
 
-use super::rule::{Chooser, Rule};
+use super::rule::{Chooser, Reason, Rule};
 use super::store::{Capture, Store};
 use crate::frame::UnstatedColorimetry;
 
@@ -78,6 +78,16 @@ struct State {
     letterboxer: Letterboxer,
     jobs: Option<SyncSender<Capture>>,
     writer: Option<std::thread::JoinHandle<()>>,
+    /// A copy of the frame a detection appeared in, until the next frame tells whether it stayed.
+    held: Option<Held>,
+}
+
+/// What a held frame is saved with, should it be kept.
+struct Held {
+    buffer: gst::Buffer,
+    frame: u64,
+    dets: Vec<hmg_detect::Detection>,
+    near: Vec<hmg_detect::Detection>,
 }
 
 #[derive(Default)]
@@ -179,6 +189,52 @@ impl DetCapture {
         let (rgb, _) = state.letterboxer.run(&fr, w, h);
         Some((rgb.to_vec(), w as u32, h as u32))
     }
+
+    /// Hands frame `frame` (`buf`) with its detections and near misses to the writer.
+    fn save(
+        &self,
+        state: &mut State,
+        buf: &gst::BufferRef,
+        frame: u64,
+        dets: &[hmg_detect::Detection],
+        near: &[hmg_detect::Detection],
+        reason: Reason,
+    ) {
+        let Some((rgb, width, height)) = Self::rgb(state, buf) else {
+            self.counters.skipped.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        let now = unix_ms();
+        let stem = format!("{now:013}-{}-{frame:06}", safe(&state.stream));
+        let mut record = crate::detlog::frame_record(&state.stream, frame, buf, state.size, dets);
+        record["schema"] = "hmg-capture/1".into();
+        record["reason"] = reason.kind.into();
+        record["detail"] = reason.detail.into();
+        record["captured_unix_ms"] = (now as u64).into();
+        record["image"] = format!("{stem}.jpg").into();
+        if !near.is_empty() {
+            record["near_misses"] = near.iter().map(|d| d.to_json()).collect();
+        }
+        if let Some(model) = &state.model {
+            record["model"] = model.as_str().into();
+        }
+        let capture = Capture {
+            stem,
+            rgb,
+            width,
+            height,
+            record,
+        };
+        if let Some(jobs) = &state.jobs {
+            match jobs.try_send(capture) {
+                Ok(()) => {}
+                Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+                    self.counters.skipped.fetch_add(1, Ordering::Relaxed);
+                    gst::debug!(CAT, imp = self, "writer busy: frame {frame} not captured");
+                }
+            }
+        }
+    }
 }
 
 impl ObjectImpl for DetCapture {
@@ -192,13 +248,13 @@ impl ObjectImpl for DetCapture {
                     .build(),
                 glib::ParamSpecString::builder("mode")
                     .nick("Mode")
-                    .blurb("Which frames: uncertain (a detection scored in [band-low, band-high), or a track changed class), all, or classes=NAME,NAME")
+                    .blurb("Which frames: uncertain (a detection, or a near miss yolonms reports below its conf, scored in [band-low, band-high); a track that changed class; a detection in one frame only, none of its class overlapping it in the frames before and after), all, or classes=NAME,NAME")
                     .default_value(Some(DEFAULT_MODE))
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecDouble::builder("band-low")
                     .nick("Band low")
-                    .blurb("Lowest confidence the uncertain mode counts as unsure (set it to yolonms' conf)")
+                    .blurb("Lowest confidence the uncertain mode counts as unsure: yolonms' conf, or below it by as much as yolonms' near-misses to see detections just under the threshold")
                     .minimum(0.0)
                     .maximum(1.0)
                     .default_value(DEFAULT_BAND_LOW)
@@ -380,6 +436,7 @@ impl BaseTransformImpl for DetCapture {
             letterboxer: Letterboxer::new(),
             jobs: Some(jobs),
             writer: Some(writer),
+            held: None,
         });
         Ok(())
     }
@@ -414,14 +471,13 @@ impl BaseTransformImpl for DetCapture {
         let dets = crate::roi::detections_from_buffer(buf);
         let mut guard = self.state.lock().unwrap();
         let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
-        // Track ids only matter to the uncertain rule (class flips): not read per frame otherwise.
-        let tracks: Vec<Option<u64>> = if state.chooser.watches_tracks() {
-            crate::roi::tracks_from_buffer(buf)
-                .iter()
-                .map(|t| t.as_ref().map(|t| t.track_id))
-                .collect()
+        // Track ids and near misses only matter to the uncertain rule: not read otherwise.
+        let (tracks, near): (Vec<Option<u64>>, _) = if state.chooser.uncertain() {
+            let tracks = crate::roi::tracks_from_buffer(buf);
+            let ids = tracks.iter().map(|t| t.as_ref().map(|t| t.track_id));
+            (ids.collect(), crate::meta::near_misses(buf))
         } else {
-            Vec::new()
+            (Vec::new(), Vec::new())
         };
         let frame = state.frames;
         state.frames += 1;
@@ -431,43 +487,38 @@ impl BaseTransformImpl for DetCapture {
             .map(|p| p.nseconds())
             .unwrap_or_else(|| (unix_ms() * 1_000_000) as u64);
         let before = state.chooser.rate_limited;
-        let reason = state.chooser.consider(at_ns, &dets, &tracks);
+        let verdict = state.chooser.consider(at_ns, &dets, &near, &tracks);
         let held_back = state.chooser.rate_limited - before;
         self.counters
             .skipped
             .fetch_add(held_back, Ordering::Relaxed);
-        let Some(reason) = reason else {
-            return Ok(gst::FlowSuccess::Ok);
-        };
-        let Some((rgb, width, height)) = Self::rgb(state, buf) else {
-            self.counters.skipped.fetch_add(1, Ordering::Relaxed);
-            return Ok(gst::FlowSuccess::Ok);
-        };
-        let now = unix_ms();
-        let stem = format!("{now:013}-{}-{frame:06}", safe(&state.stream));
-        let mut record = crate::detlog::frame_record(&state.stream, frame, buf, state.size, &dets);
-        record["schema"] = "hmg-capture/1".into();
-        record["reason"] = reason.kind.into();
-        record["detail"] = reason.detail.into();
-        record["captured_unix_ms"] = (now as u64).into();
-        record["image"] = format!("{stem}.jpg").into();
-        if let Some(model) = &state.model {
-            record["model"] = model.as_str().into();
+        if let Some(held) = state.held.take()
+            && let Some(reason) = verdict.held
+        {
+            self.save(
+                state,
+                &held.buffer,
+                held.frame,
+                &held.dets,
+                &held.near,
+                reason,
+            );
         }
-        let capture = Capture {
-            stem,
-            rgb,
-            width,
-            height,
-            record,
-        };
-        if let Some(jobs) = &state.jobs {
-            match jobs.try_send(capture) {
-                Ok(()) => {}
-                Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
-                    self.counters.skipped.fetch_add(1, Ordering::Relaxed);
-                    gst::debug!(CAT, imp = self, "writer busy: frame {frame} not captured");
+        if let Some(reason) = verdict.now {
+            self.save(state, buf, frame, &dets, &near, reason);
+        } else if verdict.hold {
+            // A copy, not a reference: holding the buffer itself would make every element
+            // downstream that draws on frames (detoverlay) copy each one.
+            match buf.copy_deep() {
+                Ok(buffer) => {
+                    state.held = Some(Held {
+                        buffer,
+                        frame,
+                        dets,
+                        near,
+                    })
                 }
+                Err(_) => gst::debug!(CAT, imp = self, "frame {frame} could not be copied"),
             }
         }
         Ok(gst::FlowSuccess::Ok)

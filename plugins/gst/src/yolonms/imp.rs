@@ -22,6 +22,7 @@ const DEFAULT_CONF: f64 = 0.25;
 const DEFAULT_IOU: f64 = 0.45;
 const DEFAULT_MAX_DET: u32 = 300;
 const DEFAULT_CLASS_AGNOSTIC: bool = false;
+const DEFAULT_NEAR_MISSES: f64 = 0.0;
 
 #[derive(Debug, Clone)]
 struct Settings {
@@ -31,6 +32,8 @@ struct Settings {
     class_agnostic: bool,
     /// Class ids or names, as given; names are looked up in the model's labels per frame.
     classes: Option<Vec<String>>,
+    /// How far below `conf` a detection is still reported, as a near miss (0: none).
+    near_misses: f64,
 }
 
 impl Default for Settings {
@@ -41,6 +44,7 @@ impl Default for Settings {
             max_det: DEFAULT_MAX_DET,
             class_agnostic: DEFAULT_CLASS_AGNOSTIC,
             classes: None,
+            near_misses: DEFAULT_NEAR_MISSES,
         }
     }
 }
@@ -50,6 +54,7 @@ struct State {
     post: Postprocessor,
     scratch: Vec<Vec<f32>>,
     detections: Vec<Detection>,
+    near: Vec<Detection>,
     labels_text: String,
     labels: Vec<String>,
     frame_size: Option<(usize, usize)>,
@@ -145,6 +150,14 @@ impl ObjectImpl for YoloNms {
                     .blurb("Keep only these classes, ids or names, comma-separated (e.g. \"0,2\" or \"person,car\"); empty keeps all; a name the model does not have matches nothing and is warned about")
                     .mutable_playing()
                     .build(),
+                glib::ParamSpecDouble::builder("near-misses")
+                    .nick("Near misses")
+                    .blurb("Also report detections scored up to this much below conf, as near misses: an HmgNearMisses meta, not ROIs, so nothing draws or counts them (detcapture's uncertain mode uses them); 0: none. The detections at or above conf are the same either way")
+                    .minimum(0.0)
+                    .maximum(1.0)
+                    .default_value(DEFAULT_NEAR_MISSES)
+                    .mutable_playing()
+                    .build(),
             ]
         });
         PROPERTIES.as_ref()
@@ -161,6 +174,7 @@ impl ObjectImpl for YoloNms {
                 let text: Option<String> = value.get().expect("type checked upstream");
                 s.classes = text.as_deref().map(parse_classes).filter(|c| !c.is_empty());
             }
+            "near-misses" => s.near_misses = value.get().expect("type checked upstream"),
             _ => unimplemented!(),
         }
         gst::info!(CAT, imp = self, "{} changed: {:?}", pspec.name(), *s);
@@ -174,6 +188,7 @@ impl ObjectImpl for YoloNms {
             "max-det" => s.max_det.to_value(),
             "class-agnostic" => s.class_agnostic.to_value(),
             "classes" => s.classes.as_ref().map(|c| c.join(",")).to_value(),
+            "near-misses" => s.near_misses.to_value(),
             _ => unimplemented!(),
         }
     }
@@ -233,8 +248,11 @@ impl BaseTransformImpl for YoloNms {
         let settings = self.settings.lock().unwrap().clone();
         let mut guard = self.state.lock().unwrap();
         let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
+        let conf = settings.conf as f32;
+        // Near misses come out of the same decode and NMS at the lower threshold: NMS keeps boxes
+        // in score order, so the lower-scored extras never change which boxes above `conf` survive.
         let mut opts = PostprocessOptions {
-            conf: settings.conf as f32,
+            conf: (settings.conf - settings.near_misses).max(0.0) as f32,
             nms: NmsOptions {
                 iou: settings.iou as f32,
                 class_agnostic: settings.class_agnostic,
@@ -330,6 +348,22 @@ impl BaseTransformImpl for YoloNms {
         match result {
             Ok(()) => {
                 gst::trace!(CAT, imp = self, "{} detections", state.detections.len());
+                if settings.near_misses > 0.0 {
+                    let State {
+                        detections, near, ..
+                    } = state;
+                    near.clear();
+                    near.extend(
+                        detections
+                            .iter()
+                            .filter(|d| !(d.confidence > conf))
+                            .cloned(),
+                    );
+                    detections.retain(|d| d.confidence > conf);
+                    if !near.is_empty() {
+                        meta::set_near_misses(buf, near);
+                    }
+                }
                 roi::add_detections(buf, &state.detections);
             }
             Err(e) if !state.warned => {
