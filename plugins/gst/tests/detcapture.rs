@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-//! detcapture on a real clip and a real model: it keeps exactly the frames whose detections (as
-//! detlog writes them in the same graph) hold a score in the band, with those detections, the
-//! frame itself (not the drawn one), no more often than its rate and within its size limit.
+//! detcapture on a real clip and a real model: it keeps exactly the frames whose detections or near
+//! misses (as detlog writes them in the same graph) hold a score in the band, or that have a
+//! detection no box of its class overlaps in the frames before and after, with those detections,
+//! the frame itself (not the drawn one), no more often than its rate and within its size limit.
 
 mod common;
 
@@ -42,7 +43,7 @@ fn run(
     };
     let detect = if infer {
         format!(
-            "hailoinfer model={} ! yolonms conf=0.25 iou=0.45 !",
+            "hailoinfer model={} ! yolonms conf=0.25 iou=0.45 near-misses=0.1 !",
             model("yolov12n.onnx")
         )
     } else {
@@ -109,19 +110,60 @@ fn records(dir: &Path) -> BTreeMap<u64, serde_json::Value> {
         .collect()
 }
 
-fn confidences(line: &serde_json::Value) -> Vec<f64> {
-    line["detections"]
+/// A log line's detections, or its near misses (`field`), as (class, box, confidence, label).
+fn listed(line: &serde_json::Value, field: &str) -> Vec<(u64, [f64; 4], f64, String)> {
+    line[field]
         .as_array()
-        .unwrap()
+        .map(|list| {
+            list.iter()
+                .map(|d| {
+                    let b: Vec<f64> = d["box"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|v| v.as_f64().unwrap())
+                        .collect();
+                    (
+                        d["class_id"].as_u64().unwrap(),
+                        [b[0], b[1], b[2], b[3]],
+                        d["confidence"].as_f64().unwrap(),
+                        d["label"].as_str().unwrap().to_string(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Whether `line` has a detection or near miss of `class` overlapping `b` by IoU 0.3.
+fn has_object(line: &serde_json::Value, class: u64, b: [f64; 4]) -> bool {
+    ["detections", "near_misses"]
         .iter()
-        .map(|d| d["confidence"].as_f64().unwrap())
+        .flat_map(|f| listed(line, f))
+        .any(|(c, o, _, _)| c == class && common::iou(o, b) >= 0.3)
+}
+
+/// The labels of the detections of frame `t` seen in it alone: no box of their class overlaps them
+/// in frame `t - 1` or `t + 1` (the first and last frames have no neighbour to tell).
+fn alone(lines: &[serde_json::Value], t: usize) -> Vec<String> {
+    if t == 0 || t + 1 >= lines.len() {
+        return Vec::new();
+    }
+    listed(&lines[t], "detections")
+        .into_iter()
+        .filter(|(c, b, _, _)| {
+            !has_object(&lines[t - 1], *c, *b) && !has_object(&lines[t + 1], *c, *b)
+        })
+        .map(|(_, _, _, label)| label)
         .collect()
 }
 
 #[test]
 fn uncertain_frames_are_kept_with_their_predictions_and_the_clean_picture() {
-    let (low, high) = (0.25, 0.5);
-    // The reference has frames with a score in the band (else this test could not fail).
+    // The band reaches 0.1 below yolonms' conf (0.25): its near misses count too. On this clip
+    // nearly every frame has a score in it.
+    let (low, high) = (0.15, 0.5);
+    // The reference has frames with a detection in the band (else this test could not fail).
     let reference = reference("yolov12n_video_bikes.json");
     let in_band = |c: f64| c >= low && c < high;
     assert!(
@@ -135,8 +177,24 @@ fn uncertain_frames_are_kept_with_their_predictions_and_the_clean_picture() {
                 .iter()
                 .any(|d| in_band(d["confidence"].as_f64().unwrap())))
     );
+    let (near_misses, _) = check_uncertain("uncertain", low, high);
+    assert!(near_misses > 0);
+}
 
-    let dir = fresh_dir("uncertain");
+#[test]
+fn frames_with_a_detection_of_their_own_are_kept() {
+    // A narrow band leaves frames to the other reason: detections seen in one frame only.
+    let (_, singles) = check_uncertain("single", 0.15, 0.17);
+    assert!(singles > 0);
+}
+
+/// Runs the uncertain mode with the band `[low, high)` and checks that exactly the frames the log
+/// says qualify were kept, each for its reason, with its predictions and the clean picture;
+/// returns how many frames qualified by a near miss and how many by a detection of their own.
+fn check_uncertain(name: &str, low: f64, high: f64) -> (usize, usize) {
+    let in_band = |c: f64| c >= low && c < high;
+
+    let dir = fresh_dir(name);
     let (counters, messages) = run(
         &dir,
         &format!(
@@ -147,49 +205,60 @@ fn uncertain_frames_are_kept_with_their_predictions_and_the_clean_picture() {
         true,
     );
     let lines = log(&dir);
-    let qualifying: Vec<u64> = lines
-        .iter()
-        .filter(|l| confidences(l).into_iter().any(in_band))
-        .map(|l| l["frame"].as_u64().unwrap())
-        .collect();
+    // Why each frame qualifies, worked out from the log alone.
+    let weakest_in_band = |line: &serde_json::Value| {
+        ["near_misses", "detections"]
+            .iter()
+            .map(|f| {
+                listed(line, f)
+                    .into_iter()
+                    .filter(|d| in_band(d.2))
+                    .min_by(|a, b| a.2.total_cmp(&b.2))
+            })
+            .find_map(|d| d)
+    };
+    let mut qualifying = BTreeMap::new();
+    let (mut near_misses, mut singles) = (0, 0);
+    for (t, line) in lines.iter().enumerate() {
+        if let Some(d) = weakest_in_band(line) {
+            near_misses += usize::from(d.2 <= 0.25);
+            qualifying.insert(t as u64, ("uncertain", d.3));
+        } else if let Some(label) = alone(&lines, t).into_iter().next() {
+            singles += 1;
+            qualifying.insert(t as u64, ("single-frame", label));
+        }
+    }
     let records = records(&dir);
     assert!(!records.is_empty());
     assert_eq!(counters["captured"], records.len() as u64, "{counters:?}");
     assert_eq!(messages, records.len());
+    let missing: Vec<_> = qualifying
+        .iter()
+        .filter(|(f, _)| !records.contains_key(f))
+        .collect();
     assert_eq!(
         counters["captured"] + counters["skipped"],
         qualifying.len() as u64,
-        "every qualifying frame is kept or counted as skipped: {counters:?}"
+        "every qualifying frame is kept or counted as skipped: {counters:?}; not kept: {missing:?}"
     );
+    let mut compared = 0;
     for (frame, record) in &records {
-        assert!(
-            qualifying.contains(frame),
-            "frame {frame} has no score in the band"
-        );
+        let Some((reason, label)) = qualifying.get(frame) else {
+            panic!("frame {frame} has no score in the band and no detection of its own: {record}");
+        };
         let line = &lines[*frame as usize];
         assert_eq!(record["detections"], line["detections"], "frame {frame}");
+        assert_eq!(record["near_misses"], line["near_misses"], "frame {frame}");
         assert_eq!(record["pts_ns"], line["pts_ns"], "frame {frame}");
-        assert_eq!(record["reason"], "uncertain");
+        assert_eq!(record["reason"], *reason, "frame {frame}");
         assert_eq!(record["model"], "yolov12n.onnx");
-        // The detail names the weakest detection in the band.
-        let weakest = line["detections"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|d| in_band(d["confidence"].as_f64().unwrap()))
-            .min_by(|a, b| {
-                a["confidence"]
-                    .as_f64()
-                    .unwrap()
-                    .total_cmp(&b["confidence"].as_f64().unwrap())
-            })
-            .unwrap();
+        // The detail names the weakest score in the band (a near miss first), or one alone.
         assert!(
             record["detail"]
                 .as_str()
                 .unwrap()
-                .starts_with(weakest["label"].as_str().unwrap()),
-            "{record}"
+                .starts_with(label.as_str()),
+            "{record} ({label})"
         );
         // The picture: full size, the frame detlog saw before detoverlay drew on it.
         let picture = image::open(dir.join("cap").join(record["image"].as_str().unwrap()))
@@ -202,6 +271,11 @@ fn uncertain_frames_are_kept_with_their_predictions_and_the_clean_picture() {
                 line["height"].as_u64().unwrap()
             )
         );
+        // detlog saves frames with detections only.
+        if listed(line, "detections").is_empty() {
+            continue;
+        }
+        compared += 1;
         let clean = image::open(dir.join("snap").join(format!("log-{frame:06}.png")))
             .unwrap()
             .to_rgb8();
@@ -217,6 +291,8 @@ fn uncertain_frames_are_kept_with_their_predictions_and_the_clean_picture() {
             "frame {frame}: mean difference {diff:.2} from the clean frame"
         );
     }
+    assert!(compared > 0);
+    (near_misses, singles)
 }
 
 #[test]

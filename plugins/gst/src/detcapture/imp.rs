@@ -76,10 +76,17 @@ struct State {
     size: (i32, i32),
     video: Option<(gst_video::VideoInfo, PixelFormat)>,
     letterboxer: Letterboxer,
-    jobs: Option<SyncSender<Capture>>,
+    jobs: Option<SyncSender<Job>>,
     writer: Option<std::thread::JoinHandle<()>>,
     /// A copy of the frame a detection appeared in, until the next frame tells whether it stayed.
     held: Option<Held>,
+}
+
+/// What the writer thread is asked to do.
+enum Job {
+    Save(Capture),
+    /// Answer once everything sent before is written (at end of stream).
+    Drain(SyncSender<()>),
 }
 
 /// What a held frame is saved with, should it be kept.
@@ -130,15 +137,22 @@ impl DetCapture {
     fn spawn_writer(
         &self,
         mut store: Store,
-    ) -> Result<(SyncSender<Capture>, std::thread::JoinHandle<()>), gst::ErrorMessage> {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Capture>(QUEUE);
+    ) -> Result<(SyncSender<Job>, std::thread::JoinHandle<()>), gst::ErrorMessage> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Job>(QUEUE);
         let element = self.obj().downgrade();
         let counters = self.counters.clone();
         let thread = std::thread::Builder::new()
             .name("detcapture".into())
             .spawn(move || {
                 let mut warned = false;
-                for capture in rx {
+                for job in rx {
+                    let capture = match job {
+                        Job::Save(capture) => capture,
+                        Job::Drain(done) => {
+                            let _ = done.send(());
+                            continue;
+                        }
+                    };
                     let Some(element) = element.upgrade() else {
                         break;
                     };
@@ -212,9 +226,6 @@ impl DetCapture {
         record["detail"] = reason.detail.into();
         record["captured_unix_ms"] = (now as u64).into();
         record["image"] = format!("{stem}.jpg").into();
-        if !near.is_empty() {
-            record["near_misses"] = near.iter().map(|d| d.to_json()).collect();
-        }
         if let Some(model) = &state.model {
             record["model"] = model.as_str().into();
         }
@@ -226,7 +237,7 @@ impl DetCapture {
             record,
         };
         if let Some(jobs) = &state.jobs {
-            match jobs.try_send(capture) {
+            match jobs.try_send(Job::Save(capture)) {
                 Ok(()) => {}
                 Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
                     self.counters.skipped.fetch_add(1, Ordering::Relaxed);
@@ -462,6 +473,26 @@ impl BaseTransformImpl for DetCapture {
                 .and_then(|info| crate::frame::pixel_format(&info).map(|f| (info, f)));
         }
         Ok(())
+    }
+
+    fn sink_event(&self, event: gst::Event) -> bool {
+        // Every capture is on disk (and its message posted) before the end of stream goes on: an
+        // application that stops the graph at EOS loses none.
+        if let gst::EventView::Eos(_) = event.view() {
+            let jobs = self
+                .state
+                .lock()
+                .unwrap()
+                .as_ref()
+                .and_then(|s| s.jobs.clone());
+            if let Some(jobs) = jobs {
+                let (done, written) = std::sync::mpsc::sync_channel(1);
+                if jobs.send(Job::Drain(done)).is_ok() {
+                    let _ = written.recv();
+                }
+            }
+        }
+        self.parent_sink_event(event)
     }
 
     fn transform_ip_passthrough(

@@ -176,6 +176,10 @@ pub fn frame_record(
     if let Some(file) = crate::meta::source_file(buf) {
         line["file"] = file.into();
     }
+    let near = crate::meta::near_misses(buf);
+    if !near.is_empty() {
+        line["near_misses"] = near.iter().map(|d| d.to_json()).collect();
+    }
     if let Some(events) = crate::meta::events_json(buf) {
         line["events"] = events;
     }
