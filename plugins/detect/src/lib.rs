@@ -31,6 +31,7 @@ pub mod nms;
 pub mod npy;
 pub mod paths;
 pub mod pixel;
+pub mod pool;
 pub mod sidecar;
 mod simd;
 pub mod tensor;

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! The per-frame host path allocates nothing once warm: letterbox (every pixel format kind),
 //! tensor conversion, decode, NMS, detections with labels, and the overlay layout. Counted with
-//! a counting global allocator over 50 frames after one warm-up frame. (The engine's `infer`
-//! returns owned tensors, so it allocates per frame; the test prints how many, for the record.)
+//! a counting global allocator over 50 frames after one warm-up frame. (The onnxruntime engine's
+//! `infer` returns owned tensors, so it allocates per frame; the test prints how many, for the
+//! record.) The Hailo engine (against the HailoRT test double) takes its output buffers from its
+//! pool: warm, no output buffer is allocated.
 
 mod common;
 
@@ -19,11 +21,13 @@ use hmg_detect::{
 struct Counting;
 
 static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+static BYTES: AtomicUsize = AtomicUsize::new(0);
 
 // SAFETY: forwards to the system allocator; only counts.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: AllocLayout) -> *mut u8 {
         ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        BYTES.fetch_add(layout.size(), Ordering::Relaxed);
         unsafe { System.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: AllocLayout) {
@@ -31,6 +35,7 @@ unsafe impl GlobalAlloc for Counting {
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: AllocLayout, new_size: usize) -> *mut u8 {
         ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        BYTES.fetch_add(new_size, Ordering::Relaxed);
         unsafe { System.realloc(ptr, layout, new_size) }
     }
 }
@@ -120,4 +125,87 @@ fn host_path_allocates_nothing_per_frame_once_warm() {
         }
     }) / 5;
     println!("onnxruntime engine: {per_frame} allocations per infer (owned output tensors)");
+}
+
+/// Allocations and bytes allocated while `f` runs.
+#[cfg(feature = "hailo")]
+fn allocated_in(f: impl FnOnce()) -> (usize, usize) {
+    let (n, bytes) = (
+        ALLOCATIONS.load(Ordering::Relaxed),
+        BYTES.load(Ordering::Relaxed),
+    );
+    f();
+    (
+        ALLOCATIONS.load(Ordering::Relaxed) - n,
+        BYTES.load(Ordering::Relaxed) - bytes,
+    )
+}
+
+#[cfg(feature = "hailo")]
+#[test]
+fn hailo_engine_takes_its_output_buffers_from_its_pool() {
+    use hmg_detect::TensorData;
+    let _serial = hailort_double::SERIAL
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    // SAFETY: set before HailoRT is loaded, by the only test of this binary that loads it.
+    unsafe { std::env::set_var("HMG_HAILORT_LIBRARY", hailort_double::library()) };
+    let _controls = hailort_double::Controls::open();
+    let mut engine = open_engine(
+        &common::hailo_fixtures().join("nudenet320.hef"),
+        &Default::default(),
+    )
+    .unwrap();
+    let pool = engine
+        .output_pool()
+        .expect("the Hailo engine has a pool")
+        .clone();
+    let size = engine.info().input_width;
+    let input = vec![114u8; size * size * 3];
+    let first = engine.infer(&input).unwrap();
+    let output_bytes = (
+        first
+            .iter()
+            .map(|t| t.data.len() * if t.data.dtype() == "float32" { 4 } else { 1 })
+            .sum::<usize>(),
+        first.len(),
+    );
+    // What an element does with a frame's outputs: keeps them (in a buffer's meta) until the
+    // frame is gone, which hands the buffers back.
+    let mut frame = || {
+        engine.submit(&input).unwrap();
+        let outputs = engine.collect().unwrap();
+        let kept: Vec<_> = outputs
+            .into_iter()
+            .map(|t| match t.data {
+                TensorData::U8(v) => pool.recycle_bytes(v),
+                TensorData::F32(v) => pool.recycle_floats(v),
+            })
+            .collect();
+        drop(kept);
+    };
+    let outputs = output_bytes.1;
+    frame(); // warm-up: the pool fills
+    let (n, bytes) = allocated_in(|| {
+        for _ in 0..20 {
+            frame()
+        }
+    });
+    // Left per frame, small and named: the list of outputs, each output's name and shape (copied
+    // into the meta's structure anyway), and the list the element keeps them in above — under 2 %
+    // of the bytes the outputs take (every byte of them, allocated and zeroed, before the pool).
+    assert!(
+        n <= 20 * (2 + 2 * outputs),
+        "{n} allocations in 20 warm frames of {outputs} outputs"
+    );
+    assert!(
+        bytes < 20 * output_bytes.0 / 50,
+        "{bytes} bytes allocated in 20 warm frames; a frame's outputs are {} bytes",
+        output_bytes.0
+    );
+    println!(
+        "hailo engine: {} allocations, {} bytes per warm frame",
+        n / 20,
+        bytes / 20
+    );
 }

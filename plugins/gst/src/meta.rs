@@ -12,6 +12,7 @@
 //!   `data` (GBytes, native endian, row-major)
 
 use gst::glib;
+use hmg_detect::pool::OutputPool;
 use hmg_detect::{
     Candidate, LAYOUT_NAMES, Layout, Letterbox, Tensor, TensorData, TensorRef, TensorSlice,
 };
@@ -294,12 +295,15 @@ impl AsRef<[u8]> for F32Bytes {
     }
 }
 
-fn tensor_structure(t: Tensor) -> gst::Structure {
+fn tensor_structure(t: Tensor, pool: Option<&OutputPool>) -> gst::Structure {
     let shape = gst::Array::new(t.shape.iter().map(|&d| d as i32));
     let dtype = t.data.dtype();
-    let data = match t.data {
-        TensorData::F32(v) => glib::Bytes::from_owned(F32Bytes(v)),
-        TensorData::U8(v) => glib::Bytes::from_owned(v),
+    // Pooled data goes back to the engine when the last buffer holding this meta is freed.
+    let data = match (t.data, pool) {
+        (TensorData::F32(v), Some(pool)) => glib::Bytes::from_owned(pool.recycle_floats(v)),
+        (TensorData::U8(v), Some(pool)) => glib::Bytes::from_owned(pool.recycle_bytes(v)),
+        (TensorData::F32(v), None) => glib::Bytes::from_owned(F32Bytes(v)),
+        (TensorData::U8(v), None) => glib::Bytes::from_owned(v),
     };
     gst::Structure::builder("tensor")
         .field("name", t.name)
@@ -311,7 +315,8 @@ fn tensor_structure(t: Tensor) -> gst::Structure {
         .build()
 }
 
-/// Attaches `tensors` (moved, not copied) and the letterbox to `buffer`.
+/// Attaches `tensors` (moved, not copied) and the letterbox to `buffer`; with the engine's `pool`,
+/// their buffers go back to it when the meta is freed.
 pub fn attach(
     buffer: &mut gst::BufferRef,
     model: &str,
@@ -319,8 +324,9 @@ pub fn attach(
     labels: &str,
     lb: &Letterbox,
     tensors: Vec<Tensor>,
+    pool: Option<&OutputPool>,
 ) -> Result<(), glib::BoolError> {
-    attach_raw(buffer, model, layout.name(), labels, lb, tensors)
+    attach_tensors(buffer, model, layout.name(), labels, lb, tensors, pool)
 }
 
 /// [`attach`] with any layout string, as an upstream element other than hailoinfer might write
@@ -333,6 +339,18 @@ pub fn attach_raw(
     lb: &Letterbox,
     tensors: Vec<Tensor>,
 ) -> Result<(), glib::BoolError> {
+    attach_tensors(buffer, model, layout, labels, lb, tensors, None)
+}
+
+fn attach_tensors(
+    buffer: &mut gst::BufferRef,
+    model: &str,
+    layout: &str,
+    labels: &str,
+    lb: &Letterbox,
+    tensors: Vec<Tensor>,
+    pool: Option<&OutputPool>,
+) -> Result<(), glib::BoolError> {
     let mut meta = gst::meta::CustomMeta::add(buffer, TENSORS_META)?;
     let s = meta.mut_structure();
     s.set("model", model);
@@ -341,7 +359,7 @@ pub fn attach_raw(
     set_letterbox(s, lb);
     s.set(
         "tensors",
-        gst::Array::new(tensors.into_iter().map(tensor_structure)),
+        gst::Array::new(tensors.into_iter().map(|t| tensor_structure(t, pool))),
     );
     Ok(())
 }

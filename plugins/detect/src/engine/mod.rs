@@ -93,6 +93,12 @@ pub trait Engine: Send {
     fn max_in_flight(&self) -> usize {
         1
     }
+    /// Where the output buffers of `collect` come from, when the engine recycles them: wrap each
+    /// output's data with it ([`OutputPool::recycle_bytes`](crate::pool::OutputPool::recycle_bytes)) so that dropping it hands the buffer
+    /// back for a later frame instead of freeing it.
+    fn output_pool(&self) -> Option<&crate::pool::OutputPool> {
+        None
+    }
 }
 
 #[cfg(feature = "hailo")]
@@ -111,6 +117,10 @@ impl Engine for hailort::HailoEngine {
 
     fn max_in_flight(&self) -> usize {
         hailort::IN_FLIGHT
+    }
+
+    fn output_pool(&self) -> Option<&crate::pool::OutputPool> {
+        Some(hailort::HailoEngine::output_pool(self))
     }
 }
 

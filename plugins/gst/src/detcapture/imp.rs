@@ -94,7 +94,6 @@ struct Held {
     buffer: gst::Buffer,
     frame: u64,
     dets: Vec<hmg_detect::Detection>,
-    near: Vec<hmg_detect::Detection>,
 }
 
 #[derive(Default)]
@@ -204,14 +203,14 @@ impl DetCapture {
         Some((rgb.to_vec(), w as u32, h as u32))
     }
 
-    /// Hands frame `frame` (`buf`) with its detections and near misses to the writer.
+    /// Hands frame `frame` (`buf`) with its detections to the writer (its near misses are in its
+    /// meta, read with the rest of the record).
     fn save(
         &self,
         state: &mut State,
         buf: &gst::BufferRef,
         frame: u64,
         dets: &[hmg_detect::Detection],
-        near: &[hmg_detect::Detection],
         reason: Reason,
     ) {
         let Some((rgb, width, height)) = Self::rgb(state, buf) else {
@@ -526,17 +525,10 @@ impl BaseTransformImpl for DetCapture {
         if let Some(held) = state.held.take()
             && let Some(reason) = verdict.held
         {
-            self.save(
-                state,
-                &held.buffer,
-                held.frame,
-                &held.dets,
-                &held.near,
-                reason,
-            );
+            self.save(state, &held.buffer, held.frame, &held.dets, reason);
         }
         if let Some(reason) = verdict.now {
-            self.save(state, buf, frame, &dets, &near, reason);
+            self.save(state, buf, frame, &dets, reason);
         } else if verdict.hold {
             // A copy, not a reference: holding the buffer itself would make every element
             // downstream that draws on frames (detoverlay) copy each one.
@@ -546,7 +538,6 @@ impl BaseTransformImpl for DetCapture {
                         buffer,
                         frame,
                         dets,
-                        near,
                     })
                 }
                 Err(_) => gst::debug!(CAT, imp = self, "frame {frame} could not be copied"),

@@ -383,11 +383,12 @@ mod tests {
     fn a_detection_in_one_frame_only_keeps_the_frame_it_was_in() {
         let mut c = Chooser::new(Rule::Uncertain, (0.15, 0.45), 0.0);
         let person = det(0, "person", 0.9);
+        let alone = [person.clone()];
         // The first frame cannot tell what appeared.
-        assert!(!c.consider(0, &[person.clone()], &[], &[]).hold);
+        assert!(!c.consider(0, &alone, &[], &[]).hold);
         let flash = [person.clone(), at(14, "bird", 0.8, 100.0)];
         assert!(c.consider(1, &flash, &[], &[]).hold);
-        let gone = c.consider(2, &[person.clone()], &[], &[]);
+        let gone = c.consider(2, &alone, &[], &[]);
         let held = gone.held.unwrap();
         assert_eq!(
             (held.kind, held.detail.as_str()),
@@ -397,15 +398,15 @@ mod tests {
         // One that stays (or stays as a near miss) is not kept.
         assert!(c.consider(3, &flash, &[], &[]).hold);
         assert_eq!(c.consider(4, &flash, &[], &[]).held, None);
-        assert!(c.consider(5, &[person.clone()], &[], &[]).held.is_none());
+        assert!(c.consider(5, &alone, &[], &[]).held.is_none());
         assert!(c.consider(6, &flash, &[], &[]).hold);
         assert_eq!(
-            c.consider(7, &[person.clone()], &[at(14, "bird", 0.1, 102.0)], &[])
+            c.consider(7, &alone, &[at(14, "bird", 0.1, 102.0)], &[])
                 .held,
             None
         );
         // Of another class, the same box is another object.
-        c.consider(8, &[person.clone()], &[], &[]);
+        c.consider(8, &alone, &[], &[]);
         assert!(c.consider(9, &flash, &[], &[]).hold);
         assert!(
             c.consider(10, &[person, at(15, "cat", 0.8, 100.0)], &[], &[])

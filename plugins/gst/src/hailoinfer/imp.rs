@@ -502,6 +502,7 @@ impl HailoInfer {
             &state.labels,
             &lb,
             tensors,
+            state.engine.output_pool(),
         )
         .map_err(|e| {
             gst::element_imp_error!(

@@ -353,12 +353,7 @@ impl BaseTransformImpl for YoloNms {
                         detections, near, ..
                     } = state;
                     near.clear();
-                    near.extend(
-                        detections
-                            .iter()
-                            .filter(|d| !(d.confidence > conf))
-                            .cloned(),
-                    );
+                    near.extend(detections.iter().filter(|d| d.confidence <= conf).cloned());
                     detections.retain(|d| d.confidence > conf);
                     if !near.is_empty() {
                         meta::set_near_misses(buf, near);

@@ -20,10 +20,24 @@ use super::{EngineOptions, ModelInfo};
 use crate::error::DetectError;
 use crate::hef::HefHeader;
 use crate::layout::{Layout, hailo_heads};
+use crate::pool::OutputPool;
 use crate::tensor::{Tensor, TensorData};
 
 /// Frames written before the oldest is read: HailoRT's default vstream queue holds two.
 pub const IN_FLIGHT: usize = 2;
+/// Frames whose outputs the graph downstream typically still holds (queues, a tee, a sink's last
+/// sample): the output pool keeps buffers for these too.
+const FRAMES_HELD_DOWNSTREAM: usize = 4;
+
+/// Frames' worth of output buffers the pool keeps: those in flight and those held downstream, or
+/// `HMG_OUTPUT_POOL_FRAMES` (a graph that holds more frames; 0 turns the pool off, which is how
+/// `benches/hailo_output_pool.sh` measures what it saves).
+fn pool_frames() -> usize {
+    std::env::var("HMG_OUTPUT_POOL_FRAMES")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(IN_FLIGHT + FRAMES_HELD_DOWNSTREAM)
+}
 
 /// Environment variable naming the libhailort to load (else the system's).
 pub const LIBRARY_ENV: &str = "HMG_HAILORT_LIBRARY";
@@ -475,6 +489,8 @@ pub struct HailoEngine {
     input: hailo_input_vstream,
     input_frame_size: usize,
     outputs: Vec<Output>,
+    /// Output buffers, handed back by whoever drops the last frame's outputs.
+    pool: OutputPool,
     // Dropped after the vstreams (see Drop), in this order.
     hef: Option<Hef>,
     vdevice: Option<Arc<VDevice>>,
@@ -647,6 +663,7 @@ impl HailoEngine {
             input: std::ptr::null_mut(),
             input_frame_size: 0,
             outputs: Vec::new(),
+            pool: OutputPool::new(0),
             hef: Some(hef),
             vdevice: Some(device),
         };
@@ -769,6 +786,7 @@ impl HailoEngine {
             };
         }
 
+        engine.pool = OutputPool::new(engine.outputs.len() * pool_frames());
         let shapes: Vec<Vec<usize>> = engine.outputs.iter().map(|o| o.shape.clone()).collect();
         engine.info.layout = match engine.outputs.as_slice() {
             [o] if o.nms => Layout::HailoNms {
@@ -848,6 +866,11 @@ impl HailoEngine {
         check("hailo_vstream_write_raw_buffer", status).map_err(|e| self.call_failed(e))
     }
 
+    /// The pool `collect`'s output buffers come from.
+    pub fn output_pool(&self) -> &OutputPool {
+        &self.pool
+    }
+
     /// Reads every output of the oldest written frame.
     pub fn collect(&mut self) -> Result<Vec<Tensor>, DetectError> {
         let api = &self.rt.api;
@@ -855,8 +878,9 @@ impl HailoEngine {
         // Every output must be read, or its queue fills and the device stalls.
         let mut tensors = Vec::with_capacity(self.outputs.len());
         for o in &self.outputs {
+            // Buffers from the pool: warm, none is allocated or zeroed (the read fills it all).
             let data = if o.nms {
-                let mut v = vec![0f32; o.frame_size / 4];
+                let mut v = self.pool.floats(o.frame_size / 4);
                 // SAFETY: `v` has exactly frame_size bytes.
                 check("hailo_vstream_read_raw_buffer", unsafe {
                     (api.read_raw_buffer)(o.handle, v.as_mut_ptr().cast(), o.frame_size)
@@ -864,7 +888,7 @@ impl HailoEngine {
                 .map_err(fail)?;
                 TensorData::F32(v)
             } else {
-                let mut v = vec![0u8; o.frame_size];
+                let mut v = self.pool.bytes(o.frame_size);
                 // SAFETY: as above.
                 check("hailo_vstream_read_raw_buffer", unsafe {
                     (api.read_raw_buffer)(o.handle, v.as_mut_ptr().cast(), o.frame_size)
