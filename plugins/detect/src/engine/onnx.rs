@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! onnxruntime engine (crate `ort`, loaded at run time from `libonnxruntime.so`).
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, LazyLock, Mutex, OnceLock, Weak};
 
 use ort::environment::Environment;
 use ort::session::Session;
@@ -91,11 +92,45 @@ fn environment() -> Result<&'static Environment, DetectError> {
         .map_err(|e| DetectError::RuntimeMissing(e.clone()))
 }
 
-/// A loaded ONNX detector.
-pub struct OnnxEngine {
-    session: Session,
+/// A model loaded into onnxruntime, shared by every engine of the process that opens the same
+/// file with the same threads: one copy of the weights however many streams run it.
+struct LoadedModel {
+    session: Mutex<Session>,
     info: ModelInfo,
     input_name: String,
+    dynamic_batch: bool,
+}
+
+/// What makes two opens the same model: the file (as it is now: a re-export is another model)
+/// and onnxruntime's threads.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct ModelKey {
+    path: PathBuf,
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+    threads: usize,
+}
+
+impl ModelKey {
+    fn of(path: &Path, options: &EngineOptions) -> Option<Self> {
+        let meta = std::fs::metadata(path).ok()?;
+        Some(Self {
+            path: std::fs::canonicalize(path).ok()?,
+            len: meta.len(),
+            modified: meta.modified().ok(),
+            threads: options.threads,
+        })
+    }
+}
+
+/// The models loaded now (an entry goes when its last engine does).
+static LOADED: LazyLock<Mutex<HashMap<ModelKey, Weak<LoadedModel>>>> =
+    LazyLock::new(Default::default);
+
+/// A loaded ONNX detector.
+pub struct OnnxEngine {
+    model: Arc<LoadedModel>,
+    info: ModelInfo,
     /// Frames per onnxruntime run: `batch_size` when the model's batch axis is dynamic, else 1.
     batch: usize,
     /// CHW images of the frames submitted since the last run.
@@ -113,7 +148,8 @@ impl std::fmt::Debug for OnnxEngine {
 }
 
 impl OnnxEngine {
-    /// Loads `path` into an onnxruntime session and finds its layout with one warm-up run.
+    /// Loads `path` into an onnxruntime session and finds its layout with one warm-up run; a
+    /// model this process already runs (same file, same threads) is shared, not loaded again.
     pub fn open(path: &Path, options: &EngineOptions) -> Result<Self, DetectError> {
         if let Some(why) = crate::paths::not_a_file(path) {
             return Err(DetectError::ModelMissing {
@@ -121,6 +157,43 @@ impl OnnxEngine {
                 why,
             });
         }
+        let key = ModelKey::of(path, options);
+        let mut loaded = LOADED.lock().unwrap();
+        loaded.retain(|_, m| m.strong_count() > 0);
+        let model = match key.as_ref().and_then(|k| loaded.get(k)?.upgrade()) {
+            Some(model) => model,
+            None => {
+                let model = Arc::new(Self::load(path, options)?);
+                if let Some(key) = key {
+                    loaded.insert(key, Arc::downgrade(&model));
+                }
+                model
+            }
+        };
+        drop(loaded);
+        let mut info = model.info.clone();
+        // Named as this caller named it.
+        info.path = path.to_path_buf();
+        Ok(Self {
+            batch: if model.dynamic_batch {
+                options.batch_size.max(1)
+            } else {
+                1
+            },
+            model,
+            info,
+            input: Vec::new(),
+            queued: 0,
+            ready: std::collections::VecDeque::new(),
+        })
+    }
+
+    /// Whether `self` and `other` run one onnxruntime session (the same weights in memory).
+    pub fn shares_session_with(&self, other: &OnnxEngine) -> bool {
+        Arc::ptr_eq(&self.model, &other.model)
+    }
+
+    fn load(path: &Path, options: &EngineOptions) -> Result<LoadedModel, DetectError> {
         let env = environment()?;
         let not_onnx = |reason: String| DetectError::NotOnnx {
             path: path.to_path_buf(),
@@ -170,17 +243,22 @@ impl OnnxEngine {
             }
         };
 
+        let info = ModelInfo {
+            path: path.to_path_buf(),
+            input_width: width,
+            input_height: height,
+            layout: Layout::UltralyticsNms { rows: 0 },
+            outputs: Vec::new(),
+            labels,
+        };
         let mut engine = Self {
-            session,
-            info: ModelInfo {
-                path: path.to_path_buf(),
-                input_width: width,
-                input_height: height,
-                layout: Layout::UltralyticsNms { rows: 0 },
-                outputs: Vec::new(),
-                labels,
-            },
-            input_name,
+            model: Arc::new(LoadedModel {
+                session: Mutex::new(session),
+                info: info.clone(),
+                input_name,
+                dynamic_batch,
+            }),
+            info,
             batch: 1,
             input: Vec::new(),
             queued: 0,
@@ -190,9 +268,6 @@ impl OnnxEngine {
         // the model runs before the first frame arrives.
         let grey = vec![crate::letterbox::PAD_VALUE; width * height * 3];
         let outputs = engine.infer(&grey)?;
-        if dynamic_batch {
-            engine.batch = options.batch_size.max(1);
-        }
         engine.info.outputs = outputs
             .iter()
             .map(|t| (t.name.clone(), t.shape.clone()))
@@ -209,7 +284,9 @@ impl OnnxEngine {
                 engine.info.labels.len()
             )));
         }
-        Ok(engine)
+        let mut model = Arc::into_inner(engine.model).expect("only this engine holds it");
+        model.info = engine.info;
+        Ok(model)
     }
 }
 
@@ -319,9 +396,10 @@ impl OnnxEngine {
         };
         let tensor = TensorRef::from_array_view(([n, 3, h, w], &self.input[..n * 3 * h * w]))
             .map_err(|e| fail(e.to_string()))?;
-        let outputs = self
-            .session
-            .run(ort::inputs![self.input_name.as_str() => tensor])
+        // Streams sharing the model take turns (onnxruntime spreads each run over its threads).
+        let mut session = self.model.session.lock().unwrap();
+        let outputs = session
+            .run(ort::inputs![self.model.input_name.as_str() => tensor])
             .map_err(|e| fail(e.to_string()))?;
         let mut frames: Vec<Vec<Tensor>> =
             (0..n).map(|_| Vec::with_capacity(outputs.len())).collect();

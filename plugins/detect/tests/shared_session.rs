@@ -1,0 +1,61 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! Streams of one process that run the same ONNX model share one onnxruntime session (one copy of
+//! the weights): the same file with the same threads is loaded once, and every engine still gets
+//! its own frames' outputs, equal to a session of its own.
+
+mod common;
+
+use common::{read_png, testdata};
+use hmg_detect::engine::onnx::OnnxEngine;
+use hmg_detect::{Engine, EngineOptions, FrameRef, Letterboxer, PixelFormat};
+
+#[test]
+fn engines_of_one_model_share_a_session_and_keep_their_own_frames() {
+    let model = testdata().join("models/yolov12n.onnx");
+    let options = EngineOptions::default();
+    let Ok(mut first) = OnnxEngine::open(&model, &options) else {
+        panic!("onnxruntime is needed for this test: run scripts/setup");
+    };
+    let mut second = OnnxEngine::open(&model, &options).unwrap();
+    assert!(first.shares_session_with(&second));
+    // Other threads make another session (its own thread pool).
+    let single = EngineOptions {
+        threads: 1,
+        ..Default::default()
+    };
+    let mut alone = OnnxEngine::open(&model, &single).unwrap();
+    assert!(!alone.shares_session_with(&first));
+    assert_eq!(first.info(), second.info());
+
+    let size = first.info().input_width;
+    let mut letterboxer = Letterboxer::new();
+    let inputs: Vec<Vec<u8>> = ["astronaut.png", "coffee.png"]
+        .iter()
+        .map(|name| {
+            let (rgb, w, h) = read_png(&testdata().join("images").join(name));
+            let frame = FrameRef::packed(PixelFormat::Rgb, w, h, &rgb).unwrap();
+            letterboxer.run(&frame, size, size).0.to_vec()
+        })
+        .collect();
+    // Interleaved: each engine gets back its own frame's outputs, as from a session of its own.
+    first.submit(&inputs[0]).unwrap();
+    second.submit(&inputs[1]).unwrap();
+    let (a, b) = (first.collect().unwrap(), second.collect().unwrap());
+    let (a_alone, b_alone) = (
+        alone.infer(&inputs[0]).unwrap(),
+        alone.infer(&inputs[1]).unwrap(),
+    );
+    let differs = |x: &[hmg_detect::Tensor], y: &[hmg_detect::Tensor]| {
+        let (mut xs, mut ys) = (Vec::new(), Vec::new());
+        let (x, y) = (x[0].view(), y[0].view());
+        let (x, y) = (x.to_f32(&mut xs), y.to_f32(&mut ys));
+        x.iter()
+            .zip(y)
+            .map(|(p, q)| (p - q).abs())
+            .fold(0f32, f32::max)
+    };
+    assert!(differs(&a, &a_alone) < 1e-3, "{}", differs(&a, &a_alone));
+    assert!(differs(&b, &b_alone) < 1e-3, "{}", differs(&b, &b_alone));
+    // The two pictures do give different outputs, so a mix-up would show.
+    assert!(differs(&a, &b) > 0.1);
+}
