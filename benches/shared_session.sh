@@ -1,13 +1,11 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT OR Apache-2.0
-# One onnxruntime session for every stream of a process, against a session per stream: `hmg
-# detect --headless` on N copies of the bundled clip with two hmg binaries, in turns — this tree's
-# and BASELINE (an hmg built from an earlier commit). Total FPS, p50 latency and peak RSS, medians.
-#   BASELINE=/path/to/old/hmg benches/shared_session.sh [streams...]   (default: 1 2 4)
-# ROUNDS=N (default 3).
+# `hmg detect --share-model` (one onnxruntime session for every stream, frames in turn) against
+# the default (a session per stream, the cores shared out, run in parallel): N copies of the
+# bundled clip, `--headless`, the two in turns. Total FPS, mean p50 latency and peak RSS, medians.
+#   benches/shared_session.sh [streams...]   (default: 1 2 4; ROUNDS=N, default 3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-: "${BASELINE:?set BASELINE to an hmg binary built from the commit to compare with}"
 model=${MODEL:-models/yolov12n-coco.onnx}
 clip=${CLIP:-media/bikes.mp4}
 streams=("${@:-1 2 4}")
@@ -17,7 +15,7 @@ hmg=target/release/hmg
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 rounds=${ROUNDS:-3}
-echo "| streams | baseline FPS (total) | shared FPS (total) | baseline p50 | shared p50 | baseline peak RSS | shared peak RSS |"
+echo "| streams | session per stream: FPS (total) | shared: FPS (total) | per stream: p50 | shared: p50 | per stream: peak RSS | shared: peak RSS |"
 echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 for n in "${streams[@]}"; do
   inputs=()
@@ -25,10 +23,11 @@ for n in "${streams[@]}"; do
   : >"$work/rounds-$n"
   for r in $(seq "$rounds"); do
     row=""
-    for bin in "$BASELINE" "$hmg"; do
+    for share in "" "--share-model"; do
       rm -rf "$work/out"
-      /usr/bin/time -f "%M" -o "$work/rss" "$bin" detect --model "$model" "${inputs[@]}" --headless \
-        --snapshot-interval 0 --output "$work/out" >"$work/log" 2>&1 || { cat "$work/log" >&2; exit 1; }
+      # shellcheck disable=SC2086 # $share is one flag or none
+      /usr/bin/time -f "%M" -o "$work/rss" "$hmg" detect --model "$model" "${inputs[@]}" --headless \
+        --snapshot-interval 0 $share --output "$work/out" >"$work/log" 2>&1 || { cat "$work/log" >&2; exit 1; }
       row="$row $(python3 - "$work"/out/*/summary.json "$work/rss" <<'PY'
 import json, sys
 s = json.load(open(sys.argv[1]))

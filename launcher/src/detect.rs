@@ -71,9 +71,14 @@ pub struct DetectArgs {
     /// Stop after this many seconds (default: run until the inputs end or Ctrl-C)
     #[arg(long, value_parser = crate::usage::seconds)]
     duration: Option<f64>,
-    /// onnxruntime threads per stream (default: the cores shared out among the streams)
+    /// onnxruntime threads per stream (default: the cores shared out among the streams; with
+    /// --share-model, every core for the one session)
     #[arg(long, value_parser = crate::usage::threads)]
     threads: Option<u32>,
+    /// ONNX: every stream runs one onnxruntime session, one copy of the model in memory, frames
+    /// in turn (less memory; less total FPS than a session per stream running in parallel)
+    #[arg(long)]
+    share_model: bool,
     /// Also publish every frame's detections to this MQTT broker, e.g.
     /// mqtt://broker:1883/hmg/{device}/{stream}/detections (mqtts:// for TLS; credentials from
     /// HMG_MQTT_USERNAME / HMG_MQTT_PASSWORD). Spooled on disk while the broker is away.
@@ -444,6 +449,12 @@ fn describe_branches(
                 " vdevice-group=hmg-detect nms-score-threshold={} nms-iou-threshold={}",
                 args.conf, args.iou
             ));
+        } else if args.share_model {
+            // One session runs every stream's frames in turn, each run on every core.
+            infer.push_str(" session-group=hmg-detect");
+            if let Some(threads) = args.threads {
+                infer.push_str(&format!(" threads={threads}"));
+            }
         } else if let Some(threads) = onnx_threads(args.threads, branches.len()) {
             // One onnxruntime per stream: without a share each would spin a thread per core.
             infer.push_str(&format!(" threads={threads}"));

@@ -697,3 +697,92 @@ fn test_a_folder_names_each_picture_skips_what_cannot_be_read_and_matches_batch(
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn test_share_model_runs_every_stream_on_one_session_with_the_same_detections() {
+    let dir = temp_dir("detect-share-model");
+    let pictures = dir.join("pictures");
+    std::fs::create_dir_all(&pictures).unwrap();
+    for name in ["astronaut.png", "coffee.png", "camera.png"] {
+        std::fs::copy(testdata().join("images").join(name), pictures.join(name)).unwrap();
+    }
+    // The records of every stream of a run, by stream and frame.
+    let run = |share: bool, out: &str| {
+        let mut c = hmg();
+        c.args(["detect", "--headless", "--model", &model(), "--input"])
+            .arg(&pictures)
+            .arg("--input")
+            .arg(&pictures)
+            .arg("--output")
+            .arg(dir.join(out));
+        if share {
+            c.arg("--share-model");
+        }
+        let o = c.output().unwrap();
+        assert!(o.status.success(), "{}", text(&o));
+        let run = detect_run_dir(&dir.join(out));
+        let mut lines: Vec<serde_json::Value> = std::fs::read_dir(&run)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.path().to_string_lossy().ends_with(".jsonl"))
+            .flat_map(|e| read_json_lines(&e.path()))
+            .collect();
+        lines.sort_by_key(|l| {
+            (
+                l["stream"].as_str().unwrap().to_string(),
+                l["frame"].as_u64(),
+            )
+        });
+        lines
+    };
+    let printed = hmg()
+        .args([
+            "detect",
+            "--print",
+            "--headless",
+            "--share-model",
+            "--model",
+            &model(),
+        ])
+        .arg("--input")
+        .arg(&pictures)
+        .arg("--input")
+        .arg(&pictures)
+        .output()
+        .unwrap();
+    assert_eq!(
+        text(&printed).matches("session-group=hmg-detect").count(),
+        2,
+        "{}",
+        text(&printed)
+    );
+    let (own, shared) = (run(false, "own"), run(true, "shared"));
+    assert_eq!(own.len(), 6, "two streams of three pictures");
+    assert_eq!(shared.len(), own.len());
+    for (a, b) in own.iter().zip(&shared) {
+        let (da, db) = (
+            a["detections"].as_array().unwrap(),
+            b["detections"].as_array().unwrap(),
+        );
+        assert_eq!(da.len(), db.len(), "{a} vs {b}");
+        for (x, y) in da.iter().zip(db) {
+            assert_eq!(x["label"], y["label"]);
+            for (p, q) in x["box"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .zip(y["box"].as_array().unwrap())
+            {
+                assert!(
+                    (p.as_f64().unwrap() - q.as_f64().unwrap()).abs() < 0.5,
+                    "{x} vs {y}"
+                );
+            }
+        }
+    }
+    assert!(
+        own.iter()
+            .any(|l| !l["detections"].as_array().unwrap().is_empty())
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

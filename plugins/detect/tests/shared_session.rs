@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-//! Streams of one process that run the same ONNX model share one onnxruntime session (one copy of
-//! the weights): the same file with the same threads is loaded once, and every engine still gets
-//! its own frames' outputs, equal to a session of its own.
+//! Streams of one process that run the same ONNX model in one session group share one onnxruntime
+//! session (one copy of the weights): the same file with the same threads is loaded once, and
+//! every engine still gets its own frames' outputs, equal to a session of its own. Without a
+//! group, every engine has its own.
 
 mod common;
 
@@ -12,19 +13,26 @@ use hmg_detect::{Engine, EngineOptions, FrameRef, Letterboxer, PixelFormat};
 #[test]
 fn engines_of_one_model_share_a_session_and_keep_their_own_frames() {
     let model = testdata().join("models/yolov12n.onnx");
-    let options = EngineOptions::default();
+    let options = EngineOptions {
+        session_group: Some("cams".into()),
+        ..Default::default()
+    };
     let Ok(mut first) = OnnxEngine::open(&model, &options) else {
         panic!("onnxruntime is needed for this test: run scripts/setup");
     };
     let mut second = OnnxEngine::open(&model, &options).unwrap();
     assert!(first.shares_session_with(&second));
-    // Other threads make another session (its own thread pool).
+    // Other threads make another session (its own thread pool), and so does no group.
     let single = EngineOptions {
         threads: 1,
-        ..Default::default()
+        ..options.clone()
     };
     let mut alone = OnnxEngine::open(&model, &single).unwrap();
     assert!(!alone.shares_session_with(&first));
+    let ungrouped = OnnxEngine::open(&model, &EngineOptions::default()).unwrap();
+    let ungrouped_too = OnnxEngine::open(&model, &EngineOptions::default()).unwrap();
+    assert!(!ungrouped.shares_session_with(&first));
+    assert!(!ungrouped.shares_session_with(&ungrouped_too));
     assert_eq!(first.info(), second.info());
 
     let size = first.info().input_width;

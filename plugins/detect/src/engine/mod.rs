@@ -53,6 +53,10 @@ pub struct EngineOptions {
     pub batch_size: usize,
     /// HailoRT: engines with the same group share one virtual device (None = a device of its own).
     pub vdevice_group: Option<String>,
+    /// onnxruntime: engines with the same group that open the same model file with the same
+    /// threads share one session, one copy of the weights, running their frames in turn (None = a
+    /// session of its own, run in parallel with the others).
+    pub session_group: Option<String>,
     /// HailoRT NMS score / IoU thresholds pushed to HEFs with on-chip NMS (None = the HEF's).
     pub nms_score_threshold: Option<f32>,
     /// HailoRT NMS IoU threshold (None = the HEF's).

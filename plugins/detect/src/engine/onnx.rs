@@ -93,7 +93,9 @@ fn environment() -> Result<&'static Environment, DetectError> {
 }
 
 /// A model loaded into onnxruntime, shared by every engine of the process that opens the same
-/// file with the same threads: one copy of the weights however many streams run it.
+/// file with the same threads in the same `session_group`: one copy of the weights however many
+/// streams run it. Runs take turns: the `ort` crate does not let one session run from two threads
+/// at once (onnxruntime's `Run` is not safe to call concurrently).
 struct LoadedModel {
     session: Mutex<Session>,
     info: ModelInfo,
@@ -101,10 +103,11 @@ struct LoadedModel {
     dynamic_batch: bool,
 }
 
-/// What makes two opens the same model: the file (as it is now: a re-export is another model)
-/// and onnxruntime's threads.
+/// What makes two opens the same model: the group asked for, the file (as it is now: a re-export
+/// is another model) and onnxruntime's threads.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct ModelKey {
+    group: String,
     path: PathBuf,
     len: u64,
     modified: Option<std::time::SystemTime>,
@@ -112,9 +115,12 @@ struct ModelKey {
 }
 
 impl ModelKey {
+    /// None without a `session_group`: such an engine never shares.
     fn of(path: &Path, options: &EngineOptions) -> Option<Self> {
+        let group = options.session_group.clone()?;
         let meta = std::fs::metadata(path).ok()?;
         Some(Self {
+            group,
             path: std::fs::canonicalize(path).ok()?,
             len: meta.len(),
             modified: meta.modified().ok(),
@@ -148,8 +154,9 @@ impl std::fmt::Debug for OnnxEngine {
 }
 
 impl OnnxEngine {
-    /// Loads `path` into an onnxruntime session and finds its layout with one warm-up run; a
-    /// model this process already runs (same file, same threads) is shared, not loaded again.
+    /// Loads `path` into an onnxruntime session and finds its layout with one warm-up run; in a
+    /// `session_group`, a model this process already runs (same file, same threads) is shared,
+    /// not loaded again.
     pub fn open(path: &Path, options: &EngineOptions) -> Result<Self, DetectError> {
         if let Some(why) = crate::paths::not_a_file(path) {
             return Err(DetectError::ModelMissing {

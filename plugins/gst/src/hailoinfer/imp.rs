@@ -40,6 +40,7 @@ struct Settings {
     interval: u32,
     threads: u32,
     vdevice_group: Option<String>,
+    session_group: Option<String>,
     nms_score_threshold: f64,
     nms_iou_threshold: f64,
     unstated_colorimetry: UnstatedColorimetry,
@@ -55,6 +56,7 @@ impl Default for Settings {
             interval: DEFAULT_INTERVAL,
             threads: DEFAULT_THREADS,
             vdevice_group: None,
+            session_group: None,
             nms_score_threshold: DEFAULT_NMS_THRESHOLD,
             nms_iou_threshold: DEFAULT_NMS_THRESHOLD,
             unstated_colorimetry: UnstatedColorimetry::default(),
@@ -170,6 +172,11 @@ impl ObjectImpl for HailoInfer {
                     .blurb("HailoRT: instances with the same group share one Hailo device through the scheduler (unset: a device of its own)")
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecString::builder("session-group")
+                    .nick("Session group")
+                    .blurb("onnxruntime: instances with the same group that run the same model file with the same threads share one session, one copy of the weights, running frames in turn (unset: a session of its own, run in parallel with the others)")
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecDouble::builder("nms-score-threshold")
                     .nick("NMS score threshold")
                     .blurb("HailoRT: score threshold of a HEF's built-in NMS (negative: the HEF's own)")
@@ -211,6 +218,7 @@ impl ObjectImpl for HailoInfer {
             "interval" => s.interval = value.get().expect("type checked upstream"),
             "threads" => s.threads = value.get().expect("type checked upstream"),
             "vdevice-group" => s.vdevice_group = value.get().expect("type checked upstream"),
+            "session-group" => s.session_group = value.get().expect("type checked upstream"),
             "nms-score-threshold" => {
                 s.nms_score_threshold = value.get().expect("type checked upstream")
             }
@@ -237,6 +245,7 @@ impl ObjectImpl for HailoInfer {
             "interval" => s.interval.to_value(),
             "threads" => s.threads.to_value(),
             "vdevice-group" => s.vdevice_group.to_value(),
+            "session-group" => s.session_group.to_value(),
             "nms-score-threshold" => s.nms_score_threshold.to_value(),
             "nms-iou-threshold" => s.nms_iou_threshold.to_value(),
             "unstated-colorimetry" => s.unstated_colorimetry.to_value(),
@@ -290,6 +299,7 @@ impl BaseTransformImpl for HailoInfer {
             threads: settings.threads as usize,
             batch_size: settings.batch_size as usize,
             vdevice_group: settings.vdevice_group.clone().filter(|g| !g.is_empty()),
+            session_group: settings.session_group.clone().filter(|g| !g.is_empty()),
             nms_score_threshold: (settings.nms_score_threshold >= 0.0)
                 .then_some(settings.nms_score_threshold as f32),
             nms_iou_threshold: (settings.nms_iou_threshold >= 0.0)
