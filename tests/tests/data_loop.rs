@@ -5,7 +5,9 @@
 //! predictions as suggestions, one picture accepted as suggested, one corrected → `--auto-label`
 //! queues the rest → `hmg dataset verify` counts them unreviewed → `hmg pipeline` (one epoch on the
 //! CPU, the Dataflow Compiler's TEST DOUBLE) → `hmg deploy --canary` of the new model to two
-//! "Pis" whose service runs on a live RTSP camera.
+//! "Pis" whose service runs on a live RTSP camera: a copy damaged on the way fails the canary's
+//! soak on pi-a, which is rolled back while pi-b is not touched; the good copy then passes and
+//! reaches both.
 //!
 //! Stand-ins: the Pis are loopback sshd servers (tests/src/pis.rs); the model deployed is the
 //! pipeline's ONNX export (a .hef needs a Hailo-8; the seed walk covers the HEF with the HailoRT
@@ -201,6 +203,40 @@ fn from_the_pis_doubts_to_a_better_model_on_every_pi() {
     let young_name = pis.current(0);
     pis.wait_running(0, &young_name);
     pis.wait_running(1, &young_name);
+    // A copy cut short on the way: pi-a never runs a frame with it and goes back to the young
+    // model; pi-b never sees it.
+    let bytes = std::fs::read(&onnx).unwrap();
+    let damaged = work.join("damaged.onnx");
+    std::fs::write(&damaged, &bytes[..bytes.len() / 2]).unwrap();
+    let out = hmg_command(&work)
+        .args([
+            "deploy",
+            "--ssh-config",
+            &ssh_config,
+            "--host",
+            "pi-a",
+            "--host",
+            "pi-b",
+        ])
+        .args(["--service", "--detect-args", &detect_args, "--model"])
+        .arg(&damaged)
+        .args(["--canary", "1", "--soak", "15s"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let said = text(&out);
+    assert!(
+        said.contains("rolled back") && said.contains("other 1 host(s) were not touched"),
+        "{said}"
+    );
+    assert_eq!(
+        pis.current(0),
+        young_name,
+        "pi-a is back on the young model"
+    );
+    pis.wait_running(0, &young_name);
+    assert_eq!(pis.current(1), young_name);
+
     let out = deploy(onnx.to_str().unwrap(), &["--canary", "1", "--soak", "15s"]);
     assert!(text(&out).contains("canary soak passed"), "{}", text(&out));
     let new_name = pis.current(0);
