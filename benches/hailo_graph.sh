@@ -9,27 +9,9 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 FRAMES="${1:-1000}"
-cargo build --release --locked -p gst-hmg -p hailort-double --features gst-hmg/hailo >/dev/null 2>&1
-WORK="$(mktemp -d)"
-trap 'rm -rf "$WORK"' EXIT
-mkdir -p "$WORK/plugins"
-cp target/release/libgsthmg.so "$WORK/plugins/"
-DOUBLE="$(ls -t target/release/build/hailort-double-*/out/libhailort_double.so | head -1)"
-
-# A yolov8n-shaped HEF for the double: 640x640 input, COCO heads, one all-zero recorded frame
-# (no object: decode cost is the quantized class scan, as in most real frames).
-cp tests/fixtures/hailo/nudenet320.hef "$WORK/yolov8n.hef"
-{
-  echo "network yolov8n"
-  echo "input yolov8n/input_layer1 640 640 3"
-  for g in "80 conv41 conv42" "40 conv52 conv53" "20 conv62 conv63"; do
-    set -- $g
-    echo "output yolov8n/$2 $1 $1 64 128.0 0.1"
-    echo "output yolov8n/$3 $1 $1 80 0.0 0.003921569"
-  done
-  echo "frame 0000000000000000 zero.bin"
-} >"$WORK/yolov8n.hef.double"
-head -c $(((80 * 80 + 40 * 40 + 20 * 20) * (64 + 80))) /dev/zero >"$WORK/zero.bin"
+# shellcheck source=benches/lib/yolov8n_double.sh
+. benches/lib/yolov8n_double.sh
+yolov8n_double 0
 
 run() { # format device_us
   local start end

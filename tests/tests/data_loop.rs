@@ -180,23 +180,27 @@ fn from_the_pis_doubts_to_a_better_model_on_every_pi() {
     // 6. Every Pi runs the young model; the new one goes to pi-a first, then to pi-b.
     let camera = RtspCamera::start_with(free_port(), (320, 240), 4, "ball");
     let detect_args = format!("--input {} --threads 1", camera.url);
+    // The roll-out to both Pis, whatever its outcome.
+    let roll_out = |model: &str, extra: &[&str]| -> Output {
+        hmg_command(&work)
+            .args([
+                "deploy",
+                "--ssh-config",
+                &ssh_config,
+                "--host",
+                "pi-a",
+                "--host",
+                "pi-b",
+            ])
+            .args(["--service", "--detect-args", &detect_args, "--model", model])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
     let deploy = |model: &str, extra: &[&str]| {
-        let mut args = vec![
-            "deploy",
-            "--ssh-config",
-            &ssh_config,
-            "--host",
-            "pi-a",
-            "--host",
-            "pi-b",
-            "--service",
-            "--detect-args",
-            &detect_args,
-            "--model",
-            model,
-        ];
-        args.extend(extra);
-        hmg(&args)
+        let out = roll_out(model, extra);
+        assert!(out.status.success(), "hmg deploy {model}:\n{}", text(&out));
+        out
     };
     let young = repo().join("models/yolov12n-coco.onnx");
     deploy(young.to_str().unwrap(), &[]);
@@ -208,21 +212,10 @@ fn from_the_pis_doubts_to_a_better_model_on_every_pi() {
     let bytes = std::fs::read(&onnx).unwrap();
     let damaged = work.join("damaged.onnx");
     std::fs::write(&damaged, &bytes[..bytes.len() / 2]).unwrap();
-    let out = hmg_command(&work)
-        .args([
-            "deploy",
-            "--ssh-config",
-            &ssh_config,
-            "--host",
-            "pi-a",
-            "--host",
-            "pi-b",
-        ])
-        .args(["--service", "--detect-args", &detect_args, "--model"])
-        .arg(&damaged)
-        .args(["--canary", "1", "--soak", "15s"])
-        .output()
-        .unwrap();
+    let out = roll_out(
+        damaged.to_str().unwrap(),
+        &["--canary", "1", "--soak", "15s"],
+    );
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let said = text(&out);
     assert!(
