@@ -22,6 +22,8 @@ struct Counting;
 
 static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
 static BYTES: AtomicUsize = AtomicUsize::new(0);
+/// The counters are global: the tests of this file take turns, or one counts the other's work.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 // SAFETY: forwards to the system allocator; only counts.
 unsafe impl GlobalAlloc for Counting {
@@ -51,6 +53,7 @@ fn allocations_in(mut f: impl FnMut()) -> usize {
 
 #[test]
 fn host_path_allocates_nothing_per_frame_once_warm() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let Ok(mut engine) = open_engine(
         &testdata().join("models/yolov12n.onnx"),
         &Default::default(),
@@ -144,6 +147,7 @@ fn allocated_in(f: impl FnOnce()) -> (usize, usize) {
 #[cfg(feature = "hailo")]
 #[test]
 fn hailo_engine_takes_its_output_buffers_from_its_pool() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     use hmg_detect::TensorData;
     let _serial = hailort_double::SERIAL
         .lock()
