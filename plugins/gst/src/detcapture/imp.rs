@@ -475,6 +475,12 @@ impl BaseTransformImpl for DetCapture {
     }
 
     fn sink_event(&self, event: gst::Event) -> bool {
+        if let gst::EventView::FlushStop(_) = event.view()
+            && let Some(state) = self.state.lock().unwrap().as_mut()
+        {
+            state.held = None;
+            state.chooser.jumped();
+        }
         // Every capture is on disk (and its message posted) before the end of stream goes on: an
         // application that stops the graph at EOS loses none.
         if let gst::EventView::Eos(_) = event.view() {

@@ -103,8 +103,9 @@ pub struct Chooser {
     frame: u64,
     /// Frames that qualified but came too soon after the last one kept.
     pub rate_limited: u64,
-    /// The previous frame's detections and near misses.
-    previous: Vec<Seen>,
+    /// The previous frame's detections and near misses (None: no previous frame to compare with,
+    /// at the start or after a seek).
+    previous: Option<Vec<Seen>>,
     /// The held frame's time and the detections that appeared in it.
     held: Option<(u64, Vec<(Seen, String)>)>,
 }
@@ -126,7 +127,7 @@ impl Chooser {
             track_classes: HashMap::new(),
             frame: 0,
             rate_limited: 0,
-            previous: Vec::new(),
+            previous: None,
             held: None,
         }
     }
@@ -179,12 +180,14 @@ impl Chooser {
                 self.last_kept_ns = Some(at_ns);
                 verdict.now = Some(reason);
             }
-        } else if uncertain && self.frame > 1 && !self.too_soon(at_ns) {
+        } else if let Some(previous) = self.previous.as_deref().filter(|_| uncertain)
+            && !self.too_soon(at_ns)
+        {
             // A detection no box of the previous frame matches: hold the frame to see whether the
             // next one still has it. The first frame has no previous one to tell.
             let appeared: Vec<(Seen, String)> = dets
                 .iter()
-                .filter(|d| !present(&self.previous, &seen(d)))
+                .filter(|d| !present(previous, &seen(d)))
                 .map(|d| (seen(d), format!("{} {:.2}", d.label.as_str(), d.confidence)))
                 .collect();
             if !appeared.is_empty() {
@@ -192,8 +195,15 @@ impl Chooser {
                 verdict.hold = true;
             }
         }
-        self.previous = now_seen;
+        self.previous = Some(now_seen);
         verdict
+    }
+
+    /// The stream jumped (a seek, a flush): the next frame is not the one after the last, so no
+    /// frame is held across the jump and none is compared with the frame before it.
+    pub fn jumped(&mut self) {
+        self.previous = None;
+        self.held = None;
     }
 
     fn too_soon(&self, at_ns: u64) -> bool {
@@ -413,6 +423,21 @@ mod tests {
                 .held
                 .is_some()
         );
+    }
+
+    #[test]
+    fn nothing_is_held_or_compared_across_a_seek() {
+        let mut c = Chooser::new(Rule::Uncertain, (0.15, 0.45), 0.0);
+        let person = [det(0, "person", 0.9)];
+        let flash = [det(0, "person", 0.9), at(14, "bird", 0.8, 100.0)];
+        c.consider(0, &person, &[], &[]);
+        assert!(c.consider(1, &flash, &[], &[]).hold);
+        c.jumped();
+        // The held frame is forgotten, and the first frame after the jump holds nothing.
+        assert_eq!(c.consider(50, &person, &[], &[]).held, None);
+        c.jumped();
+        assert!(!c.consider(60, &flash, &[], &[]).hold);
+        assert!(c.consider(61, &person, &[], &[]).held.is_none());
     }
 
     #[test]
