@@ -441,3 +441,23 @@ pub fn reference_image_labels(images: &[&str]) -> std::collections::BTreeMap<Str
     }
     labels
 }
+
+/// Intersection over union of two `[x1, y1, x2, y2]` boxes (0 when both are empty).
+pub fn box_iou(a: [f64; 4], b: [f64; 4]) -> f64 {
+    let w = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
+    let h = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
+    let union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h;
+    if union > 0.0 { w * h / union } else { 0.0 }
+}
+
+/// The `[x1, y1, x2, y2]` array in field `field` of a JSON record (`box` in hmg's records,
+/// `box_xyxy` in the ultralytics reference files).
+pub fn json_box(record: &serde_json::Value, field: &str) -> [f64; 4] {
+    let b: Vec<f64> = record[field]
+        .as_array()
+        .unwrap_or_else(|| panic!("no {field} in {record}"))
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    [b[0], b[1], b[2], b[3]]
+}

@@ -60,16 +60,10 @@ fn reference(image: &str, conf: f64) -> (Vec<Labelled>, (f64, f64)) {
             let class = NAMES
                 .iter()
                 .position(|n| *n == d["class_name"].as_str().unwrap())?;
-            let b: Vec<f64> = d["box_xyxy"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|v| v.as_f64().unwrap())
-                .collect();
             Some((
                 class as u32,
                 d["confidence"].as_f64().unwrap(),
-                [b[0], b[1], b[2], b[3]],
+                json_box(d, "box_xyxy"),
             ))
         })
         .collect();
@@ -79,13 +73,6 @@ fn reference(image: &str, conf: f64) -> (Vec<Labelled>, (f64, f64)) {
         entry["height"].as_f64().unwrap(),
     );
     (out, size)
-}
-
-fn iou(a: [f64; 4], b: [f64; 4]) -> f64 {
-    let iw = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
-    let ih = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
-    let inter = iw * ih;
-    inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
 }
 
 /// A YOLO line (class, cx, cy, w, h) as a pixel box.
@@ -105,7 +92,7 @@ fn assert_lines_match(lines: &[Vec<f64>], want: &[Labelled], size: (f64, f64)) {
         assert!(
             lines
                 .iter()
-                .any(|l| l[0] == *class as f64 && iou(line_box(l, size), *b) >= 0.9),
+                .any(|l| l[0] == *class as f64 && box_iou(line_box(l, size), *b) >= 0.9),
             "no saved box of class {class} over {b:?}: {lines:?}"
         );
     }
@@ -192,7 +179,7 @@ fn suggestions_from_the_model_are_accepted_dropped_and_saved_as_plain_labels() {
         assert_eq!(f("cls"), *class as f64, "{s}");
         assert!((f("conf") - conf).abs() < 0.02, "{s} vs {conf}");
         assert!(
-            iou([f("x1"), f("y1"), f("x2"), f("y2")], *b) >= 0.95,
+            box_iou([f("x1"), f("y1"), f("x2"), f("y2")], *b) >= 0.95,
             "{s} vs {b:?}"
         );
     }

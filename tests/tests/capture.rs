@@ -69,21 +69,15 @@ fn detect_captures_the_frames_it_was_unsure_about() {
             .chain(&listed(line, "near_misses"))
             .any(in_band)
     };
-    let xyxy = |d: &serde_json::Value| -> [f64; 4] {
-        let b: Vec<f64> = d["box"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_f64().unwrap())
-            .collect();
-        [b[0], b[1], b[2], b[3]]
-    };
     // Whether `line` has something of `d`'s class overlapping it (IoU 0.3), near misses included.
     let has_object = |line: &serde_json::Value, d: &serde_json::Value| {
         listed(line, "detections")
             .iter()
             .chain(&listed(line, "near_misses"))
-            .any(|o| o["class_id"] == d["class_id"] && iou(xyxy(o), xyxy(d)) >= 0.3)
+            .any(|o| {
+                o["class_id"] == d["class_id"]
+                    && box_iou(json_box(o, "box"), json_box(d, "box")) >= 0.3
+            })
     };
     let (mut unsure, mut alone) = (0, 0);
     for r in &records {
@@ -150,11 +144,4 @@ fn a_bad_capture_mode_is_a_usage_error() {
         "{}",
         text(&out)
     );
-}
-
-fn iou(a: [f64; 4], b: [f64; 4]) -> f64 {
-    let w = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
-    let h = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
-    let union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h;
-    if union > 0.0 { w * h / union } else { 0.0 }
 }

@@ -164,20 +164,22 @@ impl OnnxEngine {
                 why,
             });
         }
-        let key = ModelKey::of(path, options);
-        let mut loaded = LOADED.lock().unwrap();
-        loaded.retain(|_, m| m.strong_count() > 0);
-        let model = match key.as_ref().and_then(|k| loaded.get(k)?.upgrade()) {
-            Some(model) => model,
-            None => {
-                let model = Arc::new(Self::load(path, options)?);
-                if let Some(key) = key {
-                    loaded.insert(key, Arc::downgrade(&model));
+        let model = match ModelKey::of(path, options) {
+            None => Arc::new(Self::load(path, options)?),
+            Some(key) => {
+                // Held while loading: streams of a group that start together load the model once.
+                let mut loaded = LOADED.lock().unwrap();
+                loaded.retain(|_, m| m.strong_count() > 0);
+                match loaded.get(&key).and_then(Weak::upgrade) {
+                    Some(model) => model,
+                    None => {
+                        let model = Arc::new(Self::load(path, options)?);
+                        loaded.insert(key, Arc::downgrade(&model));
+                        model
+                    }
                 }
-                model
             }
         };
-        drop(loaded);
         let mut info = model.info.clone();
         // Named as this caller named it.
         info.path = path.to_path_buf();
