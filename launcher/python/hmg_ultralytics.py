@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT OR Apache-2.0
-"""The driver `hmg train`, `hmg export` and `hmg verify-onnx` run in hmg's ultralytics venv.
+"""The driver `hmg train`, `hmg export`, `hmg quantize` and `hmg verify-onnx` run in hmg's
+ultralytics venv.
 
 Usage: python -c <this file> <command> '<json arguments>'
 Events for hmg go to stdout as lines `@hmg {json}`; ultralytics' own log goes to stdout/stderr
@@ -253,7 +254,137 @@ def inspect(a):
     return 0
 
 
-COMMANDS = {"train": train, "export": export, "val": val, "inspect": inspect}
+def head_tail(graph):
+    """The nodes after the six raw-head convolutions (DFL, box decode, the sigmoid, the final
+    concat of pixel boxes with 0..1 scores): the part that int8 would ruin, since one scale
+    cannot hold coordinates up to 640 and scores below 1 at once."""
+    import re
+
+    ends = [n for n in graph.node if re.search(r"/cv[23]\.\d+/cv[23]\.\d+\.2/Conv$", n.name)]
+    consumers = {}
+    for n in graph.node:
+        for i in n.input:
+            consumers.setdefault(i, []).append(n)
+    tail, stack = [], [o for n in ends for o in n.output]
+    seen = set()
+    while stack:
+        for n in consumers.get(stack.pop(), []):
+            if n.name not in seen:
+                seen.add(n.name)
+                tail.append(n.name)
+                stack.extend(n.output)
+    return [n.name for n in ends], tail
+
+
+def load_calibration(path):
+    """hmg calibrate's N×H×W×3 uint8 pictures (hmg checked the header and size); a UserError
+    when they carry nothing to calibrate on."""
+    import numpy as np
+
+    try:
+        calib = np.load(path, mmap_mode="r", allow_pickle=False)
+    except Exception as e:
+        raise UserError(f"{path}: not a NumPy .npy file ({e}); make it with hmg calibrate")
+    sample = np.asarray(calib[: min(len(calib), 64)])
+    if int(sample.max()) == int(sample.min()):
+        raise UserError(
+            f"{path}: every picture is one flat colour, nothing to calibrate on; run hmg "
+            "calibrate on real pictures"
+        )
+    return calib
+
+
+def quantize(a):
+    """Static QDQ int8 quantization with onnxruntime's own tool, calibrated on hmg calibrate's
+    set (the one Hailo's compiler takes), the head's decode left in float when asked."""
+    import numpy as np
+    import onnx
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    src = a["model"]
+    try:
+        model = onnx.load(src)
+    except Exception as e:
+        raise UserError(f"{src}: not an ONNX model ({e})")
+    inputs = model.graph.input
+    dims = [d.dim_value for d in inputs[0].type.tensor_type.shape.dim] if len(inputs) == 1 else []
+    if len(dims) != 4 or dims[1] != 3 or 0 in dims[2:]:
+        raise UserError(
+            f"{src}: hmg quantizes models with one fixed-size 1×3×H×W image input (an hmg export)"
+        )
+    if inputs[0].type.tensor_type.elem_type != onnx.TensorProto.FLOAT:
+        raise UserError(f"{src}: the input is not float32; is it quantized already?")
+    if any(n.op_type in ("QuantizeLinear", "QLinearConv") for n in model.graph.node):
+        raise UserError(f"{src}: the model is quantized already; give its float parent")
+    calib = load_calibration(a["calib"])
+    emit("calibration", pictures=int(calib.shape[0]))
+
+    class Pictures(CalibrationDataReader):
+        def __init__(self):
+            self.i = 0
+
+        def get_next(self):
+            if self.i >= len(calib):
+                return None
+            x = np.asarray(calib[self.i], dtype=np.float32).transpose(2, 0, 1)[None] / 255.0
+            self.i += 1
+            emit("picture", done=self.i, total=int(len(calib)))
+            return {inputs[0].name: np.ascontiguousarray(x)}
+
+    out = Path(a["output"])
+    pre = out.with_name(out.name + ".pre.onnx")
+    try:
+        # Shapes only: ORT's graph optimisation here would write CPU-specific (nchwc) nodes
+        # into the file, and the model must also run on the Pi's ARM cores.
+        quant_pre_process(
+            src, str(pre), skip_optimization=True, skip_symbolic_shape=True
+        )
+        ends, tail = head_tail(onnx.load(str(pre)).graph)
+        keep_float = tail if a["float_head"] else []
+        methods = {
+            "minmax": CalibrationMethod.MinMax,
+            "entropy": CalibrationMethod.Entropy,
+            "percentile": CalibrationMethod.Percentile,
+        }
+        quantize_static(
+            str(pre),
+            str(out),
+            Pictures(),
+            quant_format=QuantFormat.QDQ,
+            per_channel=a["per_channel"],
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            calibrate_method=methods[a["method"]],
+            nodes_to_exclude=keep_float,
+        )
+    finally:
+        pre.unlink(missing_ok=True)
+    quantized = onnx.load(str(out))
+    emit(
+        "done",
+        nodes=len(quantized.graph.node),
+        quantize_nodes=sum(n.op_type == "QuantizeLinear" for n in quantized.graph.node),
+        head_end_nodes=ends,
+        float_nodes=keep_float,
+        onnxruntime=__import__("onnxruntime").__version__,
+    )
+    return 0
+
+
+COMMANDS = {
+    "train": train,
+    "export": export,
+    "val": val,
+    "inspect": inspect,
+    "quantize": quantize,
+}
 
 if __name__ == "__main__":
     command, args = sys.argv[1], json.loads(sys.argv[2])

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use hmg_launcher::{
     annotate, batch, bench, calibrate, collect, compile, dataset, demo, deploy, detect, doctor,
-    export, hef, monitor, nms, pipeline, run, serve, train, usage, verify_onnx,
+    export, hef, monitor, nms, pipeline, quantize, run, serve, train, usage, verify_onnx,
 };
 
 /// `hmg --version`: what `hmg deploy` reads on a Pi to tell whether this build runs .hef models.
@@ -48,9 +48,12 @@ enum Command {
     VerifyOnnx(verify_onnx::VerifyOnnxArgs),
     /// Calibration set for Hailo's quantizer: pictures sampled across classes, letterboxed as live
     Calibrate(calibrate::CalibrateArgs),
+    /// An int8 model for the CPU from a float export, calibrated on hmg calibrate's set, checked
+    /// against its float parent
+    Quantize(quantize::QuantizeArgs),
     /// Compile an ONNX model to a HEF with Hailo's Dataflow Compiler (script, NMS config, versions)
     Compile(compile::CompileArgs),
-    /// The whole chain, resumable: verify, split, train, export, verify-onnx, calibrate, compile
+    /// The whole chain, resumable: verify, split, train, export, verify-onnx, calibrate, (quantize,) compile
     Pipeline(pipeline::PipelineArgs),
     /// Copy a model (and graphs, an aarch64 build, a systemd service) to one or many Pis over SSH keys
     Deploy(deploy::DeployArgs),
@@ -102,6 +105,7 @@ fn main() -> ExitCode {
         Command::Train(args) => train::run(&args),
         Command::Export(args) => export::run(&args),
         Command::VerifyOnnx(args) => verify_onnx::run(&args),
+        Command::Quantize(args) => quantize::run(&args),
         Command::Calibrate(args) => calibrate::run(&args),
         Command::Compile(args) => compile::run(&args),
         Command::Pipeline(args) => pipeline::run(&args),

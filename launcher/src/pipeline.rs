@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! `hmg pipeline`: the seed's `run_pipeline.sh` as one resumable command. verify → split (if
-//! needed) → train → export → verify-onnx → calibrate → compile; each stage records a stamp of
+//! needed) → train → export → verify-onnx → calibrate → quantize (with `--quantize`) → compile;
+//! each stage records a stamp of
 //! its inputs (files by size and time, models by content, the options) and is skipped when they
 //! have not changed and its outputs are still there, so a run after a failure starts where it
 //! stopped.
@@ -19,17 +20,19 @@ use crate::compile::{CompileArgs, HwArch, Via, compile_hef};
 use crate::dataset::data_yaml::DataYaml;
 use crate::dataset::{split, verify};
 use crate::export::export_onnx_for_hailo;
+use crate::quantize::{Method, QuantizeArgs, quantize};
 use crate::train::{TrainOptions, train_yolov8};
 use crate::usage::usage;
 use crate::verify_onnx::verify_onnx;
 
-pub const STAGES: [&str; 7] = [
+pub const STAGES: [&str; 8] = [
     "verify",
     "split",
     "train",
     "export",
     "verify-onnx",
     "calibrate",
+    "quantize",
     "compile",
 ];
 
@@ -75,6 +78,13 @@ pub struct PipelineArgs {
     /// Calibration pictures
     #[arg(long, default_value_t = 64)]
     num_samples: u32,
+    /// Also make an int8 ONNX for the CPU (exports/<name>/best.int8.onnx) from the same
+    /// calibration set, refused when its mAP50 drops more than --max-map50-drop points
+    #[arg(long)]
+    quantize: bool,
+    /// With --quantize: the mAP50 loss (points) the int8 model may have
+    #[arg(long, default_value_t = 1.0, value_parser = crate::quantize::points)]
+    max_map50_drop: f64,
     /// Target chip
     #[arg(long, value_enum, default_value_t = HwArch::Hailo8)]
     hw_arch: HwArch,
@@ -219,10 +229,14 @@ fn stages(a: &PipelineArgs, results: &mut Vec<StageResult>) -> anyhow::Result<()
     let onnx = export_dir.join("best.onnx");
     let calib_dir = PathBuf::from("calibration_data").join(&a.name);
     let hef = PathBuf::from("models").join(format!("{}.hef", a.name));
+    let int8 = export_dir.join("best.int8.onnx");
 
     for (index, stage) in STAGES.iter().copied().enumerate() {
         if until.is_some_and(|u| index > u) {
             break;
+        }
+        if stage == "quantize" && !a.quantize {
+            continue;
         }
         let started = Instant::now();
         // Inputs are read just before the stage, from the files as they are now.
@@ -242,6 +256,12 @@ fn stages(a: &PipelineArgs, results: &mut Vec<StageResult>) -> anyhow::Result<()
             "calibrate" => inputs_of(&[
                 tree_fingerprint(root)?,
                 format!("{} {} {}", a.num_samples, a.imgsz, a.seed),
+            ]),
+            "quantize" => inputs_of(&[
+                file_hash(&onnx)?,
+                file_hash(&calib_dir.join(CALIB_FILE))?,
+                tree_fingerprint(root)?,
+                a.max_map50_drop.to_string(),
             ]),
             _ => inputs_of(&[
                 file_hash(&onnx)?,
@@ -349,6 +369,23 @@ fn stages(a: &PipelineArgs, results: &mut Vec<StageResult>) -> anyhow::Result<()
                     vec![set.tensor.clone(), set.manifest],
                     format!("{} pictures", set.images.len()),
                 ))
+            }
+            "quantize" => {
+                let r = quantize(&QuantizeArgs {
+                    model: onnx.clone(),
+                    calib: calib_dir.clone(),
+                    output: Some(int8.clone()),
+                    per_channel: false,
+                    method: Method::Minmax,
+                    int8_head: false,
+                    data: Some(data_yaml.clone()),
+                    max_map50_drop: a.max_map50_drop,
+                })?;
+                let detail = match r.comparison.map50_drop_points() {
+                    Some(drop) => format!("{}, mAP50 {:+.2} points", int8.display(), -drop),
+                    None => int8.display().to_string(),
+                };
+                Ok((vec![int8.clone()], detail))
             }
             _ => {
                 let report = compile_hef(&CompileArgs {

@@ -10,8 +10,10 @@ use gst::prelude::*;
 use hmg_detect::Detector;
 
 use crate::appsrc::{Frame, image_frame, play_frames, rgb_frame};
+use crate::compile::calibration;
 use crate::dataset::data_yaml::DataYaml;
 use crate::images::{list_images, read_rgb};
+use crate::parent_check::{Pictures, compare};
 use crate::ultralytics::{Outcome, run_driver};
 use crate::usage::{Interrupted, check_thresholds, usage};
 
@@ -31,6 +33,13 @@ pub struct VerifyOnnxArgs {
     /// With --data: skip ultralytics' val (only our graph's figure)
     #[arg(long)]
     no_ultralytics: bool,
+    /// The float model this one was quantized from: detections compared picture by picture,
+    /// and with --data both mAPs side by side (default: best.onnx beside best.int8.onnx)
+    #[arg(long)]
+    parent: Option<PathBuf>,
+    /// Calibration set whose pictures the comparison with the parent uses when there is no --data
+    #[arg(long, default_value = "calibration_data")]
+    calib: PathBuf,
 }
 
 /// The blank frames: black, ultralytics' pad grey and white, at the model's size and at 720p.
@@ -67,6 +76,49 @@ pub struct VerifyReport {
     pub map: Option<(f64, f64)>,
     /// ultralytics val's (mAP50, mAP50-95) for the same model and data.
     pub ultralytics_map: Option<(f64, f64)>,
+}
+
+/// The pictures of `data`'s val split.
+pub fn val_images(data: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let yaml = DataYaml::read(data)?;
+    let mut images = Vec::new();
+    for dir in &yaml.val {
+        images.extend(list_images(dir).with_context(|| format!("cannot list {}", dir.display()))?);
+    }
+    if images.is_empty() {
+        return Err(usage(format!(
+            "{}: the val split has no images",
+            data.display()
+        )));
+    }
+    Ok(images)
+}
+
+/// Our graph's (mAP50, mAP50-95) of `model` on `data`'s val split, with yolo val's settings.
+pub fn val_map(model: &Path, data: &Path) -> anyhow::Result<(f64, f64)> {
+    let images = val_images(data)?;
+    let absolute: Vec<String> = images
+        .iter()
+        .map(|p| std::path::absolute(p).map(|p| p.display().to_string()))
+        .collect::<Result<_, _>>()?;
+    let list = crate::atomic::temp_file_with("hmg-verify-val-", &(absolute.join("\n") + "\n"))?;
+    let frames = images.into_iter().map(|path| {
+        let rgb = read_rgb(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        Ok(image_frame(&rgb))
+    });
+    // yolo val's settings: every box above 0.001, NMS IoU 0.7, up to 300 per image.
+    let result = run_check(
+        model,
+        "conf=0.001 iou=0.7 max-det=300",
+        &format!("mode=map images=\"{}\"", list.display()),
+        frames,
+    );
+    drop(list);
+    let check = result?;
+    Ok((
+        check.property::<f64>("map50"),
+        check.property::<f64>("map50-95"),
+    ))
 }
 
 /// Runs every check; `Err` only when a check could not run (a model that fails to load is
@@ -113,41 +165,7 @@ pub fn verify_onnx(
         ultralytics_map: None,
     };
     if let Some(data) = data {
-        let yaml = DataYaml::read(data)?;
-        let mut images = Vec::new();
-        for dir in &yaml.val {
-            images.extend(
-                list_images(dir).with_context(|| format!("cannot list {}", dir.display()))?,
-            );
-        }
-        if images.is_empty() {
-            return Err(usage(format!(
-                "{}: the val split has no images",
-                data.display()
-            )));
-        }
-        let absolute: Vec<String> = images
-            .iter()
-            .map(|p| std::path::absolute(p).map(|p| p.display().to_string()))
-            .collect::<Result<_, _>>()?;
-        let list = crate::atomic::temp_file_with("hmg-verify-val-", &(absolute.join("\n") + "\n"))?;
-        let frames = images.clone().into_iter().map(|path| {
-            let rgb = read_rgb(&path).with_context(|| format!("cannot read {}", path.display()))?;
-            Ok(image_frame(&rgb))
-        });
-        // yolo val's settings: every box above 0.001, NMS IoU 0.7, up to 300 per image.
-        let result = run_check(
-            model,
-            "conf=0.001 iou=0.7 max-det=300",
-            &format!("mode=map images=\"{}\"", list.display()),
-            frames,
-        );
-        drop(list);
-        let check = result?;
-        report.map = Some((
-            check.property::<f64>("map50"),
-            check.property::<f64>("map50-95"),
-        ));
+        report.map = Some(val_map(model, data)?);
         if ultralytics_val {
             let args = serde_json::json!({
                 "model": std::path::absolute(model)?,
@@ -216,6 +234,30 @@ pub fn run(args: &VerifyOnnxArgs) -> anyhow::Result<()> {
         println!("mAP (val): hmg graph mAP50 {m50:.4}  mAP50-95 {m5095:.4}");
         if let Some((u50, u5095)) = r.ultralytics_map {
             println!("           ultralytics val mAP50 {u50:.4}  mAP50-95 {u5095:.4}");
+        }
+    }
+    let parent = args
+        .parent
+        .clone()
+        .or_else(|| crate::parent_check::parent_beside(&args.model));
+    if let Some(parent) = parent {
+        if let Some(why) = hmg_detect::paths::not_a_file(&parent) {
+            return Err(usage(format!("--parent '{}' {why}", parent.display())));
+        }
+        println!("parent:   {}", parent.display());
+        let calib = calibration::check(&args.calib, [r.input.1 as u32, r.input.0 as u32]);
+        let pictures = match (&args.data, &calib) {
+            (Some(data), _) => Some(Pictures::Val(data)),
+            (None, Ok(calib)) => Some(Pictures::Calibration(&calib.path)),
+            (None, Err(e)) => {
+                println!("          not compared: no --data, and {e}");
+                None
+            }
+        };
+        if let Some(pictures) = pictures {
+            for line in compare(&parent, &args.model, pictures)?.lines() {
+                println!("{line}");
+            }
         }
     }
     if r.blank_passed {
