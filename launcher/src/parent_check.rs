@@ -123,7 +123,11 @@ pub enum Pictures<'a> {
 }
 
 /// Compares `model` with `parent` on `pictures`.
-pub fn compare(parent: &Path, model: &Path, pictures: Pictures<'_>) -> anyhow::Result<ParentReport> {
+pub fn compare(
+    parent: &Path,
+    model: &Path,
+    pictures: Pictures<'_>,
+) -> anyhow::Result<ParentReport> {
     let open = |p: &Path| {
         Detector::open(p)
             .map(|d| d.conf(AGREEMENT_CONF))

@@ -69,7 +69,9 @@ pub struct QuantizeArgs {
 pub fn points(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(v) if (0.0..=100.0).contains(&v) => Ok(v),
-        _ => Err(format!("'{s}' is not a number of mAP points between 0 and 100")),
+        _ => Err(format!(
+            "'{s}' is not a number of mAP points between 0 and 100"
+        )),
     }
 }
 
@@ -104,7 +106,12 @@ pub fn quantize(args: &QuantizeArgs) -> anyhow::Result<QuantizeReport> {
         return Err(usage(format!("--data '{}' {why}", d.display())));
     }
     let info = Detector::open(model)
-        .map_err(|e| usage(format!("{}: {e}; give a float ONNX from hmg export", model.display())))?
+        .map_err(|e| {
+            usage(format!(
+                "{}: {e}; give a float ONNX from hmg export",
+                model.display()
+            ))
+        })?
         .info()
         .clone();
     let calib = calibration::check(
@@ -155,10 +162,11 @@ pub fn quantize(args: &QuantizeArgs) -> anyhow::Result<QuantizeReport> {
         }
     });
     bar.finish_and_clear();
-    let done = match outcome.map_err(|e| e.context(format!("quantizing {} failed", model.display())))? {
-        Outcome::Done(done) => done,
-        Outcome::Interrupted => return Err(Interrupted("quantization stopped".into()).into()),
-    };
+    let done =
+        match outcome.map_err(|e| e.context(format!("quantizing {} failed", model.display())))? {
+            Outcome::Done(done) => done,
+            Outcome::Interrupted => return Err(Interrupted("quantization stopped".into()).into()),
+        };
     let float_nodes = done["float_nodes"].as_array().map_or(0, Vec::len);
     if !args.int8_head && float_nodes == 0 {
         eprintln!(

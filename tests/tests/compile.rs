@@ -549,6 +549,11 @@ fn test_pipeline_resumes_after_a_failure_in_a_middle_stage() {
         "0",
         "--sdk",
         sdk.to_str().unwrap(),
+        // The optional int8 stage, from the same calibration set (a one-epoch model has no
+        // mAP to lose: any drop is allowed).
+        "--quantize",
+        "--max-map50-drop",
+        "100",
     ];
     let o = hmg(&dir, &args);
     let t = text(&o);
@@ -591,13 +596,14 @@ fn test_pipeline_resumes_after_a_failure_in_a_middle_stage() {
             "{stage} skipped: {t}"
         );
     }
-    for stage in ["calibrate", "compile"] {
+    for stage in ["calibrate", "quantize", "compile"] {
         assert!(
             t.lines()
                 .any(|l| l.starts_with(stage) && l.contains(" ran ")),
             "{stage} ran: {t}"
         );
     }
+    assert!(dir.join("exports/m/best.int8.onnx").exists(), "{t}");
     assert_eq!(
         std::fs::read(dir.join("runs/detect/m/weights/best.pt")).unwrap(),
         weights,
