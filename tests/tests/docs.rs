@@ -105,6 +105,7 @@ fn test_guides_link_only_to_files_that_exist() {
         "deploy.md",
         "training.md",
         "compile.md",
+        "quantize.md",
     ] {
         let text = std::fs::read_to_string(repo().join("docs").join(guide)).unwrap();
         for target in text.split("](").skip(1).filter_map(|s| s.split(')').next()) {
