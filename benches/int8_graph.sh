@@ -24,7 +24,11 @@ fps() { # hmg detect's frames per streaming second (model load excluded, as for 
   rm -rf "$work/run"
   "$hmg" detect --model "$1" --input "$clip" --headless --snapshot-interval 0 "${threads[@]}" \
     --output "$work/run" >"$work/run.log" 2>&1 || { cat "$work/run.log" >&2; exit 1; }
-  python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); print(f"{sum(x["frames"] for x in s["streams"]) / s["streaming_seconds"]:.2f}")' "$work"/run/*/summary.json
+  python3 - "$work"/run/*/summary.json <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+print(f"{sum(x['frames'] for x in s['streams']) / s['streaming_seconds']:.2f}")
+PY
 }
 
 : >"$work/rounds"
