@@ -11,13 +11,7 @@ model=${MODEL:-models/yolov12n-coco.onnx}
 clip=${CLIP:-media/bikes.mp4}
 streams=("${@:-1 2 4}")
 read -r -a streams <<<"${streams[*]}"
-hmg=target/release/hmg
-[ -x "$hmg" ] || cargo build --release --locked -p hmg-launcher
-scripts/setup-ultralytics >&2
-venv="${HMG_ULTRALYTICS_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/hmg/venvs/ultralytics}"
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-export YOLO_OFFLINE=1 YOLO_AUTOINSTALL=0 YOLO_CONFIG_DIR="$work/yolo" MPLCONFIGDIR="$work/mpl"
+. benches/lib/ultralytics_side.sh
 
 rounds=${ROUNDS:-3}
 echo "| streams | hmg detect FPS (total) | hmg latency p50 / p90 | ultralytics FPS (total) | ultralytics latency p50 / p90 | hmg ÷ ultralytics FPS |"

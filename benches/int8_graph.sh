@@ -10,13 +10,7 @@ cd "$(dirname "$0")/.."
 float=${1:?usage: benches/int8_graph.sh FLOAT.onnx INT8.onnx}
 int8=${2:?usage: benches/int8_graph.sh FLOAT.onnx INT8.onnx}
 clip=${CLIP:-media/bikes.mp4}
-hmg=target/release/hmg
-[ -x "$hmg" ] || cargo build --release --locked -p hmg-launcher
-scripts/setup-ultralytics >&2
-venv="${HMG_ULTRALYTICS_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/hmg/venvs/ultralytics}"
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-export YOLO_OFFLINE=1 YOLO_AUTOINSTALL=0 YOLO_CONFIG_DIR="$work/yolo" MPLCONFIGDIR="$work/mpl"
+. benches/lib/ultralytics_side.sh
 threads=()
 [ -n "${THREADS:-}" ] && threads=(--threads "$THREADS")
 

@@ -80,15 +80,7 @@ fn quantized() -> &'static Quantized {
             .unwrap();
         assert!(out.status.success(), "{}", text(&out));
         // Any drop is allowed here: the figures themselves are what the tests check.
-        let out = hmg_command(&dir)
-            .args([
-                "quantize",
-                "coco.onnx",
-                "--calib",
-                "calib",
-                "--data",
-                "ds/data.yaml",
-            ])
+        let out = quantize_on_the_set(&dir)
             .args(["--max-map50-drop", "100"])
             .output()
             .unwrap();
@@ -102,6 +94,20 @@ fn quantized() -> &'static Quantized {
             val_pictures,
         }
     })
+}
+
+/// `hmg quantize` of the model copy with the test's calibration set and data.
+fn quantize_on_the_set(dir: &Path) -> std::process::Command {
+    let mut c = hmg_command(dir);
+    c.args([
+        "quantize",
+        "coco.onnx",
+        "--calib",
+        "calib",
+        "--data",
+        "ds/data.yaml",
+    ]);
+    c
 }
 
 /// The (mAP50, mAP50-95) on the line that starts with `prefix` after trimming.
@@ -221,15 +227,7 @@ fn test_a_drop_beyond_the_threshold_is_refused_with_the_figures_and_nothing_writ
         "the int8 model lost no mAP50 ({drop}); the refusal needs a loss"
     );
     let allowed = format!("{:.2}", drop / 2.0);
-    let out = hmg_command(&q.dir)
-        .args([
-            "quantize",
-            "coco.onnx",
-            "--calib",
-            "calib",
-            "--data",
-            "ds/data.yaml",
-        ])
+    let out = quantize_on_the_set(&q.dir)
         .args([
             "--output",
             "refused/coco.int8.onnx",
