@@ -106,15 +106,11 @@ impl Detector {
         &mut self,
         frames: &[FrameRef<'_>],
     ) -> Result<Vec<Vec<Detection>>, DetectError> {
-        let info = self.engine.info();
-        let (w, h) = (info.input_width, info.input_height);
         let mut results = Vec::with_capacity(frames.len());
         for chunk in frames.chunks(self.batch_size()) {
             let mut boxes = Vec::with_capacity(chunk.len());
             for frame in chunk {
-                let (rgb, lb) = self.letterboxer.run(frame, w, h);
-                self.engine.submit(rgb)?;
-                boxes.push(lb);
+                boxes.push(self.engine.submit_frame(frame, &mut self.letterboxer)?);
             }
             for lb in boxes {
                 let tensors = self.engine.collect()?;

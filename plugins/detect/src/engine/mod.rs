@@ -28,6 +28,8 @@ use std::path::{Path, PathBuf};
 
 use crate::error::DetectError;
 use crate::layout::Layout;
+use crate::letterbox::{Letterbox, Letterboxer};
+use crate::pixel::FrameRef;
 use crate::tensor::Tensor;
 
 /// Which runtime runs a model.
@@ -91,6 +93,19 @@ pub trait Engine: Send {
     }
     /// Starts inference of one frame; `collect` returns the outputs, oldest frame first.
     fn submit(&mut self, rgb: &[u8]) -> Result<(), DetectError>;
+    /// Letterboxes `frame` to the model's input and submits it. An engine whose input is not
+    /// the `u8` image (onnxruntime's `f32` NCHW) letterboxes straight into its own input
+    /// tensor, in one pass; the others take the `u8` image [`submit`](Self::submit) takes.
+    fn submit_frame(
+        &mut self,
+        frame: &FrameRef<'_>,
+        letterboxer: &mut Letterboxer,
+    ) -> Result<Letterbox, DetectError> {
+        let (w, h) = (self.info().input_width, self.info().input_height);
+        let (rgb, lb) = letterboxer.run(frame, w, h);
+        self.submit(rgb)?;
+        Ok(lb)
+    }
     /// Outputs of the oldest submitted frame (blocks until they are ready).
     fn collect(&mut self) -> Result<Vec<Tensor>, DetectError>;
     /// Frames that may be submitted before the oldest is collected (1 = synchronous engine).

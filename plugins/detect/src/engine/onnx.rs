@@ -13,7 +13,8 @@ use super::{Engine, EngineOptions, ModelInfo};
 use crate::error::DetectError;
 use crate::labels::parse_python_names;
 use crate::layout::Layout;
-use crate::letterbox::hwc_to_nchw_unit;
+use crate::letterbox::{Letterbox, Letterboxer, hwc_to_nchw_unit};
+use crate::pixel::FrameRef;
 use crate::tensor::Tensor;
 
 const DEFAULT_IMGSZ: usize = 640;
@@ -370,11 +371,21 @@ impl Engine for OnnxEngine {
         let start = self.queued * image;
         self.input.resize(start + image, 0.0);
         hwc_to_nchw_unit(rgb, &mut self.input[start..]);
-        self.queued += 1;
-        if self.queued >= self.batch {
-            self.run_queued()?;
-        }
-        Ok(())
+        self.queued_one()
+    }
+
+    fn submit_frame(
+        &mut self,
+        frame: &FrameRef<'_>,
+        letterboxer: &mut Letterboxer,
+    ) -> Result<Letterbox, DetectError> {
+        let (w, h) = (self.info.input_width, self.info.input_height);
+        let image = w * h * 3;
+        let start = self.queued * image;
+        self.input.resize(start + image, 0.0);
+        let lb = letterboxer.run_nchw_unit(frame, w, h, &mut self.input[start..start + image]);
+        self.queued_one()?;
+        Ok(lb)
     }
 
     fn collect(&mut self) -> Result<Vec<Tensor>, DetectError> {
@@ -395,6 +406,15 @@ impl Engine for OnnxEngine {
 }
 
 impl OnnxEngine {
+    /// Counts a frame written into the input; a full batch runs.
+    fn queued_one(&mut self) -> Result<(), DetectError> {
+        self.queued += 1;
+        if self.queued >= self.batch {
+            self.run_queued()?;
+        }
+        Ok(())
+    }
+
     /// Runs the queued frames as one batch and splits the outputs per frame.
     fn run_queued(&mut self) -> Result<(), DetectError> {
         let n = std::mem::take(&mut self.queued);

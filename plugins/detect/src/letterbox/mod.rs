@@ -105,8 +105,18 @@ pub struct Letterboxer {
     yuv_samples: Vec<u8>,
     /// One source row as packed RGB (the unscaled YUV copy).
     rgb_row: Vec<u8>,
+    /// One output row, when rows go straight into a float tensor.
+    row_out: Vec<u8>,
     out: Vec<u8>,
     out_geometry: Option<Letterbox>,
+}
+
+/// Where the letterbox writes each output row.
+enum Target<'o> {
+    /// The RGB HWC `u8` image in `Letterboxer::out` (its pad written once per geometry).
+    Image,
+    /// The three CHW `f32` planes (0..1) of one image: each row converted while it is in cache.
+    Planes(&'o mut [f32]),
 }
 
 /// Where the resize reads a source row from.
@@ -150,16 +160,96 @@ impl Letterboxer {
             self.out.resize(size, PAD_VALUE);
             self.out_geometry = Some(lb);
         }
-        if lb.resized_width == frame.width && lb.resized_height == frame.height {
-            self.copy_unscaled(frame, &lb);
-        } else {
-            self.resize(frame, &lb);
-        }
+        self.write(frame, &lb, Target::Image);
         (&self.out, lb)
     }
 
-    fn copy_unscaled(&mut self, frame: &FrameRef<'_>, lb: &Letterbox) {
-        let row_bytes = lb.resized_width * 3;
+    /// Letterboxes `frame` straight into the float tensor ONNX models take: `out` is one CHW
+    /// image of `dst_width`×`dst_height` in 0..1, exactly [`hwc_to_nchw_unit`] of what
+    /// [`run`](Self::run) gives, written in one pass (no `u8` image in between).
+    ///
+    /// ```
+    /// use hmg_detect::{FrameRef, Letterboxer, PixelFormat};
+    /// use hmg_detect::letterbox::hwc_to_nchw_unit;
+    /// let bgr: Vec<u8> = (0..64 * 32 * 3).map(|i| (i % 251) as u8).collect();
+    /// let frame = FrameRef::packed(PixelFormat::Bgr, 64, 32, &bgr)?;
+    /// let mut tensor = vec![0f32; 3 * 32 * 32];
+    /// let lb = Letterboxer::new().run_nchw_unit(&frame, 32, 32, &mut tensor);
+    /// let mut two_passes = vec![0f32; 3 * 32 * 32];
+    /// hwc_to_nchw_unit(Letterboxer::new().run(&frame, 32, 32).0, &mut two_passes);
+    /// assert_eq!((tensor, lb.pad_top), (two_passes, 8));
+    /// # Ok::<(), hmg_detect::DetectError>(())
+    /// ```
+    pub fn run_nchw_unit(
+        &mut self,
+        frame: &FrameRef<'_>,
+        dst_width: usize,
+        dst_height: usize,
+        out: &mut [f32],
+    ) -> Letterbox {
+        let lb = Letterbox::new(frame.width, frame.height, dst_width, dst_height);
+        let plane = dst_width * dst_height;
+        assert_eq!(out.len(), 3 * plane, "one CHW image");
+        // The pad, every frame: the tensor may have held another frame's geometry.
+        let pad = to_tensor::unit(PAD_VALUE);
+        for p in out.chunks_exact_mut(plane) {
+            let (top, bottom) = (
+                lb.pad_top * dst_width,
+                (lb.pad_top + lb.resized_height) * dst_width,
+            );
+            p[..top].fill(pad);
+            p[bottom..].fill(pad);
+            if lb.resized_width < dst_width {
+                for row in p[top..bottom].chunks_exact_mut(dst_width) {
+                    row[..lb.pad_left].fill(pad);
+                    row[lb.pad_left + lb.resized_width..].fill(pad);
+                }
+            }
+        }
+        self.row_out.resize(lb.resized_width * 3, 0);
+        self.write(frame, &lb, Target::Planes(out));
+        lb
+    }
+
+    fn write(&mut self, frame: &FrameRef<'_>, lb: &Letterbox, target: Target<'_>) {
+        if lb.resized_width == frame.width && lb.resized_height == frame.height {
+            self.copy_unscaled(frame, lb, target);
+        } else {
+            self.resize(frame, lb, target);
+        }
+    }
+
+    /// Output row `dy`'s slice of the image, or the row buffer when the target is the tensor.
+    #[inline(always)]
+    fn row<'b>(
+        image: &'b mut [u8],
+        row_out: &'b mut [u8],
+        target: &Target<'_>,
+        lb: &Letterbox,
+        dy: usize,
+    ) -> &'b mut [u8] {
+        match target {
+            Target::Image => {
+                let start = ((lb.pad_top + dy) * lb.dst_width + lb.pad_left) * 3;
+                &mut image[start..start + lb.resized_width * 3]
+            }
+            Target::Planes(_) => row_out,
+        }
+    }
+
+    /// Hands a finished row `dy` to the tensor (nothing to do for the image: it is in place).
+    #[inline(always)]
+    fn emit(target: &mut Target<'_>, lb: &Letterbox, dy: usize, row: &[u8]) {
+        if let Target::Planes(planes) = target {
+            let plane = lb.dst_width * lb.dst_height;
+            let at = (lb.pad_top + dy) * lb.dst_width + lb.pad_left;
+            to_tensor::row_to_planes(row, planes, plane, at);
+        }
+    }
+
+    fn copy_unscaled(&mut self, frame: &FrameRef<'_>, lb: &Letterbox, mut target: Target<'_>) {
+        let mut image = std::mem::take(&mut self.out);
+        let mut row_out = std::mem::take(&mut self.row_out);
         for y in 0..frame.height {
             let (src, bpp, off) = match frame.format.packed_layout() {
                 Some((bpp, off)) => (packed_row(frame, y, bpp), bpp, off),
@@ -169,36 +259,38 @@ impl Letterboxer {
                     (&self.rgb_row[..], 3, [0, 1, 2])
                 }
             };
-            let start = ((lb.pad_top + y) * lb.dst_width + lb.pad_left) * 3;
-            let dst = &mut self.out[start..start + row_bytes];
+            let dst = Self::row(&mut image, &mut row_out, &target, lb, y);
             for (d, s) in dst.chunks_exact_mut(3).zip(src.chunks_exact(bpp)) {
                 d[0] = s[off[0]];
                 d[1] = s[off[1]];
                 d[2] = s[off[2]];
             }
+            Self::emit(&mut target, lb, y, dst);
         }
+        self.out = image;
+        self.row_out = row_out;
     }
 
     /// The resize, compiled twice: for the CPU's AVX2 when it has it (the per-row loops then
     /// run 16 or 32 values at a time), and for the baseline target.
-    fn resize(&mut self, frame: &FrameRef<'_>, lb: &Letterbox) {
+    fn resize(&mut self, frame: &FrameRef<'_>, lb: &Letterbox, target: Target<'_>) {
         #[cfg(target_arch = "x86_64")]
         if crate::simd::avx2() {
             // SAFETY: simd::avx2() checked that the CPU has AVX2.
-            unsafe { self.resize_avx2(frame, lb) };
+            unsafe { self.resize_avx2(frame, lb, target) };
             return;
         }
-        self.resize_rows(frame, lb);
+        self.resize_rows(frame, lb, target);
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
-    fn resize_avx2(&mut self, frame: &FrameRef<'_>, lb: &Letterbox) {
-        self.resize_rows(frame, lb);
+    fn resize_avx2(&mut self, frame: &FrameRef<'_>, lb: &Letterbox, target: Target<'_>) {
+        self.resize_rows(frame, lb, target);
     }
 
     #[inline(always)]
-    fn resize_rows(&mut self, frame: &FrameRef<'_>, lb: &Letterbox) {
+    fn resize_rows(&mut self, frame: &FrameRef<'_>, lb: &Letterbox, mut target: Target<'_>) {
         self.tables.build(
             frame.width,
             frame.height,
@@ -206,12 +298,11 @@ impl Letterboxer {
             lb.resized_height,
             off_bpp(frame),
         );
-        let n = lb.resized_width * 3;
-        // Taken out for the frame so the scratch buffers can be borrowed beside it.
-        let mut out = std::mem::take(&mut self.out);
+        // Taken out for the frame so the scratch buffers can be borrowed beside them.
+        let mut image = std::mem::take(&mut self.out);
+        let mut row_out = std::mem::take(&mut self.row_out);
         for dy in 0..lb.resized_height {
-            let start = ((lb.pad_top + dy) * lb.dst_width + lb.pad_left) * 3;
-            let row = &mut out[start..start + n];
+            let row = Self::row(&mut image, &mut row_out, &target, lb, dy);
             if self.tables.nearest {
                 self.sample_row(frame, dy, row);
             } else if self.tables.halves {
@@ -219,8 +310,10 @@ impl Letterboxer {
             } else {
                 self.interpolate_row(frame, dy, row);
             }
+            Self::emit(&mut target, lb, dy, row);
         }
-        self.out = out;
+        self.out = image;
+        self.row_out = row_out;
     }
 
     /// Output row `dy` when every weight is (2048, 0): each pixel is one source pixel.
@@ -411,6 +504,43 @@ mod tests {
         let lb = Letterbox::new(1, 1, 640, 640);
         assert_eq!((lb.resized_width, lb.resized_height), (640, 640));
         assert_eq!(lb.to_frame(640.0, 700.0), (1.0, 1.0));
+    }
+
+    /// The one-pass tensor equals the two passes (u8 image, then `hwc_to_nchw_unit`) bit for
+    /// bit, on every resize path (unscaled, nearest, halves, general), packed and YUV formats,
+    /// and one letterboxer switching between geometries and between the two outputs.
+    #[test]
+    fn tensor_in_one_pass_equals_image_then_conversion() {
+        let mut fused = Letterboxer::new();
+        let mut image = Letterboxer::new();
+        let sizes = [(640, 480), (320, 240), (1280, 1280), (1920, 1080), (101, 57), (640, 640)];
+        for &(w, h) in sizes.iter().chain(sizes.iter().rev()) {
+            let rgb = pattern(w, h);
+            let bgrx = repack(&rgb, PixelFormat::Bgrx);
+            // Any bytes make a YUV frame: the planes are cut from the same pattern.
+            let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+            let (y, uv) = (&rgb[..w * h], &rgb[w * h..w * h + 2 * cw * ch]);
+            let frames = [
+                FrameRef::packed(PixelFormat::Rgb, w, h, &rgb).unwrap(),
+                FrameRef::packed(PixelFormat::Bgrx, w, h, &bgrx).unwrap(),
+                FrameRef::new(PixelFormat::Nv12, w, h, [y, uv, &[]], [w, cw * 2, 0]).unwrap(),
+            ];
+            for frame in &frames {
+                for (dw, dh) in [(640, 640), (320, 256)] {
+                    let mut want = vec![0f32; 3 * dw * dh];
+                    hwc_to_nchw_unit(image.run(frame, dw, dh).0, &mut want);
+                    let mut got = vec![f32::NAN; 3 * dw * dh];
+                    let lb = fused.run_nchw_unit(frame, dw, dh, &mut got);
+                    assert_eq!(lb, Letterbox::new(w, h, dw, dh));
+                    let same = got.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits());
+                    assert!(same, "{w}x{h} {:?} -> {dw}x{dh}", frame.format);
+                    // The u8 image of the same letterboxer is untouched by the tensor pass.
+                    let mut again = vec![0f32; 3 * dw * dh];
+                    hwc_to_nchw_unit(fused.run(frame, dw, dh).0, &mut again);
+                    assert!(again.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits()));
+                }
+            }
+        }
     }
 
     #[test]

@@ -13,27 +13,39 @@
 pub fn hwc_to_nchw_unit(rgb: &[u8], out: &mut [f32]) {
     let plane = rgb.len() / 3;
     assert_eq!(out.len(), plane * 3, "one CHW image");
+    row_to_planes(rgb, out, plane, 0);
+}
+
+/// The value of a pad pixel in the float tensor (`114 / 255`, divided as every pixel is).
+pub(super) fn unit(v: u8) -> f32 {
+    v as f32 / 255.0
+}
+
+/// One run of RGB HWC `u8` pixels into the three `plane`-long planes of `planes` (CHW `f32`,
+/// 0..1), from pixel `at` of each plane on: how the letterbox writes the tensor a row at a time.
+pub(super) fn row_to_planes(rgb: &[u8], planes: &mut [f32], plane: usize, at: usize) {
+    let n = rgb.len() / 3;
+    let (r, rest) = planes.split_at_mut(plane);
+    let (g, b) = rest.split_at_mut(plane);
+    let (r, g, b) = (&mut r[at..at + n], &mut g[at..at + n], &mut b[at..at + n]);
     #[cfg(target_arch = "x86_64")]
     if crate::simd::avx2() {
         // SAFETY: simd::avx2() checked that the CPU has AVX2.
-        unsafe { hwc_to_nchw_unit_avx2(rgb, out) };
+        unsafe { split_avx2(rgb, r, g, b) };
         return;
     }
-    hwc_to_nchw_unit_rows(rgb, out);
+    split(rgb, r, g, b);
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn hwc_to_nchw_unit_avx2(rgb: &[u8], out: &mut [f32]) {
-    hwc_to_nchw_unit_rows(rgb, out);
+fn split_avx2(rgb: &[u8], r: &mut [f32], g: &mut [f32], b: &mut [f32]) {
+    split(rgb, r, g, b);
 }
 
 /// A true division, like numpy's (a multiplication by 1/255 differs in the last bit).
 #[inline(always)]
-fn hwc_to_nchw_unit_rows(rgb: &[u8], out: &mut [f32]) {
-    let plane = rgb.len() / 3;
-    let (r, rest) = out.split_at_mut(plane);
-    let (g, b) = rest.split_at_mut(plane);
+fn split(rgb: &[u8], r: &mut [f32], g: &mut [f32], b: &mut [f32]) {
     for (((px, r), g), b) in rgb
         .chunks_exact(3)
         .zip(r.iter_mut())
