@@ -16,7 +16,7 @@ testdata="${HMG_TESTDATA:-$PWD/../shared/testdata}"
 
 # Pinned to one core, like a single-threaded reference.
 taskset -c 0 cargo bench -q -p hmg-detect --bench hot_paths -- --warm-up-time 1 --measurement-time 3 \
-  'letterbox_1920x1080_to_640/RGB|letterbox_1280x720_to_640/RGB|to_tensor_640|decode_nms_1x84x8400|host_path|overlay|track_100' >&2
+  'letterbox_1920x1080_to_640/RGB|letterbox_1280x720_to_640/RGB|preprocess_|decode_nms_1x84x8400|host_path|overlay|track_100' >&2
 taskset -c 0 "$venv/bin/python" benches/compare/host_path_reference.py \
   --testdata "$testdata" --json "$work/reference.json" >&2
 
@@ -29,8 +29,8 @@ def ours(name):
 rows = [
     ("letterbox 1920x1080 RGB -> 640", ["letterbox_1920x1080_to_640/RGB"], "cv2 resize + copyMakeBorder", "cv2_letterbox_1080p"),
     ("letterbox 1280x720 RGB -> 640", ["letterbox_1280x720_to_640/RGB"], "cv2 resize + copyMakeBorder", "cv2_letterbox_720p"),
-    ("pre-process 1080p: letterbox + NCHW f32 /255", ["letterbox_1920x1080_to_640/RGB", "to_tensor_640_nchw_f32"], "ultralytics preprocess (LetterBox, BGR->RGB, CHW, /255)", "ultralytics_preprocess_1080p"),
-    ("pre-process 720p", ["letterbox_1280x720_to_640/RGB", "to_tensor_640_nchw_f32"], "ultralytics preprocess", "ultralytics_preprocess_720p"),
+    ("pre-process 1080p: letterbox into NCHW f32 /255", ["preprocess_1920x1080_rgb_640_nchw_f32/one_pass"], "ultralytics preprocess (LetterBox, BGR->RGB, CHW, /255)", "ultralytics_preprocess_1080p"),
+    ("pre-process 720p", ["preprocess_1280x720_rgb_640_nchw_f32/one_pass"], "ultralytics preprocess", "ultralytics_preprocess_720p"),
     ("decode + NMS, (1, 84, 8400)", ["decode_nms_1x84x8400"], "ultralytics non_max_suppression + scale_boxes", "ultralytics_postprocess_1080p"),
     ("**host path 1080p: pre + decode + NMS**", ["host_path_1920x1080_rgb_640_1x84x8400"], "ultralytics preprocess + postprocess", "ultralytics_host_path_1080p"),
     ("**host path 720p**", ["host_path_1280x720_rgb_640_1x84x8400"], "ultralytics preprocess + postprocess", "ultralytics_host_path_720p"),
@@ -49,6 +49,11 @@ for label, benches, ref_label, key in rows:
         print(f"| {label} | {ms(mine)} ms | {ref_label} | not measured | |")
     else:
         print(f"| {label} | {ms(mine)} ms | {ref_label} | {ms(theirs)} ms | **{theirs / mine:.1f}×** |")
+for size in ("1920x1080", "1280x720"):
+    group = f"preprocess_{size}_rgb_640_nchw_f32"
+    one, two = ours(f"{group}/one_pass"), ours(f"{group}/two_passes")
+    print(f"\npre-process {size}: letterbox writing the tensor {ms(one)} ms, letterbox then conversion {ms(two)} ms: **{two / one:.2f}×**", end="")
+print()
 share = ours("track_100_objects") / ours("host_path_1920x1080_rgb_640_1x84x8400")
 print(f"\ntracking 100 objects adds {100 * share:.2f} % to the 1080p host path")
 PY

@@ -102,6 +102,23 @@ fn bench_letterbox(c: &mut Criterion) {
     c.bench_function("to_tensor_640_nchw_f32", |b| {
         b.iter(|| hwc_to_nchw_unit(black_box(&input), &mut chw))
     });
+    // The float tensor onnxruntime takes: the letterbox writing it row by row (what the ONNX
+    // engine does) against the u8 image then a conversion pass (what it did before).
+    for (w, h, rgb) in [(1920, 1080, &rgb), (1280, 720, &rgb720)] {
+        let frame = FrameRef::packed(PixelFormat::Rgb, w, h, rgb).unwrap();
+        let mut g = c.benchmark_group(format!("preprocess_{w}x{h}_rgb_640_nchw_f32"));
+        g.bench_function("one_pass", |b| {
+            b.iter(|| black_box(lb.run_nchw_unit(black_box(&frame), 640, 640, &mut chw)))
+        });
+        g.bench_function("two_passes", |b| {
+            b.iter(|| {
+                let (input, geometry) = lb.run(black_box(&frame), 640, 640);
+                hwc_to_nchw_unit(input, &mut chw);
+                black_box(geometry)
+            })
+        });
+        g.finish();
+    }
 }
 
 fn crop(rgb: &[u8], w: usize, cw: usize, ch: usize) -> Vec<u8> {
@@ -182,8 +199,7 @@ fn bench_host_path(c: &mut Criterion) {
         let mut out = Vec::new();
         c.bench_function(&format!("host_path_{w}x{h}_rgb_640_1x84x8400"), |b| {
             b.iter(|| {
-                let (input, geometry) = lb.run(black_box(&frame), 640, 640);
-                hwc_to_nchw_unit(input, &mut chw);
+                let geometry = lb.run_nchw_unit(black_box(&frame), 640, 640, &mut chw);
                 out.clear();
                 post.run(
                     layout,
