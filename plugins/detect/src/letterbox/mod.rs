@@ -513,7 +513,14 @@ mod tests {
     fn tensor_in_one_pass_equals_image_then_conversion() {
         let mut fused = Letterboxer::new();
         let mut image = Letterboxer::new();
-        let sizes = [(640, 480), (320, 240), (1280, 1280), (1920, 1080), (101, 57), (640, 640)];
+        let sizes = [
+            (640, 480),
+            (320, 240),
+            (1280, 1280),
+            (1920, 1080),
+            (101, 57),
+            (640, 640),
+        ];
         for &(w, h) in sizes.iter().chain(sizes.iter().rev()) {
             let rgb = pattern(w, h);
             let bgrx = repack(&rgb, PixelFormat::Bgrx);
@@ -532,12 +539,20 @@ mod tests {
                     let mut got = vec![f32::NAN; 3 * dw * dh];
                     let lb = fused.run_nchw_unit(frame, dw, dh, &mut got);
                     assert_eq!(lb, Letterbox::new(w, h, dw, dh));
-                    let same = got.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits());
+                    let same = got
+                        .iter()
+                        .zip(&want)
+                        .all(|(a, b)| a.to_bits() == b.to_bits());
                     assert!(same, "{w}x{h} {:?} -> {dw}x{dh}", frame.format);
                     // The u8 image of the same letterboxer is untouched by the tensor pass.
                     let mut again = vec![0f32; 3 * dw * dh];
                     hwc_to_nchw_unit(fused.run(frame, dw, dh).0, &mut again);
-                    assert!(again.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits()));
+                    assert!(
+                        again
+                            .iter()
+                            .zip(&want)
+                            .all(|(a, b)| a.to_bits() == b.to_bits())
+                    );
                 }
             }
         }

@@ -135,7 +135,7 @@ pub fn run(
                 || (attempted && !stats.connected.load(Ordering::SeqCst))
                 || spool.closed_for().is_some_and(|t| t > STOP_GRACE))
         {
-            return;
+            break;
         }
         attempted = true;
         let (client, mut connection) = connect(&config, &transport);
@@ -174,7 +174,7 @@ pub fn run(
             }
         }
         match outcome {
-            Ok(()) => return,
+            Ok(()) => break,
             Err(Failure::Connect(e)) => {
                 stats.connected.store(false, Ordering::SeqCst);
                 if !reported {
@@ -199,6 +199,17 @@ pub fn run(
         drop(connection);
         spool.wait_closed(backoff);
         backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+    // A graph that stopped before any attempt could tell (a starved sender thread, a stop
+    // within the grace): the user still learns where the messages are.
+    if !reported && !stats.connected.load(Ordering::SeqCst) && !spool.is_empty() {
+        report(format!(
+            "MQTT broker {}:{} unreachable before the graph stopped; {} messages kept in the \
+             spool for the next run",
+            config.address.host,
+            config.address.port,
+            spool.len()
+        ));
     }
 }
 

@@ -420,10 +420,6 @@ impl BaseTransformImpl for HailoInfer {
             });
             return Ok(gst::FlowSuccess::Ok);
         }
-        let (w, h) = {
-            let i = state.engine.info();
-            (i.input_width, i.input_height)
-        };
         let (lb, submit) = {
             let mapped = gst_video::VideoFrameRef::from_buffer_ref_readable(inbuf.as_ref(), &info)
                 .map_err(|_| {
