@@ -142,6 +142,8 @@ pub struct OnnxEngine {
     batch: usize,
     /// CHW images of the frames submitted since the last run.
     input: Vec<f32>,
+    /// The geometry each image slot of `input` was last letterboxed with (its pad is there).
+    slot_geometry: Vec<Option<Letterbox>>,
     queued: usize,
     ready: std::collections::VecDeque<Vec<Tensor>>,
 }
@@ -193,6 +195,7 @@ impl OnnxEngine {
             model,
             info,
             input: Vec::new(),
+            slot_geometry: Vec::new(),
             queued: 0,
             ready: std::collections::VecDeque::new(),
         })
@@ -271,6 +274,7 @@ impl OnnxEngine {
             info,
             batch: 1,
             input: Vec::new(),
+            slot_geometry: Vec::new(),
             queued: 0,
             ready: std::collections::VecDeque::new(),
         };
@@ -371,6 +375,9 @@ impl Engine for OnnxEngine {
         let start = self.queued * image;
         self.input.resize(start + image, 0.0);
         hwc_to_nchw_unit(rgb, &mut self.input[start..]);
+        if let Some(g) = self.slot_geometry.get_mut(self.queued) {
+            *g = None;
+        }
         self.queued_one()
     }
 
@@ -383,7 +390,11 @@ impl Engine for OnnxEngine {
         let image = w * h * 3;
         let start = self.queued * image;
         self.input.resize(start + image, 0.0);
-        let lb = letterboxer.run_nchw_unit(frame, w, h, &mut self.input[start..start + image]);
+        self.slot_geometry.resize(self.queued + 1, None);
+        let previous = self.slot_geometry[self.queued];
+        let slot = &mut self.input[start..start + image];
+        let lb = letterboxer.run_nchw_unit_over(frame, w, h, slot, previous);
+        self.slot_geometry[self.queued] = Some(lb);
         self.queued_one()?;
         Ok(lb)
     }
