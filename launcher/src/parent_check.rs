@@ -8,10 +8,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use hmg_detect::metrics::box_iou;
-use hmg_detect::npy::NpyHeader;
 use hmg_detect::{Detection, Detector, FrameRef, PixelFormat};
 use image::RgbImage;
 
+use crate::compile::calibration::CalibrationInfo;
 use crate::images::read_rgb;
 use crate::verify_onnx::{val_images, val_map};
 
@@ -118,15 +118,17 @@ impl ParentReport {
 pub enum Pictures<'a> {
     /// The val split of a data.yaml (mAP is measured too).
     Val(&'a Path),
-    /// The letterboxed pictures of a calibration `.npy` (agreement only).
-    Calibration(&'a Path),
+    /// The letterboxed pictures of a checked calibration set (agreement only).
+    Calibration(&'a CalibrationInfo),
 }
 
-/// Compares `model` with `parent` on `pictures`.
+/// Compares `model` with `parent` on `pictures`; `model_map` is the model's val mAP when the
+/// caller has measured it already.
 pub fn compare(
     parent: &Path,
     model: &Path,
     pictures: Pictures<'_>,
+    model_map: Option<(f64, f64)>,
 ) -> anyhow::Result<ParentReport> {
     let open = |p: &Path| {
         Detector::open(p)
@@ -151,12 +153,16 @@ pub fn compare(
             for path in &images {
                 add(&read_rgb(path).with_context(|| format!("cannot read {}", path.display()))?)?;
             }
-            let map = (val_map(parent, data)?, val_map(model, data)?);
+            let model_map = match model_map {
+                Some(known) => known,
+                None => val_map(model, data)?,
+            };
+            let map = (val_map(parent, data)?, model_map);
             (format!("{} val pictures", images.len()), Some(map))
         }
-        Pictures::Calibration(npy) => {
-            let count = for_each_calibration_picture(npy, |rgb| add(&rgb))?;
-            (format!("{count} calibration pictures"), None)
+        Pictures::Calibration(calib) => {
+            for_each_calibration_picture(calib, &mut add)?;
+            (format!("{} calibration pictures", calib.count), None)
         }
     };
     Ok(ParentReport {
@@ -166,30 +172,23 @@ pub fn compare(
     })
 }
 
-/// Calls `f` with each picture of a checked calibration `.npy` (N×H×W×3 uint8), one at a time.
+/// Calls `f` with each picture of a checked calibration set, one at a time.
 fn for_each_calibration_picture(
-    npy: &Path,
-    mut f: impl FnMut(RgbImage) -> anyhow::Result<()>,
-) -> anyhow::Result<usize> {
+    calib: &CalibrationInfo,
+    mut f: impl FnMut(&RgbImage) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let npy = &calib.path;
     let mut file =
         std::fs::File::open(npy).with_context(|| format!("cannot open {}", npy.display()))?;
-    let mut head = vec![0u8; 4096];
-    let n = file.read(&mut head)?;
-    head.truncate(n);
-    let header = NpyHeader::parse(&head).map_err(|e| anyhow::anyhow!("{}: {e}", npy.display()))?;
-    let [count, h, w, _] = header.shape[..] else {
-        anyhow::bail!("{}: not N×H×W×3", npy.display());
-    };
-    file.seek(SeekFrom::Start(header.data_offset as u64))?;
-    let mut pixels = vec![0u8; h * w * 3];
-    for _ in 0..count {
-        file.read_exact(&mut pixels)
+    file.seek(SeekFrom::Start(calib.data_offset as u64))?;
+    let [h, w] = calib.size;
+    let mut rgb = RgbImage::new(w as u32, h as u32);
+    for _ in 0..calib.count {
+        file.read_exact(&mut rgb)
             .with_context(|| format!("{} is cut short", npy.display()))?;
-        let rgb = RgbImage::from_raw(w as u32, h as u32, pixels.clone())
-            .ok_or_else(|| anyhow::anyhow!("{}: bad picture size", npy.display()))?;
-        f(rgb)?;
+        f(&rgb)?;
     }
-    Ok(count)
+    Ok(())
 }
 
 /// `best.int8.onnx` → `best.onnx` beside it, when that file exists.

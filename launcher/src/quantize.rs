@@ -176,9 +176,9 @@ pub fn quantize(args: &QuantizeArgs) -> anyhow::Result<QuantizeReport> {
     }
     let pictures = match &args.data {
         Some(data) => Pictures::Val(data),
-        None => Pictures::Calibration(&calib.path),
+        None => Pictures::Calibration(&calib),
     };
-    let comparison = compare(model, &pending, pictures)?;
+    let comparison = compare(model, &pending, pictures, None)?;
     if let Some(drop) = comparison.map50_drop_points()
         && drop > args.max_map50_drop
     {

@@ -248,14 +248,14 @@ pub fn run(args: &VerifyOnnxArgs) -> anyhow::Result<()> {
         let calib = calibration::check(&args.calib, [r.input.1 as u32, r.input.0 as u32]);
         let pictures = match (&args.data, &calib) {
             (Some(data), _) => Some(Pictures::Val(data)),
-            (None, Ok(calib)) => Some(Pictures::Calibration(&calib.path)),
+            (None, Ok(calib)) => Some(Pictures::Calibration(calib)),
             (None, Err(e)) => {
                 println!("          not compared: no --data, and {e}");
                 None
             }
         };
         if let Some(pictures) = pictures {
-            for line in compare(&parent, &args.model, pictures)?.lines() {
+            for line in compare(&parent, &args.model, pictures, r.map)?.lines() {
                 println!("{line}");
             }
         }

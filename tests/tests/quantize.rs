@@ -210,6 +210,23 @@ fn test_quantize_figures_are_those_of_verify_onnx_and_ultralytics_val() {
         theirs[1].0 > 0.5 && theirs[1].0 <= theirs[0].0 + 0.01,
         "{theirs:?}"
     );
+    // Without --data, verify-onnx compares the two on the calibration pictures.
+    let out = hmg_command(&q.dir)
+        .args(["verify-onnx", "coco.int8.onnx", "--calib", "calib"])
+        .output()
+        .unwrap();
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    let line = t
+        .lines()
+        .find(|l| l.starts_with("agreement (32 calibration pictures"))
+        .unwrap_or_else(|| panic!("{t}"));
+    let f1: f64 = line.split("(F1 ").nth(1).unwrap()[..5].parse().unwrap();
+    assert!(f1 > 0.5 && f1 <= 1.0, "{line}");
+    assert!(
+        !t.contains("float parent mAP50"),
+        "no mAP without --data: {t}"
+    );
     // The float model is the labels' own model: near-perfect; int8 loses some but stays a
     // detector.
     assert!(parent.0 > 0.95, "{parent:?}");

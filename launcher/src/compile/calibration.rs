@@ -15,6 +15,10 @@ use crate::usage::usage;
 pub struct CalibrationInfo {
     pub path: PathBuf,
     pub count: usize,
+    /// Picture height and width.
+    pub size: [usize; 2],
+    /// Where the pixels start in the file.
+    pub data_offset: usize,
 }
 
 /// `calib` is the folder `hmg calibrate` wrote or the `.npy` itself.
@@ -87,6 +91,8 @@ pub fn check(calib: &Path, imgsz: [u32; 2]) -> anyhow::Result<CalibrationInfo> {
     Ok(CalibrationInfo {
         path,
         count: shape[0],
+        size: [shape[1], shape[2]],
+        data_offset: header.data_offset,
     })
 }
 

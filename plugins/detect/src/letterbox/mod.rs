@@ -214,11 +214,11 @@ impl Letterboxer {
     fn pad_planes(lb: &Letterbox, out: &mut [f32]) {
         let (dst_width, plane) = (lb.dst_width, lb.dst_width * lb.dst_height);
         let pad = to_tensor::unit(PAD_VALUE);
+        let (top, bottom) = (
+            lb.pad_top * dst_width,
+            (lb.pad_top + lb.resized_height) * dst_width,
+        );
         for p in out.chunks_exact_mut(plane) {
-            let (top, bottom) = (
-                lb.pad_top * dst_width,
-                (lb.pad_top + lb.resized_height) * dst_width,
-            );
             p[..top].fill(pad);
             p[bottom..].fill(pad);
             if lb.resized_width < dst_width {
