@@ -215,3 +215,42 @@ fn hailo_engine_takes_its_output_buffers_from_its_pool() {
         bytes / 20
     );
 }
+
+#[test]
+fn tracker_allocates_nothing_per_frame_once_warm() {
+    use hmg_detect::track::{ByteTracker, TrackInput, TrackerOptions};
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    // 100 objects on a 1080p frame walking left and right, a fifth of them scoring low every
+    // other frame (the second association keeps them).
+    let frame = |t: usize| -> Vec<TrackInput> {
+        let step = (t % 40) as f32;
+        let dx = if step < 20.0 { step } else { 40.0 - step } * 2.0;
+        (0..100)
+            .map(|i| {
+                let (x, y) = (
+                    40.0 + (i % 10) as f32 * 185.0 + dx,
+                    30.0 + (i / 10) as f32 * 105.0,
+                );
+                TrackInput {
+                    xyxy: [x, y, x + 90.0, y + 70.0],
+                    score: if i % 5 == 0 && t % 2 == 1 { 0.2 } else { 0.8 },
+                    class_id: (i % 3) as u32,
+                }
+            })
+            .collect()
+    };
+    let frames: Vec<_> = (0..60).map(frame).collect();
+    let mut tracker = ByteTracker::new(TrackerOptions::default());
+    let mut tracked = Vec::new();
+    for f in &frames[..10] {
+        tracker.update_into(f, &mut tracked);
+    }
+    assert_eq!(tracked.len(), 100, "every object tracked once warm");
+    let n = allocations_in(|| {
+        for f in &frames[10..] {
+            tracker.update_into(f, &mut tracked);
+        }
+    });
+    assert_eq!(tracked.len(), 100);
+    assert_eq!(n, 0, "allocations in 50 warm frames");
+}

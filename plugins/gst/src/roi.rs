@@ -14,12 +14,14 @@ use std::sync::OnceLock;
 
 use gst::glib::Quark;
 use hmg_detect::Detection;
+use hmg_detect::track::TrackInput;
 
 pub const DETECTION_PARAM: &str = "detection";
 pub const TRACKING_PARAM: &str = "tracking";
 
 /// The quarks of the param structures' field names, interned once.
 struct Fields {
+    tracking: Quark,
     class_id: Quark,
     label: Quark,
     confidence: Quark,
@@ -33,6 +35,7 @@ struct Fields {
 fn fields() -> &'static Fields {
     static FIELDS: OnceLock<Fields> = OnceLock::new();
     FIELDS.get_or_init(|| Fields {
+        tracking: Quark::from_str(TRACKING_PARAM),
         class_id: Quark::from_str("class-id"),
         label: Quark::from_str("label"),
         confidence: Quark::from_str("confidence"),
@@ -65,19 +68,54 @@ pub struct TrackInfo {
 }
 
 impl TrackInfo {
+    /// The `tracking` param structure, made in one varargs call instead of a GValue made,
+    /// checked and moved per field through the typed setters: dettrack writes one per tracked
+    /// object per frame, and in a graph's profile these writes are most of its cost.
     pub fn to_structure(&self) -> gst::Structure {
+        use gst::glib::gobject_ffi::{G_TYPE_DOUBLE, G_TYPE_STRING, G_TYPE_UINT64};
+        use gst::glib::translate::{FromGlibPtrFull, IntoGlib};
         let n = fields();
-        let mut s = gst::Structure::new_empty(TRACKING_PARAM);
-        s.set_by_quark(n.track_id, self.track_id);
-        s.set_by_quark(n.age, self.age);
-        s.set_by_quark(n.state, "tracked");
-        for (&name, &v) in n.velocity.iter().zip(&self.velocity) {
-            s.set_by_quark(name, v);
+        let [vx, vy] = self.velocity;
+        let [x1, y1, x2, y2] = self.xyxy;
+        let q = |name: Quark| name.into_glib();
+        // SAFETY: a new structure we own; gst_structure_id_set reads (quark, GType, value)
+        // triples, each value of the C type its GType names, up to a 0 quark, and copies the
+        // string.
+        unsafe {
+            let s = gst::ffi::gst_structure_new_id_empty(q(n.tracking));
+            gst::ffi::gst_structure_id_set(
+                s,
+                q(n.track_id),
+                G_TYPE_UINT64,
+                self.track_id,
+                q(n.age),
+                G_TYPE_UINT64,
+                self.age,
+                q(n.state),
+                G_TYPE_STRING,
+                c"tracked".as_ptr(),
+                q(n.velocity[0]),
+                G_TYPE_DOUBLE,
+                vx,
+                q(n.velocity[1]),
+                G_TYPE_DOUBLE,
+                vy,
+                q(n.xyxy[0]),
+                G_TYPE_DOUBLE,
+                x1,
+                q(n.xyxy[1]),
+                G_TYPE_DOUBLE,
+                y1,
+                q(n.xyxy[2]),
+                G_TYPE_DOUBLE,
+                x2,
+                q(n.xyxy[3]),
+                G_TYPE_DOUBLE,
+                y2,
+                0 as gst::glib::ffi::GQuark,
+            );
+            gst::Structure::from_glib_full(s)
         }
-        for (&name, &v) in n.xyxy.iter().zip(&self.xyxy) {
-            s.set_by_quark(name, v);
-        }
-        s
     }
 
     fn from_structure(s: &gst::StructureRef) -> Option<Self> {
@@ -141,31 +179,85 @@ pub fn add_detections(buffer: &mut gst::BufferRef, dets: &[Detection]) {
     }
 }
 
+/// The class, score and unrounded box of one detection meta (the rounded rectangle where the
+/// `detection` param lacks a coordinate).
+fn class_score_box(
+    m: &gst_video::VideoRegionOfInterestMeta,
+    p: &gst::StructureRef,
+) -> (u32, f32, [f32; 4]) {
+    let (x, y, w, h) = m.rect();
+    let n = fields();
+    let f =
+        |name: Quark, fallback: u32| field::<f64>(p, name).map_or(fallback as f32, |v| v as f32);
+    (
+        field::<i32>(p, n.class_id)
+            .and_then(|c| u32::try_from(c).ok())
+            .unwrap_or(0),
+        field::<f64>(p, n.confidence).unwrap_or(0.0) as f32,
+        [
+            f(n.xyxy[0], x),
+            f(n.xyxy[1], y),
+            f(n.xyxy[2], x + w),
+            f(n.xyxy[3], y + h),
+        ],
+    )
+}
+
+/// The label of one detection meta (its `roi_type` where the param has none).
+fn label<'a>(m: &'a gst_video::VideoRegionOfInterestMeta, p: &'a gst::StructureRef) -> &'a str {
+    field::<&str>(p, fields().label).unwrap_or_else(|| m.roi_type())
+}
+
 /// Reads the detections of a buffer (ROI metas with a `detection` param; others are skipped).
 pub fn detections_from_buffer(buffer: &gst::BufferRef) -> Vec<Detection> {
     buffer
         .iter_meta::<gst_video::VideoRegionOfInterestMeta>()
         .filter_map(|m| {
             let p = m.param(DETECTION_PARAM)?;
-            let (x, y, w, h) = m.rect();
-            let n = fields();
-            let f = |name: Quark, fallback: u32| {
-                field::<f64>(p, name).map_or(fallback as f32, |v| v as f32)
-            };
+            let (class_id, confidence, [x1, y1, x2, y2]) = class_score_box(&m, p);
             Some(Detection {
-                class_id: field::<i32>(p, n.class_id)
-                    .and_then(|c| u32::try_from(c).ok())
-                    .unwrap_or(0),
-                label: match field::<&str>(p, n.label) {
-                    Some(label) => label.into(),
-                    None => m.roi_type().to_string().into(),
-                },
-                confidence: field::<f64>(p, n.confidence).unwrap_or(0.0) as f32,
-                x1: f(n.xyxy[0], x),
-                y1: f(n.xyxy[1], y),
-                x2: f(n.xyxy[2], x + w),
-                y2: f(n.xyxy[3], y + h),
+                class_id,
+                label: label(&m, p).into(),
+                confidence,
+                x1,
+                y1,
+                x2,
+                y2,
             })
         })
         .collect()
+}
+
+/// Decides from a detection's class id and label whether it is one to take.
+pub type ClassFilter<'a> = dyn Fn(u32, &str) -> bool + 'a;
+
+/// What a tracker takes of a buffer's detections, into `inputs` (emptied first), with each
+/// one's index among the detections (as [`detections_from_buffer`] numbers them) in `chosen`:
+/// only those `wanted(class_id, label)` accepts (None: all, and no label is read). Returns how
+/// many detections the buffer holds. Reuses the caller's lists and copies no label.
+pub fn track_inputs_from_buffer(
+    buffer: &gst::BufferRef,
+    wanted: Option<&ClassFilter<'_>>,
+    inputs: &mut Vec<TrackInput>,
+    chosen: &mut Vec<usize>,
+) -> usize {
+    inputs.clear();
+    chosen.clear();
+    let mut count = 0;
+    for m in buffer.iter_meta::<gst_video::VideoRegionOfInterestMeta>() {
+        let Some(p) = m.param(DETECTION_PARAM) else {
+            continue;
+        };
+        let (class_id, score, xyxy) = class_score_box(&m, p);
+        if wanted.is_none_or(|wanted| wanted(class_id, label(&m, p))) {
+            inputs.push(TrackInput {
+                xyxy,
+                score,
+                class_id,
+            });
+            chosen.push(count);
+        }
+        count += 1;
+    }
+    count
 }

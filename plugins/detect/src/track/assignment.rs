@@ -9,7 +9,7 @@
 //! frame never builds the whole rows×cols matrix.
 
 /// The result of one matching: (row, col) pairs, then the unmatched rows and columns, ascending.
-#[derive(Debug, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Assignment {
     pub matches: Vec<(usize, usize)>,
     pub unmatched_rows: Vec<usize>,
@@ -32,13 +32,20 @@ pub fn assign(costs: &[f32], rows: usize, cols: usize, limit: f64) -> Assignment
     assign_edges(rows, cols, &edges, cost, limit)
 }
 
-/// Matches `rows` to `cols` under `limit`, given every pair whose cost is within it (`edges`:
-/// row, column, cost; in any order) and the cost of any pair.
-///
-/// A pair costing more than `limit` is never matched (leaving both alone costs `limit`), so the
-/// problem falls apart into the groups of rows and columns linked by affordable pairs; each
-/// group is solved on its own. In a tracker most tracks overlap one detection or none: the groups
-/// are tiny, and a frame of 100 objects costs a hundred 1×1 problems, not one 200×200.
+/// The buffers one matching needs, kept by the tracker so that a warm frame allocates nothing.
+#[derive(Debug, Clone, Default)]
+pub struct AssignScratch {
+    degree: Vec<u32>,
+    row_match: Vec<usize>,
+    parent: Vec<usize>,
+    linked: Vec<usize>,
+    keyed: Vec<(usize, usize)>,
+    group_rows: Vec<usize>,
+    group_cols: Vec<usize>,
+}
+
+/// [`assign_edges_into`] with fresh buffers.
+#[cfg(test)]
 pub fn assign_edges(
     rows: usize,
     cols: usize,
@@ -46,17 +53,57 @@ pub fn assign_edges(
     cost: impl Fn(usize, usize) -> f64,
     limit: f64,
 ) -> Assignment {
+    let mut out = Assignment::default();
+    assign_edges_into(
+        &mut AssignScratch::default(),
+        &mut out,
+        rows,
+        cols,
+        edges,
+        cost,
+        limit,
+    );
+    out
+}
+
+/// Matches `rows` to `cols` under `limit` into `out`, given every pair whose cost is within it
+/// (`edges`: row, column, cost; in any order) and the cost of any pair.
+///
+/// A pair costing more than `limit` is never matched (leaving both alone costs `limit`), so the
+/// problem falls apart into the groups of rows and columns linked by affordable pairs; each
+/// group is solved on its own. In a tracker most tracks overlap one detection or none: the groups
+/// are tiny, and a frame of 100 objects costs a hundred 1×1 problems, not one 200×200.
+pub fn assign_edges_into(
+    scratch: &mut AssignScratch,
+    out: &mut Assignment,
+    rows: usize,
+    cols: usize,
+    edges: &[(usize, usize, f64)],
+    cost: impl Fn(usize, usize) -> f64,
+    limit: f64,
+) {
     let cost = |r: usize, c: usize| payable(cost(r, c));
+    let AssignScratch {
+        degree,
+        row_match,
+        parent,
+        linked,
+        keyed,
+        group_rows,
+        group_cols,
+    } = scratch;
     // Edges at each row (0..rows) and column (rows..rows+cols).
-    let mut degree = vec![0u32; rows + cols];
+    degree.clear();
+    degree.resize(rows + cols, 0);
     for &(r, c, _) in edges {
         degree[r] += 1;
         degree[rows + c] += 1;
     }
     const NONE: usize = usize::MAX;
-    let mut row_match = vec![NONE; rows];
+    row_match.clear();
+    row_match.resize(rows, NONE);
     // Union-find over the rows (0..rows) and columns (rows..rows+cols) of the larger groups.
-    let mut parent: Vec<usize> = Vec::new();
+    parent.clear();
     fn root(parent: &mut [usize], mut i: usize) -> usize {
         while parent[i] != i {
             parent[i] = parent[parent[i]];
@@ -64,7 +111,7 @@ pub fn assign_edges(
         }
         i
     }
-    let mut linked = Vec::new();
+    linked.clear();
     for &(r, c, pair_cost) in edges {
         if degree[r] == 1 && degree[rows + c] == 1 {
             // A group of one row and one column: matching costs c, leaving both costs limit.
@@ -74,9 +121,9 @@ pub fn assign_edges(
             continue;
         }
         if parent.is_empty() {
-            parent = (0..rows + cols).collect();
+            parent.extend(0..rows + cols);
         }
-        let (a, b) = (root(&mut parent, r), root(&mut parent, rows + c));
+        let (a, b) = (root(parent, r), root(parent, rows + c));
         parent[a] = b;
         linked.extend([r, rows + c]);
     }
@@ -84,21 +131,25 @@ pub fn assign_edges(
         // The linked nodes sorted by group, rows before columns within one.
         linked.sort_unstable();
         linked.dedup();
-        let mut keyed: Vec<(usize, usize)> =
-            linked.iter().map(|&i| (root(&mut parent, i), i)).collect();
+        keyed.clear();
+        keyed.extend(linked.iter().map(|&i| (root(parent, i), i)));
         keyed.sort_unstable();
         for group in keyed.chunk_by(|a, b| a.0 == b.0) {
             let split = group.partition_point(|&(_, i)| i < rows);
-            let group_rows: Vec<usize> = group[..split].iter().map(|&(_, i)| i).collect();
-            let group_cols: Vec<usize> = group[split..].iter().map(|&(_, i)| i - rows).collect();
-            for (r, c) in solve_group(&group_rows, &group_cols, &cost, limit) {
+            group_rows.clear();
+            group_rows.extend(group[..split].iter().map(|&(_, i)| i));
+            group_cols.clear();
+            group_cols.extend(group[split..].iter().map(|&(_, i)| i - rows));
+            for (r, c) in solve_group(group_rows, group_cols, &cost, limit) {
                 row_match[r] = c;
             }
         }
     }
-    let mut out = Assignment::default();
+    out.matches.clear();
+    out.unmatched_rows.clear();
+    out.unmatched_cols.clear();
     let col_taken = &mut degree[rows..];
-    for (r, c) in row_match.into_iter().enumerate() {
+    for (r, &c) in row_match.iter().enumerate() {
         if c == NONE {
             out.unmatched_rows.push(r);
         } else {
@@ -106,8 +157,8 @@ pub fn assign_edges(
             col_taken[c] = u32::MAX;
         }
     }
-    out.unmatched_cols = (0..cols).filter(|&c| col_taken[c] != u32::MAX).collect();
-    out
+    out.unmatched_cols
+        .extend((0..cols).filter(|&c| col_taken[c] != u32::MAX));
 }
 
 /// A NaN cost (a degenerate box) is one no match can pay.

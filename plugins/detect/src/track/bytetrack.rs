@@ -4,7 +4,7 @@
 //! with the score), then the low-confidence ones to the tracks still unmatched, then the tracks
 //! born last frame; a track lost for more than `track_buffer` frames ends.
 
-use super::assignment::{Assignment, assign_edges};
+use super::assignment::{AssignScratch, Assignment, assign_edges_into};
 use super::kalman::{self, Covariance, Mean};
 use super::overlap::{OverlapIndex, Xyxy};
 
@@ -169,13 +169,52 @@ pub struct ByteTracker {
     scratch: Scratch,
 }
 
-/// The buffers one association needs, kept so that a frame allocates little.
+/// Every buffer a frame needs, kept from frame to frame so that a warm frame allocates nothing
+/// (a group of tracks and detections that overlap each other, which the `lapjv` solver takes,
+/// is the exception).
 #[derive(Debug, Clone, Default)]
 struct Scratch {
+    assoc: Assoc,
+    high: Vec<Candidate>,
+    low: Vec<Candidate>,
+    /// High-score detections the first association left.
+    left: Vec<Candidate>,
+    unconfirmed: Vec<usize>,
+    confirmed: Vec<usize>,
+    lost_before: Vec<usize>,
+    pool: Vec<usize>,
+    activated: Vec<usize>,
+    refound: Vec<usize>,
+    lost_now: Vec<usize>,
+    removed: Vec<usize>,
+    remaining: Vec<usize>,
+    tracked_next: Vec<usize>,
+    lost_next: Vec<usize>,
+    in_tracked: Vec<bool>,
+    ended: Vec<bool>,
+    new_index: Vec<usize>,
+    first: Assignment,
+    second: Assignment,
+    third: Assignment,
+    drop_tracked: Vec<bool>,
+    drop_lost: Vec<bool>,
+}
+
+/// The buffers of one association.
+#[derive(Debug, Clone, Default)]
+struct Assoc {
     index: OverlapIndex,
     track_boxes: Vec<Xyxy>,
     candidate_boxes: Vec<Xyxy>,
     edges: Vec<(usize, usize, f64)>,
+    assign: AssignScratch,
+}
+
+/// `flags` emptied, then `len` times `false`.
+fn cleared(flags: &mut Vec<bool>, len: usize) -> &mut Vec<bool> {
+    flags.clear();
+    flags.resize(len, false);
+    flags
 }
 
 impl ByteTracker {
@@ -200,48 +239,65 @@ impl ByteTracker {
     /// Takes one frame's detections; returns the tracks that took one of them, in the
     /// tracker's order.
     pub fn update(&mut self, detections: &[TrackInput]) -> Vec<TrackedObject> {
+        let mut out = Vec::new();
+        self.update_into(detections, &mut out);
+        out
+    }
+
+    /// [`update`](Self::update) into `out` (emptied first), so that a caller that keeps `out`
+    /// allocates nothing once warm.
+    pub fn update_into(&mut self, detections: &[TrackInput], out: &mut Vec<TrackedObject>) {
         self.frame += 1;
         let frame = self.frame;
         let o = self.options.clone();
-        let mut high = Vec::with_capacity(detections.len());
-        let mut low = Vec::with_capacity(detections.len());
+        let mut s = std::mem::take(&mut self.scratch);
+        s.high.clear();
+        s.low.clear();
         for (i, d) in detections.iter().enumerate() {
             let c = Candidate::new(d, i);
             if !(c.ltwh[2] > 0.0 && c.ltwh[3] > 0.0) {
                 continue;
             }
             if d.score >= o.high_thresh {
-                high.push(c);
+                s.high.push(c);
             } else if d.score > o.low_thresh {
-                low.push(c);
+                s.low.push(c);
             }
         }
 
         let mut all = std::mem::take(&mut self.tracks);
-        let (unconfirmed, confirmed): (Vec<usize>, Vec<usize>) =
-            self.tracked.iter().partition(|&&i| !all[i].activated);
-        let lost_before = std::mem::take(&mut self.lost);
-        let pool: Vec<usize> = confirmed.iter().chain(&lost_before).copied().collect();
-        for &i in &pool {
+        s.unconfirmed.clear();
+        s.confirmed.clear();
+        for &i in &self.tracked {
+            if all[i].activated {
+                s.confirmed.push(i);
+            } else {
+                s.unconfirmed.push(i);
+            }
+        }
+        s.lost_before.clear();
+        s.lost_before.extend_from_slice(&self.lost);
+        s.pool.clear();
+        s.pool.extend(s.confirmed.iter().chain(&s.lost_before));
+        for &i in &s.pool {
             let t = &mut all[i];
             if t.state != TrackState::Tracked {
                 t.mean[7] = 0.0;
             }
             kalman::predict(&mut t.mean, &mut t.covariance);
         }
-
-        let live = all.len() + detections.len();
-        let mut activated: Vec<usize> = Vec::with_capacity(live);
-        let mut refound: Vec<usize> = Vec::new();
-        let mut lost_now: Vec<usize> = Vec::new();
-        let mut removed: Vec<usize> = Vec::new();
+        s.activated.clear();
+        s.refound.clear();
+        s.lost_now.clear();
+        s.removed.clear();
 
         // 1. High-score detections against every live track.
-        let first = associate(
-            &mut self.scratch,
+        associate(
+            &mut s.assoc,
+            &mut s.first,
             &all,
-            &pool,
-            &high,
+            &s.pool,
+            &s.high,
             o.fuse_score,
             f64::from(o.match_thresh),
         );
@@ -252,59 +308,85 @@ impl ByteTracker {
                     let was_tracked = track.state == TrackState::Tracked;
                     track.take(&from[d], frame);
                     (if was_tracked {
-                        &mut activated
+                        &mut s.activated
                     } else {
-                        &mut refound
+                        &mut s.refound
                     })
                     .push(rows[t]);
                 }
             };
-        took(&mut all, &pool, &first.matches, &high);
+        took(&mut all, &s.pool, &s.first.matches, &s.high);
 
         // 2. Low-score detections against the tracked tracks still unmatched.
-        let remaining: Vec<usize> = first
-            .unmatched_rows
-            .iter()
-            .map(|&t| pool[t])
-            .filter(|&i| all[i].state == TrackState::Tracked)
-            .collect();
-        let mut unmatched: Vec<usize> = (0..remaining.len()).collect();
-        if !remaining.is_empty() && !low.is_empty() {
-            let second = associate(&mut self.scratch, &all, &remaining, &low, false, 0.5);
-            took(&mut all, &remaining, &second.matches, &low);
-            unmatched = second.unmatched_rows;
+        s.remaining.clear();
+        s.remaining.extend(
+            s.first
+                .unmatched_rows
+                .iter()
+                .map(|&t| s.pool[t])
+                .filter(|&i| all[i].state == TrackState::Tracked),
+        );
+        let second = !s.remaining.is_empty() && !s.low.is_empty();
+        if second {
+            associate(
+                &mut s.assoc,
+                &mut s.second,
+                &all,
+                &s.remaining,
+                &s.low,
+                false,
+                0.5,
+            );
+            took(&mut all, &s.remaining, &s.second.matches, &s.low);
         }
-        for t in unmatched {
-            all[remaining[t]].state = TrackState::Lost;
-            lost_now.push(remaining[t]);
+        let unmatched = if second {
+            s.second.unmatched_rows.len()
+        } else {
+            s.remaining.len()
+        };
+        for k in 0..unmatched {
+            let i = s.remaining[if second {
+                s.second.unmatched_rows[k]
+            } else {
+                k
+            }];
+            all[i].state = TrackState::Lost;
+            s.lost_now.push(i);
         }
 
         // 3. Tracks born last frame against the high-score detections left.
-        let left: Vec<Candidate> = first.unmatched_cols.iter().map(|&d| high[d]).collect();
-        let mut newborn: Vec<usize> = (0..left.len()).collect();
-        if !unconfirmed.is_empty() {
-            let third = associate(
-                &mut self.scratch,
+        s.left.clear();
+        s.left
+            .extend(s.first.unmatched_cols.iter().map(|&d| s.high[d]));
+        let third = !s.unconfirmed.is_empty();
+        if third {
+            associate(
+                &mut s.assoc,
+                &mut s.third,
                 &all,
-                &unconfirmed,
-                &left,
+                &s.unconfirmed,
+                &s.left,
                 o.fuse_score,
                 0.7,
             );
-            for &(t, d) in &third.matches {
-                all[unconfirmed[t]].take(&left[d], frame);
-                activated.push(unconfirmed[t]);
+            for &(t, d) in &s.third.matches {
+                all[s.unconfirmed[t]].take(&s.left[d], frame);
+                s.activated.push(s.unconfirmed[t]);
             }
-            for t in third.unmatched_rows {
-                all[unconfirmed[t]].state = TrackState::Removed;
-                removed.push(unconfirmed[t]);
+            for &t in &s.third.unmatched_rows {
+                all[s.unconfirmed[t]].state = TrackState::Removed;
+                s.removed.push(s.unconfirmed[t]);
             }
-            newborn = third.unmatched_cols;
         }
 
         // 4. New tracks from confident detections nobody took.
-        for d in newborn {
-            let c = &left[d];
+        let newborn = if third {
+            s.third.unmatched_cols.len()
+        } else {
+            s.left.len()
+        };
+        for k in 0..newborn {
+            let c = &s.left[if third { s.third.unmatched_cols[k] } else { k }];
             if c.score < o.new_track_thresh {
                 continue;
             }
@@ -322,64 +404,70 @@ impl ByteTracker {
                 frame,
                 start: frame,
             });
-            activated.push(all.len() - 1);
+            s.activated.push(all.len() - 1);
         }
 
         // 5. Lost too long: ended.
-        for &i in &lost_before {
+        for &i in &s.lost_before {
             if frame - all[i].frame > u64::from(o.track_buffer) {
                 all[i].state = TrackState::Removed;
-                removed.push(i);
+                s.removed.push(i);
             }
         }
 
         // The lists for the next frame, merged as the reference merges them by track id (a
         // track is one entry of `all`, so its index stands for its id).
-        let mut in_tracked = vec![false; all.len()];
-        let mut tracked: Vec<usize> = Vec::with_capacity(all.len());
+        let in_tracked = cleared(&mut s.in_tracked, all.len());
+        s.tracked_next.clear();
         for i in self
             .tracked
             .iter()
             .copied()
             .filter(|&i| all[i].state == TrackState::Tracked)
-            .chain(activated)
-            .chain(refound)
+            .chain(s.activated.iter().copied())
+            .chain(s.refound.iter().copied())
         {
             if !std::mem::replace(&mut in_tracked[i], true) {
-                tracked.push(i);
+                s.tracked_next.push(i);
             }
         }
-        let mut ended = vec![false; all.len()];
-        for &i in &removed {
+        let ended = cleared(&mut s.ended, all.len());
+        for &i in &s.removed {
             ended[i] = true;
         }
-        let lost: Vec<usize> = lost_before
-            .iter()
-            .copied()
-            .filter(|&i| !in_tracked[i])
-            .chain(lost_now)
-            .filter(|&i| !ended[i])
-            .collect();
-        let (tracked, lost) = remove_duplicates(&mut self.scratch.index, &all, tracked, lost);
+        s.lost_next.clear();
+        s.lost_next.extend(
+            s.lost_before
+                .iter()
+                .copied()
+                .filter(|&i| !in_tracked[i])
+                .chain(s.lost_now.iter().copied())
+                .filter(|&i| !ended[i]),
+        );
+        remove_duplicates(&mut s, &all);
 
-        let out = tracked
-            .iter()
-            .map(|&i| &all[i])
-            .filter(|t| t.activated)
-            .map(|t| TrackedObject {
-                track_id: t.id,
-                detection: t.detection,
-                xyxy: t.xyxy_f32(),
-                score: t.score,
-                class_id: t.class_id,
-                age: frame - t.start,
-                velocity: [t.mean[4] as f32, t.mean[5] as f32],
-            })
-            .collect();
+        out.clear();
+        out.extend(
+            s.tracked_next
+                .iter()
+                .map(|&i| &all[i])
+                .filter(|t| t.activated)
+                .map(|t| TrackedObject {
+                    track_id: t.id,
+                    detection: t.detection,
+                    xyxy: t.xyxy_f32(),
+                    score: t.score,
+                    class_id: t.class_id,
+                    age: frame - t.start,
+                    velocity: [t.mean[4] as f32, t.mean[5] as f32],
+                }),
+        );
 
         // The tracks on neither list have ended: the others close up, the lists follow.
-        let mut new_index = vec![usize::MAX; all.len()];
-        for &i in tracked.iter().chain(&lost) {
+        let new_index = &mut s.new_index;
+        new_index.clear();
+        new_index.resize(all.len(), usize::MAX);
+        for &i in s.tracked_next.iter().chain(&s.lost_next) {
             new_index[i] = 0;
         }
         for (next, slot) in new_index.iter_mut().filter(|slot| **slot == 0).enumerate() {
@@ -391,27 +479,32 @@ impl ByteTracker {
             new_index[k - 1] != usize::MAX
         });
         self.tracks = all;
-        self.tracked = tracked.into_iter().map(|i| new_index[i]).collect();
-        self.lost = lost.into_iter().map(|i| new_index[i]).collect();
-        out
+        self.tracked.clear();
+        self.tracked
+            .extend(s.tracked_next.iter().map(|&i| new_index[i]));
+        self.lost.clear();
+        self.lost.extend(s.lost_next.iter().map(|&i| new_index[i]));
+        self.scratch = s;
     }
 }
 
 /// Matches `tracks` (indices into `all`) to `candidates` on 1 − IoU (in float32, as the
 /// reference computes it), optionally fused with the candidates' scores, under `limit`.
 fn associate(
-    scratch: &mut Scratch,
+    scratch: &mut Assoc,
+    out: &mut Assignment,
     all: &[Track],
     tracks: &[usize],
     candidates: &[Candidate],
     fuse: bool,
     limit: f64,
-) -> Assignment {
-    let Scratch {
+) {
+    let Assoc {
         index,
         track_boxes,
         candidate_boxes,
         edges,
+        assign,
     } = scratch;
     track_boxes.clear();
     track_boxes.extend(tracks.iter().map(|&t| all[t].xyxy_f32()));
@@ -446,7 +539,15 @@ fn associate(
             );
         }
     }
-    assign_edges(tracks.len(), candidates.len(), edges, cost, limit)
+    assign_edges_into(
+        assign,
+        out,
+        tracks.len(),
+        candidates.len(),
+        edges,
+        cost,
+        limit,
+    );
 }
 
 /// IoU of two xyxy boxes in float32 with ultralytics' epsilon.
@@ -463,26 +564,25 @@ fn iou(a: [f32; 4], b: [f32; 4]) -> f32 {
     inter / (area_b + area_a - inter + 1e-7)
 }
 
-/// A tracked and a lost track on the same object (IoU > 0.85): the younger one goes.
-fn remove_duplicates(
-    index: &mut OverlapIndex,
-    all: &[Track],
-    tracked: Vec<usize>,
-    lost: Vec<usize>,
-) -> (Vec<usize>, Vec<usize>) {
-    if lost.is_empty() {
-        return (tracked, lost);
+/// A tracked and a lost track on the same object (IoU > 0.85): the younger one goes (from
+/// `tracked_next` and `lost_next`).
+fn remove_duplicates(s: &mut Scratch, all: &[Track]) {
+    if s.lost_next.is_empty() {
+        return;
     }
-    let mut drop_tracked = vec![false; tracked.len()];
-    let mut drop_lost = vec![false; lost.len()];
-    let lost_boxes: Vec<Xyxy> = lost.iter().map(|&b| all[b].xyxy_f32()).collect();
+    let drop_tracked = cleared(&mut s.drop_tracked, s.tracked_next.len());
+    let drop_lost = cleared(&mut s.drop_lost, s.lost_next.len());
+    let lost_boxes = &mut s.assoc.candidate_boxes;
+    lost_boxes.clear();
+    lost_boxes.extend(s.lost_next.iter().map(|&b| all[b].xyxy_f32()));
     // IoU above 0.85 needs boxes that overlap.
-    index.rebuild(&lost_boxes);
-    for (p, &a) in tracked.iter().enumerate() {
+    let index = &mut s.assoc.index;
+    index.rebuild(lost_boxes);
+    for (p, &a) in s.tracked_next.iter().enumerate() {
         let boxa = all[a].xyxy_f32();
         index.overlapping(&boxa, |q| {
             if 1.0 - iou(boxa, lost_boxes[q]) < 0.15 {
-                let b = lost[q];
+                let b = s.lost_next[q];
                 let age_p = all[a].frame - all[a].start;
                 let age_q = all[b].frame - all[b].start;
                 if age_p > age_q {
@@ -493,12 +593,14 @@ fn remove_duplicates(
             }
         });
     }
-    let keep = |list: Vec<usize>, drop: Vec<bool>| {
-        list.into_iter()
-            .zip(drop)
-            .filter(|&(_, d)| !d)
-            .map(|(i, _)| i)
-            .collect()
-    };
-    (keep(tracked, drop_tracked), keep(lost, drop_lost))
+    let mut k = 0;
+    s.tracked_next.retain(|_| {
+        k += 1;
+        !drop_tracked[k - 1]
+    });
+    let mut k = 0;
+    s.lost_next.retain(|_| {
+        k += 1;
+        !drop_lost[k - 1]
+    });
 }

@@ -32,6 +32,19 @@ struct State {
     tracker: ByteTracker,
     options: TrackerOptions,
     active: u32,
+    /// Kept from frame to frame, so that a warm frame allocates nothing here.
+    lists: Lists,
+}
+
+#[derive(Default)]
+struct Lists {
+    inputs: Vec<TrackInput>,
+    /// Tracker input index → detection index on the buffer.
+    chosen: Vec<usize>,
+    tracked: Vec<TrackedObject>,
+    /// Detection index → index in `tracked` (`usize::MAX`: no track took it).
+    by_detection: Vec<usize>,
+    kept_ids: Vec<i32>,
 }
 
 #[derive(Default)]
@@ -228,46 +241,37 @@ impl BaseTransformImpl for DetTrack {
 
     fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
         let settings = self.settings.lock().unwrap().clone();
-        let detections = roi::detections_from_buffer(buf);
-        // Tracker input index → detection index on the buffer.
-        let mut chosen = Vec::with_capacity(detections.len());
-        let inputs: Vec<TrackInput> = detections
-            .iter()
-            .enumerate()
-            .filter(|(_, d)| selected(&settings.classes, d.class_id, &d.label))
-            .map(|(i, d)| {
-                chosen.push(i);
-                TrackInput {
-                    xyxy: [d.x1, d.y1, d.x2, d.y2],
-                    score: d.confidence,
-                    class_id: d.class_id,
-                }
-            })
-            .collect();
-        let tracked = {
-            let mut state = self.state.lock().unwrap();
-            if state.options != settings.tracker {
-                // Thresholds changed while playing: tracks go on under the new ones.
-                state.tracker.set_options(settings.tracker.clone());
-                state.options = settings.tracker.clone();
-            }
-            let tracked = state.tracker.update(&inputs);
-            state.active = tracked.len() as u32;
-            tracked
-        };
-        let mut by_detection: Vec<Option<&TrackedObject>> = vec![None; detections.len()];
-        for t in &tracked {
-            by_detection[chosen[t.detection]] = Some(t);
+        let mut state = self.state.lock().unwrap();
+        let state = &mut *state;
+        let lists = &mut state.lists;
+        let wanted = |class_id: u32, label: &str| selected(&settings.classes, class_id, label);
+        let detections = roi::track_inputs_from_buffer(
+            buf,
+            (!settings.classes.is_empty()).then_some(&wanted as &roi::ClassFilter<'_>),
+            &mut lists.inputs,
+            &mut lists.chosen,
+        );
+        if state.options != settings.tracker {
+            // Thresholds changed while playing: tracks go on under the new ones.
+            state.tracker.set_options(settings.tracker.clone());
+            state.options = settings.tracker.clone();
+        }
+        state.tracker.update_into(&lists.inputs, &mut lists.tracked);
+        state.active = lists.tracked.len() as u32;
+        lists.by_detection.clear();
+        lists.by_detection.resize(detections, usize::MAX);
+        for (k, t) in lists.tracked.iter().enumerate() {
+            lists.by_detection[lists.chosen[t.detection]] = k;
         }
         gst::trace!(
             CAT,
             imp = self,
             "{} detections, {} tracked",
-            detections.len(),
-            tracked.len()
+            detections,
+            lists.tracked.len()
         );
         let mut index = 0;
-        let mut kept_ids = Vec::with_capacity(detections.len());
+        lists.kept_ids.clear();
         let mut removed = false;
         buf.foreach_meta_mut(|mut meta| {
             use gst::buffer::BufferMetaForeachAction::{Keep, Remove};
@@ -277,7 +281,10 @@ impl BaseTransformImpl for DetTrack {
             if roi.param(DETECTION_PARAM).is_none() {
                 return ControlFlow::Continue(Keep);
             }
-            let track = by_detection.get(index).copied().flatten();
+            let track = lists
+                .by_detection
+                .get(index)
+                .and_then(|&k| lists.tracked.get(k));
             index += 1;
             if let Some(t) = track {
                 let info = TrackInfo {
@@ -291,16 +298,16 @@ impl BaseTransformImpl for DetTrack {
                 removed = true;
                 return ControlFlow::Continue(Remove);
             }
-            kept_ids.push(roi.id());
+            lists.kept_ids.push(roi.id());
             ControlFlow::Continue(Keep)
         });
         if removed {
             // The detections left are numbered 0, 1, 2 … again, in their order: bindings
             // without meta iteration (PyGObject) fetch them by id.
-            kept_ids.sort_unstable();
+            lists.kept_ids.sort_unstable();
             for mut roi in buf.iter_meta_mut::<gst_video::VideoRegionOfInterestMeta>() {
                 if roi.param(DETECTION_PARAM).is_some()
-                    && let Ok(rank) = kept_ids.binary_search(&roi.id())
+                    && let Ok(rank) = lists.kept_ids.binary_search(&roi.id())
                 {
                     roi.set_id(rank as i32);
                 }
