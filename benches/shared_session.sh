@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT OR Apache-2.0
-# `hmg detect --share-model` (one onnxruntime session for every stream, frames in turn) against
-# the default (a session per stream, the cores shared out, run in parallel): N copies of the
-# bundled clip, `--headless`, the two in turns. Total FPS, mean p50 latency and peak RSS, medians.
-#   benches/shared_session.sh [streams...]   (default: 1 2 4; ROUNDS=N, default 3)
+# `hmg detect --share-model` (one onnxruntime session for every stream) against the default (a
+# session per stream, the cores shared out, run in parallel): N copies of the bundled clip,
+# `--headless`, the configurations in turns. Total FPS, mean p50 latency and peak RSS, medians.
+# With a model whose batch axis is dynamic, the shared session batches the streams' frames into
+# one run; a third configuration then runs the same weights with the batch axis fixed at 1
+# (frames in turn, what sharing did before batching) beside it.
+#   benches/shared_session.sh [streams...]   (default: 1 2 4; ROUNDS=N, default 3; MODEL=…)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 model=${MODEL:-models/yolov12n-coco.onnx}
@@ -15,19 +18,47 @@ hmg=target/release/hmg
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 rounds=${ROUNDS:-3}
-echo "| streams | session per stream: FPS (total) | shared: FPS (total) | per stream: p50 | shared: p50 | per stream: peak RSS | shared: peak RSS |"
-echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+venv="${HMG_ULTRALYTICS_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/hmg/venvs/ultralytics}"
+
+labels=("session per stream" "shared")
+models=("$model" "$model")
+flags=("" "--share-model")
+dynamic=$("$venv/bin/python" - "$model" "$work/static.onnx" <<'PY'
+import onnx, sys
+m = onnx.load(sys.argv[1])
+batch = m.graph.input[0].type.tensor_type.shape.dim[0]
+if batch.dim_value > 0:
+    print("no")
+else:
+    # The same weights and graph, the batch axis fixed at 1.
+    batch.ClearField("dim_param")
+    batch.dim_value = 1
+    onnx.save(m, sys.argv[2])
+    print("yes")
+PY
+)
+if [ "$dynamic" = yes ]; then
+  labels=("session per stream" "shared, batch axis fixed (turns)" "shared, batched")
+  models=("$model" "$work/static.onnx" "$model")
+  flags=("" "--share-model" "--share-model")
+fi
+
+header="| streams |"; rule="| ---: |"
+for what in "FPS (total)" "p50" "peak RSS"; do
+  for l in "${labels[@]}"; do header="$header $l: $what |"; rule="$rule ---: |"; done
+done
+echo "$header"; echo "$rule"
 for n in "${streams[@]}"; do
   inputs=()
   for _ in $(seq "$n"); do inputs+=(--input "$clip"); done
   : >"$work/rounds-$n"
   for r in $(seq "$rounds"); do
     row=""
-    for share in "" "--share-model"; do
+    for k in "${!labels[@]}"; do
       rm -rf "$work/out"
-      # shellcheck disable=SC2086 # $share is one flag or none
-      /usr/bin/time -f "%M" -o "$work/rss" "$hmg" detect --model "$model" "${inputs[@]}" --headless \
-        --snapshot-interval 0 $share --output "$work/out" >"$work/log" 2>&1 || { cat "$work/log" >&2; exit 1; }
+      # shellcheck disable=SC2086 # one flag or none
+      /usr/bin/time -f "%M" -o "$work/rss" "$hmg" detect --model "${models[$k]}" "${inputs[@]}" --headless \
+        --snapshot-interval 0 ${flags[$k]} --output "$work/out" >"$work/log" 2>&1 || { cat "$work/log" >&2; exit 1; }
       row="$row $(python3 - "$work"/out/*/summary.json "$work/rss" <<'PY'
 import json, sys
 s = json.load(open(sys.argv[1]))
@@ -40,10 +71,14 @@ PY
     done
     echo "$row" >>"$work/rounds-$n"
   done
-  python3 - "$n" "$work/rounds-$n" <<'PY'
+  python3 - "$n" "${#labels[@]}" "$work/rounds-$n" <<'PY'
 import statistics, sys
-rows = [list(map(float, l.split())) for l in open(sys.argv[2]) if l.strip()]
+n, configs = sys.argv[1], int(sys.argv[2])
+rows = [list(map(float, l.split())) for l in open(sys.argv[3]) if l.strip()]
 med = lambda i: statistics.median(r[i] for r in rows)
-print(f"| {sys.argv[1]} | {med(0):.2f} | {med(3):.2f} | {med(1):.1f} ms | {med(4):.1f} ms | {med(2):.0f} MiB | {med(5):.0f} MiB |")
+cells = [f"{med(3 * k):.2f}" for k in range(configs)]
+cells += [f"{med(3 * k + 1):.1f} ms" for k in range(configs)]
+cells += [f"{med(3 * k + 2):.0f} MiB" for k in range(configs)]
+print(f"| {n} | " + " | ".join(cells) + " |")
 PY
 done

@@ -76,7 +76,8 @@ pub struct DetectArgs {
     #[arg(long, value_parser = crate::usage::threads)]
     threads: Option<u32>,
     /// ONNX: every stream runs one onnxruntime session, one copy of the model in memory, frames
-    /// in turn (less memory; less total FPS than a session per stream running in parallel)
+    /// in turn, or batched into one run when the model's batch axis is dynamic (less memory;
+    /// with a static model, less total FPS than a session per stream running in parallel)
     #[arg(long)]
     share_model: bool,
     /// Also publish every frame's detections to this MQTT broker, e.g.

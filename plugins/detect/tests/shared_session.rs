@@ -2,7 +2,8 @@
 //! Streams of one process that run the same ONNX model in one session group share one onnxruntime
 //! session (one copy of the weights): the same file with the same threads is loaded once, and
 //! every engine still gets its own frames' outputs, equal to a session of its own. Without a
-//! group, every engine has its own.
+//! group, every engine has its own. With a dynamic batch axis, the frames of streams running
+//! together go through the shared session in one run.
 
 mod common;
 
@@ -66,4 +67,82 @@ fn engines_of_one_model_share_a_session_and_keep_their_own_frames() {
     assert!(differs(&b, &b_alone) < 1e-3, "{}", differs(&b, &b_alone));
     // The two pictures do give different outputs, so a mix-up would show.
     assert!(differs(&a, &b) > 0.1);
+}
+
+#[test]
+fn streams_sharing_a_dynamic_batch_model_run_their_frames_together() {
+    // A real model exported with a dynamic batch axis (ultralytics' dynamic=True).
+    let model = testdata().join("models/nudenet_320n.onnx");
+    let options = EngineOptions {
+        session_group: Some("batched".into()),
+        threads: 2,
+        ..Default::default()
+    };
+    let Ok(lone) = OnnxEngine::open(&model, &EngineOptions::default()) else {
+        panic!("onnxruntime is needed for this test: run scripts/setup");
+    };
+    let size = lone.info().input_width;
+    let mut letterboxer = Letterboxer::new();
+    let pictures: Vec<Vec<u8>> = ["astronaut.png", "coffee.png", "camera.png"]
+        .iter()
+        .map(|name| {
+            let (rgb, w, h) = read_png(&testdata().join("images").join(name));
+            let frame = FrameRef::packed(PixelFormat::Rgb, w, h, &rgb).unwrap();
+            letterboxer.run(&frame, size, size).0.to_vec()
+        })
+        .collect();
+    let mut lone = lone;
+    let expected: Vec<Vec<f32>> = pictures
+        .iter()
+        .map(|p| first_output(&lone.infer(p).unwrap()))
+        .collect();
+
+    let engines: Vec<OnnxEngine> = (0..3)
+        .map(|_| OnnxEngine::open(&model, &options).unwrap())
+        .collect();
+    assert!(engines[0].shares_session_with(&engines[2]));
+    let (runs_before, frames_before) = engines[0].session_runs();
+    let frames_each = 6;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = engines
+            .into_iter()
+            .enumerate()
+            .map(|(stream, mut engine)| {
+                let (pictures, expected) = (&pictures, &expected);
+                scope.spawn(move || {
+                    for frame in 0..frames_each {
+                        // Each stream its own picture sequence, so a mix-up would show.
+                        let k = (stream + frame) % pictures.len();
+                        engine.submit(&pictures[k]).unwrap();
+                        let got = first_output(&engine.collect().unwrap());
+                        let worst = got
+                            .iter()
+                            .zip(&expected[k])
+                            .map(|(a, b)| (a - b).abs())
+                            .fold(0f32, f32::max);
+                        assert!(
+                            worst < 1e-3,
+                            "stream {stream} frame {frame}: off by {worst}"
+                        );
+                    }
+                    engine
+                })
+            })
+            .collect();
+        let engines: Vec<OnnxEngine> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        let (runs, frames) = engines[0].session_runs();
+        let (runs, frames) = (runs - runs_before, frames - frames_before);
+        assert_eq!(frames, 3 * frames_each as u64, "every frame ran once");
+        assert!(
+            runs < frames,
+            "{runs} runs for {frames} frames: the streams' frames were never batched"
+        );
+        println!("{frames} frames of 3 streams in {runs} runs");
+    });
+}
+
+/// The first output of a frame, as floats.
+fn first_output(outputs: &[hmg_detect::Tensor]) -> Vec<f32> {
+    let mut scratch = Vec::new();
+    outputs[0].view().to_f32(&mut scratch).to_vec()
 }

@@ -23,6 +23,7 @@
 #[cfg(feature = "hailo")]
 pub mod hailort;
 pub mod onnx;
+mod shared_runs;
 
 use std::path::{Path, PathBuf};
 
@@ -56,8 +57,9 @@ pub struct EngineOptions {
     /// HailoRT: engines with the same group share one virtual device (None = a device of its own).
     pub vdevice_group: Option<String>,
     /// onnxruntime: engines with the same group that open the same model file with the same
-    /// threads share one session, one copy of the weights, running their frames in turn (None = a
-    /// session of its own, run in parallel with the others).
+    /// threads share one session, one copy of the weights, running their frames in turn, or in
+    /// one run when the model's batch axis is dynamic (None = a session of its own, run in
+    /// parallel with the others).
     pub session_group: Option<String>,
     /// HailoRT NMS score / IoU thresholds pushed to HEFs with on-chip NMS (None = the HEF's).
     pub nms_score_threshold: Option<f32>,

@@ -3,12 +3,14 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, OnceLock, Weak};
 
 use ort::environment::Environment;
 use ort::session::Session;
 use ort::value::{TensorElementType, TensorRef, ValueType};
 
+use super::shared_runs::{RunResult, SharedRuns};
 use super::{Engine, EngineOptions, ModelInfo};
 use crate::error::DetectError;
 use crate::labels::parse_python_names;
@@ -102,6 +104,12 @@ struct LoadedModel {
     info: ModelInfo,
     input_name: String,
     dynamic_batch: bool,
+    /// In a session group, with a dynamic batch axis: the streams' frames batched into shared
+    /// runs (None: runs take turns, a stream's frames at a time).
+    shared_runs: Option<SharedRuns>,
+    /// onnxruntime runs so far, and the frames they carried.
+    runs: AtomicU64,
+    frames_run: AtomicU64,
 }
 
 /// What makes two opens the same model: the group asked for, the file (as it is now: a re-export
@@ -134,12 +142,17 @@ impl ModelKey {
 static LOADED: LazyLock<Mutex<HashMap<ModelKey, Weak<LoadedModel>>>> =
     LazyLock::new(Default::default);
 
+/// Numbers the engines, so that a shared model tells their frames apart.
+static NEXT_STREAM: AtomicU64 = AtomicU64::new(1);
+
 /// A loaded ONNX detector.
 pub struct OnnxEngine {
     model: Arc<LoadedModel>,
     info: ModelInfo,
     /// Frames per onnxruntime run: `batch_size` when the model's batch axis is dynamic, else 1.
     batch: usize,
+    /// This engine among those sharing its model.
+    stream: u64,
     /// CHW images of the frames submitted since the last run.
     input: Vec<f32>,
     /// The geometry each image slot of `input` was last letterboxed with (its pad is there).
@@ -176,7 +189,11 @@ impl OnnxEngine {
                 match loaded.get(&key).and_then(Weak::upgrade) {
                     Some(model) => model,
                     None => {
-                        let model = Arc::new(Self::load(path, options)?);
+                        let mut model = Self::load(path, options)?;
+                        if model.dynamic_batch {
+                            model.shared_runs = Some(SharedRuns::default());
+                        }
+                        let model = Arc::new(model);
                         loaded.insert(key, Arc::downgrade(&model));
                         model
                     }
@@ -194,6 +211,7 @@ impl OnnxEngine {
             },
             model,
             info,
+            stream: NEXT_STREAM.fetch_add(1, Ordering::Relaxed),
             input: Vec::new(),
             slot_geometry: Vec::new(),
             queued: 0,
@@ -204,6 +222,15 @@ impl OnnxEngine {
     /// Whether `self` and `other` run one onnxruntime session (the same weights in memory).
     pub fn shares_session_with(&self, other: &OnnxEngine) -> bool {
         Arc::ptr_eq(&self.model, &other.model)
+    }
+
+    /// The onnxruntime runs of this engine's session so far (every engine sharing it counted),
+    /// and the frames they carried: more frames than runs when frames were batched.
+    pub fn session_runs(&self) -> (u64, u64) {
+        (
+            self.model.runs.load(Ordering::Relaxed),
+            self.model.frames_run.load(Ordering::Relaxed),
+        )
     }
 
     fn load(path: &Path, options: &EngineOptions) -> Result<LoadedModel, DetectError> {
@@ -270,9 +297,13 @@ impl OnnxEngine {
                 info: info.clone(),
                 input_name,
                 dynamic_batch,
+                shared_runs: None,
+                runs: AtomicU64::new(0),
+                frames_run: AtomicU64::new(0),
             }),
             info,
             batch: 1,
+            stream: 0,
             input: Vec::new(),
             slot_geometry: Vec::new(),
             queued: 0,
@@ -426,32 +457,54 @@ impl OnnxEngine {
         Ok(())
     }
 
-    /// Runs the queued frames as one batch and splits the outputs per frame.
+    /// Runs the queued frames as one batch (with other streams' frames when the session is
+    /// shared and batches) and splits the outputs per frame.
     fn run_queued(&mut self) -> Result<(), DetectError> {
         let n = std::mem::take(&mut self.queued);
         let (w, h) = (self.info.input_width, self.info.input_height);
-        let fail = |reason: String| DetectError::Inference {
+        let input = &self.input[..n * 3 * h * w];
+        let model = &*self.model;
+        // Alone on the model (the others gone), an engine runs its frames as they are.
+        let frames = match &model.shared_runs {
+            Some(runs) if Arc::strong_count(&self.model) > 1 => {
+                runs.run(self.stream, input.to_vec(), n, |all, frames| {
+                    model.run(all, frames, w, h)
+                })
+            }
+            _ => model.run(input, n, w, h),
+        }
+        .map_err(|reason| DetectError::Inference {
             path: self.info.path.clone(),
             reason,
-        };
-        let tensor = TensorRef::from_array_view(([n, 3, h, w], &self.input[..n * 3 * h * w]))
-            .map_err(|e| fail(e.to_string()))?;
+        })?;
+        self.ready.extend(frames);
+        Ok(())
+    }
+}
+
+impl LoadedModel {
+    /// One onnxruntime run of `n` images (`input`, CHW float each); each frame's outputs.
+    fn run(&self, input: &[f32], n: usize, w: usize, h: usize) -> RunResult {
+        let fail = |e: &dyn std::fmt::Display| e.to_string();
+        let tensor = TensorRef::from_array_view(([n, 3, h, w], input)).map_err(|e| fail(&e))?;
         // Streams sharing the model take turns (onnxruntime spreads each run over its threads).
-        let mut session = self.model.session.lock().unwrap();
+        let mut session = self.session.lock().unwrap();
         let outputs = session
-            .run(ort::inputs![self.model.input_name.as_str() => tensor])
-            .map_err(|e| fail(e.to_string()))?;
+            .run(ort::inputs![self.input_name.as_str() => tensor])
+            .map_err(|e| fail(&e))?;
+        self.runs.fetch_add(1, Ordering::Relaxed);
+        self.frames_run.fetch_add(n as u64, Ordering::Relaxed);
         let mut frames: Vec<Vec<Tensor>> =
             (0..n).map(|_| Vec::with_capacity(outputs.len())).collect();
         for (name, value) in outputs.iter() {
             let (shape, data) = value
                 .try_extract_tensor::<f32>()
-                .map_err(|e| fail(format!("output '{name}' is not float32: {e}")))?;
+                .map_err(|e| format!("output '{name}' is not float32: {e}"))?;
             let shape: Vec<usize> = shape.iter().map(|&d| d.max(0) as usize).collect();
             if shape.first() != Some(&n) || data.len() % n != 0 {
-                return Err(fail(format!(
+                return Err(format!(
                     "output '{name}' has shape {shape:?}; expected its first axis to be the batch of {n}"
-                )));
+                ));
             }
             let mut one = shape.clone();
             one[0] = 1;
@@ -461,8 +514,7 @@ impl OnnxEngine {
                 frame.push(Tensor::f32(name.to_string(), one.clone(), chunk));
             }
         }
-        self.ready.extend(frames);
-        Ok(())
+        Ok(frames)
     }
 }
 

@@ -174,7 +174,7 @@ impl ObjectImpl for HailoInfer {
                     .build(),
                 glib::ParamSpecString::builder("session-group")
                     .nick("Session group")
-                    .blurb("onnxruntime: instances with the same group that run the same model file with the same threads share one session, one copy of the weights, running frames in turn (unset: a session of its own, run in parallel with the others)")
+                    .blurb("onnxruntime: instances with the same group that run the same model file with the same threads share one session, one copy of the weights, running frames in turn; with a dynamic batch axis the frames of the instances are batched into one run (unset: a session of its own, run in parallel with the others)")
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecDouble::builder("nms-score-threshold")
