@@ -36,16 +36,7 @@ fn engines_of_one_model_share_a_session_and_keep_their_own_frames() {
     assert!(!ungrouped.shares_session_with(&ungrouped_too));
     assert_eq!(first.info(), second.info());
 
-    let size = first.info().input_width;
-    let mut letterboxer = Letterboxer::new();
-    let inputs: Vec<Vec<u8>> = ["astronaut.png", "coffee.png"]
-        .iter()
-        .map(|name| {
-            let (rgb, w, h) = read_png(&testdata().join("images").join(name));
-            let frame = FrameRef::packed(PixelFormat::Rgb, w, h, &rgb).unwrap();
-            letterboxer.run(&frame, size, size).0.to_vec()
-        })
-        .collect();
+    let inputs = letterboxed(&["astronaut.png", "coffee.png"], first.info().input_width);
     // Interleaved: each engine gets back its own frame's outputs, as from a session of its own.
     first.submit(&inputs[0]).unwrap();
     second.submit(&inputs[1]).unwrap();
@@ -81,16 +72,10 @@ fn streams_sharing_a_dynamic_batch_model_run_their_frames_together() {
     let Ok(lone) = OnnxEngine::open(&model, &EngineOptions::default()) else {
         panic!("onnxruntime is needed for this test: run scripts/setup");
     };
-    let size = lone.info().input_width;
-    let mut letterboxer = Letterboxer::new();
-    let pictures: Vec<Vec<u8>> = ["astronaut.png", "coffee.png", "camera.png"]
-        .iter()
-        .map(|name| {
-            let (rgb, w, h) = read_png(&testdata().join("images").join(name));
-            let frame = FrameRef::packed(PixelFormat::Rgb, w, h, &rgb).unwrap();
-            letterboxer.run(&frame, size, size).0.to_vec()
-        })
-        .collect();
+    let pictures = letterboxed(
+        &["astronaut.png", "coffee.png", "camera.png"],
+        lone.info().input_width,
+    );
     let mut lone = lone;
     let expected: Vec<Vec<f32>> = pictures
         .iter()
@@ -145,4 +130,17 @@ fn streams_sharing_a_dynamic_batch_model_run_their_frames_together() {
 fn first_output(outputs: &[hmg_detect::Tensor]) -> Vec<f32> {
     let mut scratch = Vec::new();
     outputs[0].view().to_f32(&mut scratch).to_vec()
+}
+
+/// The test pictures letterboxed to a square model input of `size`.
+fn letterboxed(names: &[&str], size: usize) -> Vec<Vec<u8>> {
+    let mut letterboxer = Letterboxer::new();
+    names
+        .iter()
+        .map(|name| {
+            let (rgb, w, h) = read_png(&testdata().join("images").join(name));
+            let frame = FrameRef::packed(PixelFormat::Rgb, w, h, &rgb).unwrap();
+            letterboxer.run(&frame, size, size).0.to_vec()
+        })
+        .collect()
 }

@@ -68,9 +68,10 @@ pub struct TrackInfo {
 }
 
 impl TrackInfo {
-    /// The `tracking` param structure, made in one varargs call instead of a GValue made,
-    /// checked and moved per field through the typed setters: dettrack writes one per tracked
-    /// object per frame, and in a graph's profile these writes are most of its cost.
+    /// The `tracking` param structure, its values collected straight into it by GStreamer's
+    /// varargs setter instead of a GValue made, checked and moved per field through the typed
+    /// setters: dettrack writes one per tracked object per frame, and in a graph's profile these
+    /// writes are most of its cost.
     pub fn to_structure(&self) -> gst::Structure {
         use gst::glib::gobject_ffi::{G_TYPE_DOUBLE, G_TYPE_STRING, G_TYPE_UINT64};
         use gst::glib::translate::{FromGlibPtrFull, IntoGlib};
@@ -94,26 +95,13 @@ impl TrackInfo {
                 q(n.state),
                 G_TYPE_STRING,
                 c"tracked".as_ptr(),
-                q(n.velocity[0]),
-                G_TYPE_DOUBLE,
-                vx,
-                q(n.velocity[1]),
-                G_TYPE_DOUBLE,
-                vy,
-                q(n.xyxy[0]),
-                G_TYPE_DOUBLE,
-                x1,
-                q(n.xyxy[1]),
-                G_TYPE_DOUBLE,
-                y1,
-                q(n.xyxy[2]),
-                G_TYPE_DOUBLE,
-                x2,
-                q(n.xyxy[3]),
-                G_TYPE_DOUBLE,
-                y2,
                 0 as gst::glib::ffi::GQuark,
             );
+            let doubles = n.velocity.iter().chain(&n.xyxy);
+            for (&name, value) in doubles.zip([vx, vy, x1, y1, x2, y2]) {
+                let end = 0 as gst::glib::ffi::GQuark;
+                gst::ffi::gst_structure_id_set(s, q(name), G_TYPE_DOUBLE, value, end);
+            }
             gst::Structure::from_glib_full(s)
         }
     }
