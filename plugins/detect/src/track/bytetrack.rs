@@ -463,6 +463,14 @@ impl ByteTracker {
                 }),
         );
 
+        if s.tracked_next.len() + s.lost_next.len() == all.len() {
+            // No track ended (most frames): every track stays where it is.
+            self.tracks = all;
+            std::mem::swap(&mut self.tracked, &mut s.tracked_next);
+            std::mem::swap(&mut self.lost, &mut s.lost_next);
+            self.scratch = s;
+            return;
+        }
         // The tracks on neither list have ended: the others close up, the lists follow.
         let new_index = &mut s.new_index;
         new_index.clear();

@@ -176,6 +176,10 @@ mod tests {
                 b.push(a[0]);
                 b.push([a[0][2], a[0][1], a[0][2] + 10.0, a[0][3]]);
                 b.push([f32::NAN, 0.0, 10.0, 10.0]);
+                // Unbounded and far-off boxes.
+                b.push([0.0, 0.0, f32::INFINITY, 10.0]);
+                b.push([f32::NEG_INFINITY, 5.0, 50.0, 40.0]);
+                b.push([1e30, 1e30, 2e30, 2e30]);
             }
             let index = OverlapIndex::new(&b);
             for boxa in &a {
