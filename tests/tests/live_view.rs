@@ -134,7 +134,12 @@ fn the_live_view_shows_the_stream_and_its_editor_changes_what_is_counted() {
     );
     assert_eq!(code, 400, "a broken zones file is refused");
 
-    // Without the token: nothing.
+    // Without the token, or with one that differs in its first character: nothing.
+    let wrong = format!(
+        "{}{}",
+        if token.starts_with('0') { '1' } else { '0' },
+        &token[1..]
+    );
     for path in [
         "/",
         "/frame/0.jpg",
@@ -145,8 +150,9 @@ fn the_live_view_shows_the_stream_and_its_editor_changes_what_is_counted() {
     ] {
         assert_eq!(http(&addr, "GET", path, "").0, 403, "{path}");
         assert_eq!(
-            http(&addr, "GET", &format!("{path}?token=0{}", &token[1..]), "").0,
-            403
+            http(&addr, "GET", &format!("{path}?token={wrong}"), "").0,
+            403,
+            "{path} with a wrong token"
         );
     }
     let (code, _, page) = http(&addr, "GET", &format!("/{q}"), "");
