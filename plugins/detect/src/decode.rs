@@ -37,6 +37,49 @@ pub struct Candidate {
     pub class_id: u32,
 }
 
+/// Each anchor's best score over the class rows of `scores` (`best.len()` anchors a row) into
+/// `best`, which starts at `-inf`: a NaN score never wins, as in ultralytics' `max`.
+fn best_scores(scores: &[f32], best: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if crate::simd::avx2() {
+        // SAFETY: simd::avx2() checked that the CPU has AVX2.
+        unsafe { best_scores_avx2(scores, best) };
+        return;
+    }
+    best_scores_rows(scores, best);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn best_scores_avx2(scores: &[f32], best: &mut [f32]) {
+    best_scores_rows(scores, best);
+}
+
+/// Four class rows a pass, so `best` is read and written once per four rows; the comparisons
+/// still run row after row for each anchor, which keeps the first maximum.
+#[inline(always)]
+fn best_scores_rows(scores: &[f32], best: &mut [f32]) {
+    #[inline(always)]
+    fn max(b: f32, s: f32) -> f32 {
+        if s > b { s } else { b }
+    }
+    let anchors = best.len();
+    let mut quads = scores.chunks_exact(4 * anchors);
+    for quad in quads.by_ref() {
+        let (r0, rest) = quad.split_at(anchors);
+        let (r1, rest) = rest.split_at(anchors);
+        let (r2, r3) = rest.split_at(anchors);
+        for ((((b, &s0), &s1), &s2), &s3) in best.iter_mut().zip(r0).zip(r1).zip(r2).zip(r3) {
+            *b = max(max(max(max(*b, s0), s1), s2), s3);
+        }
+    }
+    for row in quads.remainder().chunks_exact(anchors) {
+        for (b, &s) in best.iter_mut().zip(row) {
+            *b = max(*b, s);
+        }
+    }
+}
+
 /// Reusable decoder: keeps its per-anchor scratch between frames.
 #[derive(Debug, Default)]
 pub struct Decoder {
@@ -123,11 +166,7 @@ impl Decoder {
                 self.best.clear();
                 self.best.resize(anchors, f32::NEG_INFINITY);
                 let scores = &data[4 * anchors..(4 + classes) * anchors];
-                for row in scores.chunks_exact(anchors) {
-                    for (b, &s) in self.best.iter_mut().zip(row) {
-                        *b = if s > *b { s } else { *b };
-                    }
-                }
+                best_scores(scores, &mut self.best);
                 for (j, &score) in self.best.iter().enumerate() {
                     if !(score > conf) {
                         continue;

@@ -162,3 +162,56 @@ pub(super) fn average_pairs<const BPP: usize>(off: [usize; 3], sum: &[u16], dst:
         }
     }
 }
+
+/// [`sample`] for an exact 3× downscale of `BPP`-byte pixels: the middle pixel of every three,
+/// read in order, which the compiler vectorises.
+#[inline(always)]
+pub(super) fn sample_thirds<const BPP: usize>(off: [usize; 3], src: &[u8], dst: &mut [u8]) {
+    let Some(last) = (dst.len() / 3).checked_sub(1) else {
+        return;
+    };
+    // The last pixel's three-pixel group may be cut short by the row's end.
+    let (body, tail) = dst.split_at_mut(3 * last);
+    let src = &src[BPP..];
+    for (d, s) in body.chunks_exact_mut(3).zip(src.chunks_exact(3 * BPP)) {
+        for c in 0..3 {
+            d[c] = s[off[c]];
+        }
+    }
+    for c in 0..3 {
+        tail[c] = src[3 * BPP * last + off[c]];
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tables::Tables;
+    use super::*;
+
+    /// The in-order kernel reads the pixels the tables name, to the row's last pixel, for
+    /// every packed layout of 3 and 4 bytes.
+    #[test]
+    fn sampling_thirds_reads_what_the_tables_name() {
+        let mut tables = Tables::default();
+        for (bpp, offs) in [
+            (3, vec![[0, 1, 2], [2, 1, 0]]),
+            (4, vec![[0, 1, 2], [2, 1, 0], [1, 2, 3], [3, 2, 1]]),
+        ] {
+            for width in [1920, 1923, 3] {
+                tables.build(width, 9, width / 3, 3, bpp);
+                assert!(tables.thirds, "{width} {bpp}");
+                let row: Vec<u8> = (0..width * bpp).map(|i| (i * 7 + i / 5) as u8).collect();
+                for off in offs.iter().copied() {
+                    let mut want = vec![0u8; width / 3 * 3];
+                    packed_layout!(bpp, off, sample(&row, tables.pixel_taps(), &mut want));
+                    let mut got = vec![0u8; want.len()];
+                    match bpp {
+                        3 => sample_thirds::<3>(off, &row, &mut got),
+                        _ => sample_thirds::<4>(off, &row, &mut got),
+                    }
+                    assert_eq!(got, want, "{width} px, {bpp} bytes, {off:?}");
+                }
+            }
+        }
+    }
+}

@@ -12,7 +12,8 @@ mod to_tensor;
 use crate::pixel::FrameRef;
 use crate::yuv;
 use kernels::{
-    add_rows, average, average_pairs, hresize, packed_layout, sample, vresize_one, vresize_two,
+    add_rows, average, average_pairs, hresize, packed_layout, sample, sample_thirds, vresize_one,
+    vresize_two,
 };
 use tables::Tables;
 pub use to_tensor::hwc_to_nchw_unit;
@@ -341,10 +342,15 @@ impl Letterboxer {
         let t = &self.tables;
         let sy = t.y0[dy] as usize;
         match source(frame, sy) {
-            Source::Packed(src, off) => {
-                let taps = t.pixel_taps();
-                packed_layout!(off_bpp(frame), off, sample(src, taps, out))
-            }
+            Source::Packed(src, off) => match (t.thirds, off_bpp(frame)) {
+                (true, 3) if off == [0, 1, 2] => sample_thirds::<3>([0, 1, 2], src, out),
+                (true, 3) => sample_thirds::<3>(off, src, out),
+                (true, 4) => sample_thirds::<4>(off, src, out),
+                _ => {
+                    let taps = t.pixel_taps();
+                    packed_layout!(off_bpp(frame), off, sample(src, taps, out))
+                }
+            },
             // The sampled columns are exactly the output's, in order: convert straight into it.
             Source::Yuv => {
                 yuv::columns_to_rgb::<true>(frame, sy, &t.columns, &mut self.yuv_samples, out)

@@ -42,6 +42,9 @@ pub(super) struct Tables {
     /// With `halves`: output column `dx` reads source pixels `2dx` and `2dx + 1` (an exact 2×
     /// downscale), so a row is read in order, a pixel pair at a time.
     pub pairs: bool,
+    /// With `nearest`: output column `dx` reads source pixel `3dx + 1` (an exact 3× downscale,
+    /// 1080p → 640), so a row is read in order, one pixel of every three.
+    pub thirds: bool,
 }
 
 fn interval_start(d: usize, scale: f64) -> (i64, f32) {
@@ -93,6 +96,7 @@ impl Tables {
             && (0..dw).all(|dx| {
                 self.x0[dx] as usize == 2 * dx * bpp && self.x1[dx] as usize == (2 * dx + 1) * bpp
             });
+        self.thirds = self.nearest && (0..dw).all(|dx| self.x0[dx] as usize == (3 * dx + 1) * bpp);
     }
 
     fn build_columns(&mut self, sw: usize, dw: usize, bpp: usize) {
@@ -153,7 +157,7 @@ mod tests {
     fn shortcuts_are_found_for_the_exact_ratios() {
         let mut t = Tables::default();
         t.build(1920, 1080, 640, 360, 3);
-        assert!(t.nearest && !t.halves);
+        assert!(t.nearest && !t.halves && t.thirds);
         assert_eq!((t.x0[0], t.y0[0], t.y0[1]), (3, 1, 4));
         t.build(1280, 720, 640, 360, 3);
         assert!(t.halves && t.pairs && !t.nearest);

@@ -38,9 +38,30 @@ pub(super) fn row_to_planes(rgb: &[u8], planes: &mut [f32], plane: usize, at: us
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,fma")]
 fn split_avx2(rgb: &[u8], r: &mut [f32], g: &mut [f32], b: &mut [f32]) {
-    split(rgb, r, g, b);
+    for (((px, r), g), b) in rgb
+        .chunks_exact(3)
+        .zip(r.iter_mut())
+        .zip(g.iter_mut())
+        .zip(b.iter_mut())
+    {
+        *r = div255_fma(px[0]);
+        *g = div255_fma(px[1]);
+        *b = div255_fma(px[2]);
+    }
+}
+
+/// `v / 255`, bit for bit, without a division (a vector division is the slowest instruction of
+/// the pass on Intel cores): the product with `1/255` corrected by its exact remainder, which one
+/// fused multiply-add computes (the unit test checks all 256 values against the division).
+#[inline(always)]
+fn div255_fma(v: u8) -> f32 {
+    const INV: f32 = 1.0 / 255.0;
+    let x = v as f32;
+    let q = x * INV;
+    let remainder = (-q).mul_add(255.0, x);
+    remainder.mul_add(INV, q)
 }
 
 /// A true division, like numpy's (a multiplication by 1/255 differs in the last bit).
@@ -55,5 +76,17 @@ fn split(rgb: &[u8], r: &mut [f32], g: &mut [f32], b: &mut [f32]) {
         *r = px[0] as f32 / 255.0;
         *g = px[1] as f32 / 255.0;
         *b = px[2] as f32 / 255.0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_fused_quotient_is_the_division_for_every_byte() {
+        for v in 0..=255u8 {
+            assert_eq!(div255_fma(v).to_bits(), unit(v).to_bits(), "{v}");
+        }
     }
 }
