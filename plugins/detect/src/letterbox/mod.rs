@@ -5,6 +5,8 @@
 //! Colour conversion happens in the same pass: each source row is read once, in its own pixel
 //! format (RGB-family, GRAY8, NV12, I420), straight into the horizontal resize.
 
+#[cfg(target_arch = "x86_64")]
+mod halve_avx2;
 mod kernels;
 mod tables;
 mod to_tensor;
@@ -366,6 +368,18 @@ impl Letterboxer {
         let (sy0, sy1) = (t.y0[dy] as usize, t.y1[dy] as usize);
         match (source(frame, sy0), source(frame, sy1)) {
             (Source::Packed(s0, off), Source::Packed(s1, _)) => {
+                #[cfg(target_arch = "x86_64")]
+                if t.pairs && matches!(off_bpp(frame), 3 | 4) && crate::simd::avx2() {
+                    // SAFETY: simd::avx2() checked that the CPU has AVX2.
+                    unsafe {
+                        if off_bpp(frame) == 3 {
+                            halve_avx2::halve_rows::<3>(off, s0, s1, out)
+                        } else {
+                            halve_avx2::halve_rows::<4>(off, s0, s1, out)
+                        }
+                    }
+                    return;
+                }
                 self.row_sum.resize(s0.len(), 0);
                 add_rows(s0, s1, &mut self.row_sum);
                 let sum = &self.row_sum;
