@@ -6,7 +6,7 @@
 //! format (RGB-family, GRAY8, NV12, I420), straight into the horizontal resize.
 
 #[cfg(target_arch = "x86_64")]
-mod halve_avx2;
+mod exact_ratios_avx2;
 mod kernels;
 mod tables;
 mod to_tensor;
@@ -344,6 +344,19 @@ impl Letterboxer {
         let t = &self.tables;
         let sy = t.y0[dy] as usize;
         match source(frame, sy) {
+            #[cfg(target_arch = "x86_64")]
+            Source::Packed(src, off)
+                if t.thirds && matches!(off_bpp(frame), 3 | 4) && crate::simd::avx2() =>
+            {
+                // SAFETY: simd::avx2() checked that the CPU has AVX2.
+                unsafe {
+                    if off_bpp(frame) == 3 {
+                        exact_ratios_avx2::sample_thirds::<3>(off, src, out)
+                    } else {
+                        exact_ratios_avx2::sample_thirds::<4>(off, src, out)
+                    }
+                }
+            }
             Source::Packed(src, off) => match (t.thirds, off_bpp(frame)) {
                 (true, 3) if off == [0, 1, 2] => sample_thirds::<3>([0, 1, 2], src, out),
                 (true, 3) => sample_thirds::<3>(off, src, out),
@@ -373,9 +386,9 @@ impl Letterboxer {
                     // SAFETY: simd::avx2() checked that the CPU has AVX2.
                     unsafe {
                         if off_bpp(frame) == 3 {
-                            halve_avx2::halve_rows::<3>(off, s0, s1, out)
+                            exact_ratios_avx2::halve_rows::<3>(off, s0, s1, out)
                         } else {
-                            halve_avx2::halve_rows::<4>(off, s0, s1, out)
+                            exact_ratios_avx2::halve_rows::<4>(off, s0, s1, out)
                         }
                     }
                     return;

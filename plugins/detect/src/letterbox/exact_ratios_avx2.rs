@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-//! The exact 2× downscale of packed 3- and 4-byte pixels (720p → 640) with AVX2: eight output pixels a step,
-//! the four source pixels added in 16-bit lanes and the three channels of every second pixel
-//! picked with byte shuffles. The compiler's own vectorisation of the stride-6 gather spends
-//! most of its time blending; this reads both source rows once and writes the row directly.
+//! The exact 2× and 3× downscales of packed 3- and 4-byte pixels (720p and 1080p → 640) with
+//! AVX2, eight output pixels a step: for 2× the four source pixels added in 16-bit lanes, for 3×
+//! the middle pixel of three, and the three channels of each output pixel picked with byte
+//! shuffles. The compiler's own vectorisation of these stride-6 and stride-9 gathers spends most
+//! of its time blending or inserting single bytes.
 
 use std::arch::x86_64::*;
 
@@ -22,7 +23,7 @@ pub(super) fn halve_rows<const BPP: usize>(off: [usize; 3], r0: &[u8], r1: &[u8]
     } else {
         0
     };
-    let masks = Masks::new(off, BPP);
+    let masks = Masks::new(|o| 2 * BPP * (o / 3) + off[o % 3]);
     let two = _mm256_set1_epi16(2);
     for s in 0..steps {
         let (src, dst) = (stride * s, 3 * STEP * s);
@@ -47,24 +48,16 @@ pub(super) fn halve_rows<const BPP: usize>(off: [usize; 3], r0: &[u8], r1: &[u8]
                 let s2 = sum(2);
                 packed(s2, s2)
             };
+            let zero = _mm_setzero_si128();
             let t = [
                 _mm256_castsi256_si128(t01),
                 _mm256_extracti128_si256::<1>(t01),
                 _mm256_castsi256_si128(t23),
                 _mm256_extracti128_si256::<1>(t23),
+                zero,
+                zero,
             ];
-            let pick = |m: &[__m128i; 4]| {
-                let mut v =
-                    _mm_or_si128(_mm_shuffle_epi8(t[0], m[0]), _mm_shuffle_epi8(t[1], m[1]));
-                v = _mm_or_si128(v, _mm_shuffle_epi8(t[2], m[2]));
-                if BPP == 4 {
-                    v = _mm_or_si128(v, _mm_shuffle_epi8(t[3], m[3]));
-                }
-                v
-            };
-            let p = out.as_mut_ptr().add(dst);
-            _mm_storeu_si128(p.cast(), pick(&masks.low));
-            _mm_storel_epi64(p.add(16).cast(), pick(&masks.high));
+            masks.store(&t, BPP, out.as_mut_ptr().add(dst));
         }
     }
     for k in steps * STEP..n {
@@ -76,20 +69,20 @@ pub(super) fn halve_rows<const BPP: usize>(off: [usize; 3], r0: &[u8], r1: &[u8]
     }
 }
 
-/// Shuffle masks that take output bytes 0..16 (`low`) and 16..24 (`high`) of a step from the
-/// 16-byte vectors of averaged values (averages at source bytes `0..16·BPP` of the step).
+/// Shuffle masks that take output bytes 0..16 (`low`) and 16..24 (`high`) of a step from up to
+/// six 16-byte vectors of source values; output byte `o` comes from value `at(o)`.
 struct Masks {
-    low: [__m128i; 4],
-    high: [__m128i; 4],
+    low: [__m128i; 6],
+    high: [__m128i; 6],
 }
 
 impl Masks {
     #[target_feature(enable = "avx2")]
-    fn new(off: [usize; 3], bpp: usize) -> Self {
+    fn new(at: impl Fn(usize) -> usize) -> Self {
         // 0x80 makes pshufb write 0, so the shuffles can be OR-ed.
-        let mut bytes = [[[0x80u8; 16]; 4]; 2];
+        let mut bytes = [[[0x80u8; 16]; 6]; 2];
         for o in 0..3 * STEP {
-            let at = 2 * bpp * (o / 3) + off[o % 3];
+            let at = at(o);
             bytes[o / 16][at / 16][o % 16] = (at % 16) as u8;
         }
         // SAFETY: each array is 16 bytes, read unaligned.
@@ -99,10 +92,63 @@ impl Masks {
             high: bytes[1].each_ref().map(load),
         }
     }
+
+    /// The 24 output bytes of a step from its first `n` vectors, stored at `p`.
+    ///
+    /// SAFETY (callers): `p` is valid for 24 bytes of writes.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn store(&self, t: &[__m128i; 6], n: usize, p: *mut u8) {
+        let pick = |m: &[__m128i; 6]| {
+            let mut v = _mm_shuffle_epi8(t[0], m[0]);
+            for i in 1..n {
+                v = _mm_or_si128(v, _mm_shuffle_epi8(t[i], m[i]));
+            }
+            v
+        };
+        // SAFETY: the caller's p is valid for 24 bytes.
+        unsafe {
+            _mm_storeu_si128(p.cast(), pick(&self.low));
+            _mm_storel_epi64(p.add(16).cast(), pick(&self.high));
+        }
+    }
+}
+
+/// `out[3k + c] = src[(3k + 1)·BPP + off[c]]`: the middle pixel of every three, as
+/// [`super::kernels::sample_thirds`] picks it, bit for bit.
+#[target_feature(enable = "avx2")]
+pub(super) fn sample_thirds<const BPP: usize>(off: [usize; 3], src: &[u8], out: &mut [u8]) {
+    let stride = 3 * BPP * STEP;
+    // The vectors a step reads: up to its last output byte's source byte.
+    let vectors = (BPP + stride - 3 * BPP + 3) / 16 + 1;
+    let read = 16 * vectors;
+    let n = out.len() / 3;
+    let steps = if src.len() >= read {
+        ((src.len() - read) / stride + 1).min(n / STEP)
+    } else {
+        0
+    };
+    let masks = Masks::new(|o| BPP + 3 * BPP * (o / 3) + off[o % 3]);
+    for s in 0..steps {
+        let (at, dst) = (stride * s, 3 * STEP * s);
+        // SAFETY: at + read <= src.len() (steps above) and dst + 24 <= 3n <= out.len().
+        unsafe {
+            let load = |i: usize| _mm_loadu_si128(src.as_ptr().add(at + 16 * i).cast());
+            let zero = _mm_setzero_si128();
+            let mut t = [zero; 6];
+            for (i, v) in t.iter_mut().enumerate().take(vectors) {
+                *v = load(i);
+            }
+            masks.store(&t, vectors, out.as_mut_ptr().add(dst));
+        }
+    }
+    let done = 3 * STEP * steps;
+    super::kernels::sample_thirds::<BPP>(off, &src[stride * steps..], &mut out[done..]);
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::kernels;
     use super::super::kernels::{add_rows, average_pairs};
     use super::*;
 
@@ -135,6 +181,36 @@ mod tests {
                         } else {
                             average_pairs::<4>(off, &sum, &mut want);
                             halve_rows::<4>(off, &r0, &r1, &mut got);
+                        }
+                    }
+                    assert_eq!(got, want, "{width} px, {bpp} bytes, {off:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn sampling_thirds_equals_the_portable_kernel() {
+        if !std::is_x86_feature_detected!("avx2") {
+            return;
+        }
+        for width in [1920usize, 1923, 3, 24, 27, 75, 96, 111] {
+            for (bpp, offs) in [
+                (3, vec![[0, 1, 2], [2, 1, 0]]),
+                (4, vec![[0, 1, 2], [2, 1, 0], [1, 2, 3], [3, 2, 1]]),
+            ] {
+                let row: Vec<u8> = (0..width * bpp).map(|i| (i * 7 + i / 5) as u8).collect();
+                for off in offs {
+                    let mut want = vec![0u8; width / 3 * 3];
+                    let mut got = vec![0u8; want.len()];
+                    // SAFETY: the CPU has AVX2 (checked above).
+                    unsafe {
+                        if bpp == 3 {
+                            kernels::sample_thirds::<3>(off, &row, &mut want);
+                            sample_thirds::<3>(off, &row, &mut got);
+                        } else {
+                            kernels::sample_thirds::<4>(off, &row, &mut want);
+                            sample_thirds::<4>(off, &row, &mut got);
                         }
                     }
                     assert_eq!(got, want, "{width} px, {bpp} bytes, {off:?}");
