@@ -17,6 +17,7 @@ pub fn hwc_to_nchw_unit(rgb: &[u8], out: &mut [f32]) {
 }
 
 /// The value of a pad pixel in the float tensor (`114 / 255`, divided as every pixel is).
+#[inline]
 pub(super) fn unit(v: u8) -> f32 {
     v as f32 / 255.0
 }
@@ -64,18 +65,26 @@ fn div255_fma(v: u8) -> f32 {
     remainder.mul_add(INV, q)
 }
 
-/// A true division, like numpy's (a multiplication by 1/255 differs in the last bit).
+/// The portable pass: numpy's `x / 255` bit for bit (a plain multiplication by 1/255 differs in
+/// the last bit). On aarch64, where FMA is part of the base instruction set, the fused form
+/// replaces the slower vector division (not measured on a Pi); elsewhere `mul_add` without FMA
+/// would be a library call, so the division stays.
 #[inline(always)]
 fn split(rgb: &[u8], r: &mut [f32], g: &mut [f32], b: &mut [f32]) {
+    let unit = if cfg!(target_arch = "aarch64") {
+        div255_fma
+    } else {
+        unit
+    };
     for (((px, r), g), b) in rgb
         .chunks_exact(3)
         .zip(r.iter_mut())
         .zip(g.iter_mut())
         .zip(b.iter_mut())
     {
-        *r = px[0] as f32 / 255.0;
-        *g = px[1] as f32 / 255.0;
-        *b = px[2] as f32 / 255.0;
+        *r = unit(px[0]);
+        *g = unit(px[1]);
+        *b = unit(px[2]);
     }
 }
 
