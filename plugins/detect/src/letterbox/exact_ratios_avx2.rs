@@ -7,6 +7,39 @@
 
 use std::arch::x86_64::*;
 
+/// Output row of an exact 2× downscale from source rows `r0` and `r1` with the AVX2 kernel, when
+/// the CPU has AVX2 and the pixels are 3 or 4 bytes (`bpp`); false, and nothing written, if not.
+pub(super) fn halves(bpp: usize, off: [usize; 3], r0: &[u8], r1: &[u8], out: &mut [u8]) -> bool {
+    if !crate::simd::avx2() {
+        return false;
+    }
+    // SAFETY: simd::avx2() checked that the CPU has AVX2.
+    unsafe {
+        match bpp {
+            3 => halve_rows::<3>(off, r0, r1, out),
+            4 => halve_rows::<4>(off, r0, r1, out),
+            _ => return false,
+        }
+    }
+    true
+}
+
+/// Output row of an exact 3× downscale from source row `src`, as [`halves`] decides.
+pub(super) fn thirds(bpp: usize, off: [usize; 3], src: &[u8], out: &mut [u8]) -> bool {
+    if !crate::simd::avx2() {
+        return false;
+    }
+    // SAFETY: simd::avx2() checked that the CPU has AVX2.
+    unsafe {
+        match bpp {
+            3 => sample_thirds::<3>(off, src, out),
+            4 => sample_thirds::<4>(off, src, out),
+            _ => return false,
+        }
+    }
+    true
+}
+
 /// Output pixels per step: 24 output bytes, from `16·BPP` source bytes of each row.
 const STEP: usize = 8;
 

@@ -344,28 +344,21 @@ impl Letterboxer {
         let t = &self.tables;
         let sy = t.y0[dy] as usize;
         match source(frame, sy) {
-            #[cfg(target_arch = "x86_64")]
-            Source::Packed(src, off)
-                if t.thirds && matches!(off_bpp(frame), 3 | 4) && crate::simd::avx2() =>
-            {
-                // SAFETY: simd::avx2() checked that the CPU has AVX2.
-                unsafe {
-                    if off_bpp(frame) == 3 {
-                        exact_ratios_avx2::sample_thirds::<3>(off, src, out)
-                    } else {
-                        exact_ratios_avx2::sample_thirds::<4>(off, src, out)
+            Source::Packed(src, off) => {
+                #[cfg(target_arch = "x86_64")]
+                if t.thirds && exact_ratios_avx2::thirds(off_bpp(frame), off, src, out) {
+                    return;
+                }
+                match (t.thirds, off_bpp(frame)) {
+                    (true, 3) if off == [0, 1, 2] => sample_thirds::<3>([0, 1, 2], src, out),
+                    (true, 3) => sample_thirds::<3>(off, src, out),
+                    (true, 4) => sample_thirds::<4>(off, src, out),
+                    _ => {
+                        let taps = t.pixel_taps();
+                        packed_layout!(off_bpp(frame), off, sample(src, taps, out))
                     }
                 }
             }
-            Source::Packed(src, off) => match (t.thirds, off_bpp(frame)) {
-                (true, 3) if off == [0, 1, 2] => sample_thirds::<3>([0, 1, 2], src, out),
-                (true, 3) => sample_thirds::<3>(off, src, out),
-                (true, 4) => sample_thirds::<4>(off, src, out),
-                _ => {
-                    let taps = t.pixel_taps();
-                    packed_layout!(off_bpp(frame), off, sample(src, taps, out))
-                }
-            },
             // The sampled columns are exactly the output's, in order: convert straight into it.
             Source::Yuv => {
                 yuv::columns_to_rgb::<true>(frame, sy, &t.columns, &mut self.yuv_samples, out)
@@ -382,15 +375,7 @@ impl Letterboxer {
         match (source(frame, sy0), source(frame, sy1)) {
             (Source::Packed(s0, off), Source::Packed(s1, _)) => {
                 #[cfg(target_arch = "x86_64")]
-                if t.pairs && matches!(off_bpp(frame), 3 | 4) && crate::simd::avx2() {
-                    // SAFETY: simd::avx2() checked that the CPU has AVX2.
-                    unsafe {
-                        if off_bpp(frame) == 3 {
-                            exact_ratios_avx2::halve_rows::<3>(off, s0, s1, out)
-                        } else {
-                            exact_ratios_avx2::halve_rows::<4>(off, s0, s1, out)
-                        }
-                    }
+                if t.pairs && exact_ratios_avx2::halves(off_bpp(frame), off, s0, s1, out) {
                     return;
                 }
                 self.row_sum.resize(s0.len(), 0);

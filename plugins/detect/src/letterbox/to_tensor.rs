@@ -41,16 +41,7 @@ pub(super) fn row_to_planes(rgb: &[u8], planes: &mut [f32], plane: usize, at: us
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 fn split_avx2(rgb: &[u8], r: &mut [f32], g: &mut [f32], b: &mut [f32]) {
-    for (((px, r), g), b) in rgb
-        .chunks_exact(3)
-        .zip(r.iter_mut())
-        .zip(g.iter_mut())
-        .zip(b.iter_mut())
-    {
-        *r = div255_fma(px[0]);
-        *g = div255_fma(px[1]);
-        *b = div255_fma(px[2]);
-    }
+    split_with(rgb, r, g, b, div255_fma);
 }
 
 /// `v / 255`, bit for bit, without a division (a vector division is the slowest instruction of
@@ -71,11 +62,15 @@ fn div255_fma(v: u8) -> f32 {
 /// would be a library call, so the division stays.
 #[inline(always)]
 fn split(rgb: &[u8], r: &mut [f32], g: &mut [f32], b: &mut [f32]) {
-    let unit = if cfg!(target_arch = "aarch64") {
-        div255_fma
+    if cfg!(target_arch = "aarch64") {
+        split_with(rgb, r, g, b, div255_fma);
     } else {
-        unit
-    };
+        split_with(rgb, r, g, b, unit);
+    }
+}
+
+#[inline(always)]
+fn split_with(rgb: &[u8], r: &mut [f32], g: &mut [f32], b: &mut [f32], unit: impl Fn(u8) -> f32) {
     for (((px, r), g), b) in rgb
         .chunks_exact(3)
         .zip(r.iter_mut())
