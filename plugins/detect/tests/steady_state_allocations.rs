@@ -10,7 +10,6 @@
 mod common;
 
 use std::alloc::{GlobalAlloc, Layout as AllocLayout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::{read_png, testdata};
 use hmg_detect::draw::{DrawOptions, layout_detections};
@@ -21,37 +20,35 @@ use hmg_detect::{
 
 struct Counting;
 
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-static BYTES: AtomicUsize = AtomicUsize::new(0);
-/// The counters are global: the tests of this file take turns, or one counts the other's work.
+/// The tests of this file take turns, so one's engine does not slow the other's.
 static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 std::thread_local! {
-    /// This thread's allocations: the work measured by `allocations_in` runs on the test's
-    /// thread, and the harness reporting another test's result meanwhile must not count.
-    static THIS_THREAD: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    /// This thread's allocations and bytes: the work measured runs on the test's thread (the
+    /// engines start no threads of their own; the HailoRT double allocates with C's malloc),
+    /// and the harness reporting another test's result meanwhile must not count.
+    static THIS_THREAD: std::cell::Cell<(usize, usize)> = const { std::cell::Cell::new((0, 0)) };
 }
 
-fn count_this_thread() {
+fn count_this_thread(bytes: usize) {
     // A const thread-local without a destructor: reading it never allocates.
-    let _ = THIS_THREAD.try_with(|n| n.set(n.get() + 1));
+    let _ = THIS_THREAD.try_with(|c| {
+        let (n, b) = c.get();
+        c.set((n + 1, b + bytes));
+    });
 }
 
 // SAFETY: forwards to the system allocator; only counts.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: AllocLayout) -> *mut u8 {
-        count_this_thread();
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        BYTES.fetch_add(layout.size(), Ordering::Relaxed);
+        count_this_thread(layout.size());
         unsafe { System.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: AllocLayout) {
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: AllocLayout, new_size: usize) -> *mut u8 {
-        count_this_thread();
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        BYTES.fetch_add(new_size, Ordering::Relaxed);
+        count_this_thread(new_size);
         unsafe { System.realloc(ptr, layout, new_size) }
     }
 }
@@ -61,10 +58,16 @@ static GLOBAL: Counting = Counting;
 
 /// Allocations this thread makes while `f` runs (single-threaded work: letterbox, decode, NMS,
 /// layout, the tracker).
-fn allocations_in(mut f: impl FnMut()) -> usize {
-    let before = THIS_THREAD.with(|n| n.get());
+fn allocations_in(f: impl FnMut()) -> usize {
+    allocated_in(f).0
+}
+
+/// Allocations and bytes allocated by this thread while `f` runs.
+fn allocated_in(mut f: impl FnMut()) -> (usize, usize) {
+    let (n, bytes) = THIS_THREAD.with(|c| c.get());
     f();
-    THIS_THREAD.with(|n| n.get()) - before
+    let (n2, bytes2) = THIS_THREAD.with(|c| c.get());
+    (n2 - n, bytes2 - bytes)
 }
 
 #[test]
@@ -146,20 +149,6 @@ fn host_path_allocates_nothing_per_frame_once_warm() {
         }
     }) / 5;
     println!("onnxruntime engine: {per_frame} allocations per infer (owned output tensors)");
-}
-
-/// Allocations and bytes allocated while `f` runs.
-#[cfg(feature = "hailo")]
-fn allocated_in(f: impl FnOnce()) -> (usize, usize) {
-    let (n, bytes) = (
-        ALLOCATIONS.load(Ordering::Relaxed),
-        BYTES.load(Ordering::Relaxed),
-    );
-    f();
-    (
-        ALLOCATIONS.load(Ordering::Relaxed) - n,
-        BYTES.load(Ordering::Relaxed) - bytes,
-    )
 }
 
 #[cfg(feature = "hailo")]
