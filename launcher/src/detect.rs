@@ -1277,7 +1277,7 @@ fn run_in(args: &DetectArgs, branches: Vec<Branch>, run_dir: &Path) -> anyhow::R
             let [captured, dropped, skipped] =
                 ["captured", "dropped", "skipped"].map(|p| c.property::<u64>(p));
             println!(
-                "    captures {captured} in {} ({dropped} old ones deleted for the size limit, {skipped} held back by the rate)",
+                "    captures {captured} in {} ({dropped} old ones deleted for the size limit, {skipped} not kept: over the rate, or the writer busy on a live source)",
                 c.property::<String>("location")
             );
             serde_json::json!({"captured": captured, "dropped": dropped, "skipped": skipped,

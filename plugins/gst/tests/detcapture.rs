@@ -355,6 +355,51 @@ fn the_rate_and_the_size_limit_hold() {
     assert!(total <= (1 << 20) + 2 * largest, "{total} bytes");
 }
 
+/// `frames` frames of noise (slow to encode as JPEG) from a live or a non-live source, every one
+/// qualifying: detcapture's counters and the pairs left on disk.
+fn noise_into_busy_writer(name: &str, live: bool, when_busy: &str) -> (u64, u64, u64, u64) {
+    let frames = 30;
+    let dir = fresh_dir(name);
+    let pipeline = launch(&format!(
+        "videotestsrc is-live={live} num-buffers={frames} pattern=snow \
+         ! video/x-raw,format=RGB,width=1280,height=720,framerate=200/1 \
+         ! detcapture name=cap location={} mode=all max-rate=0 when-busy={when_busy} \
+         ! fakesink sync=false",
+        dir.display()
+    ));
+    run_to_end(&pipeline).unwrap();
+    pipeline.set_state(gst::State::Null).unwrap();
+    let cap = pipeline.by_name("cap").unwrap();
+    let pairs = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+        .count() as u64;
+    (
+        frames,
+        cap.property::<u64>("captured"),
+        cap.property::<u64>("skipped"),
+        pairs,
+    )
+}
+
+#[test]
+fn a_live_source_never_waits_for_a_busy_writer_and_a_file_always_does() {
+    // 200 frames a second of 720p noise: no writer encodes that fast, so a live source skips some.
+    let (frames, captured, skipped, pairs) = noise_into_busy_writer("live", true, "auto");
+    assert!(skipped > 0, "captured {captured}, skipped {skipped}");
+    assert_eq!(captured + skipped, frames);
+    assert_eq!(pairs, captured);
+    // The same frames, not live: auto waits, every one is saved.
+    let (frames, captured, skipped, pairs) = noise_into_busy_writer("file", false, "auto");
+    assert_eq!((captured, skipped, pairs), (frames, 0, frames));
+    // And the explicit settings override what the source is.
+    let (frames, captured, skipped, _) = noise_into_busy_writer("wait", true, "wait");
+    assert_eq!((captured, skipped), (frames, 0));
+    let (_, captured, skipped, _) = noise_into_busy_writer("skip", false, "skip");
+    assert!(skipped > 0, "captured {captured}, skipped {skipped}");
+}
+
 #[test]
 fn bad_settings_fail_at_start_and_say_what_to_do() {
     let graph = |capture: &str| {

@@ -8,6 +8,7 @@ use std::sync::{Arc, LazyLock, Mutex};
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
+use gst_base::prelude::*;
 use gst_base::subclass::prelude::*;
 use hmg_detect::{Letterboxer, PixelFormat};
 
@@ -28,8 +29,32 @@ const DEFAULT_BAND_LOW: f64 = 0.25;
 const DEFAULT_BAND_HIGH: f64 = 0.5;
 const DEFAULT_MAX_RATE: f64 = 6.0;
 const DEFAULT_MAX_SIZE_MB: u64 = 500;
-/// Frames waiting for the writer; more are skipped (counted) rather than holding up the stream.
+/// Frames waiting for the writer; beyond that, `when-busy` says whether the stream waits.
 const QUEUE: usize = 2;
+
+/// What happens to a frame to keep while the writer is still busy with earlier ones.
+#[derive(Debug, Eq, PartialEq, Clone, Copy, glib::Enum, Default)]
+#[repr(u32)]
+#[enum_type(name = "GstHmgCaptureWhenBusy")]
+pub enum WhenBusy {
+    /// A live source cannot wait; a file can, and then gives the same captures on any machine.
+    #[default]
+    #[enum_value(
+        name = "Skip it when the source is live (a camera), wait when it is not (a file)",
+        nick = "auto"
+    )]
+    Auto = 0,
+    #[enum_value(
+        name = "Skip it (counted in skipped): the stream never waits for the disk",
+        nick = "skip"
+    )]
+    Skip = 1,
+    #[enum_value(
+        name = "Wait for the writer: every qualifying frame is saved, the stream slows to the disk's pace",
+        nick = "wait"
+    )]
+    Wait = 2,
+}
 
 #[derive(Debug, Clone)]
 struct Settings {
@@ -42,6 +67,7 @@ struct Settings {
     stream_name: Option<String>,
     model: Option<String>,
     unstated: UnstatedColorimetry,
+    when_busy: WhenBusy,
 }
 
 impl Default for Settings {
@@ -56,6 +82,7 @@ impl Default for Settings {
             stream_name: None,
             model: None,
             unstated: UnstatedColorimetry::default(),
+            when_busy: WhenBusy::default(),
         }
     }
 }
@@ -77,6 +104,10 @@ struct State {
     video: Option<(gst_video::VideoInfo, PixelFormat)>,
     letterboxer: Letterboxer,
     jobs: Option<SyncSender<Job>>,
+    when_busy: WhenBusy,
+    /// Whether a full queue holds up the stream: `when_busy`, with `auto` settled at the first
+    /// frame kept by asking upstream whether it is live.
+    waits: Option<bool>,
     writer: Option<std::thread::JoinHandle<()>>,
     /// A copy of the frame a detection appeared in, until the next frame tells whether it stayed.
     held: Option<Held>,
@@ -235,13 +266,54 @@ impl DetCapture {
             height,
             record,
         };
-        if let Some(jobs) = &state.jobs {
+        let waits = *state
+            .waits
+            .get_or_insert_with(|| self.waits_for_writer(state.when_busy));
+        let Some(jobs) = &state.jobs else {
+            return;
+        };
+        let sent = if waits {
+            // The writer drains its queue until the element stops, so this returns.
+            jobs.send(Job::Save(capture)).is_ok()
+        } else {
             match jobs.try_send(Job::Save(capture)) {
-                Ok(()) => {}
-                Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
-                    self.counters.skipped.fetch_add(1, Ordering::Relaxed);
-                    gst::debug!(CAT, imp = self, "writer busy: frame {frame} not captured");
-                }
+                Ok(()) => true,
+                Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => false,
+            }
+        };
+        if !sent {
+            self.counters.skipped.fetch_add(1, Ordering::Relaxed);
+            gst::debug!(CAT, imp = self, "writer busy: frame {frame} not captured");
+        }
+    }
+
+    /// `auto`: wait unless upstream says it is live (or cannot say: a camera must never stall).
+    fn waits_for_writer(&self, when_busy: WhenBusy) -> bool {
+        match when_busy {
+            WhenBusy::Skip => false,
+            WhenBusy::Wait => true,
+            WhenBusy::Auto => {
+                let mut query = gst::query::Latency::new();
+                let answered = self.obj().sink_pad().peer_query(&mut query);
+                let waits = answered && !query.result().0;
+                gst::debug!(
+                    CAT,
+                    imp = self,
+                    "source {}: a busy writer {}",
+                    if !answered {
+                        "did not say whether it is live"
+                    } else if waits {
+                        "is not live"
+                    } else {
+                        "is live"
+                    },
+                    if waits {
+                        "holds up the stream"
+                    } else {
+                        "costs captures"
+                    }
+                );
+                waits
             }
         }
     }
@@ -303,6 +375,11 @@ impl ObjectImpl for DetCapture {
                     .blurb("Model name recorded with each capture (which model made the predictions)")
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecEnum::builder_with_default("when-busy", WhenBusy::Auto)
+                    .nick("When busy")
+                    .blurb("A frame to keep while the writer is still busy with two: auto skips it for a live source (a camera never waits for the disk) and waits for a file (the same captures on any machine); skip or wait always")
+                    .mutable_ready()
+                    .build(),
                 crate::frame::unstated_colorimetry_property(),
                 glib::ParamSpecUInt64::builder("captured")
                     .nick("Captured")
@@ -316,7 +393,7 @@ impl ObjectImpl for DetCapture {
                     .build(),
                 glib::ParamSpecUInt64::builder("skipped")
                     .nick("Skipped")
-                    .blurb("Frames that qualified but were not saved: over max-rate, the writer busy, or a write failed")
+                    .blurb("Frames that qualified but were not saved: over max-rate, the writer busy (when-busy), or a write failed")
                     .read_only()
                     .build(),
             ]
@@ -342,6 +419,7 @@ impl ObjectImpl for DetCapture {
             "stream-name" => s.stream_name = v.get().expect("type checked upstream"),
             "model" => s.model = v.get().expect("type checked upstream"),
             "unstated-colorimetry" => s.unstated = v.get().expect("type checked upstream"),
+            "when-busy" => s.when_busy = v.get().expect("type checked upstream"),
             name => unreachable!("no property {name}"),
         }
     }
@@ -359,6 +437,7 @@ impl ObjectImpl for DetCapture {
             "stream-name" => s.stream_name.to_value(),
             "model" => s.model.to_value(),
             "unstated-colorimetry" => s.unstated.to_value(),
+            "when-busy" => s.when_busy.to_value(),
             "captured" => c.captured.load(Ordering::Relaxed).to_value(),
             "dropped" => c.dropped.load(Ordering::Relaxed).to_value(),
             "skipped" => c.skipped.load(Ordering::Relaxed).to_value(),
@@ -445,6 +524,8 @@ impl BaseTransformImpl for DetCapture {
             video: None,
             letterboxer: Letterboxer::new(),
             jobs: Some(jobs),
+            when_busy: s.when_busy,
+            waits: None,
             writer: Some(writer),
             held: None,
         });

@@ -11,8 +11,9 @@
  * `<unix-ms>-<stream>-<frame>.jpg` and its predictions as `.json` (detlog's record plus
  * `reason`, `detail`, `model`, `captured_unix_ms`, `image`), written by a thread of its own (temp
  * file, then rename; the record last), at most `max-rate` a minute of stream time and within
- * `max-size-mb` (the oldest go first). `captured`, `dropped` and `skipped` count what happened;
- * each capture also posts an `hmg-capture` element message. Place it before `detoverlay`: the
+ * `max-size-mb` (the oldest go first). With two frames waiting for the writer, a live source skips
+ * the next one to keep and a file waits (`when-busy`). `captured`, `dropped` and `skipped` count
+ * what happened; each capture also posts an `hmg-capture` element message. Place it before `detoverlay`: the
  * picture saved is the frame as it reaches the element. Frames pass through untouched.
  *
  * ## Example launch line
