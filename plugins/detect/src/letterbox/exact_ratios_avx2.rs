@@ -7,37 +7,83 @@
 
 use std::arch::x86_64::*;
 
-/// Output row of an exact 2× downscale from source rows `r0` and `r1` with the AVX2 kernel, when
-/// the CPU has AVX2 and the pixels are 3 or 4 bytes (`bpp`); false, and nothing written, if not.
-pub(super) fn halves(bpp: usize, off: [usize; 3], r0: &[u8], r1: &[u8], out: &mut [u8]) -> bool {
-    if !crate::simd::avx2() {
-        return false;
-    }
-    // SAFETY: simd::avx2() checked that the CPU has AVX2.
-    unsafe {
-        match bpp {
-            3 => halve_rows::<3>(off, r0, r1, out),
-            4 => halve_rows::<4>(off, r0, r1, out),
-            _ => return false,
-        }
-    }
-    true
+/// The kernels' shuffle masks for the pixel layout of the rows before: built at a frame's first
+/// row (when the CPU has AVX2), then only compared with each row's layout.
+#[derive(Debug, Default)]
+pub(super) struct ExactRatios {
+    halves: Option<(Layout, Masks)>,
+    thirds: Option<(Layout, Masks)>,
 }
 
-/// Output row of an exact 3× downscale from source row `src`, as [`halves`] decides.
-pub(super) fn thirds(bpp: usize, off: [usize; 3], src: &[u8], out: &mut [u8]) -> bool {
-    if !crate::simd::avx2() {
-        return false;
-    }
-    // SAFETY: simd::avx2() checked that the CPU has AVX2.
-    unsafe {
-        match bpp {
-            3 => sample_thirds::<3>(off, src, out),
-            4 => sample_thirds::<4>(off, src, out),
-            _ => return false,
+/// Bytes per pixel and where R, G and B are in one.
+type Layout = (usize, [usize; 3]);
+
+impl ExactRatios {
+    /// Output row of an exact 2× downscale from source rows `r0` and `r1` with the AVX2 kernel,
+    /// when the CPU has AVX2 and the pixels are 3 or 4 bytes (`bpp`); false, and nothing
+    /// written, if not.
+    pub(super) fn halves(
+        &mut self,
+        bpp: usize,
+        off: [usize; 3],
+        r0: &[u8],
+        r1: &[u8],
+        out: &mut [u8],
+    ) -> bool {
+        let Some(masks) = masks_for(&mut self.halves, (bpp, off), |o| {
+            2 * bpp * (o / 3) + off[o % 3]
+        }) else {
+            return false;
+        };
+        // SAFETY: masks_for built masks, so the CPU has AVX2.
+        unsafe {
+            match bpp {
+                3 => halve_rows::<3>(masks, off, r0, r1, out),
+                _ => halve_rows::<4>(masks, off, r0, r1, out),
+            }
         }
+        true
     }
-    true
+
+    /// Output row of an exact 3× downscale from source row `src`, as [`Self::halves`] decides.
+    pub(super) fn thirds(
+        &mut self,
+        bpp: usize,
+        off: [usize; 3],
+        src: &[u8],
+        out: &mut [u8],
+    ) -> bool {
+        let Some(masks) = masks_for(&mut self.thirds, (bpp, off), |o| {
+            bpp + 3 * bpp * (o / 3) + off[o % 3]
+        }) else {
+            return false;
+        };
+        // SAFETY: masks_for built masks, so the CPU has AVX2.
+        unsafe {
+            match bpp {
+                3 => sample_thirds::<3>(masks, off, src, out),
+                _ => sample_thirds::<4>(masks, off, src, out),
+            }
+        }
+        true
+    }
+}
+
+/// The masks kept in `slot` for `layout`, built with `at` if the slot held another layout; none
+/// without AVX2 or for pixels of other than 3 or 4 bytes.
+fn masks_for(
+    slot: &mut Option<(Layout, Masks)>,
+    layout: Layout,
+    at: impl Fn(usize) -> usize,
+) -> Option<&Masks> {
+    if slot.as_ref().is_none_or(|(kept, _)| *kept != layout) {
+        if !matches!(layout.0, 3 | 4) || !crate::simd::avx2() {
+            return None;
+        }
+        // SAFETY: simd::avx2() checked that the CPU has AVX2.
+        *slot = Some((layout, unsafe { Masks::new(at) }));
+    }
+    slot.as_ref().map(|(_, masks)| masks)
 }
 
 /// Output pixels per step: 24 output bytes, from `16·BPP` source bytes of each row.
@@ -46,7 +92,13 @@ const STEP: usize = 8;
 /// `out[3k + c] = (r0[2k·BPP + off[c]] + r0[(2k + 1)·BPP + off[c]] + r1[..] + r1[..] + 2) >> 2`:
 /// what [`super::kernels::add_rows`] then [`super::kernels::average_pairs`] compute, bit for bit.
 #[target_feature(enable = "avx2")]
-pub(super) fn halve_rows<const BPP: usize>(off: [usize; 3], r0: &[u8], r1: &[u8], out: &mut [u8]) {
+fn halve_rows<const BPP: usize>(
+    masks: &Masks,
+    off: [usize; 3],
+    r0: &[u8],
+    r1: &[u8],
+    out: &mut [u8],
+) {
     // Each step reads BPP vectors of 16 bytes, and the same shifted by one pixel.
     let (stride, read) = (2 * BPP * STEP, 2 * BPP * STEP + BPP);
     let n = out.len() / 3;
@@ -56,7 +108,6 @@ pub(super) fn halve_rows<const BPP: usize>(off: [usize; 3], r0: &[u8], r1: &[u8]
     } else {
         0
     };
-    let masks = Masks::new(|o| 2 * BPP * (o / 3) + off[o % 3]);
     let two = _mm256_set1_epi16(2);
     for s in 0..steps {
         let (src, dst) = (stride * s, 3 * STEP * s);
@@ -104,6 +155,7 @@ pub(super) fn halve_rows<const BPP: usize>(off: [usize; 3], r0: &[u8], r1: &[u8]
 
 /// Shuffle masks that take output bytes 0..16 (`low`) and 16..24 (`high`) of a step from up to
 /// six 16-byte vectors of source values; output byte `o` comes from value `at(o)`.
+#[derive(Debug)]
 struct Masks {
     low: [__m128i; 6],
     high: [__m128i; 6],
@@ -150,7 +202,7 @@ impl Masks {
 /// `out[3k + c] = src[(3k + 1)·BPP + off[c]]`: the middle pixel of every three, as
 /// [`super::kernels::sample_thirds`] picks it, bit for bit.
 #[target_feature(enable = "avx2")]
-pub(super) fn sample_thirds<const BPP: usize>(off: [usize; 3], src: &[u8], out: &mut [u8]) {
+fn sample_thirds<const BPP: usize>(masks: &Masks, off: [usize; 3], src: &[u8], out: &mut [u8]) {
     let stride = 3 * BPP * STEP;
     // The vectors a step reads: up to its last output byte's source byte.
     let vectors = (BPP + stride - 3 * BPP + 3) / 16 + 1;
@@ -161,7 +213,6 @@ pub(super) fn sample_thirds<const BPP: usize>(off: [usize; 3], src: &[u8], out: 
     } else {
         0
     };
-    let masks = Masks::new(|o| BPP + 3 * BPP * (o / 3) + off[o % 3]);
     for s in 0..steps {
         let (at, dst) = (stride * s, 3 * STEP * s);
         // SAFETY: at + read <= src.len() (steps above) and dst + 24 <= 3n <= out.len().
@@ -185,11 +236,11 @@ mod tests {
     use super::super::kernels::{add_rows, average_pairs};
     use super::*;
 
+    /// One [`ExactRatios`] over every layout in turn: its masks are rebuilt when the layout
+    /// changes. Without AVX2 (or with it disabled) it must refuse and write nothing.
     #[test]
     fn equals_the_portable_kernels() {
-        if !std::is_x86_feature_detected!("avx2") {
-            return;
-        }
+        let mut exact = ExactRatios::default();
         for width in [1280usize, 1282, 2, 16, 18, 34, 98] {
             for (bpp, offs) in [
                 (3, vec![[0, 1, 2], [2, 1, 0]]),
@@ -206,15 +257,16 @@ mod tests {
                     add_rows(&r0, &r1, &mut sum);
                     let mut want = vec![0u8; width / 2 * 3];
                     let mut got = vec![0u8; want.len()];
-                    // SAFETY: the CPU has AVX2 (checked above).
-                    unsafe {
-                        if bpp == 3 {
-                            average_pairs::<3>(off, &sum, &mut want);
-                            halve_rows::<3>(off, &r0, &r1, &mut got);
-                        } else {
-                            average_pairs::<4>(off, &sum, &mut want);
-                            halve_rows::<4>(off, &r0, &r1, &mut got);
-                        }
+                    if bpp == 3 {
+                        average_pairs::<3>(off, &sum, &mut want);
+                    } else {
+                        average_pairs::<4>(off, &sum, &mut want);
+                    }
+                    let ran = exact.halves(bpp, off, &r0, &r1, &mut got);
+                    assert_eq!(ran, crate::simd::avx2());
+                    if !ran {
+                        assert!(got.iter().all(|&b| b == 0));
+                        continue;
                     }
                     assert_eq!(got, want, "{width} px, {bpp} bytes, {off:?}");
                 }
@@ -224,9 +276,7 @@ mod tests {
 
     #[test]
     fn sampling_thirds_equals_the_portable_kernel() {
-        if !std::is_x86_feature_detected!("avx2") {
-            return;
-        }
+        let mut exact = ExactRatios::default();
         for width in [1920usize, 1923, 3, 24, 27, 75, 96, 111] {
             for (bpp, offs) in [
                 (3, vec![[0, 1, 2], [2, 1, 0]]),
@@ -236,15 +286,16 @@ mod tests {
                 for off in offs {
                     let mut want = vec![0u8; width / 3 * 3];
                     let mut got = vec![0u8; want.len()];
-                    // SAFETY: the CPU has AVX2 (checked above).
-                    unsafe {
-                        if bpp == 3 {
-                            kernels::sample_thirds::<3>(off, &row, &mut want);
-                            sample_thirds::<3>(off, &row, &mut got);
-                        } else {
-                            kernels::sample_thirds::<4>(off, &row, &mut want);
-                            sample_thirds::<4>(off, &row, &mut got);
-                        }
+                    if bpp == 3 {
+                        kernels::sample_thirds::<3>(off, &row, &mut want);
+                    } else {
+                        kernels::sample_thirds::<4>(off, &row, &mut want);
+                    }
+                    let ran = exact.thirds(bpp, off, &row, &mut got);
+                    assert_eq!(ran, crate::simd::avx2());
+                    if !ran {
+                        assert!(got.iter().all(|&b| b == 0));
+                        continue;
                     }
                     assert_eq!(got, want, "{width} px, {bpp} bytes, {off:?}");
                 }

@@ -112,6 +112,8 @@ pub struct Letterboxer {
     row_out: Vec<u8>,
     out: Vec<u8>,
     out_geometry: Option<Letterbox>,
+    #[cfg(target_arch = "x86_64")]
+    exact: exact_ratios_avx2::ExactRatios,
 }
 
 /// Where the letterbox writes each output row.
@@ -346,7 +348,7 @@ impl Letterboxer {
         match source(frame, sy) {
             Source::Packed(src, off) => {
                 #[cfg(target_arch = "x86_64")]
-                if t.thirds && exact_ratios_avx2::thirds(off_bpp(frame), off, src, out) {
+                if t.thirds && self.exact.thirds(off_bpp(frame), off, src, out) {
                     return;
                 }
                 match (t.thirds, off_bpp(frame)) {
@@ -375,7 +377,7 @@ impl Letterboxer {
         match (source(frame, sy0), source(frame, sy1)) {
             (Source::Packed(s0, off), Source::Packed(s1, _)) => {
                 #[cfg(target_arch = "x86_64")]
-                if t.pairs && exact_ratios_avx2::halves(off_bpp(frame), off, s0, s1, out) {
+                if t.pairs && self.exact.halves(off_bpp(frame), off, s0, s1, out) {
                     return;
                 }
                 self.row_sum.resize(s0.len(), 0);
