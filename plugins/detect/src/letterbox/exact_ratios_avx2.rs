@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! The exact 2× and 3× downscales of packed 3- and 4-byte pixels (720p and 1080p → 640) with
-//! AVX2, eight output pixels a step: for 2× the four source pixels added in 16-bit lanes, for 3×
-//! the middle pixel of three, and the three channels of each output pixel picked with byte
-//! shuffles. The compiler's own vectorisation of these stride-6 and stride-9 gathers spends most
+//! AVX2, eight output pixels a step: for 2× the rounded mean of the four source pixels taken in
+//! bytes ([`mean_of_four`]), for 3× the middle pixel of three, and the three channels of each
+//! output pixel picked with byte shuffles. The compiler's own vectorisation of these stride-6 and stride-9 gathers spends most
 //! of its time blending or inserting single bytes.
 
 use std::arch::x86_64::*;
@@ -99,7 +99,7 @@ fn halve_rows<const BPP: usize>(
     r1: &[u8],
     out: &mut [u8],
 ) {
-    // Each step reads BPP vectors of 16 bytes, and the same shifted by one pixel.
+    // Each step reads BPP vectors of 16 bytes of each row, and the same shifted by one pixel.
     let (stride, read) = (2 * BPP * STEP, 2 * BPP * STEP + BPP);
     let n = out.len() / 3;
     let len = r0.len().min(r1.len());
@@ -108,29 +108,30 @@ fn halve_rows<const BPP: usize>(
     } else {
         0
     };
-    let two = _mm256_set1_epi16(2);
     for s in 0..steps {
         let (src, dst) = (stride * s, 3 * STEP * s);
-        // SAFETY: src + read <= len (steps above) and dst + 24 <= 3n <= out.len().
+        // SAFETY: src + read <= len (steps above; the widest load, 32 bytes at 16·(BPP − 2) +
+        // BPP, ends there) and dst + 24 <= 3n <= out.len().
         unsafe {
-            let sum = |j: usize| {
-                let at = src + 16 * j;
-                let load = |row: &[u8], at: usize| {
-                    _mm256_cvtepu8_epi16(_mm_loadu_si128(row.as_ptr().add(at).cast()))
-                };
-                let pair0 = _mm256_add_epi16(load(r0, at), load(r0, at + BPP));
-                let pair1 = _mm256_add_epi16(load(r1, at), load(r1, at + BPP));
-                let total = _mm256_add_epi16(_mm256_add_epi16(pair0, pair1), two);
-                _mm256_srli_epi16::<2>(total)
+            let wide = |row: &[u8], at: usize| _mm256_loadu_si256(row.as_ptr().add(at).cast());
+            let narrow = |row: &[u8], at: usize| {
+                _mm256_zextsi128_si256(_mm_loadu_si128(row.as_ptr().add(at).cast()))
             };
-            // packus interleaves the 128-bit lanes; the permute puts the bytes back in order.
-            let packed = |a, b| _mm256_permute4x64_epi64::<0xD8>(_mm256_packus_epi16(a, b));
-            let t01 = packed(sum(0), sum(1));
+            // Bytes at..at + 32 (at..at + 16 with `narrow`) of the step, each the rounded mean of
+            // its byte and the one a pixel on, in both rows.
+            let means = |load: &dyn Fn(&[u8], usize) -> __m256i, at: usize| {
+                mean_of_four(
+                    load(r0, at),
+                    load(r0, at + BPP),
+                    load(r1, at),
+                    load(r1, at + BPP),
+                )
+            };
+            let t01 = means(&wide, src);
             let t23 = if BPP == 4 {
-                packed(sum(2), sum(3))
+                means(&wide, src + 32)
             } else {
-                let s2 = sum(2);
-                packed(s2, s2)
+                means(&narrow, src + 32)
             };
             let zero = _mm_setzero_si128();
             let t = [
@@ -151,6 +152,20 @@ fn halve_rows<const BPP: usize>(
             out[3 * k + c] = ((total + 2) >> 2) as u8;
         }
     }
+}
+
+/// `(a + b + c + d + 2) >> 2` per byte without widening. With `p` and `q` the rounded-up halves
+/// of `a + b` and `c + d` (`pavgb`), `(p + q + 1) >> 1` is the same quotient of `a + b + c + d`
+/// plus the two round-ups; it is one too high exactly when a round-up happened (`a + b` or `c + d`
+/// odd) and `p + q` is odd. (Checked against the widened sum in the tests, on every layout.)
+#[inline]
+#[target_feature(enable = "avx2")]
+fn mean_of_four(a: __m256i, b: __m256i, c: __m256i, d: __m256i) -> __m256i {
+    let (p, q) = (_mm256_avg_epu8(a, b), _mm256_avg_epu8(c, d));
+    let rounded_up = _mm256_or_si256(_mm256_xor_si256(a, b), _mm256_xor_si256(c, d));
+    let too_high = _mm256_and_si256(_mm256_xor_si256(p, q), rounded_up);
+    let one = _mm256_set1_epi8(1);
+    _mm256_sub_epi8(_mm256_avg_epu8(p, q), _mm256_and_si256(too_high, one))
 }
 
 /// Shuffle masks that take output bytes 0..16 (`low`) and 16..24 (`high`) of a step from up to
@@ -235,6 +250,39 @@ mod tests {
     use super::super::kernels;
     use super::super::kernels::{add_rows, average_pairs};
     use super::*;
+
+    /// Every `a`, `b`, `c`, each with 32 values of `d` spread over the byte range.
+    #[test]
+    fn the_mean_of_four_bytes_equals_the_widened_sum() {
+        if !std::is_x86_feature_detected!("avx2") {
+            return;
+        }
+        let splat = |v: u8| [v; 32];
+        let load = |v: &[u8; 32]| unsafe { _mm256_loadu_si256(v.as_ptr().cast()) };
+        for a in 0..=255u8 {
+            for b in 0..=255u8 {
+                for c in 0..=255u8 {
+                    let seed = a as usize * 3 + b as usize * 5 + c as usize * 7;
+                    let d: [u8; 32] = std::array::from_fn(|i| (seed + 8 * i) as u8);
+                    let mut got = [0u8; 32];
+                    // SAFETY: the CPU has AVX2 (checked above); 32-byte arrays.
+                    unsafe {
+                        let m = mean_of_four(
+                            load(&splat(a)),
+                            load(&splat(b)),
+                            load(&splat(c)),
+                            load(&d),
+                        );
+                        _mm256_storeu_si256(got.as_mut_ptr().cast(), m);
+                    }
+                    for (g, d) in got.iter().zip(d) {
+                        let want = (a as u16 + b as u16 + c as u16 + d as u16 + 2) >> 2;
+                        assert_eq!(*g as u16, want, "{a} {b} {c} {d}");
+                    }
+                }
+            }
+        }
+    }
 
     /// One [`ExactRatios`] over every layout in turn: its masks are rebuilt when the layout
     /// changes. Without AVX2 (or with it disabled) it must refuse and write nothing.
