@@ -14,7 +14,7 @@ use hmg_detect::{Detection, Detector, EngineOptions, FrameRef, PixelFormat};
 use image::RgbImage;
 
 use crate::atomic::write_atomic;
-use crate::images::{IMAGE_EXTENSIONS, list_images, read_rgb};
+use crate::images::{extensions_listed, list_images, read_rgb};
 use crate::usage::{check_model_args, usage};
 
 #[derive(clap::Args, Debug)]
@@ -22,7 +22,7 @@ pub struct BatchArgs {
     /// Model to run: a .onnx (CPU) or a .hef (Hailo-8, needs a HailoRT build)
     #[arg(long)]
     model: PathBuf,
-    /// Folder of images (.jpg, .jpeg, .png, .bmp; not searched recursively)
+    /// Folder of images (.jpg, .jpeg, .png, .bmp, .webp, .tif, .tiff; not searched recursively)
     #[arg(long)]
     input: PathBuf,
     /// Folder for detections.json and the annotated images (created when missing)
@@ -77,7 +77,7 @@ fn check_args(args: &BatchArgs) -> anyhow::Result<Vec<PathBuf>> {
         return Err(usage(format!(
             "'{}' has no images ({})",
             args.input.display(),
-            IMAGE_EXTENSIONS.map(|e| format!(".{e}")).join(", ")
+            extensions_listed()
         )));
     }
     let annotated = args.output.join("images");

@@ -33,8 +33,8 @@ pub struct DetectArgs {
     /// Read /dev/videoN (USB camera); repeat for several cameras
     #[arg(long = "camera", value_name = "N")]
     cameras: Vec<u32>,
-    /// Read a video file, a folder of pictures (.jpg, .png, .bmp, any mix; each JSON line names
-    /// its file) or an rtsp:// URL; repeatable
+    /// Read a video file, a folder of pictures (.jpg, .png, .bmp, .webp, .tif, any mix; each
+    /// JSON line names its file) or an rtsp:// URL; repeatable
     #[arg(long = "input", value_name = "FILE|DIR|URL")]
     inputs: Vec<String>,
     /// No window (for SSH): detections go to JSON lines, frames with detections to snapshots
@@ -1055,8 +1055,9 @@ fn run_in(args: &DetectArgs, branches: Vec<Branch>, run_dir: &Path) -> anyhow::R
                     .with_context(|| format!("cannot read folder '{}'", dir.display()))?;
                 if pictures.is_empty() {
                     return Err(usage(format!(
-                        "folder '{}' has no pictures (.jpg, .jpeg, .png, .bmp)",
-                        dir.display()
+                        "folder '{}' has no pictures ({})",
+                        dir.display(),
+                        crate::images::extensions_listed()
                     )));
                 }
                 Some(pictures)

@@ -5,8 +5,14 @@ use std::path::{Path, PathBuf};
 
 use image::{ImageDecoder, ImageReader, RgbImage};
 
-/// Image files hmg reads (what the `image` crate decodes in this build).
-pub const IMAGE_EXTENSIONS: [&str; 4] = ["jpg", "jpeg", "png", "bmp"];
+/// Image files hmg reads (what the `image` crate decodes in this build): ultralytics' own list
+/// less the formats few cameras write (dng, mpo, pfm, heic).
+pub const IMAGE_EXTENSIONS: [&str; 7] = ["jpg", "jpeg", "png", "bmp", "webp", "tif", "tiff"];
+
+/// The extensions as messages list them: ".jpg, .jpeg, …".
+pub fn extensions_listed() -> String {
+    IMAGE_EXTENSIONS.map(|e| format!(".{e}")).join(", ")
+}
 
 pub fn is_image(path: &Path) -> bool {
     path.extension()
@@ -37,7 +43,16 @@ pub const MAX_PIXELS: u64 = 100_000_000;
 
 /// Decodes an image to RGB, turned upright by its EXIF orientation (as OpenCV's imread does).
 pub fn read_rgb(path: &Path) -> anyhow::Result<RgbImage> {
+    if std::fs::metadata(path)?.len() == 0 {
+        anyhow::bail!("the file is empty");
+    }
     decode_rgb(ImageReader::open(path)?)
+}
+
+/// The decoder's message once: an `image` error's text already includes its source's, which
+/// `{:#}` would print again.
+fn undoubled(e: image::ImageError) -> anyhow::Error {
+    anyhow::anyhow!("{}", e.to_string().trim_end())
 }
 
 /// [`read_rgb`] of a picture already open (or in memory): the format is guessed from its first
@@ -52,7 +67,7 @@ pub fn decode_rgb<R: std::io::BufRead + std::io::Seek>(
     limits.max_alloc = Some(MAX_PIXELS * 8);
     let mut reader = reader.with_guessed_format()?;
     reader.limits(limits);
-    let mut decoder = reader.into_decoder()?;
+    let mut decoder = reader.into_decoder().map_err(undoubled)?;
     let (w, h) = decoder.dimensions();
     if u64::from(w) * u64::from(h) > MAX_PIXELS {
         anyhow::bail!(
@@ -60,8 +75,8 @@ pub fn decode_rgb<R: std::io::BufRead + std::io::Seek>(
             MAX_PIXELS / 1_000_000
         );
     }
-    let orientation = decoder.orientation()?;
-    let mut image = image::DynamicImage::from_decoder(decoder)?;
+    let orientation = decoder.orientation().map_err(undoubled)?;
+    let mut image = image::DynamicImage::from_decoder(decoder).map_err(undoubled)?;
     image.apply_orientation(orientation);
     Ok(image.into_rgb8())
 }

@@ -158,7 +158,7 @@ pub fn link_folder(
     images.sort_by(|a, b| a.0.cmp(&b.0));
     let Some(&(_, kind)) = images.first() else {
         return Err(UsageError(format!(
-            "folder '{}' has no pictures (.jpg, .jpeg, .png, .bmp)",
+            "folder '{}' has no pictures the plain gst-launch-1.0 line (multifilesrc) reads (.jpg, .jpeg, .png, .bmp); hmg detect itself (without --print) also reads .webp and .tif",
             folder.display()
         ))
         .into());

@@ -112,6 +112,79 @@ fn test_batch_of_four_matches_ultralytics_and_reports_a_broken_image() {
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
+/// The PNGs of the test data written losslessly as WebP and TIFF by another encoder (Pillow, in
+/// ultralytics' venv): the same pixels, so the same detections as ultralytics' reference of the
+/// PNG; an empty file is named with what is wrong with it.
+#[test]
+fn test_webp_and_tiff_pictures_give_the_detections_of_their_pixels() {
+    let dir = temp_dir("batch-formats");
+    let input = dir.join("pictures");
+    std::fs::create_dir_all(&input).unwrap();
+    let pngs: Vec<String> = std::fs::read_dir(testdata().join("images"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "png"))
+        .map(|p| p.display().to_string())
+        .collect();
+    assert!(!pngs.is_empty());
+    let script = r#"
+import json, pathlib, sys
+from PIL import Image
+out = pathlib.Path(sys.argv[1])
+for png in sys.argv[2:]:
+    stem = pathlib.Path(png).stem
+    picture = Image.open(png).convert("RGB")
+    picture.save(out / f"{stem}.webp", lossless=True)
+    picture.save(out / f"{stem}.tif", compression="tiff_lzw")
+print("@json " + json.dumps(sorted(p.name for p in out.iterdir())))
+"#;
+    let mut args: Vec<&std::ffi::OsStr> = vec![input.as_os_str()];
+    args.extend(pngs.iter().map(std::ffi::OsStr::new));
+    let written = python_json(&dir, script, &args);
+    assert_eq!(
+        written.as_array().unwrap().len(),
+        2 * pngs.len(),
+        "{written}"
+    );
+    std::fs::write(input.join("empty.webp"), b"").unwrap();
+
+    let output = dir.join("out");
+    let out = batch(&["--model", &model("nudenet_320n.onnx")], &input, &output);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("empty.webp': the file is empty"), "{t}");
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(output.join("detections.json")).unwrap()).unwrap();
+    let reference: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(testdata().join("reference/nudenet_320n.json")).unwrap(),
+    )
+    .unwrap();
+    let images = report["images"].as_array().unwrap();
+    assert_eq!(images.len(), 2 * pngs.len(), "{report}");
+    let mut detections = 0;
+    for image in images {
+        let file = image["file"].as_str().unwrap();
+        let png = format!("{}.png", file.rsplit_once('.').unwrap().0);
+        let expected = &reference["images"][png.as_str()];
+        assert_eq!(image["width"], expected["width"], "{file}");
+        assert_eq!(image["height"], expected["height"], "{file}");
+        let ours = image["detections"].as_array().unwrap();
+        let theirs = expected["detections_square_input"].as_array().unwrap();
+        assert_eq!(ours.len(), theirs.len(), "{file}: {ours:?} vs {theirs:?}");
+        for (o, t) in ours.iter().zip(theirs) {
+            assert_eq!(o["class_id"], t["class_id"], "{file}");
+            let (a, b) = (&o["box"], &t["box_xyxy"]);
+            for (a, b) in a.as_array().unwrap().iter().zip(b.as_array().unwrap()) {
+                let (a, b) = (a.as_f64().unwrap(), b.as_f64().unwrap());
+                assert!((a - b).abs() < 0.01, "{file}: {o} vs {t}");
+            }
+        }
+        detections += ours.len();
+        assert!(output.join("images").join(file).is_file(), "{file}");
+    }
+    assert!(detections > 0, "{report}");
+}
+
 #[test]
 fn test_batch_refuses_bad_arguments_before_starting() {
     let dir = temp_dir("batch-usage");

@@ -19,7 +19,7 @@ use crate::usage::usage;
 
 #[derive(clap::Args, Debug)]
 pub struct AnnotateArgs {
-    /// Folder of pictures to label (.jpg, .jpeg, .png, .bmp)
+    /// Folder of pictures to label (.jpg, .jpeg, .png, .bmp, .webp, .tif, .tiff)
     #[arg(long, default_value = "captured_images")]
     images: PathBuf,
     /// Dataset split to write into: <dataset>/images/ gets a copy of each saved picture,
@@ -191,8 +191,9 @@ pub fn run(args: &AnnotateArgs) -> anyhow::Result<()> {
     let pictures = pictures(&args.images)?;
     if pictures.is_empty() {
         return Err(usage(format!(
-            "'{}' has no pictures (.jpg, .jpeg, .png, .bmp)",
-            args.images.display()
+            "'{}' has no pictures ({})",
+            args.images.display(),
+            crate::images::extensions_listed()
         )));
     }
     refuse_shared_stems(&pictures, &args.dataset.join("images"))?;

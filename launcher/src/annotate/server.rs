@@ -260,17 +260,26 @@ fn name_of(picture: &Path) -> String {
         .into_owned()
 }
 
-fn content_type(path: &Path) -> &'static str {
-    match path
+/// A picture as the page's `<img>` can show it, with its content type: the file itself, or a
+/// PNG of it (upright) for TIFF, which browsers do not display.
+fn browser_picture(path: &Path) -> anyhow::Result<(Vec<u8>, &'static str)> {
+    let extension = path
         .extension()
         .and_then(|e| e.to_str())
-        .map(str::to_ascii_lowercase)
-        .as_deref()
-    {
+        .map(str::to_ascii_lowercase);
+    let kind = match extension.as_deref() {
         Some("png") => "image/png",
         Some("bmp") => "image/bmp",
+        Some("webp") => "image/webp",
+        Some("tif" | "tiff") => {
+            let mut png = Vec::new();
+            crate::images::read_rgb(path)?
+                .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)?;
+            return Ok((png, "image/png"));
+        }
         _ => "image/jpeg",
-    }
+    };
+    Ok((std::fs::read(path)?, kind))
 }
 
 enum Outcome {
@@ -317,13 +326,13 @@ fn handle(session: &Session, mut request: Request) -> Outcome {
             Outcome::Continue,
         ),
         (Method::Get, ["api", "state"]) => (json(&session.state()), Outcome::Continue),
-        (Method::Get, ["api", "image", i]) => match picture(i).map(|p| (p, std::fs::read(p))) {
-            Some((p, Ok(bytes))) => (
-                Response::from_data(bytes).with_header(header("Content-Type", content_type(p))),
+        (Method::Get, ["api", "image", i]) => match picture(i).map(|p| (p, browser_picture(p))) {
+            Some((_, Ok((bytes, kind)))) => (
+                Response::from_data(bytes).with_header(header("Content-Type", kind)),
                 Outcome::Continue,
             ),
             Some((p, Err(e))) => (
-                status(500, &format!("cannot read {}: {e}", p.display())),
+                status(500, &format!("cannot read {}: {e:#}", p.display())),
                 Outcome::Continue,
             ),
             None => (status(404, "no such picture"), Outcome::Continue),
@@ -371,4 +380,42 @@ fn handle(session: &Session, mut request: Request) -> Outcome {
     };
     let _ = request.respond(response);
     outcome
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Browsers show JPEG, PNG, BMP and WebP as they are; a TIFF goes out as a PNG of the same
+    /// upright pixels.
+    #[test]
+    fn pictures_go_out_as_the_page_can_show_them() {
+        let dir = std::env::temp_dir().join(format!("hmg-browser-picture-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let picture =
+            image::RgbImage::from_fn(7, 5, |x, y| image::Rgb([x as u8 * 30, y as u8 * 50, 9]));
+        for (name, kind) in [
+            ("a.png", "image/png"),
+            ("a.bmp", "image/bmp"),
+            ("a.webp", "image/webp"),
+            ("a.jpg", "image/jpeg"),
+            ("a.tif", "image/png"),
+        ] {
+            let path = dir.join(name);
+            picture.save(&path).unwrap();
+            let (bytes, got) = browser_picture(&path).unwrap();
+            assert_eq!(got, kind, "{name}");
+            if name.ends_with(".tif") {
+                let shown = image::load_from_memory_with_format(&bytes, image::ImageFormat::Png)
+                    .unwrap()
+                    .into_rgb8();
+                assert_eq!(shown, picture);
+            } else {
+                assert_eq!(bytes, std::fs::read(&path).unwrap(), "{name}");
+            }
+        }
+        std::fs::write(dir.join("b.tif"), b"not a tiff").unwrap();
+        assert!(browser_picture(&dir.join("b.tif")).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
