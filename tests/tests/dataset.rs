@@ -311,6 +311,28 @@ fn test_verify_agrees_with_ultralytics_verify_image_label() {
     write(train.join("labels/tiny.txt"), "0 0.5 0.5 0.2 0.2\n");
     cases.push(("corrupt".into(), None, None));
     cases.push(("tiny".into(), None, None));
+    // A JPEG cut short (a copy that did not finish), the same with bytes after its end, and whole.
+    let jpeg = std::fs::read(testdata().join("images/person.jpg")).unwrap();
+    let cut_short = &jpeg[..jpeg.len() * 4 / 5];
+    std::fs::write(train.join("images/jpeg-cut-short.jpg"), cut_short).unwrap();
+    let trailing = [jpeg.as_slice(), b"\x00 trailer from a camera"].concat();
+    std::fs::write(train.join("images/jpeg-data-after.jpg"), trailing).unwrap();
+    std::fs::write(train.join("images/jpeg-whole.jpg"), &jpeg).unwrap();
+    for name in ["jpeg-cut-short", "jpeg-data-after", "jpeg-whole"] {
+        write(
+            train.join(format!("labels/{name}.txt")),
+            "0 0.5 0.5 0.2 0.2\n",
+        );
+        cases.push((name.into(), None, None));
+    }
+    let picture = |name: &str| {
+        let extension = if name.starts_with("jpeg-") {
+            "jpg"
+        } else {
+            "png"
+        };
+        format!("images/{name}.{extension}")
+    };
 
     let out = hmg(&dir, &["dataset", "verify", "datasets", "--json"]);
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -321,7 +343,7 @@ fn test_verify_agrees_with_ultralytics_verify_image_label() {
             .filter(|p| p["severity"] == severity)
             .filter(|p| {
                 let f = p["file"].as_str().unwrap();
-                f.ends_with(&format!("/images/{name}.png"))
+                f.ends_with(&format!("/{}", picture(name)))
                     || f.ends_with(&format!("/labels/{name}.txt"))
             })
             .map(|p| p["kind"].as_str().unwrap().to_string())
@@ -330,7 +352,7 @@ fn test_verify_agrees_with_ultralytics_verify_image_label() {
 
     let mut args: Vec<std::ffi::OsString> = vec!["2".into()];
     for (name, _, _) in &cases {
-        args.push(train.join(format!("images/{name}.png")).into());
+        args.push(train.join(picture(name)).into());
         args.push(train.join(format!("labels/{name}.txt")).into());
     }
     let script = std::fs::read_to_string(repo().join("tests/reference/verify_labels.py")).unwrap();
@@ -363,5 +385,25 @@ fn test_verify_agrees_with_ultralytics_verify_image_label() {
             duplicates,
             "{name}: {warnings:?} vs {verdict}"
         );
+        // ultralytics rewrites a JPEG with data after its end ("corrupt JPEG restored").
+        let restored = verdict["message"]
+            .as_str()
+            .unwrap()
+            .contains("corrupt JPEG restored");
+        assert_eq!(
+            warnings.iter().any(|k| k == "data-after-jpeg"),
+            restored,
+            "{name}: {warnings:?} vs {verdict}"
+        );
     }
+    // Both JPEG faults were among what ultralytics saw.
+    let said = |what: &str| {
+        pairs
+            .iter()
+            .any(|p| p["message"].as_str().unwrap().contains(what))
+    };
+    assert!(
+        said("corrupt JPEG restored") && said("truncated"),
+        "{reference}"
+    );
 }

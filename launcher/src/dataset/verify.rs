@@ -345,6 +345,48 @@ const EDGE_TOLERANCE: f64 = 0.01;
 /// ultralytics drops images with a side under this many pixels.
 const MIN_IMAGE_SIDE: u32 = 10;
 
+/// How a .jpg/.jpeg ends. ultralytics' `verify_image_label` checks that the file's last two bytes
+/// are the end marker and rewrites it otherwise, which fails (and drops the picture) when the
+/// scans are cut short.
+#[derive(Debug, PartialEq)]
+enum JpegEnding {
+    /// Ends with its end marker, or is not a JPEG (or cannot be read: the decode reports that).
+    Whole,
+    /// The end marker, then more bytes.
+    DataAfterEnd,
+    /// No end marker after the last scan began.
+    CutShort,
+}
+
+fn jpeg_ending(image: &Path) -> JpegEnding {
+    let jpeg = image
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "jpg" | "jpeg"));
+    let Some(bytes) = jpeg.then(|| std::fs::read(image).ok()).flatten() else {
+        return JpegEnding::Whole;
+    };
+    jpeg_ending_of(&bytes)
+}
+
+fn jpeg_ending_of(bytes: &[u8]) -> JpegEnding {
+    if bytes.ends_with(&[0xFF, 0xD9]) {
+        return JpegEnding::Whole;
+    }
+    // Inside a scan every 0xFF byte is followed by 0 or a restart marker, so the first end
+    // marker after the last scan's start is the picture's own (an EXIF thumbnail's comes
+    // before the first scan).
+    let marker = |m: u8| move |w: &[u8]| w == [0xFF, m];
+    let Some(last_scan) = bytes.windows(2).rposition(marker(0xDA)) else {
+        return JpegEnding::CutShort;
+    };
+    if bytes[last_scan..].windows(2).any(marker(0xD9)) {
+        JpegEnding::DataAfterEnd
+    } else {
+        JpegEnding::CutShort
+    }
+}
+
 fn same_box(a: &YoloBox, b: &YoloBox) -> bool {
     a.class == b.class
         && [(a.cx, b.cx), (a.cy, b.cy), (a.w, b.w), (a.h, b.h)]
@@ -450,7 +492,27 @@ pub fn verify(target: &Path, mut progress: impl FnMut(usize, usize)) -> anyhow::
                         img.height()
                     ),
                 ),
-                Ok(_) => {}
+                Ok(_) => match jpeg_ending(image) {
+                    JpegEnding::CutShort => c.add(
+                        Severity::Error,
+                        "truncated-jpeg",
+                        image,
+                        None,
+                        "is cut short (no end marker after its last scan; the missing part \
+                         decodes as grey): ultralytics drops it. Copy the picture again"
+                            .into(),
+                    ),
+                    JpegEnding::DataAfterEnd => c.add(
+                        Severity::Warning,
+                        "data-after-jpeg",
+                        image,
+                        None,
+                        "has data after its end marker: ultralytics rewrites the file in place \
+                         when it trains (\"corrupt JPEG restored\")"
+                            .into(),
+                    ),
+                    JpegEnding::Whole => {}
+                },
             }
             done += 1;
             progress(done, total);
@@ -700,6 +762,23 @@ pub fn render(r: &Report) -> String {
 #[cfg(test)]
 mod render_tests {
     use super::*;
+
+    /// An EXIF thumbnail's end marker (before the first scan) does not make a cut-short
+    /// picture whole; one after the last scan, followed by more bytes, is data after the end.
+    #[test]
+    fn a_jpeg_is_cut_short_only_without_an_end_after_its_last_scan() {
+        let thumbnail: &[u8] = &[0xFF, 0xE1, 0, 6, 0xFF, 0xD8, 0xFF, 0xD9];
+        let scan = |n: u8| vec![0xFF, 0xDA, 0, 2, n, 0xFF, 0x00, n];
+        let picture = [&[0xFF, 0xD8][..], thumbnail, &scan(1), &scan(2)].concat();
+        let end: &[u8] = &[0xFF, 0xD9];
+        let whole = [&picture[..], end].concat();
+        assert_eq!(jpeg_ending_of(&whole), JpegEnding::Whole);
+        assert_eq!(jpeg_ending_of(&picture), JpegEnding::CutShort);
+        assert_eq!(jpeg_ending_of(&picture[..9]), JpegEnding::CutShort);
+        let after = [&whole[..], b"trailer"].concat();
+        assert_eq!(jpeg_ending_of(&after), JpegEnding::DataAfterEnd);
+        assert_eq!(jpeg_ending_of(b""), JpegEnding::CutShort);
+    }
 
     #[test]
     fn many_problems_of_a_kind_are_summarised() {
