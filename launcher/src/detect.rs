@@ -659,7 +659,7 @@ impl Supervisor {
         let Some(i) = err.src().and_then(|s| self.branch_of(s)) else {
             return false;
         };
-        self.fail(pipeline, i, &err.error().to_string());
+        self.fail(pipeline, i, &source_failure(err));
         true
     }
 
@@ -1353,6 +1353,17 @@ fn run_in(args: &DetectArgs, branches: Vec<Branch>, run_dir: &Path) -> anyhow::R
         );
     }
     Ok(())
+}
+
+/// Why a source failed, in words: GStreamer's message, or for a stream that stopped because
+/// nothing took the demuxer's output (a file with audio or data but no video), that.
+fn source_failure(err: &gst::message::Error) -> String {
+    let debug = err.debug().map(|d| d.to_string()).unwrap_or_default();
+    if debug.contains("reason not-linked") {
+        "it has no video stream that can be decoded, only audio or data".into()
+    } else {
+        err.error().to_string()
+    }
 }
 
 /// Threads for each stream's onnxruntime: as asked, or the cores shared out when several streams

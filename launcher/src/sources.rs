@@ -33,6 +33,11 @@ impl Source {
             return Ok(Self::Folder(path));
         }
         if path.is_file() {
+            if path.metadata().is_ok_and(|m| m.len() == 0) {
+                return Err(UsageError(format!(
+                    "input '{input}' is empty (0 bytes): a copy that did not finish? Give a video file"
+                )));
+            }
             return Ok(Self::File(path));
         }
         let why = hmg_detect::paths::not_a_file(&path).unwrap_or("cannot be read");
@@ -295,5 +300,10 @@ mod tests {
                 .0
                 .contains("does not exist")
         );
+        let empty = std::env::temp_dir().join(format!("hmg-empty-{}.mp4", std::process::id()));
+        std::fs::write(&empty, b"").unwrap();
+        let e = Source::from_input(empty.to_str().unwrap()).unwrap_err().0;
+        assert!(e.contains("is empty (0 bytes)"), "{e}");
+        std::fs::remove_file(&empty).unwrap();
     }
 }

@@ -2,7 +2,8 @@
 //! Input as a hostile user gives it: every NaN, infinite, negative or absurd number is a usage
 //! error (exit 2, naming the option), never a panic; output piped into a command that exits early
 //! ends hmg quietly, as Unix tools end; class names that would split where names travel one per
-//! line are refused where they are typed and where they are read.
+//! line are refused where they are typed and where they are read; a video file without a picture
+//! says what it lacks.
 
 use std::process::{Command, Stdio};
 
@@ -216,4 +217,53 @@ fn paths_of_the_wrong_kind_are_named_as_what_they_are() {
         assert_eq!(t.matches(expected).count(), 1, "{args:?} says it once: {t}");
         assert!(error.contains(expected), "{args:?}: {t}");
     }
+}
+
+/// Files that are not the video they are named as: an empty file is refused before anything
+/// starts (exit 2), a file with sound but no picture fails its stream saying so (exit 1).
+#[test]
+fn video_files_without_a_picture_say_what_they_lack() {
+    let dir = temp_dir("hostile-no-video");
+    std::fs::write(dir.join("empty.mp4"), b"").unwrap();
+    let made = Command::new("gst-launch-1.0")
+        .args([
+            "-q",
+            "audiotestsrc",
+            "num-buffers=50",
+            "!",
+            "audioconvert",
+            "!",
+        ])
+        .args(["avimux", "!", "filesink", "location=sound-only.avi"])
+        .current_dir(&dir)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let detect = |input: &str| {
+        Command::new(profile_dir().join("hmg"))
+            .current_dir(&dir)
+            .args(["detect", "--headless", "--input", input, "--output", "out"])
+            .arg("--model")
+            .arg(repo().join("models/yolov12n-coco.onnx"))
+            .env(
+                "ORT_DYLIB_PATH",
+                repo().join(".local/onnxruntime/libonnxruntime.so"),
+            )
+            .output()
+            .unwrap()
+    };
+    let out = detect("empty.mp4");
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("'empty.mp4' is empty (0 bytes)"),
+        "{}",
+        text(&out)
+    );
+    let out = detect("sound-only.avi");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("sound-only: input failed (it has no video stream that can be decoded"),
+        "{}",
+        text(&out)
+    );
 }
