@@ -121,13 +121,12 @@ pub(crate) fn columns_to_rgb<const PACKED: bool>(
         match frame.format {
             PixelFormat::Nv12 => {
                 let uv = &frame.planes[1][cy * frame.strides[1]..][..cw * 2];
-                for ((u, v), c) in us2
-                    .chunks_exact_mut(2)
-                    .zip(vs2.chunks_exact_mut(2))
-                    .zip(uv.chunks_exact(2))
-                {
-                    u.fill(c[0]);
-                    v.fill(c[1]);
+                // Each pair's U and V doubled as 16-bit words (see `double`).
+                for (k, c) in uv.chunks_exact(2).enumerate().take(w / 2) {
+                    let pair = u16::from_le_bytes([c[0], c[1]]);
+                    let (u, v) = (pair & 0xFF, pair >> 8);
+                    us2[2 * k..2 * k + 2].copy_from_slice(&(u * 0x101).to_le_bytes());
+                    vs2[2 * k..2 * k + 2].copy_from_slice(&(v * 0x101).to_le_bytes());
                 }
                 if w % 2 == 1 {
                     (us[w - 1], vs[w - 1]) = (uv[2 * (cw - 1)], uv[2 * (cw - 1) + 1]);
@@ -136,15 +135,8 @@ pub(crate) fn columns_to_rgb<const PACKED: bool>(
             PixelFormat::I420 => {
                 let up = &frame.planes[1][cy * frame.strides[1]..][..cw];
                 let vp = &frame.planes[2][cy * frame.strides[2]..][..cw];
-                for (((u, v), &cu), &cv) in us2
-                    .chunks_exact_mut(2)
-                    .zip(vs2.chunks_exact_mut(2))
-                    .zip(up)
-                    .zip(vp)
-                {
-                    u.fill(cu);
-                    v.fill(cv);
-                }
+                double(up, us2);
+                double(vp, vs2);
                 if w % 2 == 1 {
                     (us[w - 1], vs[w - 1]) = (up[cw - 1], vp[cw - 1]);
                 }
@@ -181,6 +173,15 @@ pub(crate) fn columns_to_rgb<const PACKED: bool>(
         for (((r, g), b), ((&y, &u), &v)) in r.iter_mut().zip(g).zip(b).zip(samples) {
             [*r, *g, *b] = rgb(y, u, v);
         }
+    }
+}
+
+/// Each sample of `plane` for the two columns it covers: `out[2k] = out[2k + 1] = plane[k]`
+/// (written as one 16-bit word, which the compiler vectorises; a byte at a time it does not).
+#[inline(always)]
+fn double(plane: &[u8], out: &mut [u8]) {
+    for (o, &p) in out.chunks_exact_mut(2).zip(plane) {
+        o.copy_from_slice(&(u16::from(p) * 0x101).to_le_bytes());
     }
 }
 

@@ -393,6 +393,20 @@ impl Letterboxer {
                     }
                 }
             }
+            // Every column, in order, with AVX2: both rows converted packed, then the packed 2×
+            // kernel (the same sums as the planar path below, without its gather). The
+            // baseline x86 build is faster planar (its packed stores cost more than the gather).
+            #[cfg(target_arch = "x86_64")]
+            _ if t.pairs && crate::simd::avx2() => {
+                let [p0, p1] = &mut self.planes;
+                let s0 = yuv_packed(frame, sy0, t, &mut self.yuv_samples, p0);
+                let s1 = yuv_packed(frame, sy1, t, &mut self.yuv_samples, p1);
+                if !self.exact.halves(3, [0, 1, 2], s0, s1, out) {
+                    self.row_sum.resize(s0.len(), 0);
+                    add_rows(s0, s1, &mut self.row_sum);
+                    average_pairs::<3>([0, 1, 2], &self.row_sum, out);
+                }
+            }
             _ => {
                 let [p0, p1] = &mut self.planes;
                 let s0 = yuv_planes(frame, sy0, t, &mut self.yuv_samples, p0);
@@ -485,6 +499,20 @@ fn off_bpp(frame: &FrameRef<'_>) -> usize {
 fn planar(t: &Tables) -> [usize; 3] {
     let n = t.columns.len();
     [0, n, 2 * n]
+}
+
+/// Row `y` of a YUV frame as packed RGB of the sampled columns, in `buf`.
+#[inline(always)]
+fn yuv_packed<'b>(
+    frame: &FrameRef<'_>,
+    y: usize,
+    t: &Tables,
+    samples: &mut Vec<u8>,
+    buf: &'b mut Vec<u8>,
+) -> &'b [u8] {
+    buf.resize(3 * t.columns.len(), 0);
+    yuv::columns_to_rgb::<true>(frame, y, &t.columns, samples, buf);
+    buf
 }
 
 /// Row `y` of a YUV frame as planar RGB of the sampled columns, in `buf`.
