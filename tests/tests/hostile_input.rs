@@ -240,15 +240,10 @@ fn video_files_without_a_picture_say_what_they_lack() {
         .unwrap();
     assert!(made.success());
     let detect = |input: &str| {
-        Command::new(profile_dir().join("hmg"))
-            .current_dir(&dir)
+        hmg_command(&dir)
             .args(["detect", "--headless", "--input", input, "--output", "out"])
             .arg("--model")
             .arg(repo().join("models/yolov12n-coco.onnx"))
-            .env(
-                "ORT_DYLIB_PATH",
-                repo().join(".local/onnxruntime/libonnxruntime.so"),
-            )
             .output()
             .unwrap()
     };

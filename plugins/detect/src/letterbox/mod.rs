@@ -399,8 +399,8 @@ impl Letterboxer {
             #[cfg(target_arch = "x86_64")]
             _ if t.pairs && crate::simd::avx2() => {
                 let [p0, p1] = &mut self.planes;
-                let s0 = yuv_packed(frame, sy0, t, &mut self.yuv_samples, p0);
-                let s1 = yuv_packed(frame, sy1, t, &mut self.yuv_samples, p1);
+                let s0 = yuv_row::<true>(frame, sy0, t, &mut self.yuv_samples, p0);
+                let s1 = yuv_row::<true>(frame, sy1, t, &mut self.yuv_samples, p1);
                 if !self.exact.halves(3, [0, 1, 2], s0, s1, out) {
                     self.row_sum.resize(s0.len(), 0);
                     add_rows(s0, s1, &mut self.row_sum);
@@ -409,8 +409,8 @@ impl Letterboxer {
             }
             _ => {
                 let [p0, p1] = &mut self.planes;
-                let s0 = yuv_planes(frame, sy0, t, &mut self.yuv_samples, p0);
-                let s1 = yuv_planes(frame, sy1, t, &mut self.yuv_samples, p1);
+                let s0 = yuv_row::<false>(frame, sy0, t, &mut self.yuv_samples, p0);
+                let s1 = yuv_row::<false>(frame, sy1, t, &mut self.yuv_samples, p1);
                 self.row_sum.resize(s0.len(), 0);
                 add_rows(s0, s1, &mut self.row_sum);
                 let taps = t.column_taps();
@@ -465,7 +465,8 @@ impl Letterboxer {
                 packed_layout!(off_bpp(frame), off, hresize(src, taps, &t.alpha, dst))
             }
             Source::Yuv => {
-                let planes = yuv_planes(frame, sy, t, &mut self.yuv_samples, &mut self.planes[0]);
+                let planes =
+                    yuv_row::<false>(frame, sy, t, &mut self.yuv_samples, &mut self.planes[0]);
                 let taps = t.column_taps();
                 hresize(planar(t), planes, taps, &t.alpha, dst);
             }
@@ -493,7 +494,7 @@ fn off_bpp(frame: &FrameRef<'_>) -> usize {
     frame.format.packed_layout().map_or(3, |(bpp, _)| bpp)
 }
 
-/// Channel offsets of the planar rows [`yuv_planes`] makes: R, G and B planes one after the
+/// Channel offsets of the planar rows [`yuv_row`] makes: R, G and B planes one after the
 /// other, a pixel at its column index.
 #[inline(always)]
 fn planar(t: &Tables) -> [usize; 3] {
@@ -501,9 +502,9 @@ fn planar(t: &Tables) -> [usize; 3] {
     [0, n, 2 * n]
 }
 
-/// Row `y` of a YUV frame as packed RGB of the sampled columns, in `buf`.
+/// Row `y` of a YUV frame as RGB of the sampled columns, in `buf`: packed (`PACKED`) or planar.
 #[inline(always)]
-fn yuv_packed<'b>(
+fn yuv_row<'b, const PACKED: bool>(
     frame: &FrameRef<'_>,
     y: usize,
     t: &Tables,
@@ -511,21 +512,7 @@ fn yuv_packed<'b>(
     buf: &'b mut Vec<u8>,
 ) -> &'b [u8] {
     buf.resize(3 * t.columns.len(), 0);
-    yuv::columns_to_rgb::<true>(frame, y, &t.columns, samples, buf);
-    buf
-}
-
-/// Row `y` of a YUV frame as planar RGB of the sampled columns, in `buf`.
-#[inline(always)]
-fn yuv_planes<'b>(
-    frame: &FrameRef<'_>,
-    y: usize,
-    t: &Tables,
-    samples: &mut Vec<u8>,
-    buf: &'b mut Vec<u8>,
-) -> &'b [u8] {
-    buf.resize(3 * t.columns.len(), 0);
-    yuv::columns_to_rgb::<false>(frame, y, &t.columns, samples, buf);
+    yuv::columns_to_rgb::<PACKED>(frame, y, &t.columns, samples, buf);
     buf
 }
 
