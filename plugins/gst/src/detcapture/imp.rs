@@ -104,9 +104,8 @@ struct State {
     video: Option<(gst_video::VideoInfo, PixelFormat)>,
     letterboxer: Letterboxer,
     jobs: Option<SyncSender<Job>>,
-    when_busy: WhenBusy,
-    /// Whether a full queue holds up the stream: `when_busy`, with `auto` settled at the first
-    /// frame kept by asking upstream whether it is live.
+    /// Whether a full queue holds up the stream: set at start by `skip` and `wait`, by `auto`
+    /// at the first frame kept, from upstream's latency query.
     waits: Option<bool>,
     writer: Option<std::thread::JoinHandle<()>>,
     /// A copy of the frame a detection appeared in, until the next frame tells whether it stayed.
@@ -266,9 +265,7 @@ impl DetCapture {
             height,
             record,
         };
-        let waits = *state
-            .waits
-            .get_or_insert_with(|| self.waits_for_writer(state.when_busy));
+        let waits = *state.waits.get_or_insert_with(|| self.source_is_not_live());
         let Some(jobs) = &state.jobs else {
             return;
         };
@@ -287,35 +284,30 @@ impl DetCapture {
         }
     }
 
-    /// `auto`: wait unless upstream says it is live (or cannot say: a camera must never stall).
-    fn waits_for_writer(&self, when_busy: WhenBusy) -> bool {
-        match when_busy {
-            WhenBusy::Skip => false,
-            WhenBusy::Wait => true,
-            WhenBusy::Auto => {
-                let mut query = gst::query::Latency::new();
-                let answered = self.obj().sink_pad().peer_query(&mut query);
-                let waits = answered && !query.result().0;
-                gst::debug!(
-                    CAT,
-                    imp = self,
-                    "source {}: a busy writer {}",
-                    if !answered {
-                        "did not say whether it is live"
-                    } else if waits {
-                        "is not live"
-                    } else {
-                        "is live"
-                    },
-                    if waits {
-                        "holds up the stream"
-                    } else {
-                        "costs captures"
-                    }
-                );
-                waits
+    /// `auto`: the stream waits for the writer unless upstream says it is live (or cannot say:
+    /// a camera must never stall).
+    fn source_is_not_live(&self) -> bool {
+        let mut query = gst::query::Latency::new();
+        let answered = self.obj().sink_pad().peer_query(&mut query);
+        let waits = answered && !query.result().0;
+        gst::debug!(
+            CAT,
+            imp = self,
+            "source {}: a busy writer {}",
+            if !answered {
+                "did not say whether it is live"
+            } else if waits {
+                "is not live"
+            } else {
+                "is live"
+            },
+            if waits {
+                "holds up the stream"
+            } else {
+                "costs captures"
             }
-        }
+        );
+        waits
     }
 }
 
@@ -524,8 +516,11 @@ impl BaseTransformImpl for DetCapture {
             video: None,
             letterboxer: Letterboxer::new(),
             jobs: Some(jobs),
-            when_busy: s.when_busy,
-            waits: None,
+            waits: match s.when_busy {
+                WhenBusy::Skip => Some(false),
+                WhenBusy::Wait => Some(true),
+                WhenBusy::Auto => None,
+            },
             writer: Some(writer),
             held: None,
         });
