@@ -16,7 +16,7 @@ testdata="${HMG_TESTDATA:-$PWD/../shared/testdata}"
 
 # Pinned to one core, like a single-threaded reference.
 taskset -c 0 cargo bench -q -p hmg-detect --bench hot_paths -- --warm-up-time 1 --measurement-time 3 \
-  'letterbox_1920x1080_to_640/RGB|letterbox_1280x720_to_640/RGB|preprocess_|decode_nms_1x84x8400|host_path|overlay|track_100' >&2
+  'letterbox_1920x1080_to_640/RGB|letterbox_1280x720_to_640/RGB|preprocess_|decode_nms_1x84x8400|host_path|memory_floor|overlay|track_100' >&2
 taskset -c 0 "$venv/bin/python" benches/compare/host_path_reference.py \
   --testdata "$testdata" --json "$work/reference.json" >&2
 
@@ -53,6 +53,15 @@ for size in ("1920x1080", "1280x720"):
     group = f"preprocess_{size}_rgb_640_nchw_f32"
     one, two = ours(f"{group}/one_pass"), ours(f"{group}/two_passes")
     print(f"\npre-process {size}: letterbox writing the tensor {ms(one)} ms, letterbox then conversion {ms(two)} ms: **{two / one:.2f}×**", end="")
+print()
+floor = ours("memory_floor_1920x1080_640_1x84x8400")
+host = ours("host_path_1920x1080_rgb_640_1x84x8400")
+reference = ref.get("ultralytics_host_path_1080p")
+print(f"\nmemory floor of the 1080p host path (its bytes moved by plain loops, nothing computed): {ms(floor)} ms; "
+      f"the host path takes {host / floor:.2f}× that", end="")
+if reference is not None:
+    print(f"; ultralytics' time is {reference / floor:.1f}× this floor, the most a single-thread host path"
+          " that makes the same tensor from the same frame can gain here", end="")
 print()
 share = ours("track_100_objects") / ours("host_path_1920x1080_rgb_640_1x84x8400")
 print(f"\ntracking 100 objects adds {100 * share:.2f} % to the 1080p host path")

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! Hot paths per frame: the letterbox from each pixel format and to each model size, the
 //! tensor conversion, decode + NMS of real outputs of a 640 and a 320 model, the whole host
-//! path of one 1080p frame, drawing 20 boxes. `cargo bench -p hmg-detect --bench hot_paths`.
+//! path of one 1080p frame and the memory floor under it, drawing 20 boxes.
+//! `cargo bench -p hmg-detect --bench hot_paths`.
 
 use std::hint::black_box;
 use std::path::PathBuf;
@@ -11,7 +12,7 @@ use hmg_detect::draw::{DrawOptions, layout_detections, paint_plane};
 use hmg_detect::letterbox::hwc_to_nchw_unit;
 use hmg_detect::{
     Detection, FrameRef, Layout, Letterbox, Letterboxer, PixelFormat, PostprocessOptions,
-    Postprocessor, Tensor, YuvMatrix, open_engine, yuv,
+    Postprocessor, Tensor, TensorData, YuvMatrix, open_engine, yuv,
 };
 
 /// A 1920x1080 RGB frame with real image content (a PNG from testdata, tiled) or a pattern.
@@ -225,6 +226,87 @@ fn bench_host_path(c: &mut Criterion) {
     }
 }
 
+/// The bytes the 1080p host path cannot avoid moving, and nothing else: every byte of the 360
+/// source rows a 3× downscale samples (a pixel in three still pulls in every cache line), the
+/// picture part of the NCHW `f32` tensor written, the model output's class rows read (decode
+/// reads the box rows only for the few anchors that score). Any single-thread
+/// implementation that makes the same tensor and reads the same output pays at least this, so
+/// the reference's time over it bounds the host path's speed-up on the machine it runs on.
+fn bench_memory_floor(c: &mut Criterion) {
+    let Some((_, geometry, output, _)) = model_output(&models()[0]) else {
+        return;
+    };
+    let TensorData::F32(scores) = &output.data else {
+        return;
+    };
+    let scores = &scores[4 * output.shape[2]..];
+    let rgb = frame_1080p();
+    let row = 1920 * 3;
+    let plane = 640 * 640;
+    let (top, rows) = (geometry.pad_top, geometry.resized_height);
+    let mut chw = vec![0f32; 3 * plane];
+    c.bench_function("memory_floor_1920x1080_640_1x84x8400", |b| {
+        let mut v = 0f32;
+        b.iter(|| {
+            v += 1.0;
+            let mut planes = chw
+                .chunks_exact_mut(plane)
+                .map(|p| &mut p[top * 640..][..rows * 640]);
+            let [r, g, b] = std::array::from_fn(|_| planes.next().unwrap());
+            black_box(move_bytes(&rgb, row, [r, g, b], v, scores))
+        })
+    });
+}
+
+/// The floor's loops, with AVX2 where the letterbox has it too.
+fn move_bytes(
+    rgb: &[u8],
+    row: usize,
+    planes: [&mut [f32]; 3],
+    v: f32,
+    scores: &[f32],
+) -> (u8, u32) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2.
+        return unsafe { move_bytes_avx2(rgb, row, planes, v, scores) };
+    }
+    move_bytes_with(rgb, row, planes, v, scores)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn move_bytes_avx2(
+    rgb: &[u8],
+    row: usize,
+    planes: [&mut [f32]; 3],
+    v: f32,
+    scores: &[f32],
+) -> (u8, u32) {
+    move_bytes_with(rgb, row, planes, v, scores)
+}
+
+#[inline(always)]
+fn move_bytes_with(
+    rgb: &[u8],
+    row: usize,
+    planes: [&mut [f32]; 3],
+    v: f32,
+    scores: &[f32],
+) -> (u8, u32) {
+    let mut sum = 0u8;
+    for sy in (1..rgb.len() / row).step_by(3) {
+        sum = rgb[sy * row..][..row]
+            .iter()
+            .fold(sum, |a, &x| a.wrapping_add(x));
+    }
+    for p in planes {
+        p.fill(v);
+    }
+    // Bitwise OR: a reduction the compiler vectorises, unlike a float maximum.
+    (sum, scores.iter().fold(0u32, |a, &x| a | x.to_bits()))
+}
+
 fn bench_overlay(c: &mut Criterion) {
     let (w, h) = (1920usize, 1080usize);
     let dets: Vec<Detection> = (0..20)
@@ -318,6 +400,7 @@ criterion_group!(
     bench_letterbox,
     bench_decode_nms,
     bench_host_path,
+    bench_memory_floor,
     bench_overlay,
     bench_tracking
 );
