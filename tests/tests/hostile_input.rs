@@ -3,7 +3,7 @@
 //! error (exit 2, naming the option), never a panic; output piped into a command that exits early
 //! ends hmg quietly, as Unix tools end; class names that would split where names travel one per
 //! line are refused where they are typed and where they are read; a video file without a picture
-//! says what it lacks.
+//! says what it lacks; a model of a head hmg would misread is refused saying what to export.
 
 use std::process::{Command, Stdio};
 
@@ -261,4 +261,69 @@ fn video_files_without_a_picture_say_what_they_lack() {
         "{}",
         text(&out)
     );
+}
+
+/// A YOLOv5/YOLOv7 export (three anchor boxes per grid cell, an objectness column before the
+/// classes: (1, 25200, 85) at 640) is refused with what to export instead, with or without the
+/// names yolov5's exporter writes — decoded as YOLOv8 its objectness would be read as a class.
+/// The models are shape doubles made with the onnx package: an output of yolov5's shape and
+/// metadata, not its network.
+#[test]
+fn an_anchor_based_yolov5_model_is_refused_saying_what_to_export() {
+    let dir = temp_dir("hostile-yolov5");
+    let script = r#"
+import sys, onnx
+from onnx import TensorProto, helper
+for path, names in ((sys.argv[1], True), (sys.argv[2], False)):
+    shape = helper.make_tensor("shape", TensorProto.INT64, [3], [1, 25200, 85])
+    nodes = [
+        helper.make_node("ReduceMean", ["images"], ["mean"], keepdims=0),
+        helper.make_node("Expand", ["mean", "shape"], ["output0"]),
+    ]
+    graph = helper.make_graph(
+        nodes, "yolov5-shaped",
+        [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, 640, 640])],
+        [helper.make_tensor_value_info("output0", TensorProto.FLOAT, [1, 25200, 85])],
+        [shape])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    if names:
+        entry = model.metadata_props.add()
+        entry.key, entry.value = "stride", "32"
+        entry = model.metadata_props.add()
+        entry.key = "names"
+        entry.value = str({i: f"class{i}" for i in range(80)})
+    onnx.save(model, path)
+"#;
+    let (named, bare) = (dir.join("yolov5s.onnx"), dir.join("bare.onnx"));
+    let made = ultralytics_python(&dir)
+        .arg("-c")
+        .arg(script)
+        .args([&named, &bare])
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", text(&made));
+    let picture = testdata().join("images/dog.jpg");
+    for model in [&named, &bare] {
+        let out = hmg_command(&dir)
+            .arg("detect")
+            .arg("--model")
+            .arg(model)
+            .arg("--input")
+            .arg(&picture)
+            .arg("--headless")
+            .output()
+            .unwrap();
+        let t = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{t}");
+        let error = t.lines().find(|l| l.starts_with("error:")).unwrap_or("");
+        for words in [
+            model.file_name().unwrap().to_str().unwrap(),
+            "25200 rows",
+            "YOLOv5/YOLOv7 anchor-based head",
+            "yolov5nu.pt",
+        ] {
+            assert!(error.contains(words), "{model:?} should say {words:?}: {t}");
+        }
+    }
 }

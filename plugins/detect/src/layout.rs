@@ -198,6 +198,37 @@ impl Layout {
         Err(format!("its output has shape {}", ShapeList(shapes)))
     }
 
+    /// Why an [`UltralyticsRaw`](Self::UltralyticsRaw) output of a `width`×`height` model is a
+    /// YOLOv5/YOLOv7-style anchor-based head rather than an anchor-free one, if it is: three
+    /// boxes per grid cell (25 200 rows at 640 where YOLOv8 has 8 400), each with an
+    /// objectness column before the classes. Decoding that as YOLOv8 would read the objectness
+    /// as a class and give wrong boxes, so callers refuse it with this reason.
+    pub fn anchor_based_reason(&self, width: usize, height: usize) -> Option<String> {
+        let Self::UltralyticsRaw { anchors, .. } = *self else {
+            return None;
+        };
+        // Strides 8, 16, 32 (P5 models) or 8 to 64 (P6 models such as yolov5s6).
+        let cells = |strides: &[usize]| -> usize {
+            strides
+                .iter()
+                .map(|s| width.div_ceil(*s) * height.div_ceil(*s))
+                .sum()
+        };
+        [&[8, 16, 32][..], &[8, 16, 32, 64][..]]
+            .into_iter()
+            .map(cells)
+            .find(|&c| c > 0 && anchors == 3 * c)
+            .map(|c| {
+                format!(
+                    "its output has {anchors} rows, three anchor boxes for each of the {c} grid \
+                     cells of a {width}×{height} input: a YOLOv5/YOLOv7 anchor-based head, whose \
+                     objectness column hmg would misread as a class. Export an anchor-free model \
+                     instead (YOLOv8, YOLO11, or YOLOv5u: `yolo export model=yolov5nu.pt \
+                     format=onnx`; `hmg train` makes YOLOv8)"
+                )
+            })
+    }
+
     /// Elements per batch item this layout reads from its (first) output.
     pub fn item_len(&self) -> usize {
         match *self {
@@ -316,6 +347,39 @@ impl fmt::Display for ShapeList<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn anchor_based_heads_are_told_apart_from_anchor_free_ones() {
+        let reason =
+            |shape: Vec<usize>, w, h| Layout::detect(&[shape]).unwrap().anchor_based_reason(w, h);
+        // YOLOv5s at 640 and 320, a rectangular 384×640 one, yolov5s6 (P6) at 1280.
+        for (shape, w, h) in [
+            (vec![1, 25200, 85], 640, 640),
+            (vec![1, 6300, 85], 320, 320),
+            (vec![1, 15120, 85], 640, 384),
+            (vec![1, 102000, 85], 1280, 1280),
+        ] {
+            let why = reason(shape.clone(), w, h).unwrap_or_else(|| panic!("{shape:?}"));
+            assert!(
+                why.contains("YOLOv5/YOLOv7") && why.contains("yolov5nu"),
+                "{why}"
+            );
+        }
+        // The anchor-free heads of the same sizes, either way round.
+        for (shape, w, h) in [
+            (vec![1, 84, 8400], 640, 640),
+            (vec![1, 8400, 85], 640, 640),
+            (vec![1, 84, 2100], 320, 320),
+            (vec![1, 84, 5040], 640, 384),
+            (vec![1, 84, 34000], 1280, 1280),
+        ] {
+            assert_eq!(reason(shape.clone(), w, h), None, "{shape:?}");
+        }
+        assert_eq!(
+            Layout::UltralyticsNms { rows: 25200 }.anchor_based_reason(640, 640),
+            None
+        );
+    }
 
     #[test]
     fn detects_known_layouts() {

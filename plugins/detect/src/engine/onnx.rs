@@ -320,6 +320,9 @@ impl OnnxEngine {
         let shapes: Vec<Vec<usize>> = outputs.iter().map(|t| t.shape.clone()).collect();
         let names: Vec<&str> = outputs.iter().map(|t| t.name.as_str()).collect();
         engine.info.layout = Layout::detect_named(&names, &shapes).map_err(unknown)?;
+        if let Some(reason) = engine.info.layout.anchor_based_reason(width, height) {
+            return Err(unknown(reason));
+        }
         if let Some(nc) = engine.info.layout.classes()
             && !engine.info.labels.is_empty()
             && engine.info.labels.len() != nc
