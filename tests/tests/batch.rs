@@ -185,6 +185,95 @@ print("@json " + json.dumps(sorted(p.name for p in out.iterdir())))
     assert!(detections > 0, "{report}");
 }
 
+/// A model exported with a fixed batch (ultralytics' `batch=2`) takes exactly two images a run:
+/// hmg fills its runs with frames, pads the last one, and gets ultralytics' detections of the same
+/// model, with runs of one frame (the default), of two, and with a last run half full.
+#[test]
+fn test_a_model_with_a_fixed_batch_gives_ultralytics_detections() {
+    let dir = temp_dir("batch-fixed");
+    let input = dir.join("pictures");
+    std::fs::create_dir_all(&input).unwrap();
+    std::fs::copy(pretrained_checkpoint(), dir.join("rail.pt")).unwrap();
+    // Three PNGs (decoded alike everywhere; dog.jpg's pixels written losslessly), a low
+    // threshold so that this 6-class rail model finds something on them.
+    let script = r#"
+import json, sys
+from pathlib import Path
+from PIL import Image
+from ultralytics import YOLO
+dir, testdata = Path(sys.argv[1]), Path(sys.argv[2])
+Image.open(testdata / "images/dog.jpg").save(dir / "pictures/dog.png")
+for name in ("astronaut.png", "coffee.png"):
+    (dir / "pictures" / name).write_bytes((testdata / "images" / name).read_bytes())
+onnx = YOLO(str(dir / "rail.pt")).export(format="onnx", batch=2, imgsz=640)
+out = {"model": str(onnx), "images": {}}
+for r in YOLO(onnx, task="detect").predict(str(dir / "pictures"), conf=0.01, iou=0.7, max_det=300, verbose=False):
+    b = r.boxes
+    out["images"][Path(r.path).name] = [[int(c), float(s), *map(float, xyxy)] for c, s, xyxy in zip(b.cls, b.conf, b.xyxy)]
+print("@json " + json.dumps(out))
+"#;
+    let reference = python_json(&dir, script, &[dir.as_os_str(), testdata().as_os_str()]);
+    let model = reference["model"].as_str().unwrap();
+    let expected = reference["images"].as_object().unwrap();
+    assert_eq!(expected.len(), 3, "{reference}");
+    let found: usize = expected.values().map(|d| d.as_array().unwrap().len()).sum();
+    assert!(
+        found > 0,
+        "the reference finds something to compare: {reference}"
+    );
+    for batch_size in ["1", "2", "3"] {
+        let output = dir.join(format!("out-{batch_size}"));
+        let out = batch(
+            &[
+                "--model",
+                model,
+                "--conf",
+                "0.01",
+                "--batch-size",
+                batch_size,
+            ],
+            &input,
+            &output,
+        );
+        let t = text(&out);
+        assert!(out.status.success(), "--batch-size {batch_size}: {t}");
+        let report: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(output.join("detections.json")).unwrap())
+                .unwrap();
+        let images = report["images"].as_array().unwrap();
+        assert_eq!(images.len(), 3, "{report}");
+        for image in images {
+            let file = image["file"].as_str().unwrap();
+            let ours = image["detections"].as_array().unwrap();
+            let theirs = expected[file].as_array().unwrap();
+            assert_eq!(
+                ours.len(),
+                theirs.len(),
+                "{batch_size} {file}: {ours:?} vs {theirs:?}"
+            );
+            for (o, t) in ours.iter().zip(theirs) {
+                let t: Vec<f64> = t
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.as_f64().unwrap())
+                    .collect();
+                assert_eq!(o["class_id"].as_f64().unwrap(), t[0], "{file}");
+                assert!(
+                    (o["confidence"].as_f64().unwrap() - t[1]).abs() < 1e-4,
+                    "{file}: {o} vs {t:?}"
+                );
+                for (a, b) in o["box"].as_array().unwrap().iter().zip(&t[2..]) {
+                    assert!(
+                        (a.as_f64().unwrap() - b).abs() < 0.01,
+                        "{file}: {o} vs {t:?}"
+                    );
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn test_batch_refuses_bad_arguments_before_starting() {
     let dir = temp_dir("batch-usage");

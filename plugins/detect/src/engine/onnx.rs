@@ -103,7 +103,9 @@ struct LoadedModel {
     session: Mutex<Session>,
     info: ModelInfo,
     input_name: String,
-    dynamic_batch: bool,
+    /// The input's batch axis: `None` when dynamic, else the images every run must carry (an
+    /// export with `batch=4` takes exactly four; fewer frames are padded with the last ones).
+    fixed_batch: Option<usize>,
     /// In a session group, with a dynamic batch axis: the streams' frames batched into shared
     /// runs (None: runs take turns, a stream's frames at a time).
     shared_runs: Option<SharedRuns>,
@@ -149,7 +151,7 @@ static NEXT_STREAM: AtomicU64 = AtomicU64::new(1);
 pub struct OnnxEngine {
     model: Arc<LoadedModel>,
     info: ModelInfo,
-    /// Frames per onnxruntime run: `batch_size` when the model's batch axis is dynamic, else 1.
+    /// Frames per onnxruntime run: `batch_size`, at most the model's batch when it is fixed.
     batch: usize,
     /// This engine among those sharing its model.
     stream: u64,
@@ -190,7 +192,7 @@ impl OnnxEngine {
                     Some(model) => model,
                     None => {
                         let mut model = Self::load(path, options)?;
-                        if model.dynamic_batch {
+                        if model.fixed_batch.is_none() {
                             model.shared_runs = Some(SharedRuns::default());
                         }
                         let model = Arc::new(model);
@@ -204,10 +206,9 @@ impl OnnxEngine {
         // Named as this caller named it.
         info.path = path.to_path_buf();
         Ok(Self {
-            batch: if model.dynamic_batch {
-                options.batch_size.max(1)
-            } else {
-                1
+            batch: match model.fixed_batch {
+                None => options.batch_size.max(1),
+                Some(fixed) => options.batch_size.clamp(1, fixed),
             },
             model,
             info,
@@ -269,7 +270,7 @@ impl OnnxEngine {
             )));
         };
         let input_name = input.name().to_string();
-        let (height, width, dynamic_batch) = match input.dtype() {
+        let (height, width, fixed_batch) = match input.dtype() {
             ValueType::Tensor {
                 ty: TensorElementType::Float32,
                 shape,
@@ -296,7 +297,7 @@ impl OnnxEngine {
                 session: Mutex::new(session),
                 info: info.clone(),
                 input_name,
-                dynamic_batch,
+                fixed_batch,
                 shared_runs: None,
                 runs: AtomicU64::new(0),
                 frames_run: AtomicU64::new(0),
@@ -342,10 +343,16 @@ impl OnnxEngine {
 /// dynamic input whose metadata claims more would make every frame allocate gigabytes.
 const MAX_INPUT_SIDE: usize = 8192;
 
+/// The largest fixed batch hmg pads its runs to.
+const MAX_FIXED_BATCH: usize = 64;
+
 /// The (height, width) hmg feeds an input shaped `shape` (NCHW, -1 for a dynamic axis) and
-/// whether its batch axis is dynamic. Dynamic sides take the model's `imgsz` metadata (what the
+/// its batch when that is fixed (`None`: dynamic). Dynamic sides take the model's `imgsz` metadata (what the
 /// model file says, so never trusted: a size beyond `MAX_INPUT_SIDE` (8192) is refused).
-pub fn input_size(shape: &[i64], imgsz: Option<&str>) -> Result<(usize, usize, bool), String> {
+pub fn input_size(
+    shape: &[i64],
+    imgsz: Option<&str>,
+) -> Result<(usize, usize, Option<usize>), String> {
     let [batch, channels, height, width] = shape else {
         return Err(format!(
             "has {} axes; hmg feeds images shaped (1, 3, height, width)",
@@ -366,7 +373,17 @@ pub fn input_size(shape: &[i64], imgsz: Option<&str>) -> Result<(usize, usize, b
     };
     let (h, w) = (side(*height, fallback.0), side(*width, fallback.1));
     check_input_size(h, w)?;
-    Ok((h, w, *batch <= 0))
+    // A fixed batch beyond what hmg would ever queue is a broken or hostile model.
+    let fixed_batch = match usize::try_from(*batch) {
+        Ok(0) | Err(_) => None,
+        Ok(b) if b <= MAX_FIXED_BATCH => Some(b),
+        Ok(b) => {
+            return Err(format!(
+                "takes a fixed batch of {b} images, more than hmg feeds ({MAX_FIXED_BATCH}): export it again with batch=1 or dynamic=True"
+            ));
+        }
+    };
+    Ok((h, w, fixed_batch))
 }
 
 fn check_input_size(h: usize, w: usize) -> Result<(), String> {
@@ -464,9 +481,23 @@ impl OnnxEngine {
     /// shared and batches) and splits the outputs per frame.
     fn run_queued(&mut self) -> Result<(), DetectError> {
         let n = std::mem::take(&mut self.queued);
+        if n == 0 {
+            return Ok(());
+        }
         let (w, h) = (self.info.input_width, self.info.input_height);
-        let input = &self.input[..n * 3 * h * w];
+        let image = 3 * h * w;
         let model = &*self.model;
+        // A fixed batch runs full: the slots after the frames repeat the last one (real pixels,
+        // so the padding costs time, never a wrong value), and only the frames' outputs count.
+        let run = model.fixed_batch.unwrap_or(n).max(n);
+        self.input.resize(run * image, 0.0);
+        let (frames_part, padding) = self.input[..run * image].split_at_mut(n * image);
+        let last = &frames_part[(n - 1) * image..];
+        for slot in padding.chunks_exact_mut(image) {
+            slot.copy_from_slice(last);
+        }
+        self.slot_geometry.truncate(n);
+        let input = &self.input[..run * image];
         // Alone on the model (the others gone), an engine runs its frames as they are.
         let frames = match &model.shared_runs {
             Some(runs) if Arc::strong_count(&self.model) > 1 => {
@@ -474,7 +505,10 @@ impl OnnxEngine {
                     model.run(all, frames, w, h)
                 })
             }
-            _ => model.run(input, n, w, h),
+            _ => model.run(input, run, w, h).map(|mut frames| {
+                frames.truncate(n);
+                frames
+            }),
         }
         .map_err(|reason| DetectError::Inference {
             path: self.info.path.clone(),
@@ -538,15 +572,22 @@ mod tests {
 
     #[test]
     fn dynamic_sides_take_the_metadata_within_bounds() {
-        assert_eq!(input_size(&[1, 3, 640, 640], None), Ok((640, 640, false)));
+        assert_eq!(input_size(&[1, 3, 640, 640], None), Ok((640, 640, Some(1))));
+        // ultralytics' `batch=4` export: every run carries four images.
+        assert_eq!(input_size(&[4, 3, 640, 640], None), Ok((640, 640, Some(4))));
+        assert!(
+            input_size(&[1 << 40, 3, 640, 640], None)
+                .unwrap_err()
+                .contains("batch=1 or dynamic=True")
+        );
         assert_eq!(
             input_size(&[-1, 3, -1, -1], Some("[320, 224]")),
-            Ok((320, 224, true))
+            Ok((320, 224, None))
         );
         // A fixed side wins over what the metadata claims; only the dynamic one takes it.
         assert_eq!(
             input_size(&[1, 3, 480, -1], Some("[320, 320]")),
-            Ok((480, 320, false))
+            Ok((480, 320, Some(1)))
         );
         assert!(input_size(&[1, 3, -1, -1], Some("[99999, 99999]")).is_err());
         assert!(input_size(&[1, 3, 640, i64::MAX], None).is_err());
