@@ -28,8 +28,8 @@ pub struct BatchArgs {
     /// Folder for detections.json and the annotated images (created when missing)
     #[arg(long, default_value = "out/batch")]
     output: PathBuf,
-    /// Images per inference call (ONNX models with a dynamic batch axis; frames in flight on a
-    /// Hailo device)
+    /// Images per inference call (ONNX models with a dynamic batch axis, or up to a fixed batch;
+    /// frames in flight on a Hailo device)
     #[arg(long, default_value_t = 4)]
     batch_size: usize,
     /// Confidence threshold

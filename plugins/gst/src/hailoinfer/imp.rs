@@ -146,7 +146,7 @@ impl ObjectImpl for HailoInfer {
                     .build(),
                 glib::ParamSpecUInt::builder("batch-size")
                     .nick("Batch size")
-                    .blurb("Frames per inference: HailoRT scheduler burst (1 = HailoRT's automatic batch); onnxruntime batch for models with a dynamic batch axis (live sources always run one frame at a time)")
+                    .blurb("Frames per inference: HailoRT scheduler burst (1 = HailoRT's automatic batch); onnxruntime batch for models with a dynamic batch axis, at most the batch of one exported with a fixed one, whose runs are padded to it (live sources always run one frame at a time)")
                     .minimum(1)
                     .maximum(64)
                     .default_value(DEFAULT_BATCH_SIZE)
