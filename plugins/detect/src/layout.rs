@@ -198,6 +198,48 @@ impl Layout {
         Err(format!("its output has shape {}", ShapeList(shapes)))
     }
 
+    /// The layout of an ultralytics export whose `task` metadata is not `detect`, with the
+    /// `classes` its names count: segment and pose models are detectors with more rows after
+    /// the class scores (mask coefficients, keypoints), read as detectors through their first
+    /// output (`Ok(Some(_))`); oriented-box and classification models are refused, with why;
+    /// `Ok(None)` for the rest (detect, an unknown task), found by shape.
+    pub fn for_ultralytics_task(
+        task: &str,
+        classes: usize,
+        shapes: &[Vec<usize>],
+    ) -> Result<Option<Self>, String> {
+        match task {
+            "segment" | "pose" => match shapes.first().map(Vec::as_slice) {
+                Some(&[batch, rows, anchors])
+                    if batch > 0 && classes > 0 && rows > 4 + classes && anchors > rows =>
+                {
+                    Ok(Some(Self::UltralyticsRaw {
+                        classes,
+                        anchors,
+                        transposed: false,
+                    }))
+                }
+                _ => Err(format!(
+                    "it is a {task} model whose first output {} is not (1, 4 + {classes} \
+                     classes + more rows, N): hmg reads the boxes of {task} models exported \
+                     without NMS",
+                    ShapeList(shapes)
+                )),
+            },
+            "obb" => Err(
+                "it is an oriented bounding box (OBB) model: its boxes are turned by an \
+                 angle that upright boxes would drop. Use a detect model"
+                    .into(),
+            ),
+            "classify" => Err(
+                "it is a classification model: it names a whole picture and has \
+                 no boxes. Use a detect model"
+                    .into(),
+            ),
+            _ => Ok(None),
+        }
+    }
+
     /// Why an [`UltralyticsRaw`](Self::UltralyticsRaw) output of a `width`×`height` model is a
     /// YOLOv5/YOLOv7-style anchor-based head rather than an anchor-free one, if it is: three
     /// boxes per grid cell (25 200 rows at 640 where YOLOv8 has 8 400), each with an
@@ -347,6 +389,43 @@ impl fmt::Display for ShapeList<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn segment_and_pose_models_are_read_as_detectors_obb_and_classify_refused() {
+        let seg = [vec![1, 42, 8400], vec![1, 32, 160, 160]];
+        assert_eq!(
+            Layout::for_ultralytics_task("segment", 6, &seg),
+            Ok(Some(Layout::UltralyticsRaw {
+                classes: 6,
+                anchors: 8400,
+                transposed: false
+            }))
+        );
+        // yolov8n-pose: one class, 17 keypoints × 3 after it.
+        assert_eq!(
+            Layout::for_ultralytics_task("pose", 1, &[vec![1, 56, 8400]]),
+            Ok(Some(Layout::UltralyticsRaw {
+                classes: 1,
+                anchors: 8400,
+                transposed: false
+            }))
+        );
+        for (task, shapes) in [
+            ("segment", vec![vec![1, 300, 38]]),
+            ("segment", vec![vec![1, 10, 8400]]),
+            ("pose", vec![]),
+        ] {
+            let err = Layout::for_ultralytics_task(task, 6, &shapes).unwrap_err();
+            assert!(err.contains(task) && err.contains("without NMS"), "{err}");
+        }
+        for (task, words) in [("obb", "oriented"), ("classify", "classification")] {
+            let err = Layout::for_ultralytics_task(task, 6, &[vec![1, 11, 21504]]).unwrap_err();
+            assert!(err.contains(words), "{err}");
+        }
+        for task in ["detect", "something-new"] {
+            assert_eq!(Layout::for_ultralytics_task(task, 80, &[]), Ok(None));
+        }
+    }
 
     #[test]
     fn anchor_based_heads_are_told_apart_from_anchor_free_ones() {

@@ -106,6 +106,9 @@ struct LoadedModel {
     /// The input's batch axis: `None` when dynamic, else the images every run must carry (an
     /// export with `batch=4` takes exactly four; fewer frames are padded with the last ones).
     fixed_batch: Option<usize>,
+    /// The outputs decoding reads, from the first (a segment model's mask prototypes, 3 MB a
+    /// frame, are not copied out).
+    outputs_read: usize,
     /// In a session group, with a dynamic batch axis: the streams' frames batched into shared
     /// runs (None: runs take turns, a stream's frames at a time).
     shared_runs: Option<SharedRuns>,
@@ -254,10 +257,10 @@ impl OnnxEngine {
             .commit_from_file(path)
             .map_err(|e| not_onnx(e.to_string()))?;
 
-        let (names, imgsz) = {
+        let (names, imgsz, task) = {
             let meta = session.metadata().ok();
             let custom = |key: &str| meta.as_ref().and_then(|m| m.custom(key));
-            (custom("names"), custom("imgsz"))
+            (custom("names"), custom("imgsz"), custom("task"))
         };
         let labels = names
             .and_then(|n| parse_python_names(&n).ok())
@@ -298,6 +301,7 @@ impl OnnxEngine {
                 info: info.clone(),
                 input_name,
                 fixed_batch,
+                outputs_read: usize::MAX,
                 shared_runs: None,
                 runs: AtomicU64::new(0),
                 frames_run: AtomicU64::new(0),
@@ -320,7 +324,21 @@ impl OnnxEngine {
             .collect();
         let shapes: Vec<Vec<usize>> = outputs.iter().map(|t| t.shape.clone()).collect();
         let names: Vec<&str> = outputs.iter().map(|t| t.name.as_str()).collect();
-        engine.info.layout = Layout::detect_named(&names, &shapes).map_err(unknown)?;
+        let by_task = match &task {
+            Some(task) => Layout::for_ultralytics_task(task, engine.info.labels.len(), &shapes)
+                .map_err(unknown)?,
+            None => None,
+        };
+        engine.info.layout = match by_task {
+            Some(layout) => {
+                engine.info.outputs.truncate(1);
+                Arc::get_mut(&mut engine.model)
+                    .expect("only this engine holds it")
+                    .outputs_read = 1;
+                layout
+            }
+            None => Layout::detect_named(&names, &shapes).map_err(unknown)?,
+        };
         if let Some(reason) = engine.info.layout.anchor_based_reason(width, height) {
             return Err(unknown(reason));
         }
@@ -533,7 +551,7 @@ impl LoadedModel {
         self.frames_run.fetch_add(n as u64, Ordering::Relaxed);
         let mut frames: Vec<Vec<Tensor>> =
             (0..n).map(|_| Vec::with_capacity(outputs.len())).collect();
-        for (name, value) in outputs.iter() {
+        for (name, value) in outputs.iter().take(self.outputs_read) {
             let (shape, data) = value
                 .try_extract_tensor::<f32>()
                 .map_err(|e| format!("output '{name}' is not float32: {e}"))?;
