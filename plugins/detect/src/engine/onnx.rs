@@ -361,12 +361,14 @@ impl OnnxEngine {
 /// dynamic input whose metadata claims more would make every frame allocate gigabytes.
 const MAX_INPUT_SIDE: usize = 8192;
 
-/// The largest fixed batch hmg pads its runs to.
+/// The largest fixed batch hmg pads its runs to; a batch's images together also stay within one
+/// image of the largest side.
 const MAX_FIXED_BATCH: usize = 64;
 
-/// The (height, width) hmg feeds an input shaped `shape` (NCHW, -1 for a dynamic axis) and
-/// its batch when that is fixed (`None`: dynamic). Dynamic sides take the model's `imgsz` metadata (what the
-/// model file says, so never trusted: a size beyond `MAX_INPUT_SIDE` (8192) is refused).
+/// The (height, width) hmg feeds an input shaped `shape` (NCHW, -1 for a dynamic axis) and its
+/// batch when that is fixed (`None`: dynamic). Dynamic sides take the model's `imgsz` metadata
+/// (what the model file says, so never trusted: a size beyond `MAX_INPUT_SIDE` (8192) is
+/// refused, as is a fixed batch beyond `MAX_FIXED_BATCH` or beyond one such image in all).
 pub fn input_size(
     shape: &[i64],
     imgsz: Option<&str>,
@@ -394,10 +396,10 @@ pub fn input_size(
     // A fixed batch beyond what hmg would ever queue is a broken or hostile model.
     let fixed_batch = match usize::try_from(*batch) {
         Ok(0) | Err(_) => None,
-        Ok(b) if b <= MAX_FIXED_BATCH => Some(b),
+        Ok(b) if b <= MAX_FIXED_BATCH && b * h * w <= MAX_INPUT_SIDE * MAX_INPUT_SIDE => Some(b),
         Ok(b) => {
             return Err(format!(
-                "takes a fixed batch of {b} images, more than hmg feeds ({MAX_FIXED_BATCH}): export it again with batch=1 or dynamic=True"
+                "takes a fixed batch of {b} images of {w}x{h}, more than hmg feeds: export it again with batch=1 or dynamic=True"
             ));
         }
     };
@@ -593,10 +595,13 @@ mod tests {
         assert_eq!(input_size(&[1, 3, 640, 640], None), Ok((640, 640, Some(1))));
         // ultralytics' `batch=4` export: every run carries four images.
         assert_eq!(input_size(&[4, 3, 640, 640], None), Ok((640, 640, Some(4))));
-        assert!(
-            input_size(&[1 << 40, 3, 640, 640], None)
-                .unwrap_err()
-                .contains("batch=1 or dynamic=True")
+        for shape in [[1 << 40, 3, 640, 640], [65, 3, 64, 64], [2, 3, 8192, 8192]] {
+            let err = input_size(&shape, None).unwrap_err();
+            assert!(err.contains("batch=1 or dynamic=True"), "{err}");
+        }
+        assert_eq!(
+            input_size(&[4, 3, 4096, 4096], None),
+            Ok((4096, 4096, Some(4)))
         );
         assert_eq!(
             input_size(&[-1, 3, -1, -1], Some("[320, 224]")),
