@@ -248,8 +248,9 @@ print("@json " + json.dumps(out))
 
 /// ultralytics models of other tasks: a segment model is a detector with mask coefficients after
 /// its class scores (its boxes are ultralytics' boxes of the same model), an oriented-box and a
-/// classification model are refused saying what they are. The segment model is YOLOv8n-seg with
-/// the real rail detector's weights (all but the mask branch), so it finds what that one finds.
+/// classification model are refused saying what they are, in `hmg batch` and in the graph. The
+/// segment model is YOLOv8n-seg with the real rail detector's weights (all but the mask branch),
+/// so it finds what that one finds.
 #[test]
 fn test_models_of_other_tasks_give_their_boxes_or_say_what_they_are() {
     let dir = temp_dir("batch-tasks");
@@ -298,6 +299,24 @@ print("@json " + json.dumps(out))
     let report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(output.join("detections.json")).unwrap()).unwrap();
     assert_detections_equal(&report, expected);
+    // The same through the graph (`hmg detect`): the class count travels in the tensors' meta,
+    // since the output's shape alone would make the mask coefficients classes.
+    let out = hmg_command(&dir)
+        .args([
+            "detect",
+            "--model",
+            segment,
+            "--input",
+            "pictures",
+            "--headless",
+        ])
+        .args(["--conf", "0.01", "--iou", "0.7", "--output", "detect"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let run = detect_run_dir(&dir.join("detect"));
+    let images = read_json_lines(&run.join("pictures.jsonl"));
+    assert_detections_equal(&serde_json::json!({ "images": images }), expected);
 
     for (task, words) in [
         ("obb", "oriented bounding box"),

@@ -198,6 +198,30 @@ impl Layout {
         Err(format!("its output has shape {}", ShapeList(shapes)))
     }
 
+    /// This layout with `classes` classes, as a producer that knows the model says: a raw
+    /// ultralytics output with more rows than boxes and `classes` scores (a segment or pose
+    /// model's first output) reads only those; any other layout must already have that many.
+    pub fn with_classes(self, classes: usize) -> Result<Self, String> {
+        match self {
+            Self::UltralyticsRaw {
+                classes: rows,
+                anchors,
+                transposed: false,
+            } if classes > 0 && classes < rows => Ok(Self::UltralyticsRaw {
+                classes,
+                anchors,
+                transposed: false,
+            }),
+            other => match other.classes() {
+                Some(n) if n != classes => Err(format!(
+                    "the model has {classes} classes but its {} output carries {n}",
+                    other.name()
+                )),
+                _ => Ok(other),
+            },
+        }
+    }
+
     /// The layout of an ultralytics export whose `task` metadata is not `detect`, with the
     /// `classes` its names count: segment and pose models are detectors with more rows after
     /// the class scores (mask coefficients, keypoints), read as detectors through their first
@@ -389,6 +413,29 @@ impl fmt::Display for ShapeList<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_producer_s_class_count_narrows_a_raw_output_and_must_match_the_others() {
+        let seg = Layout::detect(&[vec![1, 42, 8400]]).unwrap();
+        assert_eq!(
+            seg.with_classes(6),
+            Ok(Layout::UltralyticsRaw {
+                classes: 6,
+                anchors: 8400,
+                transposed: false
+            })
+        );
+        assert_eq!(seg.with_classes(38), Ok(seg));
+        assert!(seg.with_classes(39).is_err());
+        let nms = Layout::HailoNms {
+            classes: 80,
+            max_per_class: 100,
+        };
+        assert_eq!(nms.with_classes(80), Ok(nms));
+        assert!(nms.with_classes(6).unwrap_err().contains("6 classes"));
+        let nms = Layout::UltralyticsNms { rows: 300 };
+        assert_eq!(nms.with_classes(80), Ok(nms));
+    }
 
     #[test]
     fn segment_and_pose_models_are_read_as_detectors_obb_and_classify_refused() {

@@ -5,6 +5,8 @@
 //! - `model` (string): model file; `layout` (string): `ultralytics-raw` | `ultralytics-nms` |
 //!   `hailo-raw` | `hailo-nms`
 //! - `labels` (string): class names, one per line
+//! - `classes` (int, optional): the model's class count, where the layout's shapes do not tell
+//!   it (a segment or pose model's first output has rows after the class scores)
 //! - `model-width`, `model-height`, `frame-width`, `frame-height`, `resized-width`,
 //!   `resized-height`, `pad-left`, `pad-top` (int): the letterbox transform; `scale` (double)
 //! - `tensors` (GstValueArray of `tensor` structures): `name` (string), `shape` (array of
@@ -326,7 +328,17 @@ pub fn attach(
     tensors: Vec<Tensor>,
     pool: Option<&OutputPool>,
 ) -> Result<(), glib::BoolError> {
-    attach_tensors(buffer, model, layout.name(), labels, lb, tensors, pool)
+    let classes = layout.classes();
+    attach_tensors(
+        buffer,
+        model,
+        layout.name(),
+        classes,
+        labels,
+        lb,
+        tensors,
+        pool,
+    )
 }
 
 /// [`attach`] with any layout string, as an upstream element other than hailoinfer might write
@@ -339,13 +351,15 @@ pub fn attach_raw(
     lb: &Letterbox,
     tensors: Vec<Tensor>,
 ) -> Result<(), glib::BoolError> {
-    attach_tensors(buffer, model, layout, labels, lb, tensors, None)
+    attach_tensors(buffer, model, layout, None, labels, lb, tensors, None)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn attach_tensors(
     buffer: &mut gst::BufferRef,
     model: &str,
     layout: &str,
+    classes: Option<usize>,
     labels: &str,
     lb: &Letterbox,
     tensors: Vec<Tensor>,
@@ -355,6 +369,9 @@ fn attach_tensors(
     let s = meta.mut_structure();
     s.set("model", model);
     s.set("layout", layout);
+    if let Some(classes) = classes.and_then(|c| i32::try_from(c).ok()) {
+        s.set("classes", classes);
+    }
     s.set("labels", labels);
     set_letterbox(s, lb);
     s.set(
@@ -475,14 +492,24 @@ impl TensorView {
 
 impl TensorsMeta {
     /// The layout the producer named (checked against the shapes), else the one the names and
-    /// shapes imply.
+    /// shapes imply; with the producer's class count when it gave one.
     pub fn layout(&self) -> Result<Layout, String> {
         let shapes: Vec<Vec<usize>> = self.tensors.iter().map(|t| t.shape.clone()).collect();
-        if LAYOUT_NAMES.contains(&self.layout.as_str()) {
-            return Layout::from_name(&self.layout, &shapes);
+        let layout = if LAYOUT_NAMES.contains(&self.layout.as_str()) {
+            Layout::from_name(&self.layout, &shapes)?
+        } else {
+            let names: Vec<&str> = self.tensors.iter().map(|t| t.name.as_str()).collect();
+            Layout::detect_named(&names, &shapes)?
+        };
+        self.with_classes(layout)
+    }
+
+    /// `layout` with the class count the producer gave, if it gave one.
+    pub fn with_classes(&self, layout: Layout) -> Result<Layout, String> {
+        match self.classes {
+            Some(classes) => layout.with_classes(classes),
+            None => Ok(layout),
         }
-        let names: Vec<&str> = self.tensors.iter().map(|t| t.name.as_str()).collect();
-        Layout::detect_named(&names, &shapes)
     }
 
     /// Borrowed views of every tensor; float32 data that is not 4-byte aligned is copied into
@@ -507,6 +534,7 @@ impl TensorsMeta {
 pub struct TensorsMeta {
     pub model: String,
     pub layout: String,
+    pub classes: Option<usize>,
     pub labels: String,
     pub letterbox: Letterbox,
     pub tensors: Vec<TensorView>,
@@ -562,6 +590,10 @@ fn parse(s: &gst::StructureRef) -> Result<TensorsMeta, String> {
     Ok(TensorsMeta {
         model: text("model").unwrap_or_default(),
         layout: text("layout")?,
+        classes: match s.get::<i32>("classes") {
+            Ok(c) => Some(usize::try_from(c).map_err(|_| "field 'classes' is negative")?),
+            Err(_) => None,
+        },
         labels: text("labels").unwrap_or_default(),
         letterbox,
         tensors,

@@ -179,7 +179,7 @@ impl BaseTransformImpl for YoloDecode {
                 m.layout()?
             } else {
                 let shapes: Vec<Vec<usize>> = m.tensors.iter().map(|t| t.shape.clone()).collect();
-                Layout::from_name(&settings.layout, &shapes)?
+                m.with_classes(Layout::from_name(&settings.layout, &shapes)?)?
             };
             let views = m.views(&mut state.scratch)?;
             state.candidates.clear();
