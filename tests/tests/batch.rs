@@ -190,21 +190,12 @@ print("@json " + json.dumps(sorted(p.name for p in out.iterdir())))
 /// model, with runs of one frame (the default), of two, and with a last run half full.
 #[test]
 fn test_a_model_with_a_fixed_batch_gives_ultralytics_detections() {
-    let dir = temp_dir("batch-fixed");
-    let input = dir.join("pictures");
-    std::fs::create_dir_all(&input).unwrap();
-    std::fs::copy(pretrained_checkpoint(), dir.join("rail.pt")).unwrap();
-    // Three PNGs (decoded alike everywhere; dog.jpg's pixels written losslessly), a low
-    // threshold so that this 6-class rail model finds something on them.
+    let (dir, input) = rail_pictures("batch-fixed", &["dog.jpg", "astronaut.png", "coffee.png"]);
     let script = r#"
 import json, sys
 from pathlib import Path
-from PIL import Image
 from ultralytics import YOLO
-dir, testdata = Path(sys.argv[1]), Path(sys.argv[2])
-Image.open(testdata / "images/dog.jpg").save(dir / "pictures/dog.png")
-for name in ("astronaut.png", "coffee.png"):
-    (dir / "pictures" / name).write_bytes((testdata / "images" / name).read_bytes())
+dir = Path(sys.argv[1])
 onnx = YOLO(str(dir / "rail.pt")).export(format="onnx", batch=2, imgsz=640)
 out = {"model": str(onnx), "images": {}}
 for r in YOLO(onnx, task="detect").predict(str(dir / "pictures"), conf=0.01, iou=0.7, max_det=300, verbose=False):
@@ -212,7 +203,7 @@ for r in YOLO(onnx, task="detect").predict(str(dir / "pictures"), conf=0.01, iou
     out["images"][Path(r.path).name] = [[int(c), float(s), *map(float, xyxy)] for c, s, xyxy in zip(b.cls, b.conf, b.xyxy)]
 print("@json " + json.dumps(out))
 "#;
-    let reference = python_json(&dir, script, &[dir.as_os_str(), testdata().as_os_str()]);
+    let reference = python_json(&dir, script, &[dir.as_os_str()]);
     let model = reference["model"].as_str().unwrap();
     let expected = reference["images"].as_object().unwrap();
     assert_eq!(expected.len(), 3, "{reference}");
@@ -253,19 +244,13 @@ print("@json " + json.dumps(out))
 /// so it finds what that one finds.
 #[test]
 fn test_models_of_other_tasks_give_their_boxes_or_say_what_they_are() {
-    let dir = temp_dir("batch-tasks");
-    let input = dir.join("pictures");
-    std::fs::create_dir_all(&input).unwrap();
-    std::fs::copy(pretrained_checkpoint(), dir.join("rail.pt")).unwrap();
+    let (dir, input) = rail_pictures("batch-tasks", &["dog.jpg", "coffee.png"]);
     let script = r#"
-import json, shutil, sys
+import json, sys
 from pathlib import Path
-from PIL import Image
 from ultralytics import YOLO
 from ultralytics.nn.tasks import SegmentationModel
-dir, testdata = Path(sys.argv[1]), Path(sys.argv[2])
-Image.open(testdata / "images/dog.jpg").save(dir / "pictures/dog.png")
-shutil.copy(testdata / "images/coffee.png", dir / "pictures/coffee.png")
+dir = Path(sys.argv[1])
 det = YOLO(str(dir / "rail.pt"))
 seg = YOLO("yolov8n-seg.yaml", task="segment")
 seg.model = SegmentationModel("yolov8n-seg.yaml", nc=len(det.names), verbose=False)
@@ -280,7 +265,7 @@ for r in YOLO(out["models"]["segment"], task="segment").predict(str(dir / "pictu
     out["images"][Path(r.path).name] = [[int(c), float(s), *map(float, xyxy)] for c, s, xyxy in zip(b.cls, b.conf, b.xyxy)]
 print("@json " + json.dumps(out))
 "#;
-    let reference = python_json(&dir, script, &[dir.as_os_str(), testdata().as_os_str()]);
+    let reference = python_json(&dir, script, &[dir.as_os_str()]);
     let models = &reference["models"];
     let expected = reference["images"].as_object().unwrap();
     let found: usize = expected.values().map(|d| d.as_array().unwrap().len()).sum();
@@ -336,6 +321,24 @@ print("@json " + json.dumps(out))
             "{t}"
         );
     }
+}
+
+/// A scratch folder with the real rail checkpoint (`rail.pt`) and a `pictures` folder of the test
+/// data's `images` as PNGs (a JPEG's pixels written losslessly, so that both sides decode the
+/// same pixels), for models made from it that low thresholds let find something.
+fn rail_pictures(name: &str, images: &[&str]) -> (std::path::PathBuf, std::path::PathBuf) {
+    let dir = temp_dir(name);
+    let input = dir.join("pictures");
+    std::fs::create_dir_all(&input).unwrap();
+    std::fs::copy(pretrained_checkpoint(), dir.join("rail.pt")).unwrap();
+    for image in images {
+        let png = Path::new(image).with_extension("png");
+        image::open(testdata().join("images").join(image))
+            .unwrap()
+            .save(input.join(png))
+            .unwrap();
+    }
+    (dir, input)
 }
 
 /// Every image of an `hmg batch` report has the detections of the reference (ultralytics:

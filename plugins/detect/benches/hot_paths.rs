@@ -246,65 +246,67 @@ fn bench_memory_floor(c: &mut Criterion) {
     let (top, rows) = (geometry.pad_top, geometry.resized_height);
     let mut chw = vec![0f32; 3 * plane];
     c.bench_function("memory_floor_1920x1080_640_1x84x8400", |b| {
-        let mut v = 0f32;
+        let mut value = 0f32;
         b.iter(|| {
-            v += 1.0;
+            value += 1.0;
             let mut planes = chw
                 .chunks_exact_mut(plane)
                 .map(|p| &mut p[top * 640..][..rows * 640]);
-            let [r, g, b] = std::array::from_fn(|_| planes.next().unwrap());
-            black_box(move_bytes(&rgb, row, [r, g, b], v, scores))
+            let planes = std::array::from_fn(|_| planes.next().unwrap());
+            let floor = Floor {
+                rgb: &rgb,
+                row,
+                planes,
+                value,
+                scores,
+            };
+            black_box(floor.move_bytes())
         })
     });
 }
 
-/// The floor's loops, with AVX2 where the letterbox has it too.
-fn move_bytes(
-    rgb: &[u8],
+/// What the memory floor touches: the sampled rows of `rgb` (`row` bytes each), the tensor's
+/// picture rows (`planes`, filled with `value`), the model output's class rows (`scores`).
+struct Floor<'a> {
+    rgb: &'a [u8],
     row: usize,
-    planes: [&mut [f32]; 3],
-    v: f32,
-    scores: &[f32],
-) -> (u8, u32) {
+    planes: [&'a mut [f32]; 3],
+    value: f32,
+    scores: &'a [f32],
+}
+
+impl Floor<'_> {
+    /// The floor's loops, with AVX2 where the letterbox has it too.
+    fn move_bytes(self) -> (u8, u32) {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2.
+            return unsafe { self.move_bytes_avx2() };
+        }
+        self.move_bytes_with()
+    }
+
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU has AVX2.
-        return unsafe { move_bytes_avx2(rgb, row, planes, v, scores) };
+    #[target_feature(enable = "avx2")]
+    fn move_bytes_avx2(self) -> (u8, u32) {
+        self.move_bytes_with()
     }
-    move_bytes_with(rgb, row, planes, v, scores)
-}
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn move_bytes_avx2(
-    rgb: &[u8],
-    row: usize,
-    planes: [&mut [f32]; 3],
-    v: f32,
-    scores: &[f32],
-) -> (u8, u32) {
-    move_bytes_with(rgb, row, planes, v, scores)
-}
-
-#[inline(always)]
-fn move_bytes_with(
-    rgb: &[u8],
-    row: usize,
-    planes: [&mut [f32]; 3],
-    v: f32,
-    scores: &[f32],
-) -> (u8, u32) {
-    let mut sum = 0u8;
-    for sy in (1..rgb.len() / row).step_by(3) {
-        sum = rgb[sy * row..][..row]
-            .iter()
-            .fold(sum, |a, &x| a.wrapping_add(x));
+    #[inline(always)]
+    fn move_bytes_with(self) -> (u8, u32) {
+        let mut sum = 0u8;
+        for sy in (1..self.rgb.len() / self.row).step_by(3) {
+            sum = self.rgb[sy * self.row..][..self.row]
+                .iter()
+                .fold(sum, |a, &x| a.wrapping_add(x));
+        }
+        for p in self.planes {
+            p.fill(self.value);
+        }
+        // Bitwise OR: a reduction the compiler vectorises, unlike a float maximum.
+        let bits = self.scores.iter().fold(0u32, |a, &x| a | x.to_bits());
+        (sum, bits)
     }
-    for p in planes {
-        p.fill(v);
-    }
-    // Bitwise OR: a reduction the compiler vectorises, unlike a float maximum.
-    (sum, scores.iter().fold(0u32, |a, &x| a | x.to_bits()))
 }
 
 fn bench_overlay(c: &mut Criterion) {
