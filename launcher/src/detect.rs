@@ -1035,11 +1035,25 @@ pub fn run(args: &DetectArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot create output folder '{}'", run_dir.display()))?;
     let result = run_in(args, branches, &run_dir);
     if result.is_err() {
-        // A run that failed before writing anything leaves no empty time-stamped folder.
         let _ = std::fs::remove_dir_all(run_dir.join(".frames"));
-        let _ = std::fs::remove_dir(&run_dir);
+        // A run that failed before writing anything (a model refused at start leaves its empty
+        // logs and folders) leaves no time-stamped folder.
+        if !holds_any_data(&run_dir) {
+            let _ = std::fs::remove_dir_all(&run_dir);
+        }
     }
     result
+}
+
+/// Whether any file under `dir` has a byte in it.
+fn holds_any_data(dir: &Path) -> bool {
+    std::fs::read_dir(dir).map_or(true, |entries| {
+        entries.flatten().any(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => holds_any_data(&e.path()),
+            Ok(_) => e.metadata().map_or(true, |m| m.len() > 0),
+            Err(_) => true,
+        })
+    })
 }
 
 /// The run itself, into `run_dir` (created).

@@ -325,5 +325,10 @@ for path, names in ((sys.argv[1], True), (sys.argv[2], False)):
         ] {
             assert!(error.contains(words), "{model:?} should say {words:?}: {t}");
         }
+        // Refused before the first frame: no time-stamped run folder is left behind.
+        assert_eq!(
+            detect_run_dirs(&dir.join("out/detect")),
+            Vec::<std::path::PathBuf>::new()
+        );
     }
 }

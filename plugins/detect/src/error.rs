@@ -25,7 +25,7 @@ pub enum DetectError {
     UnknownModelKind(PathBuf),
     #[error("could not load '{}' as an ONNX model: {reason}. Export it again with `yolo export format=onnx`", path.display())]
     NotOnnx { path: PathBuf, reason: String },
-    #[error("'{}' is not a detector hmg knows: {reason}. hmg expects an ultralytics YOLOv8-style export with one output (1, 4+classes, N), or (1, 300, 6) with NMS", path.display())]
+    #[error("'{}' is not a detector hmg knows: {reason}. hmg expects an ultralytics YOLOv8-style export (detect, segment or pose) whose output is (1, 4+classes, N), or (1, 300, 6) with NMS", path.display())]
     UnknownLayout { path: PathBuf, reason: String },
     #[error("{0}. Run scripts/setup, or set ORT_DYLIB_PATH to libonnxruntime.so")]
     RuntimeMissing(String),
