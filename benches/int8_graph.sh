@@ -42,4 +42,5 @@ rows = [list(map(float, l.split())) for l in open(sys.argv[2]) if l.strip()]
 med = lambda f: statistics.median(f(r) for r in rows)
 print(f"| {sys.argv[1]} | {med(lambda r: r[0]):.2f} | {med(lambda r: r[1]):.2f} | {med(lambda r: r[2]):.2f} "
       f"| **{med(lambda r: r[1] / r[0]):.2f}×** | **{med(lambda r: r[1] / r[2]):.2f}×** |")
+print("per round (int8 ÷ float, int8 ÷ ultralytics): " + ", ".join(f"{r[1] / r[0]:.2f}/{r[1] / r[2]:.2f}" for r in rows))
 PY
